@@ -1,0 +1,45 @@
+# Supercluster's front door. `make demo` and `make test` work as the first command after
+# `git clone` on a fresh Debian 12 machine: both install what is missing, then build.
+.PHONY: all deps build test demo bench asan fuzz clean
+
+BUILD_DIR ?= build/release
+ASAN_DIR  ?= build/asan
+FUZZ_DIR  ?= build/fuzz
+JOBS      ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+
+all: build
+
+deps:
+	scripts/install-deps
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 600
+
+demo: build
+	scripts/demo $(BUILD_DIR)/apps/supercluster/supercluster
+
+bench: build
+	bench/http/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
+
+asan: deps
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DSUPERCLUSTER_SANITIZE=ON
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 900
+
+fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DSUPERCLUSTER_FUZZ=ON -DSUPERCLUSTER_TESTS=OFF
+	cmake --build $(FUZZ_DIR) -j $(JOBS)
+	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build

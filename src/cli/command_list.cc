@@ -1,0 +1,15 @@
+#include "cli/command.h"
+#include "cli/commands.h"
+
+namespace supercluster::cli {
+
+const std::vector<Command>& AllCommands() {
+  static const std::vector<Command> commands = {
+      {"serve", "run an HTTP service with health, readiness, metrics and echo", RunServe},
+      {"config", "show the configuration schema, defaults, or check a config file", RunConfig},
+      {"version", "print the version", RunVersion},
+  };
+  return commands;
+}
+
+}  // namespace supercluster::cli

@@ -1,0 +1,14 @@
+// The run functions of the subcommands, one per cli/<name>_command.cc; command_list.cc
+// puts them in the table that cli::Main dispatches on.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace supercluster::cli {
+
+int RunVersion(const std::vector<std::string>& args);
+int RunServe(const std::vector<std::string>& args);
+int RunConfig(const std::vector<std::string>& args);
+
+}  // namespace supercluster::cli
