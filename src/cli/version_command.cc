@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "base/flags.h"
+#include "cli/command.h"
 #include "cli/commands.h"
 #include "cli/version.h"
 

@@ -1,0 +1,68 @@
+#include "metrics/registry.h"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iterator>
+#include <utility>
+#include <vector>
+
+#include "metrics/process_metrics.h"
+
+namespace supercluster::metrics {
+namespace {
+
+// prometheus-cpp reports a bad definition by throwing. Exceptions must not leave this
+// module, and a bad definition is a bug that shows on the first run, so say which metric
+// and stop.
+[[noreturn]] void AbortOnBadDefinition(const std::string& name, const char* reason) {
+  std::fprintf(stderr, "supercluster: cannot define metric '%s': %s\n", name.c_str(), reason);
+  std::abort();
+}
+
+template <typename T>
+prometheus::Family<T>& Define(prometheus::detail::Builder<T> builder, const std::string& name,
+                              const std::string& help, const prometheus::Labels& constant_labels,
+                              prometheus::Registry& registry) {
+  try {
+    return builder.Name(name).Help(help).Labels(constant_labels).Register(registry);
+  } catch (const std::exception& error) {
+    AbortOnBadDefinition(name, error.what());
+  }
+}
+
+}  // namespace
+
+const BucketBoundaries& LatencyBuckets() {
+  static const BucketBoundaries buckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                           0.25,   0.5,   1,      2.5,   5,    10,    25,   60};
+  return buckets;
+}
+
+CounterFamily& Registry::AddCounter(const std::string& name, const std::string& help,
+                                    const prometheus::Labels& constant_labels) {
+  return Define(prometheus::BuildCounter(), name, help, constant_labels, registry_);
+}
+
+GaugeFamily& Registry::AddGauge(const std::string& name, const std::string& help,
+                                const prometheus::Labels& constant_labels) {
+  return Define(prometheus::BuildGauge(), name, help, constant_labels, registry_);
+}
+
+HistogramFamily& Registry::AddHistogram(const std::string& name, const std::string& help,
+                                        const prometheus::Labels& constant_labels) {
+  return Define(prometheus::BuildHistogram(), name, help, constant_labels, registry_);
+}
+
+std::string Registry::Serialize() const {
+  std::vector<prometheus::MetricFamily> families = registry_.Collect();
+  std::vector<prometheus::MetricFamily> process = CollectProcessMetrics();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace supercluster::metrics

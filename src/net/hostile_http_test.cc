@@ -1,0 +1,288 @@
+// Hostile HTTP input: each test sends what a broken or malicious client would, checks the
+// answer the server gives, and then checks the server still serves a normal request.
+// These also run under `make asan`.
+
+#include <atomic>
+#include <future>
+#include <gtest/gtest.h>
+#include <thread>
+#include <vector>
+
+#include "net/test_support.h"
+
+namespace supercluster::net {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RawConnection;
+using testing::TestServer;
+
+std::shared_ptr<HttpRouter> EchoRouter() {
+  auto router = std::make_shared<HttpRouter>();
+  router->Handle("GET", "/hello", [](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->Send(HttpResponse::Text(200, "hello\n"));
+  });
+  router->Handle("POST", "/echo", [](HttpRequest request, std::shared_ptr<Responder> responder) {
+    responder->Send(HttpResponse::Text(200, request.body));
+  });
+  return router;
+}
+
+int StatusOf(const std::string& response) {
+  if (response.rfind("HTTP/1.1 ", 0) != 0 || response.size() < 12) return 0;
+  return std::stoi(response.substr(9, 3));
+}
+
+// The server answers a well-formed request after whatever the test did to it.
+void ExpectServerHealthy(uint16_t port) {
+  RawConnection connection(port);
+  ASSERT_TRUE(connection.connected());
+  ASSERT_TRUE(connection.Send("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  std::string response = connection.ReadUntilClose(5s);
+  EXPECT_EQ(StatusOf(response), 200) << response;
+  EXPECT_NE(response.find("hello\n"), std::string::npos);
+}
+
+std::string SendAndReadUntilClose(uint16_t port, std::string_view bytes) {
+  RawConnection connection(port);
+  EXPECT_TRUE(connection.connected());
+  connection.Send(bytes);
+  return connection.ReadUntilClose(5s);
+}
+
+TEST(HostileHttpTest, MalformedRequestLineIs400) {
+  TestServer server(testing::TestServerOptions(), EchoRouter());
+  for (std::string_view bad : {"GARBAGE\r\n\r\n", "GET\r\n\r\n", "GET /hello\r\n\r\n",
+                               "GET /hello HTTP/1.1 extra\r\nHost: x\r\n\r\n",
+                               "G\x01T /hello HTTP/1.1\r\nHost: x\r\n\r\n",
+                               "GET hello HTTP/1.1\r\nHost: x\r\n\r\n",
+                               "\r\n\r\n\r\n"}) {
+    std::string response = SendAndReadUntilClose(server.port(), bad);
+    EXPECT_EQ(StatusOf(response), 400) << "request: " << bad << "\nresponse: " << response;
+    EXPECT_NE(response.find("Connection: close"), std::string::npos);
+  }
+  ExpectServerHealthy(server.port());
+}
+
+TEST(HostileHttpTest, HeaderSectionOverLimitIs431) {
+  auto options = testing::TestServerOptions();
+  options.max_header_bytes = 4096;
+  TestServer server(options, EchoRouter());
+  std::string request = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8000, 'a') +
+                        "\r\n\r\n";
+  EXPECT_EQ(StatusOf(SendAndReadUntilClose(server.port(), request)), 431);
+  // Many small headers add up the same way.
+  std::string many = "GET /hello HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 500; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
+  many += "\r\n";
+  std::string many_response = SendAndReadUntilClose(server.port(), many);
+  EXPECT_EQ(StatusOf(many_response), 431) << many_response;
+  // Just under the limit is fine.
+  std::string fits = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " +
+                     std::string(3000, 'a') + "\r\n\r\n";
+  EXPECT_EQ(StatusOf(SendAndReadUntilClose(server.port(), fits)), 200);
+  ExpectServerHealthy(server.port());
+}
+
+TEST(HostileHttpTest, BodyOverLimitIs413) {
+  auto options = testing::TestServerOptions();
+  options.max_body_bytes = 1024;
+  TestServer server(options, EchoRouter());
+  // Declared length over the limit: refused before the body is read.
+  std::string declared = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
+                         std::string(2000, 'b');
+  EXPECT_EQ(StatusOf(SendAndReadUntilClose(server.port(), declared)), 413);
+  // Chunked body that grows over the limit.
+  std::string chunked = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 4; ++i) chunked += "200\r\n" + std::string(512, 'c') + "\r\n";
+  chunked += "0\r\n\r\n";
+  EXPECT_EQ(StatusOf(SendAndReadUntilClose(server.port(), chunked)), 413);
+  // At the limit is fine.
+  std::string fits = "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1024\r\n\r\n" +
+                     std::string(1024, 'd');
+  std::string response = SendAndReadUntilClose(server.port(), fits);
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_NE(response.find(std::string(1024, 'd')), std::string::npos);
+  ExpectServerHealthy(server.port());
+}
+
+TEST(HostileHttpTest, BadChunkedEncodingIs400) {
+  TestServer server(testing::TestServerOptions(), EchoRouter());
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (std::string body : {"zz\r\nhello\r\n0\r\n\r\n",          // size not hex
+                           "5\r\nhelloEXTRA\r\n0\r\n\r\n",       // chunk longer than its size
+                           "5\r\nhello0\r\n\r\n",                // missing CRLF after data
+                           "-5\r\nhello\r\n0\r\n\r\n",           // negative size
+                           "ffffffffffffffffff\r\nx\r\n0\r\n\r\n"}) {  // size overflows
+    std::string response = SendAndReadUntilClose(server.port(), head + body);
+    EXPECT_EQ(StatusOf(response), 400) << "body: " << body << "\nresponse: " << response;
+  }
+  // Conflicting framing is a request-smuggling vector: refused outright.
+  std::string both = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+  EXPECT_EQ(StatusOf(SendAndReadUntilClose(server.port(), both)), 400);
+  ExpectServerHealthy(server.port());
+}
+
+TEST(HostileHttpTest, OneBytePerSecondIsClosedAtTheReadTimeout) {
+  auto options = testing::TestServerOptions();
+  options.read_timeout = 2000ms;
+  options.idle_timeout = 10000ms;
+  TestServer server(options, EchoRouter());
+  RawConnection connection(server.port());
+  ASSERT_TRUE(connection.connected());
+  const std::string request = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+  auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (char byte : request) {
+    if (!connection.Send(std::string_view(&byte, 1))) {
+      closed = true;
+      break;
+    }
+    if (connection.WaitForClose(1000ms)) {
+      closed = true;
+      break;
+    }
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(closed) << "server kept a trickling client for the whole request";
+  // Closed at the read timeout: not before it, and not long after.
+  EXPECT_GE(elapsed, 1900ms);
+  EXPECT_LE(elapsed, 4500ms);
+  ExpectServerHealthy(server.port());
+}
+
+TEST(HostileHttpTest, IdleConnectionIsClosedAtTheIdleTimeout) {
+  auto options = testing::TestServerOptions();
+  options.idle_timeout = 500ms;
+  TestServer server(options, EchoRouter());
+  RawConnection connection(server.port());
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(connection.WaitForClose(5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST(HostileHttpTest, ThousandConnectionsOpenedAndDropped) {
+  auto options = testing::TestServerOptions();
+  TestServer server(options, EchoRouter());
+  // Each batch is open at the same time; some send half a request before dropping.
+  for (int batch = 0; batch < 5; ++batch) {
+    std::vector<std::unique_ptr<RawConnection>> connections;
+    for (int i = 0; i < 200; ++i) {
+      connections.push_back(std::make_unique<RawConnection>(server.port()));
+      ASSERT_TRUE(connections.back()->connected()) << "batch " << batch << " connection " << i;
+      if (i % 3 == 1) connections.back()->Send("GET /hello HTTP/1.1\r\nHo");
+      if (i % 3 == 2) connections.back()->Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab");
+    }
+    connections.clear();
+  }
+  ExpectServerHealthy(server.port());
+  // Every dropped connection is noticed and released.
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (server.server().ConnectionCount() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(server.server().ConnectionCount(), 0u);
+}
+
+// A handler that streams 64 KiB chunks to a client that never reads. `wait_for_written`
+// makes the producer honour backpressure (then the write timeout ends it); without it the
+// producer writes blindly (then the stream buffer limit ends it).
+struct FloodingHandler {
+  std::atomic<bool> stopped{false};
+  std::atomic<int> failures{0};
+  std::atomic<size_t> produced{0};
+  std::vector<std::thread> threads;
+  bool wait_for_written = false;
+
+  void Handle(std::shared_ptr<Responder> responder) {
+    threads.emplace_back([this, responder] {
+      responder->StartStream(200, {});
+      const std::string chunk(64 * 1024, 'x');
+      auto deadline = std::chrono::steady_clock::now() + 20s;
+      while (!responder->Closed() && std::chrono::steady_clock::now() < deadline) {
+        auto written = std::make_shared<std::promise<base::Status>>();
+        auto future = written->get_future();
+        responder->Write(chunk, [this, written](base::Status status) {
+          if (!status.ok()) failures.fetch_add(1);
+          written->set_value(status);
+        });
+        produced.fetch_add(chunk.size());
+        if (wait_for_written) {
+          if (!future.get().ok()) break;
+        } else {
+          std::this_thread::sleep_for(1ms);
+        }
+      }
+      stopped.store(true);
+    });
+  }
+  ~FloodingHandler() {
+    for (auto& thread : threads) thread.join();
+  }
+};
+
+void RunNeverReadingClient(bool wait_for_written) {
+  auto options = testing::TestServerOptions();
+  options.write_timeout = 1000ms;
+  options.max_stream_buffer_bytes = 1 << 20;
+  FloodingHandler flood;
+  flood.wait_for_written = wait_for_written;
+  auto router = EchoRouter();
+  router->Handle("GET", "/flood", [&flood](HttpRequest, std::shared_ptr<Responder> responder) {
+    flood.Handle(std::move(responder));
+  });
+  TestServer server(options, router);
+  size_t rss_before = testing::ResidentBytes();
+  RawConnection connection(server.port());
+  connection.SetReceiveBuffer(4096);
+  ASSERT_TRUE(connection.Send("GET /flood HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!flood.stopped.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(flood.stopped.load()) << "the stream to a client that never reads was not ended";
+  EXPECT_GT(flood.failures.load(), 0);
+  size_t rss_after = testing::ResidentBytes();
+  // Bounded: the queue limit (1 MiB) plus socket buffers, far below what was produced
+  // when writing blindly.
+  EXPECT_LT(rss_after, rss_before + (48u << 20))
+      << "produced " << flood.produced.load() << " bytes";
+  ExpectServerHealthy(server.port());
+}
+
+TEST(HostileHttpTest, NeverReadingClientHitsStreamBufferLimit) { RunNeverReadingClient(false); }
+
+TEST(HostileHttpTest, NeverReadingClientHitsWriteTimeout) { RunNeverReadingClient(true); }
+
+TEST(HostileHttpTest, ConnectionsOverTheLimitGet503) {
+  auto options = testing::TestServerOptions();
+  options.max_connections = 2;
+  TestServer server(options, EchoRouter());
+  RawConnection first(server.port());
+  RawConnection second(server.port());
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (server.server().ConnectionCount() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  RawConnection third(server.port());
+  std::string response = third.ReadUntilClose(3s);
+  EXPECT_EQ(StatusOf(response), 503) << response;
+}
+
+TEST(HostileHttpTest, HandlerHeaderValuesCannotInjectHeaders) {
+  auto router = EchoRouter();
+  router->Handle("GET", "/inject", [](HttpRequest request, std::shared_ptr<Responder> responder) {
+    HttpResponse response = HttpResponse::Text(200, "ok");
+    response.headers.Set("X-Echo", request.QueryParam("v"));
+    responder->Send(std::move(response));
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  std::string response = SendAndReadUntilClose(
+      server.port(), "GET /inject?v=a%0D%0AX-Evil:%201 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_EQ(response.find("\r\nX-Evil"), std::string::npos) << response;
+}
+
+}  // namespace
+}  // namespace supercluster::net

@@ -49,7 +49,8 @@ class HttpClient {
   base::Result<HttpResponse> Request(const HttpRequest& request);
 
   // Sends the request and hands the body to `on_data` piece by piece as it arrives
-  // (chunked or not). `on_data` returning false stops reading and closes the connection
+  // (chunked or not); request_timeout bounds the wait for the head and for each piece,
+  // not the whole stream. `on_data` returning false stops reading and closes the connection
   // (the server sees the client go away). Returns the head once the body has ended.
   base::Result<ResponseHead> Stream(const HttpRequest& request,
                                     const std::function<void(const ResponseHead&)>& on_head,

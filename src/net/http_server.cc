@@ -1,0 +1,1034 @@
+// The HTTP/1.1 server: accept loops, one Connection per socket (templated on plain or TLS
+// stream), and the Responder handlers use to answer. See http_server.h for the model.
+//
+// A connection moves through these states, all on its strand:
+//   kHandshake -> kIdle -> kReading -> kHandling -> (kIdle again | kClosing) -> kClosed
+// At most one read and one write are outstanding at any time. While a handler works on a
+// request (kHandling) the connection keeps one read open, so it notices a client that goes
+// away and can tell the handler (OnClose) to cancel upstream work.
+#include "net/http_server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "base/logging.h"
+#include "net/http_parse.h"
+#include "net/socket_address.h"
+#include "net/tls_context.h"
+
+namespace supercluster::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using internal::Protocol;
+using Socket = Protocol::socket;
+using TlsSocket = ssl::stream<Socket>;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// How long a connection that is closing after its last response keeps reading (and
+// discarding) what the client still sends, so the client sees the response instead of a
+// reset; and how much it reads at most.
+constexpr std::chrono::milliseconds kLingerTime{1000};
+constexpr size_t kLingerBytes = 1 << 20;
+constexpr size_t kReadChunk = 4096;
+
+constexpr std::string_view kBusyResponse =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 26\r\n"
+    "Connection: close\r\nRetry-After: 1\r\n\r\nserver connection limit\r\n\r\n";
+
+// Methods become metric labels, so arbitrary method strings from clients collapse to one.
+std::string MethodLabel(std::string_view method) {
+  static constexpr std::string_view kKnown[] = {"GET", "HEAD", "POST", "PUT",
+                                                "DELETE", "PATCH", "OPTIONS"};
+  for (std::string_view known : kKnown) {
+    if (method == known) return std::string(method);
+  }
+  return "OTHER";
+}
+
+// Header values come from handlers that may echo client data; a CR or LF would let that
+// data inject headers, so they are replaced.
+std::string SafeHeaderText(std::string text) {
+  for (char& c : text) {
+    if (c == '\r' || c == '\n' || c == '\0') c = ' ';
+  }
+  return text;
+}
+
+std::string SerializeHead(int status, int version, const Headers& headers,
+                          bool keep_alive, std::optional<uint64_t> content_length,
+                          bool chunked) {
+  http::response<http::empty_body> message;
+  message.version(version);
+  message.result(static_cast<unsigned>(status));
+  message.reason(StatusReason(status));
+  for (const auto& [name, value] : headers.fields()) {
+    if (name.empty()) continue;
+    std::string_view lower_name = name;
+    if (beast::iequals(lower_name, "content-length") ||
+        beast::iequals(lower_name, "transfer-encoding") ||
+        beast::iequals(lower_name, "connection")) {
+      continue;  // framing is the server's job
+    }
+    message.insert(SafeHeaderText(name), SafeHeaderText(value));
+  }
+  message.keep_alive(keep_alive);
+  if (chunked) message.chunked(true);
+  if (content_length) message.content_length(*content_length);
+  std::ostringstream out;
+  out << message.base();
+  return out.str();
+}
+
+bool StatusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
+
+}  // namespace
+
+// State the server and its connections share. Connections hold it by shared_ptr, so it
+// outlives the server object if a handler keeps a Responder alive.
+struct ServerShared {
+  ServerOptions options;
+  std::shared_ptr<const HttpRouter> router;
+  std::atomic<bool> draining{false};
+  std::atomic<size_t> open_connections{0};
+
+  std::mutex mutex;
+  std::condition_variable connections_changed;
+};
+
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  virtual void BeginDrain() = 0;
+  virtual void ForceClose() = 0;
+};
+
+template <class Stream>
+class Connection;
+
+template <class Stream>
+class ResponderImpl final : public Responder {
+ public:
+  ResponderImpl(std::shared_ptr<Connection<Stream>> connection, uint64_t sequence)
+      : connection_(std::move(connection)), sequence_(sequence) {}
+  ~ResponderImpl() override;
+
+  void Send(HttpResponse response) override;
+  void StartStream(int status, Headers headers) override;
+  void Write(std::string chunk, std::function<void(base::Status)> on_written) override;
+  void Finish() override;
+  bool Closed() const override;
+  void OnClose(std::function<void()> callback) override;
+
+ private:
+  std::shared_ptr<Connection<Stream>> connection_;
+  const uint64_t sequence_;
+  std::atomic<bool> used_{false};
+  std::atomic<bool> streaming_{false};
+  std::atomic<bool> finished_{false};
+};
+
+template <class Stream>
+class Connection final : public ConnectionBase,
+                         public std::enable_shared_from_this<Connection<Stream>> {
+ public:
+  static constexpr bool kIsTls = std::is_same_v<Stream, TlsSocket>;
+
+  Connection(std::shared_ptr<ServerShared> shared, Stream stream, std::string peer)
+      : shared_(std::move(shared)),
+        stream_(std::move(stream)),
+        executor_(stream_.get_executor()),
+        read_timer_(executor_),
+        write_timer_(executor_),
+        peer_(std::move(peer)) {
+    shared_->open_connections.fetch_add(1);
+    if (shared_->options.observer) shared_->options.observer->OnConnectionOpened();
+  }
+
+  ~Connection() override {
+    if (shared_->options.observer) shared_->options.observer->OnConnectionClosed();
+    {
+      std::lock_guard lock(shared_->mutex);
+      shared_->open_connections.fetch_sub(1);
+    }
+    shared_->connections_changed.notify_all();
+  }
+
+  void Start() {
+    asio::dispatch(executor_, [self = this->shared_from_this()] {
+      if constexpr (kIsTls) {
+        self->Handshake();
+      } else {
+        self->WaitForRequest();
+      }
+    });
+  }
+
+  void BeginDrain() override {
+    asio::dispatch(executor_, [self = this->shared_from_this()] {
+      if (self->state_ == State::kIdle) {
+        self->Close();
+      } else {
+        self->keep_alive_ = false;
+      }
+    });
+  }
+
+  void ForceClose() override {
+    asio::dispatch(executor_, [self = this->shared_from_this()] { self->Close(); });
+  }
+
+  bool closed() const { return closed_.load(); }
+  const asio::any_io_executor& executor() const { return executor_; }
+
+  // --- Called by ResponderImpl, always on the strand. ---
+
+  void SendResponse(uint64_t sequence, HttpResponse response) {
+    if (!IsCurrent(sequence) || responded_) return;
+    responded_ = true;
+    response_status_ = response.status;
+    std::optional<uint64_t> length;
+    if (!StatusHasNoBody(response.status)) length = response.body.size();
+    std::string bytes = SerializeHead(response.status, http_version_, response.headers,
+                                      keep_alive_, length, /*chunked=*/false);
+    if (!head_request_ && length) bytes += response.body;
+    QueueWrite(std::move(bytes), {}, /*last=*/true);
+  }
+
+  void StartStream(uint64_t sequence, int status, const Headers& headers) {
+    if (!IsCurrent(sequence) || responded_) return;
+    responded_ = true;
+    streaming_ = true;
+    response_status_ = status;
+    // HTTP/1.0 has no chunked encoding: the body runs until the connection closes.
+    if (http_version_ == 10) keep_alive_ = false;
+    bool chunked = http_version_ == 11 && !head_request_;
+    QueueWrite(SerializeHead(status, http_version_, headers, keep_alive_, std::nullopt, chunked),
+               {}, /*last=*/head_request_);
+  }
+
+  void WriteChunk(uint64_t sequence, std::string data,
+                  std::function<void(base::Status)> on_written) {
+    auto fail = [&](base::Status status) {
+      if (on_written) on_written(std::move(status));
+    };
+    if (!IsCurrent(sequence) || closed()) {
+      fail(base::Cancelled("the stream is closed"));
+      return;
+    }
+    if (!streaming_ || finish_requested_ || head_request_) {
+      fail(base::FailedPrecondition("Write() outside a started, unfinished stream"));
+      return;
+    }
+    if (data.empty()) {  // an empty chunk would end the stream
+      fail(base::Status::Ok());
+      return;
+    }
+    std::string framed;
+    if (http_version_ == 11) {
+      std::ostringstream size;
+      size << std::hex << data.size() << "\r\n";
+      framed = size.str() + data + "\r\n";
+    } else {
+      framed = std::move(data);
+    }
+    if (queued_bytes_ + framed.size() > shared_->options.max_stream_buffer_bytes) {
+      fail(base::ResourceExhausted("stream aborted: more than " +
+                                   std::to_string(shared_->options.max_stream_buffer_bytes) +
+                                   " bytes queued for a client that is not reading"));
+      spdlog::debug("http: {}: aborting stream, client not reading", peer_);
+      Close();
+      return;
+    }
+    QueueWrite(std::move(framed), std::move(on_written), /*last=*/false);
+  }
+
+  void FinishStream(uint64_t sequence) {
+    if (!IsCurrent(sequence) || !streaming_ || finish_requested_ || head_request_) return;
+    finish_requested_ = true;
+    QueueWrite(http_version_ == 11 ? "0\r\n\r\n" : "", {}, /*last=*/true);
+  }
+
+  void AbortStream(uint64_t sequence) {
+    if (IsCurrent(sequence)) Close();
+  }
+
+  void AddCloseCallback(uint64_t sequence, std::function<void()> callback) {
+    if (!IsCurrent(sequence) || closed()) {
+      callback();
+      return;
+    }
+    close_callbacks_.push_back(std::move(callback));
+  }
+
+ private:
+  enum class State { kHandshake, kIdle, kReading, kHandling, kClosing, kClosed };
+
+  struct PendingWrite {
+    std::string bytes;
+    std::function<void(base::Status)> on_written;
+    bool last;
+  };
+
+  bool IsCurrent(uint64_t sequence) const {
+    return sequence == sequence_ && state_ == State::kHandling;
+  }
+
+  auto& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  // --- Timers ---
+
+  void ArmReadTimer(std::chrono::milliseconds timeout) {
+    read_timer_.expires_after(timeout);
+    read_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code error) {
+      if (error != asio::error::operation_aborted) self->OnReadTimeout();
+    });
+  }
+
+  void OnReadTimeout() {
+    switch (state_) {
+      case State::kReading:
+        read_timed_out_ = true;
+        Lowest().cancel();  // the pending read completes with operation_aborted
+        break;
+      case State::kHandshake:
+      case State::kIdle:
+      case State::kClosing:
+        Close();
+        break;
+      case State::kHandling:
+      case State::kClosed:
+        break;
+    }
+  }
+
+  void ArmWriteTimer() {
+    write_timer_.expires_after(shared_->options.write_timeout);
+    write_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code error) {
+      if (error != asio::error::operation_aborted) {
+        spdlog::debug("http: {}: write timeout", self->peer_);
+        self->Close();
+      }
+    });
+  }
+
+  // --- Reading ---
+
+  void Handshake() {
+    if constexpr (kIsTls) {
+      state_ = State::kHandshake;
+      ArmReadTimer(shared_->options.read_timeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](boost::system::error_code error) {
+                                if (self->state_ == State::kClosed) return;
+                                self->read_timer_.cancel();
+                                if (error) {
+                                  spdlog::debug("http: {}: TLS handshake failed: {}", self->peer_,
+                                                error.message());
+                                  self->Close();
+                                  return;
+                                }
+                                self->WaitForRequest();
+                              });
+    }
+  }
+
+  void WaitForRequest() {
+    state_ = State::kIdle;
+    if (shared_->draining.load() || !keep_alive_) {
+      Close();
+      return;
+    }
+    if (read_pending_) {  // the watch read from the last request is still open
+      ArmReadTimer(shared_->options.idle_timeout);
+      return;
+    }
+    if (buffer_.size() > 0) {  // a pipelined request arrived while the last one ran
+      ReadRequest();
+      return;
+    }
+    ArmReadTimer(shared_->options.idle_timeout);
+    ReadSome();
+  }
+
+  void ReadSome() {
+    read_pending_ = true;
+    stream_.async_read_some(
+        buffer_.prepare(kReadChunk),
+        [self = this->shared_from_this()](boost::system::error_code error, size_t bytes) {
+          self->read_pending_ = false;
+          self->buffer_.commit(bytes);
+          self->OnReadSome(error);
+        });
+  }
+
+  void OnReadSome(boost::system::error_code error) {
+    switch (state_) {
+      case State::kIdle:
+        if (error) {
+          Close();
+        } else {
+          ReadRequest();
+        }
+        return;
+      case State::kHandling:
+        // Data here is the start of a pipelined request: keep it for later and stop
+        // watching; an error means the client went away mid-request.
+        if (error) ClientGone();
+        return;
+      case State::kClosing:
+        lingered_bytes_ += buffer_.size();
+        buffer_.consume(buffer_.size());
+        if (error || lingered_bytes_ > kLingerBytes) {
+          Close();
+        } else {
+          ReadSome();
+        }
+        return;
+      case State::kHandshake:
+      case State::kReading:
+      case State::kClosed:
+        return;
+    }
+  }
+
+  void ReadRequest() {
+    state_ = State::kReading;
+    read_timed_out_ = false;
+    parser_.emplace();
+    internal::ConfigureRequestParser(*parser_, shared_->options.max_header_bytes,
+                                     shared_->options.max_body_bytes);
+    ArmReadTimer(shared_->options.read_timeout);
+    ReadHeaderSection();
+  }
+
+  // Reads until the buffer holds the whole header section (see ScanHeaderSection for why
+  // the server does this rather than Beast's async_read_header), then parses it at once.
+  void ReadHeaderSection() {
+    std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    switch (internal::ScanHeaderSection(received, shared_->options.max_header_bytes)) {
+      case internal::HeaderScan::kTooLarge:
+        SendErrorAndClose(431, "header section over " +
+                                   std::to_string(shared_->options.max_header_bytes) + " bytes");
+        return;
+      case internal::HeaderScan::kComplete:
+        ParseHeaderSection();
+        return;
+      case internal::HeaderScan::kNeedMore:
+        break;
+    }
+    read_pending_ = true;
+    stream_.async_read_some(
+        buffer_.prepare(kReadChunk),
+        [self = this->shared_from_this()](boost::system::error_code error, size_t bytes) {
+          self->read_pending_ = false;
+          self->buffer_.commit(bytes);
+          if (self->state_ != State::kReading) return;
+          if (error) {
+            self->OnReadError(error);
+            return;
+          }
+          self->ReadHeaderSection();
+        });
+  }
+
+  void ParseHeaderSection() {
+    boost::system::error_code error;
+    size_t used = parser_->put(buffer_.data(), error);
+    buffer_.consume(used);
+    if (error == http::error::need_more) error = {};
+    if (!error && !parser_->is_header_done()) error = http::error::partial_message;
+    OnHeader(error);
+  }
+
+  void OnHeader(boost::system::error_code error) {
+    if (state_ != State::kReading) return;
+    if (error) {
+      OnReadError(error);
+      return;
+    }
+    std::string reason;
+    if (int status = internal::ValidateParsedRequest(*parser_, &reason); status != 0) {
+      SendErrorAndClose(status, reason);
+      return;
+    }
+    auto expect = parser_->get().find(http::field::expect);
+    if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue") &&
+        !parser_->is_done()) {
+      QueueInterimContinue();
+      return;
+    }
+    ReadBody();
+  }
+
+  // Tells a client that waits before sending its body (Expect: 100-continue) to go on.
+  void QueueInterimContinue() {
+    auto bytes = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+    ArmWriteTimer();
+    asio::async_write(stream_, asio::buffer(*bytes),
+                      [self = this->shared_from_this(), bytes](boost::system::error_code error,
+                                                               size_t) {
+                        self->write_timer_.cancel();
+                        if (self->state_ != State::kReading) return;
+                        if (error) {
+                          self->Close();
+                          return;
+                        }
+                        self->ReadBody();
+                      });
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) {
+      OnRequestComplete();
+      return;
+    }
+    read_pending_ = true;
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](boost::system::error_code error, size_t) {
+                       self->read_pending_ = false;
+                       if (self->state_ != State::kReading) return;
+                       if (error) {
+                         self->OnReadError(error);
+                       } else {
+                         self->OnRequestComplete();
+                       }
+                     });
+  }
+
+  void OnReadError(boost::system::error_code error) {
+    if (read_timed_out_) {
+      spdlog::debug("http: {}: request not complete within the read timeout", peer_);
+      SendErrorAndClose(408, "request not received within the read timeout");
+      return;
+    }
+    if (error.category() == http::make_error_code(http::error::end_of_stream).category() &&
+        error != http::error::end_of_stream) {
+      SendErrorAndClose(internal::StatusForParseError(error), error.message());
+      return;
+    }
+    Close();  // the client closed or the socket failed: nobody to answer
+  }
+
+  void OnRequestComplete() {
+    read_timer_.cancel();
+    state_ = State::kHandling;
+    ++sequence_;
+    const auto& message = parser_->get();
+    keep_alive_ = message.keep_alive() && !shared_->draining.load();
+    http_version_ = message.version() == 10 ? 10 : 11;
+    head_request_ = message.method() == http::verb::head;
+    responded_ = streaming_ = finish_requested_ = false;
+    response_status_ = 0;
+    close_callbacks_.clear();
+    HttpRequest request = internal::ToHttpRequest(*parser_);
+    parser_.reset();
+    request.remote_address = peer_;
+    method_label_ = MethodLabel(request.method);
+    route_label_ = shared_->router->RouteOf(request);
+    request_start_ = Clock::now();
+
+    // Watch for the client going away while the handler works.
+    if (!read_pending_ && buffer_.size() == 0) ReadSome();
+
+    auto responder = std::make_shared<ResponderImpl<Stream>>(this->shared_from_this(), sequence_);
+    try {
+      shared_->router->Dispatch(std::move(request), responder);
+    } catch (const std::exception& exception) {
+      spdlog::error("http: handler for {} threw: {}", route_label_, exception.what());
+      responder->Send(HttpResponse::Text(500, "internal error\n"));
+    }
+  }
+
+  void SendErrorAndClose(int status, const std::string& reason) {
+    state_ = State::kHandling;
+    ++sequence_;
+    keep_alive_ = false;
+    head_request_ = false;
+    streaming_ = finish_requested_ = false;
+    responded_ = false;
+    method_label_ = "OTHER";
+    route_label_ = "other";
+    request_start_ = Clock::now();
+    parser_.reset();
+    SendResponse(sequence_, HttpResponse::Text(status, reason + "\n"));
+  }
+
+  // --- Writing ---
+
+  void QueueWrite(std::string bytes, std::function<void(base::Status)> on_written, bool last) {
+    queued_bytes_ += bytes.size();
+    queue_.push_back({std::move(bytes), std::move(on_written), last});
+    if (!write_pending_) WriteNext();
+  }
+
+  void WriteNext() {
+    write_pending_ = true;
+    ArmWriteTimer();
+    asio::async_write(stream_, asio::buffer(queue_.front().bytes),
+                      [self = this->shared_from_this()](boost::system::error_code error, size_t) {
+                        self->OnWritten(error);
+                      });
+  }
+
+  void OnWritten(boost::system::error_code error) {
+    write_pending_ = false;
+    write_timer_.cancel();
+    if (state_ == State::kClosed) return;  // Close() already failed the queue
+    if (error) {
+      ClientGone();
+      return;
+    }
+    PendingWrite done = std::move(queue_.front());
+    queue_.pop_front();
+    queued_bytes_ -= done.bytes.size();
+    if (done.on_written) done.on_written(base::Status::Ok());
+    if (state_ == State::kClosed) return;  // the callback may have aborted the stream
+    if (done.last) {
+      OnResponseDone();
+      return;
+    }
+    if (!queue_.empty()) WriteNext();
+  }
+
+  void OnResponseDone() {
+    ReportRequest(response_status_);
+    close_callbacks_.clear();
+    if (!keep_alive_ || shared_->draining.load()) {
+      LingerThenClose();
+      return;
+    }
+    WaitForRequest();
+  }
+
+  void ReportRequest(int status) {
+    if (shared_->options.observer) {
+      shared_->options.observer->OnRequestDone(method_label_, route_label_, status,
+                                               Clock::now() - request_start_);
+    }
+  }
+
+  // --- Closing ---
+
+  // After a response with Connection: close: send FIN, then read and discard what the
+  // client still sends for a moment, so it reads our answer rather than a reset.
+  void LingerThenClose() {
+    state_ = State::kClosing;
+    boost::system::error_code ignored;
+    Lowest().shutdown(asio::socket_base::shutdown_send, ignored);
+    lingered_bytes_ = 0;
+    buffer_.consume(buffer_.size());
+    ArmReadTimer(kLingerTime);
+    if (!read_pending_) ReadSome();
+  }
+
+  void ClientGone() {
+    if (state_ == State::kHandling) ReportRequest(499);
+    Close();
+  }
+
+  void Close() {
+    if (state_ == State::kClosed) return;
+    bool response_incomplete = state_ == State::kHandling;
+    state_ = State::kClosed;
+    closed_.store(true);
+    read_timer_.cancel();
+    write_timer_.cancel();
+    boost::system::error_code ignored;
+    Lowest().close(ignored);
+    std::deque<PendingWrite> failed = std::move(queue_);
+    queue_.clear();
+    queued_bytes_ = 0;
+    for (PendingWrite& write : failed) {
+      if (write.on_written) write.on_written(base::Cancelled("connection closed"));
+    }
+    std::vector<std::function<void()>> callbacks = std::move(close_callbacks_);
+    close_callbacks_.clear();
+    if (response_incomplete) {
+      for (auto& callback : callbacks) callback();
+    }
+  }
+
+  std::shared_ptr<ServerShared> shared_;
+  Stream stream_;
+  asio::any_io_executor executor_;
+  asio::steady_timer read_timer_;
+  asio::steady_timer write_timer_;
+  const std::string peer_;
+
+  State state_ = State::kIdle;
+  std::atomic<bool> closed_{false};
+  beast::flat_buffer buffer_;
+  std::optional<internal::RequestParser> parser_;
+  bool read_pending_ = false;
+  bool write_pending_ = false;
+  bool read_timed_out_ = false;
+  size_t lingered_bytes_ = 0;
+
+  // The request being handled.
+  uint64_t sequence_ = 0;
+  bool keep_alive_ = true;
+  int http_version_ = 11;
+  bool head_request_ = false;
+  bool responded_ = false;
+  bool streaming_ = false;
+  bool finish_requested_ = false;
+  int response_status_ = 0;
+  std::string method_label_;
+  std::string route_label_;
+  Clock::time_point request_start_;
+  std::vector<std::function<void()>> close_callbacks_;
+  std::deque<PendingWrite> queue_;
+  size_t queued_bytes_ = 0;
+};
+
+// --- ResponderImpl: every call hops onto the connection's strand. ---
+
+template <class Stream>
+ResponderImpl<Stream>::~ResponderImpl() {
+  auto connection = connection_;
+  uint64_t sequence = sequence_;
+  if (!used_.load()) {
+    // A handler that forgot to answer must not leave the client hanging.
+    asio::post(connection->executor(), [connection, sequence] {
+      connection->SendResponse(sequence, HttpResponse::Text(500, "handler did not respond\n"));
+    });
+  } else if (streaming_.load() && !finished_.load()) {
+    // A stream that was never finished cannot be ended cleanly: closing tells the client
+    // the response is incomplete instead of making a truncated body look whole.
+    asio::post(connection->executor(), [connection, sequence] {
+      connection->AbortStream(sequence);
+    });
+  }
+}
+
+template <class Stream>
+void ResponderImpl<Stream>::Send(HttpResponse response) {
+  if (used_.exchange(true)) {
+    spdlog::error("http: a handler answered the same request twice; the second answer is dropped");
+    return;
+  }
+  asio::post(connection_->executor(),
+             [connection = connection_, sequence = sequence_, response = std::move(response)]() mutable {
+               connection->SendResponse(sequence, std::move(response));
+             });
+}
+
+template <class Stream>
+void ResponderImpl<Stream>::StartStream(int status, Headers headers) {
+  if (used_.exchange(true)) {
+    spdlog::error("http: a handler answered the same request twice; the second answer is dropped");
+    return;
+  }
+  streaming_.store(true);
+  asio::post(connection_->executor(),
+             [connection = connection_, sequence = sequence_, status, headers = std::move(headers)] {
+               connection->StartStream(sequence, status, headers);
+             });
+}
+
+template <class Stream>
+void ResponderImpl<Stream>::Write(std::string chunk, std::function<void(base::Status)> on_written) {
+  asio::post(connection_->executor(), [connection = connection_, sequence = sequence_,
+                                       chunk = std::move(chunk),
+                                       on_written = std::move(on_written)]() mutable {
+    connection->WriteChunk(sequence, std::move(chunk), std::move(on_written));
+  });
+}
+
+template <class Stream>
+void ResponderImpl<Stream>::Finish() {
+  finished_.store(true);
+  asio::post(connection_->executor(), [connection = connection_, sequence = sequence_] {
+    connection->FinishStream(sequence);
+  });
+}
+
+template <class Stream>
+bool ResponderImpl<Stream>::Closed() const {
+  return connection_->closed();
+}
+
+template <class Stream>
+void ResponderImpl<Stream>::OnClose(std::function<void()> callback) {
+  asio::post(connection_->executor(), [connection = connection_, sequence = sequence_,
+                                       callback = std::move(callback)]() mutable {
+    connection->AddCloseCallback(sequence, std::move(callback));
+  });
+}
+
+// --- The server ---
+
+ServerOptions ServerOptions::FromConfig(const base::Config& config) {
+  ServerOptions options;
+  options.io_threads = static_cast<int>(config.GetInt("server.io_threads"));
+  options.max_header_bytes = static_cast<size_t>(config.GetInt("server.max_header_bytes"));
+  options.max_body_bytes = static_cast<uint64_t>(config.GetInt("server.max_body_bytes"));
+  options.max_connections = static_cast<size_t>(config.GetInt("server.max_connections"));
+  options.idle_timeout = config.GetDuration("server.idle_timeout");
+  options.read_timeout = config.GetDuration("server.read_timeout");
+  options.write_timeout = config.GetDuration("server.write_timeout");
+  options.max_stream_buffer_bytes =
+      static_cast<size_t>(config.GetInt("server.max_stream_buffer_bytes"));
+  options.drain_timeout = config.GetDuration("server.drain_timeout");
+  options.tls.certificate_file = config.GetString("server.tls.certificate_file");
+  options.tls.private_key_file = config.GetString("server.tls.private_key_file");
+  options.tls.client_ca_file = config.GetString("server.tls.client_ca_file");
+  // Any TLS key turns TLS on, so a half-written TLS config fails loudly at Listen() instead
+  // of silently serving plain HTTP.
+  options.tls.enabled = !options.tls.certificate_file.empty() ||
+                        !options.tls.private_key_file.empty() ||
+                        !options.tls.client_ca_file.empty();
+  return options;
+}
+
+class HttpServer::Impl {
+ public:
+  Impl(ServerOptions options, std::shared_ptr<const HttpRouter> router)
+      : shared_(std::make_shared<ServerShared>()), work_(asio::make_work_guard(io_context_)) {
+    shared_->options = std::move(options);
+    shared_->router = std::move(router);
+  }
+
+  ~Impl() { Stop(); }
+
+  base::Status Listen(const Endpoint& endpoint) {
+    if (shared_->options.tls.enabled && !tls_context_) {
+      SC_ASSIGN_OR_RETURN(tls_context_, internal::MakeServerTlsContext(shared_->options.tls));
+    }
+    SC_ASSIGN_OR_RETURN(auto addresses, internal::ResolveEndpoint(endpoint));
+    if (endpoint.kind == Endpoint::Kind::kUnix) {
+      SC_RETURN_IF_ERROR(RemoveStaleUnixSocket(endpoint.path));
+    }
+    boost::system::error_code error;
+    for (const auto& address : addresses) {
+      auto listener = std::make_unique<Listener>(asio::make_strand(io_context_));
+      listener->acceptor.open(address.protocol(), error);
+      if (error) continue;
+      if (internal::IsTcp(address)) {
+        listener->acceptor.set_option(asio::socket_base::reuse_address(true), error);
+      }
+      listener->acceptor.bind(address, error);
+      if (error) continue;
+      listener->acceptor.listen(asio::socket_base::max_listen_connections, error);
+      if (error) continue;
+      listener->endpoint =
+          internal::EndpointFromAddress(listener->acceptor.local_endpoint(), endpoint);
+      listeners_.push_back(std::move(listener));
+      return base::Status::Ok();
+    }
+    return base::Unavailable("cannot listen on " + endpoint.ToString() + ": " + error.message());
+  }
+
+  std::vector<Endpoint> BoundEndpoints() const {
+    std::vector<Endpoint> endpoints;
+    for (const auto& listener : listeners_) endpoints.push_back(listener->endpoint);
+    return endpoints;
+  }
+
+  base::Status Start() {
+    if (listeners_.empty()) return base::FailedPrecondition("Start() before any Listen()");
+    if (!threads_.empty()) return base::FailedPrecondition("the server is already running");
+    for (auto& listener : listeners_) Accept(*listener);
+    int count = shared_->options.io_threads;
+    if (count <= 0) count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int i = 0; i < count; ++i) {
+      threads_.emplace_back([this] { io_context_.run(); });
+    }
+    return base::Status::Ok();
+  }
+
+  void Drain() {
+    if (stopped_) return;
+    shared_->draining.store(true);
+    CloseListeners();
+    ForEachConnection([](ConnectionBase& connection) { connection.BeginDrain(); });
+    std::unique_lock lock(shared_->mutex);
+    bool drained = shared_->connections_changed.wait_for(
+        lock, shared_->options.drain_timeout,
+        [&] { return shared_->open_connections.load() == 0; });
+    lock.unlock();
+    if (!drained) {
+      spdlog::warn("http: drain timeout: closing {} connections with requests in flight",
+                   shared_->open_connections.load());
+    }
+    Stop();
+  }
+
+  void Stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    shared_->draining.store(true);
+    CloseListeners();
+    ForEachConnection([](ConnectionBase& connection) { connection.ForceClose(); });
+    work_.reset();
+    // Give closed connections a moment to run their completion handlers, then stop.
+    {
+      std::unique_lock lock(shared_->mutex);
+      shared_->connections_changed.wait_for(lock, std::chrono::seconds(2), [&] {
+        return shared_->open_connections.load() == 0;
+      });
+    }
+    io_context_.stop();
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+    for (const auto& listener : listeners_) {
+      if (listener->endpoint.kind == Endpoint::Kind::kUnix) ::unlink(listener->endpoint.path.c_str());
+    }
+  }
+
+  void RunUntilSignal() {
+    asio::io_context signal_context;
+    asio::signal_set signals(signal_context, SIGTERM, SIGINT);
+    int received = 0;
+    signals.async_wait([&](boost::system::error_code, int signal) { received = signal; });
+    signal_context.run();
+    spdlog::info("received {}, draining (up to {} ms)", received == SIGTERM ? "SIGTERM" : "SIGINT",
+                 shared_->options.drain_timeout.count());
+    Drain();
+  }
+
+  size_t ConnectionCount() const { return shared_->open_connections.load(); }
+
+ private:
+  struct Listener {
+    explicit Listener(asio::any_io_executor executor) : acceptor(executor) {}
+    asio::basic_socket_acceptor<Protocol> acceptor;
+    Endpoint endpoint;
+  };
+
+  static base::Status RemoveStaleUnixSocket(const std::string& path) {
+    struct stat info {};
+    if (::lstat(path.c_str(), &info) != 0) return base::Status::Ok();
+    if (!S_ISSOCK(info.st_mode)) {
+      return base::AlreadyExists("cannot listen on unix://" + path +
+                                 ": a file that is not a socket is in the way");
+    }
+    ::unlink(path.c_str());
+    return base::Status::Ok();
+  }
+
+  void Accept(Listener& listener) {
+    listener.acceptor.async_accept(
+        asio::any_io_executor(asio::make_strand(io_context_)),
+        [this, &listener](boost::system::error_code error, Socket socket) {
+          if (error == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
+          if (error) {
+            // Out of file descriptors and similar: wait a little rather than spin.
+            spdlog::warn("http: accept failed: {}", error.message());
+            auto timer = std::make_shared<asio::steady_timer>(listener.acceptor.get_executor(),
+                                                               std::chrono::milliseconds(50));
+            timer->async_wait([this, &listener, timer](boost::system::error_code) {
+              if (listener.acceptor.is_open()) Accept(listener);
+            });
+            return;
+          }
+          OnAccepted(std::move(socket));
+          Accept(listener);
+        });
+  }
+
+  void OnAccepted(Socket socket) {
+    boost::system::error_code error;
+    auto peer_address = socket.remote_endpoint(error);
+    if (error) return;  // the client is already gone
+    if (shared_->open_connections.load() >= shared_->options.max_connections) {
+      asio::write(socket, asio::buffer(kBusyResponse), error);
+      socket.shutdown(asio::socket_base::shutdown_both, error);
+      socket.close(error);
+      return;
+    }
+    if (internal::IsTcp(peer_address)) {
+      int one = 1;
+      ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    std::string peer = internal::PeerText(peer_address);
+    if (tls_context_) {
+      Register(std::make_shared<Connection<TlsSocket>>(
+          shared_, TlsSocket(std::move(socket), *tls_context_), std::move(peer)));
+    } else {
+      Register(std::make_shared<Connection<Socket>>(shared_, std::move(socket), std::move(peer)));
+    }
+  }
+
+  template <class Stream>
+  void Register(std::shared_ptr<Connection<Stream>> connection) {
+    {
+      std::lock_guard lock(registry_mutex_);
+      // Forget connections that are gone, so the registry stays as small as the open set.
+      std::erase_if(connections_, [](const auto& entry) { return entry.expired(); });
+      connections_.push_back(connection);
+    }
+    connection->Start();
+  }
+
+  void ForEachConnection(const std::function<void(ConnectionBase&)>& action) {
+    std::vector<std::shared_ptr<ConnectionBase>> alive;
+    {
+      std::lock_guard lock(registry_mutex_);
+      for (const auto& weak : connections_) {
+        if (auto connection = weak.lock()) alive.push_back(std::move(connection));
+      }
+    }
+    for (auto& connection : alive) action(*connection);
+  }
+
+  void CloseListeners() {
+    std::promise<void> closed;
+    std::atomic<size_t> remaining{listeners_.size()};
+    if (listeners_.empty()) return;
+    for (auto& listener : listeners_) {
+      asio::dispatch(listener->acceptor.get_executor(), [&listener, &remaining, &closed] {
+        boost::system::error_code ignored;
+        listener->acceptor.close(ignored);
+        if (remaining.fetch_sub(1) == 1) closed.set_value();
+      });
+    }
+    if (threads_.empty()) {
+      // Nothing runs the io_context yet: run the posted closes here.
+      io_context_.poll();
+    }
+    closed.get_future().wait();
+  }
+
+  asio::io_context io_context_;
+  std::shared_ptr<ServerShared> shared_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::shared_ptr<ssl::context> tls_context_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::thread> threads_;
+  std::mutex registry_mutex_;
+  std::vector<std::weak_ptr<ConnectionBase>> connections_;
+  bool stopped_ = false;
+};
+
+HttpServer::HttpServer(ServerOptions options, std::shared_ptr<const HttpRouter> router)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(router))) {}
+HttpServer::~HttpServer() = default;
+base::Status HttpServer::Listen(const Endpoint& endpoint) { return impl_->Listen(endpoint); }
+std::vector<Endpoint> HttpServer::BoundEndpoints() const { return impl_->BoundEndpoints(); }
+base::Status HttpServer::Start() { return impl_->Start(); }
+void HttpServer::Drain() { impl_->Drain(); }
+void HttpServer::Stop() { impl_->Stop(); }
+void HttpServer::RunUntilSignal() { impl_->RunUntilSignal(); }
+size_t HttpServer::ConnectionCount() const { return impl_->ConnectionCount(); }
+
+}  // namespace supercluster::net

@@ -1,0 +1,370 @@
+// The HTTP server and client working together: keep-alive, streaming and SSE both ways,
+// Unix sockets, pipelining, 100-continue, HEAD, routing errors, observers and draining.
+#include "net/http_server.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <future>
+#include <gtest/gtest.h>
+#include <mutex>
+#include <thread>
+
+#include "net/http_client.h"
+#include "net/sse.h"
+#include "net/test_support.h"
+
+namespace supercluster::net {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RawConnection;
+using testing::TestServer;
+
+HttpRequest Get(std::string target) {
+  HttpRequest request;
+  request.target = std::move(target);
+  return request;
+}
+
+std::shared_ptr<HttpRouter> BasicRouter() {
+  auto router = std::make_shared<HttpRouter>();
+  router->Handle("GET", "/peer", [](HttpRequest request, std::shared_ptr<Responder> responder) {
+    responder->Send(HttpResponse::Text(200, request.remote_address));
+  });
+  router->Handle("POST", "/echo", [](HttpRequest request, std::shared_ptr<Responder> responder) {
+    HttpResponse response = HttpResponse::Text(200, request.body);
+    response.headers.Set("X-Method", request.method);
+    responder->Send(std::move(response));
+  });
+  return router;
+}
+
+TEST(HttpServerTest, KeepAliveReusesOneConnection) {
+  TestServer server(testing::TestServerOptions(), BasicRouter());
+  HttpClient client(server.endpoint(), testing::TestClientOptions());
+  auto first = client.Request(Get("/peer"));
+  auto second = client.Request(Get("/peer"));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(first->status, 200);
+  // The same client port both times means the same TCP connection.
+  EXPECT_EQ(first->body, second->body);
+  EXPECT_EQ(server.server().ConnectionCount(), 1u);
+}
+
+TEST(HttpServerTest, ClientReconnectsAfterServerClosedIdleConnection) {
+  auto options = testing::TestServerOptions();
+  options.idle_timeout = 200ms;
+  TestServer server(options, BasicRouter());
+  HttpClient client(server.endpoint(), testing::TestClientOptions());
+  auto first = client.Request(Get("/peer"));
+  ASSERT_TRUE(first.ok());
+  std::this_thread::sleep_for(600ms);  // the server drops the idle connection
+  auto second = client.Request(Get("/peer"));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_NE(first->body, second->body);
+}
+
+TEST(HttpServerTest, PostBodyRoundTrips) {
+  TestServer server(testing::TestServerOptions(), BasicRouter());
+  HttpClient client(server.endpoint(), testing::TestClientOptions());
+  HttpRequest request;
+  request.method = "POST";
+  request.target = "/echo";
+  request.body = std::string(100000, 'z') + "end";
+  auto response = client.Request(request);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->body, request.body);
+  EXPECT_EQ(response->headers.Get("x-method"), "POST");
+}
+
+TEST(HttpServerTest, ChunkedRequestBodyIsReassembled) {
+  TestServer server(testing::TestServerOptions(), BasicRouter());
+  RawConnection connection(server.port());
+  connection.Send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                  "Connection: close\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n");
+  std::string response = connection.ReadUntilClose(3s);
+  EXPECT_NE(response.find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_NE(response.find("\r\n\r\nhello, world"), std::string::npos) << response;
+}
+
+TEST(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
+  TestServer server(testing::TestServerOptions(), BasicRouter());
+  RawConnection connection(server.port());
+  connection.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst"
+                  "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecond");
+  std::string response = connection.ReadUntilClose(3s);
+  size_t first = response.find("first");
+  size_t second = response.find("second");
+  ASSERT_NE(first, std::string::npos) << response;
+  ASSERT_NE(second, std::string::npos) << response;
+  EXPECT_LT(first, second);
+}
+
+TEST(HttpServerTest, ExpectContinueGetsInterimResponse) {
+  TestServer server(testing::TestServerOptions(), BasicRouter());
+  RawConnection connection(server.port());
+  connection.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                  "Expect: 100-continue\r\nConnection: close\r\n\r\n");
+  std::string interim = connection.ReadUntil("\r\n\r\n", 3s);
+  EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue\r\n", 0), 0u) << interim;
+  connection.Send("body");
+  std::string response = connection.ReadUntilClose(3s);
+  EXPECT_NE(response.find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_NE(response.find("body"), std::string::npos);
+}
+
+TEST(HttpServerTest, HeadHasLengthButNoBody) {
+  TestServer server(testing::TestServerOptions(), BasicRouter());
+  RawConnection connection(server.port());
+  connection.Send("HEAD /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string response = connection.ReadUntilClose(3s);
+  EXPECT_NE(response.find("Content-Length: "), std::string::npos);
+  EXPECT_EQ(response.substr(response.find("\r\n\r\n") + 4), "");
+}
+
+TEST(HttpServerTest, Http10GetsAnswerAndClose) {
+  TestServer server(testing::TestServerOptions(), BasicRouter());
+  RawConnection connection(server.port());
+  connection.Send("GET /peer HTTP/1.0\r\n\r\n");
+  std::string response = connection.ReadUntilClose(3s);
+  EXPECT_EQ(response.rfind("HTTP/1.0 200", 0), 0u) << response;
+}
+
+TEST(HttpServerTest, UnknownPathIs404AndWrongMethodIs405) {
+  TestServer server(testing::TestServerOptions(), BasicRouter());
+  HttpClient client(server.endpoint(), testing::TestClientOptions());
+  auto missing = client.Request(Get("/nope"));
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->status, 404);
+  auto wrong = client.Request(Get("/echo"));
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_EQ(wrong->status, 405);
+  EXPECT_EQ(wrong->headers.Get("Allow"), "POST");
+}
+
+TEST(HttpServerTest, HandlerThatNeverAnswersGets500) {
+  auto router = BasicRouter();
+  router->Handle("GET", "/forgetful", [](HttpRequest, std::shared_ptr<Responder>) {});
+  router->Handle("GET", "/throws", [](HttpRequest, std::shared_ptr<Responder>) {
+    throw std::runtime_error("boom");
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  HttpClient client(server.endpoint(), testing::TestClientOptions());
+  auto forgetful = client.Request(Get("/forgetful"));
+  ASSERT_TRUE(forgetful.ok());
+  EXPECT_EQ(forgetful->status, 500);
+  auto throws = client.Request(Get("/throws"));
+  ASSERT_TRUE(throws.ok());
+  EXPECT_EQ(throws->status, 500);
+}
+
+// The handler sends one chunk, then waits until the client has received it before sending
+// the next: the test only passes if the client sees data as it arrives.
+TEST(HttpServerTest, StreamedResponseArrivesIncrementally) {
+  std::promise<void> client_saw_first;
+  auto client_saw_first_future = client_saw_first.get_future().share();
+  std::vector<std::thread> producers;
+  auto router = BasicRouter();
+  router->Handle("GET", "/stream", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    producers.emplace_back([responder, client_saw_first_future] {
+      responder->StartStream(200, {});
+      responder->Write("first;");
+      if (client_saw_first_future.wait_for(5s) != std::future_status::ready) return;
+      responder->Write("second;");
+      responder->Finish();
+    });
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  HttpClient client(server.endpoint(), testing::TestClientOptions());
+  std::string body;
+  bool signalled = false;
+  auto head = client.Stream(Get("/stream"), nullptr, [&](std::string_view data) {
+    body.append(data);
+    if (!signalled && body.find("first;") != std::string::npos) {
+      signalled = true;
+      client_saw_first.set_value();
+    }
+    return true;
+  });
+  for (auto& producer : producers) producer.join();
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->headers.Get("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(body, "first;second;");
+}
+
+TEST(HttpServerTest, ServerSentEventsBothWays) {
+  std::vector<std::thread> producers;
+  auto router = BasicRouter();
+  router->Handle("GET", "/events", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    producers.emplace_back([responder] {
+      Headers headers;
+      headers.Set("Content-Type", "text/event-stream");
+      responder->StartStream(200, headers);
+      for (int i = 0; i < 50; ++i) {
+        responder->Write(FormatSseEvent({"token", "piece " + std::to_string(i) + "\nline2",
+                                         std::to_string(i)}));
+      }
+      responder->Write(FormatSseEvent({"", "[DONE]", ""}));
+      responder->Finish();
+    });
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  HttpClient client(server.endpoint(), testing::TestClientOptions());
+  std::vector<SseEvent> events;
+  SseParser parser([&](const SseEvent& event) { events.push_back(event); });
+  auto head = client.Stream(Get("/events"), nullptr,
+                            [&](std::string_view data) { return parser.Feed(data); });
+  for (auto& producer : producers) producer.join();
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->headers.Get("content-type"), "text/event-stream");
+  ASSERT_EQ(events.size(), 51u);
+  EXPECT_EQ(events[7].event, "token");
+  EXPECT_EQ(events[7].data, "piece 7\nline2");
+  EXPECT_EQ(events[7].id, "7");
+  EXPECT_EQ(events[50].data, "[DONE]");
+}
+
+TEST(HttpServerTest, ClientGoingAwayRunsOnCloseCallback) {
+  std::promise<void> cancelled;
+  auto cancelled_future = cancelled.get_future();
+  auto router = BasicRouter();
+  router->Handle("GET", "/endless", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->OnClose([&cancelled] { cancelled.set_value(); });
+    responder->StartStream(200, {});
+    responder->Write("tick");
+    // The responder is dropped here without Finish(), which closes the connection; keep
+    // it alive through the OnClose callback registration instead.
+    static std::shared_ptr<Responder> kept;
+    kept = responder;
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  {
+    HttpClient client(server.endpoint(), testing::TestClientOptions());
+    auto head = client.Stream(Get("/endless"), nullptr, [](std::string_view) { return false; });
+    ASSERT_TRUE(head.ok());
+  }
+  EXPECT_EQ(cancelled_future.wait_for(5s), std::future_status::ready);
+}
+
+TEST(HttpServerTest, ServesOverUnixSocket) {
+  std::string path = "/tmp/supercluster-test-" + std::to_string(::getpid()) + ".sock";
+  HttpServer server(testing::TestServerOptions(), BasicRouter());
+  auto endpoint = ParseEndpoint("unix://" + path);
+  ASSERT_TRUE(endpoint.ok());
+  ASSERT_TRUE(server.Listen(*endpoint).ok());
+  ASSERT_TRUE(server.Start().ok());
+  HttpClient client(*endpoint, testing::TestClientOptions());
+  HttpRequest request;
+  request.method = "POST";
+  request.target = "/echo";
+  request.body = "over a unix socket";
+  auto response = client.Request(request);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->body, "over a unix socket");
+  server.Stop();
+  EXPECT_NE(::access(path.c_str(), F_OK), 0) << "socket file left behind";
+}
+
+TEST(HttpServerTest, ListenRefusesToReplaceARegularFile) {
+  std::string path = "/tmp/supercluster-test-file-" + std::to_string(::getpid());
+  { std::ofstream(path) << "precious"; }
+  HttpServer server(testing::TestServerOptions(), BasicRouter());
+  auto status = server.Listen(*ParseEndpoint("unix://" + path));
+  EXPECT_EQ(status.code(), base::StatusCode::kAlreadyExists);
+  EXPECT_EQ(::access(path.c_str(), F_OK), 0);
+  ::unlink(path.c_str());
+}
+
+class CountingObserver : public ServerObserver {
+ public:
+  void OnRequestDone(const std::string& method, const std::string& route, int status,
+                     std::chrono::nanoseconds) override {
+    std::lock_guard lock(mutex);
+    seen.push_back(method + " " + route + " " + std::to_string(status));
+  }
+  void OnConnectionOpened() override { ++opened; }
+  void OnConnectionClosed() override { ++closed; }
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  std::atomic<int> opened{0};
+  std::atomic<int> closed{0};
+};
+
+TEST(HttpServerTest, ObserverSeesRoutesNotRawPaths) {
+  CountingObserver observer;
+  auto options = testing::TestServerOptions();
+  options.observer = &observer;
+  {
+    TestServer server(options, BasicRouter());
+    HttpClient client(server.endpoint(), testing::TestClientOptions());
+    ASSERT_TRUE(client.Request(Get("/peer?x=1")).ok());
+    ASSERT_TRUE(client.Request(Get("/random/path/123")).ok());
+    RawConnection raw(server.port());
+    raw.Send("BREW /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    raw.ReadUntilClose(3s);
+  }
+  std::lock_guard lock(observer.mutex);
+  EXPECT_EQ(observer.seen,
+            (std::vector<std::string>{"GET /peer 200", "GET other 404", "OTHER /peer 405"}));
+  EXPECT_EQ(observer.opened.load(), 2);
+  EXPECT_EQ(observer.closed.load(), 2);
+}
+
+TEST(HttpServerTest, DrainFinishesInFlightAndRefusesNew) {
+  std::promise<void> request_started;
+  std::vector<std::thread> workers;
+  auto router = BasicRouter();
+  router->Handle("GET", "/slow", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    request_started.set_value();
+    workers.emplace_back([responder] {
+      std::this_thread::sleep_for(700ms);
+      responder->Send(HttpResponse::Text(200, "finished"));
+    });
+  });
+  auto options = testing::TestServerOptions();
+  TestServer server(options, router);
+  std::future<base::Result<HttpResponse>> in_flight = std::async(std::launch::async, [&] {
+    HttpClient client(server.endpoint(), testing::TestClientOptions());
+    return client.Request(Get("/slow"));
+  });
+  request_started.get_future().wait();
+  auto start = std::chrono::steady_clock::now();
+  std::thread drainer([&] { server.server().Drain(); });
+  std::this_thread::sleep_for(100ms);
+  HttpClient late(server.endpoint(), testing::TestClientOptions());
+  EXPECT_FALSE(late.Request(Get("/peer")).ok()) << "accepted a connection while draining";
+  auto response = in_flight.get();
+  drainer.join();
+  for (auto& worker : workers) worker.join();
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->body, "finished");
+  EXPECT_EQ(response->headers.Get("Connection"), "close");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST(HttpServerTest, DrainStopsAtDrainTimeout) {
+  auto router = BasicRouter();
+  std::shared_ptr<Responder> never_answered;
+  router->Handle("GET", "/hang", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    never_answered = responder;
+  });
+  auto options = testing::TestServerOptions();
+  options.drain_timeout = 500ms;
+  TestServer server(options, router);
+  RawConnection connection(server.port());
+  connection.Send("GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::this_thread::sleep_for(100ms);
+  auto start = std::chrono::steady_clock::now();
+  server.server().Drain();
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(elapsed, 450ms);
+  EXPECT_LT(elapsed, 4s);
+  EXPECT_TRUE(connection.WaitForClose(1s));
+}
+
+}  // namespace
+}  // namespace supercluster::net

@@ -19,11 +19,13 @@ std::string FormatSseEvent(const SseEvent& event);
 
 // Feeds on arbitrary slices of a stream (a chunk may end mid-line or mid-UTF-8) and calls
 // the callback for each complete event. Comment lines (":...") and retry: are ignored.
-// A line longer than max_line_bytes makes Feed() return false: the stream is hostile.
+// An event (its data so far plus the current line) over max_event_bytes makes Feed()
+// return false: the stream is hostile. Event type and id are cut at a line break when
+// formatting, since they are one-line fields.
 class SseParser {
  public:
   using EventCallback = std::function<void(const SseEvent&)>;
-  explicit SseParser(EventCallback on_event, size_t max_line_bytes = 1 << 20);
+  explicit SseParser(EventCallback on_event, size_t max_event_bytes = 1 << 20);
 
   bool Feed(std::string_view bytes);
 
@@ -31,7 +33,7 @@ class SseParser {
   void ProcessLine(std::string_view line);
 
   EventCallback on_event_;
-  size_t max_line_bytes_;
+  size_t max_event_bytes_;
   std::string line_;
   SseEvent pending_;
   bool has_data_ = false;

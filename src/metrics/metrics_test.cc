@@ -1,0 +1,324 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "metrics/http_metrics.h"
+#include "metrics/names.h"
+#include "metrics/registry.h"
+
+namespace supercluster::metrics {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+
+// The value of the sample whose name and labels are exactly `series` (as the text format
+// writes them, labels sorted by name and `le` last), or nullopt when there is none.
+std::optional<double> SampleValue(const std::string& text, const std::string& series) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+bool HasLine(const std::string& text, const std::string& wanted) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line == wanted) return true;
+  }
+  return false;
+}
+
+// ---- Registry ----
+
+TEST(RegistryTest, CounterSeriesAppearWithHelpTypeAndLabels) {
+  Registry registry;
+  CounterFamily& family = registry.AddCounter("test_events_total", "Events seen.");
+  family.Add({{"kind", "a"}, {"zone", "z1"}}).Increment(3);
+  family.Add({{"kind", "b"}, {"zone", "z1"}}).Increment();
+  family.Add({{"kind", "a"}, {"zone", "z1"}}).Increment(0.5);
+
+  std::string text = registry.Serialize();
+  EXPECT_TRUE(HasLine(text, "# HELP test_events_total Events seen.")) << text;
+  EXPECT_TRUE(HasLine(text, "# TYPE test_events_total counter")) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_events_total{kind="a",zone="z1"})"), 3.5) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_events_total{kind="b",zone="z1"})"), 1) << text;
+}
+
+TEST(RegistryTest, GaugeCarriesConstantLabels) {
+  Registry registry;
+  GaugeFamily& family =
+      registry.AddGauge("test_queue_depth", "Items waiting.", {{"region", "eu-west-1"}});
+  prometheus::Gauge& gauge = family.Add({});
+  gauge.Set(7);
+  gauge.Decrement(2);
+
+  std::string text = registry.Serialize();
+  EXPECT_TRUE(HasLine(text, "# TYPE test_queue_depth gauge")) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_queue_depth{region="eu-west-1"})"), 5) << text;
+}
+
+TEST(RegistryTest, HistogramBucketsAreCumulativeWithCountAndSum) {
+  Registry registry;
+  HistogramFamily& family = registry.AddHistogram("test_wait_seconds", "Waiting time.");
+  prometheus::Histogram& histogram = family.Add({{"queue", "q"}}, BucketBoundaries{1, 2, 5});
+  // An upper bound is inclusive: 1 falls in the le="1" bucket.
+  for (double value : {0.5, 1.0, 1.5, 3.0, 10.0}) histogram.Observe(value);
+
+  std::string text = registry.Serialize();
+  EXPECT_TRUE(HasLine(text, "# TYPE test_wait_seconds histogram")) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_wait_seconds_bucket{queue="q",le="1"})"), 2) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_wait_seconds_bucket{queue="q",le="2"})"), 3) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_wait_seconds_bucket{queue="q",le="5"})"), 4) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_wait_seconds_bucket{queue="q",le="+Inf"})"), 5) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_wait_seconds_count{queue="q"})"), 5) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_wait_seconds_sum{queue="q"})"), 16) << text;
+}
+
+TEST(RegistryTest, DefiningANameAgainReturnsTheSameFamily) {
+  Registry registry;
+  CounterFamily& first = registry.AddCounter("test_again_total", "Defined twice.");
+  CounterFamily& second = registry.AddCounter("test_again_total", "Defined twice.");
+  EXPECT_EQ(&first, &second);
+}
+
+TEST(RegistryDeathTest, InvalidNameAbortsNamingTheMetric) {
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddCounter("bad name", "Spaces are not allowed.");
+      },
+      "cannot define metric 'bad name'");
+}
+
+TEST(RegistryDeathTest, SameNameWithAnotherTypeAborts) {
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddCounter("test_clash", "A counter.");
+        registry.AddGauge("test_clash", "Then a gauge.");
+      },
+      "cannot define metric 'test_clash'");
+}
+
+TEST(RegistryTest, LatencyBucketsSpanHalfAMillisecondToAMinuteInOrder) {
+  const BucketBoundaries& buckets = LatencyBuckets();
+  ASSERT_FALSE(buckets.empty());
+  EXPECT_EQ(buckets.front(), 0.0005);
+  EXPECT_EQ(buckets.back(), 60);
+  for (size_t i = 1; i < buckets.size(); ++i) {
+    EXPECT_LT(buckets[i - 1], buckets[i]);
+    // Coarser steps would make histogram_quantile() estimates too rough.
+    EXPECT_LE(buckets[i] / buckets[i - 1], 2.5);
+  }
+}
+
+// ---- Process metrics ----
+
+TEST(ProcessMetricsTest, PresentAndPlausible) {
+  Registry registry;
+  std::string text = registry.Serialize();
+
+  EXPECT_TRUE(HasLine(text, "# TYPE process_cpu_seconds_total counter")) << text;
+  std::optional<double> cpu = SampleValue(text, kProcessCpuSecondsTotal);
+  ASSERT_TRUE(cpu.has_value()) << text;
+  EXPECT_GE(*cpu, 0);
+
+  std::optional<double> rss = SampleValue(text, kProcessResidentMemoryBytes);
+  ASSERT_TRUE(rss.has_value()) << text;
+  EXPECT_GT(*rss, 0);
+  EXPECT_LT(*rss, 64.0 * 1024 * 1024 * 1024);
+
+  // The exact count depends on what the test runner left open; OpenFdsFollowsTheProcess
+  // checks that it is the process's own.
+  std::optional<double> fds = SampleValue(text, kProcessOpenFds);
+  ASSERT_TRUE(fds.has_value()) << text;
+  EXPECT_GE(*fds, 0);
+  EXPECT_LT(*fds, 100000);
+
+  // Started at most a few minutes ago (this test binary), and not in the future. Start
+  // times are in clock ticks from a boot time in whole seconds, hence the 2 s slack.
+  std::optional<double> start = SampleValue(text, kProcessStartTimeSeconds);
+  ASSERT_TRUE(start.has_value()) << text;
+  double now = static_cast<double>(std::time(nullptr));
+  EXPECT_LE(*start, now + 2);
+  EXPECT_GT(*start, now - 600);
+}
+
+TEST(ProcessMetricsTest, OpenFdsFollowsTheProcess) {
+  Registry registry;
+  double before = SampleValue(registry.Serialize(), kProcessOpenFds).value_or(-1);
+  int extra = dup(STDERR_FILENO);
+  ASSERT_GE(extra, 0);
+  double during = SampleValue(registry.Serialize(), kProcessOpenFds).value_or(-1);
+  close(extra);
+  EXPECT_EQ(during, before + 1);
+}
+
+// ---- HttpMetrics ----
+
+TEST(HttpMetricsTest, CountsRequestsAndBucketsDurations) {
+  auto registry = std::make_shared<Registry>();
+  HttpMetrics metrics(registry);
+  metrics.OnRequestDone("GET", "/v1/echo", 200, microseconds(300));  // <= 0.0005
+  metrics.OnRequestDone("GET", "/v1/echo", 200, milliseconds(3));    // <= 0.005
+  metrics.OnRequestDone("GET", "/v1/echo", 404, milliseconds(20));   // <= 0.025
+  metrics.OnRequestDone("POST", "/v1/echo", 200, std::chrono::seconds(2));
+  metrics.OnRequestDone("GET", "other", 404, milliseconds(1));
+
+  std::string text = registry->Serialize();
+  const std::string requests = kHttpRequestsTotal;
+  EXPECT_EQ(SampleValue(text, requests + R"({code="200",method="GET",route="/v1/echo"})"), 2)
+      << text;
+  EXPECT_EQ(SampleValue(text, requests + R"({code="404",method="GET",route="/v1/echo"})"), 1);
+  EXPECT_EQ(SampleValue(text, requests + R"({code="200",method="POST",route="/v1/echo"})"), 1);
+  EXPECT_EQ(SampleValue(text, requests + R"({code="404",method="GET",route="other"})"), 1);
+
+  // One histogram per (method, route), whatever the code.
+  const std::string bucket =
+      std::string(kHttpRequestDurationSeconds) + R"(_bucket{method="GET",route="/v1/echo",le=")";
+  EXPECT_EQ(SampleValue(text, bucket + R"(0.0005"})"), 1) << text;
+  EXPECT_EQ(SampleValue(text, bucket + R"(0.001"})"), 1);
+  EXPECT_EQ(SampleValue(text, bucket + R"(0.0025"})"), 1);
+  EXPECT_EQ(SampleValue(text, bucket + R"(0.005"})"), 2);
+  EXPECT_EQ(SampleValue(text, bucket + R"(0.01"})"), 2);
+  EXPECT_EQ(SampleValue(text, bucket + R"(0.025"})"), 3);
+  EXPECT_EQ(SampleValue(text, bucket + R"(60"})"), 3);
+  EXPECT_EQ(SampleValue(text, bucket + R"(+Inf"})"), 3);
+  const std::string duration = kHttpRequestDurationSeconds;
+  std::optional<double> sum =
+      SampleValue(text, duration + R"(_sum{method="GET",route="/v1/echo"})");
+  ASSERT_TRUE(sum.has_value());
+  EXPECT_NEAR(*sum, 0.0233, 1e-9);
+  EXPECT_EQ(SampleValue(text, duration + R"(_count{method="POST",route="/v1/echo"})"), 1);
+  EXPECT_EQ(SampleValue(text, duration + R"(_bucket{method="POST",route="/v1/echo",le="1"})"), 0);
+  EXPECT_EQ(SampleValue(text, duration + R"(_bucket{method="POST",route="/v1/echo",le="2.5"})"), 1);
+}
+
+TEST(HttpMetricsTest, UnknownMethodsAndCodesShareOneLabelValue) {
+  auto registry = std::make_shared<Registry>();
+  HttpMetrics metrics(registry);
+  metrics.OnRequestDone("BREW", "/", 200, milliseconds(1));
+  metrics.OnRequestDone("get", "/", 200, milliseconds(1));
+  metrics.OnRequestDone("GET", "/", 42, milliseconds(1));
+  metrics.OnRequestDone("GET", "/", 499, milliseconds(1));
+
+  std::string text = registry->Serialize();
+  const std::string requests = kHttpRequestsTotal;
+  EXPECT_EQ(SampleValue(text, requests + R"({code="200",method="other",route="/"})"), 2) << text;
+  EXPECT_EQ(SampleValue(text, requests + R"({code="other",method="GET",route="/"})"), 1);
+  EXPECT_EQ(SampleValue(text, requests + R"({code="499",method="GET",route="/"})"), 1);
+  EXPECT_EQ(text.find("BREW"), std::string::npos);
+}
+
+TEST(HttpMetricsTest, ConnectionsOpenRisesAndFalls) {
+  auto registry = std::make_shared<Registry>();
+  HttpMetrics metrics(registry);
+  EXPECT_EQ(SampleValue(registry->Serialize(), kHttpConnectionsOpen), 0);
+  metrics.OnConnectionOpened();
+  metrics.OnConnectionOpened();
+  metrics.OnConnectionOpened();
+  metrics.OnConnectionClosed();
+  EXPECT_EQ(SampleValue(registry->Serialize(), kHttpConnectionsOpen), 2);
+}
+
+TEST(HttpMetricsTest, TwoObserversOnOneRegistryShareTheSeries) {
+  auto registry = std::make_shared<Registry>();
+  HttpMetrics first(registry);
+  HttpMetrics second(registry);
+  first.OnRequestDone("GET", "/", 200, milliseconds(1));
+  second.OnRequestDone("GET", "/", 200, milliseconds(1));
+  first.OnConnectionOpened();
+  second.OnConnectionOpened();
+
+  std::string text = registry->Serialize();
+  EXPECT_EQ(
+      SampleValue(text, std::string(kHttpRequestsTotal) + R"({code="200",method="GET",route="/"})"),
+      2)
+      << text;
+  EXPECT_EQ(SampleValue(text, kHttpConnectionsOpen), 2);
+}
+
+TEST(HttpMetricsTest, ConcurrentUpdatesLoseNothing) {
+  auto registry = std::make_shared<Registry>();
+  HttpMetrics metrics(registry);
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 10000;
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&metrics] {
+      for (int i = 0; i < kPerThread; ++i) {
+        metrics.OnConnectionOpened();
+        // Two routes, so that threads also race to create series.
+        metrics.OnRequestDone("GET", i % 2 == 0 ? "/even" : "/odd", 200, microseconds(100));
+        metrics.OnConnectionClosed();
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  std::string text = registry->Serialize();
+  const std::string requests = kHttpRequestsTotal;
+  const std::string duration = kHttpRequestDurationSeconds;
+  constexpr double kPerRoute = kThreads * kPerThread / 2;
+  EXPECT_EQ(SampleValue(text, requests + R"({code="200",method="GET",route="/even"})"), kPerRoute)
+      << text;
+  EXPECT_EQ(SampleValue(text, requests + R"({code="200",method="GET",route="/odd"})"), kPerRoute);
+  EXPECT_EQ(SampleValue(text, duration + R"(_count{method="GET",route="/even"})"), kPerRoute);
+  EXPECT_EQ(SampleValue(text, duration + R"(_bucket{method="GET",route="/odd",le="0.0005"})"),
+            kPerRoute);
+  EXPECT_EQ(SampleValue(text, kHttpConnectionsOpen), 0);
+}
+
+// ---- promtool ----
+
+std::string ShellQuote(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) {
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return quoted + "'";
+}
+
+TEST(PromtoolTest, ExpositionPassesPromtoolCheckAndLint) {
+  auto registry = std::make_shared<Registry>();
+  HttpMetrics metrics(registry);
+  metrics.OnConnectionOpened();
+  metrics.OnRequestDone("GET", "/metrics", 200, microseconds(800));
+  metrics.OnRequestDone("POST", "/v1/chat/completions", 503, std::chrono::seconds(3));
+  metrics.OnRequestDone("BREW", "other", 404, milliseconds(2));
+
+  std::string path = testing::TempDir() + "metrics_test_" + std::to_string(getpid()) + ".prom";
+  {
+    std::ofstream file(path);
+    file << registry->Serialize();
+    ASSERT_TRUE(file.good()) << "cannot write " << path;
+  }
+  std::string script = std::string(SUPERCLUSTER_SOURCE_DIR) + "/tests/promtool_check.sh";
+  int status = std::system((ShellQuote(script) + " " + ShellQuote(path)).c_str());
+  std::remove(path.c_str());
+
+  ASSERT_TRUE(WIFEXITED(status)) << "promtool_check.sh did not exit normally";
+  constexpr int kSkipped = 77;  // promtool_check.sh: promtool is not installed
+  if (WEXITSTATUS(status) == kSkipped) GTEST_SKIP() << "promtool is not installed";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "promtool's findings are printed above";
+}
+
+}  // namespace
+}  // namespace supercluster::metrics

@@ -1,0 +1,65 @@
+// The name of every metric Supercluster exports, in one place, so that dashboards, alerts
+// and docs can be checked against one list and no two modules export the same thing under
+// two names. Code that defines a metric (metrics::HttpMetrics, the process collector, and
+// later the router, worker and engine) takes the name from here.
+//
+// The names follow Prometheus' rules, which `promtool check metrics` enforces: base units
+// spelled out in the name (_seconds, _bytes), counters end in _total, and every label has a
+// bounded set of values.
+#pragma once
+
+namespace supercluster::metrics {
+
+// ---- HTTP server (every service; updated by metrics::HttpMetrics) ----
+
+// Counter {method, route, code}: requests answered. `route` is the router's pattern, not
+// the raw path, and `method` is one of the standard methods or "other", so a client cannot
+// create series at will.
+inline constexpr char kHttpRequestsTotal[] = "supercluster_http_requests_total";
+
+// Histogram {method, route}: time from the start of a request to the end of its response,
+// as net::HttpServer measures it, in seconds.
+inline constexpr char kHttpRequestDurationSeconds[] = "supercluster_http_request_duration_seconds";
+
+// Gauge: client connections open now.
+inline constexpr char kHttpConnectionsOpen[] = "supercluster_http_connections_open";
+
+// Label names of the HTTP metrics above.
+inline constexpr char kMethodLabel[] = "method";
+inline constexpr char kRouteLabel[] = "route";
+inline constexpr char kCodeLabel[] = "code";
+
+// ---- GPU cluster (names fixed by the product spec; defined by later modules) ----
+
+// Gauge: inference requests per second the cluster is serving, averaged by its producer
+// over a short window. The spec asks for a ready-made gauge; rate() over a counter is the
+// Prometheus-native equivalent.
+inline constexpr char kGpuClusterRps[] = "gpu_cluster_rps";
+
+// Gauge: inference requests admitted but not yet running.
+inline constexpr char kGpuClusterQueueDepth[] = "gpu_cluster_queue_depth";
+
+// Histogram: time to load a model until it can serve, in seconds.
+inline constexpr char kGpuClusterModelLoadTimeSeconds[] = "gpu_cluster_model_load_time_seconds";
+
+// Histogram: time to answer one inference request, in seconds. P50/P95/P99 are computed at
+// query time with histogram_quantile(), so they can be aggregated across workers (a
+// per-process summary's quantiles cannot).
+inline constexpr char kGpuClusterInferenceLatencySeconds[] =
+    "gpu_cluster_inference_latency_seconds";
+
+// ---- Process (the standard names every Prometheus client library exports) ----
+
+// Counter: user plus system CPU time used by the process, in seconds.
+inline constexpr char kProcessCpuSecondsTotal[] = "process_cpu_seconds_total";
+
+// Gauge: file descriptors the process has open.
+inline constexpr char kProcessOpenFds[] = "process_open_fds";
+
+// Gauge: resident set size, in bytes.
+inline constexpr char kProcessResidentMemoryBytes[] = "process_resident_memory_bytes";
+
+// Gauge: when the process started, in seconds since the Unix epoch.
+inline constexpr char kProcessStartTimeSeconds[] = "process_start_time_seconds";
+
+}  // namespace supercluster::metrics

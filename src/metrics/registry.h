@@ -1,0 +1,70 @@
+// The set of metrics one service exports, and their Prometheus text rendering for GET
+// /metrics. Each service creates one Registry at start and shares it (std::shared_ptr)
+// with the code that defines metrics (metrics::HttpMetrics, later the router, worker and
+// engine) and with the /metrics route (metrics::AddObservabilityRoutes).
+//
+// This is a thin layer over prometheus-cpp's core library: families and their series are
+// prometheus-cpp's own Family<Counter>, Family<Gauge> and Family<Histogram>, whose updates
+// are thread-safe. What it adds: one place that owns the prometheus::Registry, the
+// standard process_* metrics read fresh at every scrape, and serialization to a string
+// (prometheus-cpp's civetweb server is not used; our own HttpServer serves /metrics).
+//
+// Typical use:
+//   auto& requests = registry.AddCounter(kHttpRequestsTotal, "HTTP requests answered.");
+//   prometheus::Counter& ok = requests.Add({{"code", "200"}});  // keep the reference
+//   ok.Increment();
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/labels.h>
+#include <prometheus/registry.h>
+
+#include <string>
+
+namespace supercluster::metrics {
+
+using CounterFamily = prometheus::Family<prometheus::Counter>;
+using GaugeFamily = prometheus::Family<prometheus::Gauge>;
+using HistogramFamily = prometheus::Family<prometheus::Histogram>;
+using BucketBoundaries = prometheus::Histogram::BucketBoundaries;
+
+// Upper bounds, in seconds, for histograms of request and inference latencies: from 0.5 ms
+// (a cached or rejected request) to 60 s (a long generation), in 1-2.5-5 steps so that
+// histogram_quantile() stays within a factor of about 2.5 anywhere in that range.
+const BucketBoundaries& LatencyBuckets();
+
+class Registry {
+ public:
+  Registry() = default;
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Define a family: `name` (from metrics/names.h), its HELP text, and labels that every
+  // series of the family carries (e.g. {"region", "eu-west-1"}); per-series labels are
+  // given to Family::Add. The returned family lives as long as this Registry. Defining a
+  // name again with the same constant labels returns the existing family.
+  //
+  // A name or label name that Prometheus rejects, or a name already defined with another
+  // type, is a bug in the calling code (names are constants, never input): it is reported
+  // on stderr and the process aborts at startup, where the definition runs.
+  CounterFamily& AddCounter(const std::string& name, const std::string& help,
+                            const prometheus::Labels& constant_labels = {});
+  GaugeFamily& AddGauge(const std::string& name, const std::string& help,
+                        const prometheus::Labels& constant_labels = {});
+  // Buckets are given per series: family.Add(labels, LatencyBuckets()).
+  HistogramFamily& AddHistogram(const std::string& name, const std::string& help,
+                                const prometheus::Labels& constant_labels = {});
+
+  // Every metric defined here plus the process_* metrics (read from /proc/self now), in
+  // the Prometheus text exposition format 0.0.4. Thread-safe; cheap enough to call from an
+  // io thread per scrape.
+  std::string Serialize() const;
+
+ private:
+  prometheus::Registry registry_;
+};
+
+}  // namespace supercluster::metrics
