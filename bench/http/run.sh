@@ -250,12 +250,22 @@ cpu_ticks() {
   done
   echo "$total"
 }
-# CPU time (milliseconds) of this shell's waited-for children, i.e. wrk's after a run.
+# Sets children_ms to the CPU time (milliseconds) of this shell's waited-for children, so
+# its difference across a run is wrk's. Must not run in a subshell ($(...) or a pipeline),
+# which would report its own children instead.
+children_ms=0
 children_cpu_ms() {
-  times | tail -n 1 | awk '{
+  times >"$tmp/times.txt"
+  children_ms=$(tail -n 1 "$tmp/times.txt" | awk '{
     total = 0
     for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); total += p[1] * 60000 + p[2] * 1000 }
-    printf "%d\n", total }'
+    printf "%d\n", total }')
+}
+
+# Busy CPU ticks of the whole machine (user, nice, system, irq, softirq, steal). What is
+# busy during a run besides the server and wrk is interference from other work.
+machine_busy_ticks() {
+  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
 }
 
 results="$tmp/results.tsv"
@@ -268,14 +278,19 @@ for c in $connections; do
     log "$server: $c connections: ${warmup} s warm-up, ${duration} s measured"
     run_wrk "$url" "$c" "$warmup" "$tmp/warmup.txt"
     server_ticks_before=$(cpu_ticks "$pid")
-    wrk_ms_before=$(children_cpu_ms)
+    machine_ticks_before=$(machine_busy_ticks)
+    children_cpu_ms
+    wrk_ms_before=$children_ms
     run_wrk "$url" "$c" "$duration" "$tmp/wrk-$server-$c.txt"
     server_ticks=$(( $(cpu_ticks "$pid") - server_ticks_before ))
-    wrk_ms=$(( $(children_cpu_ms) - wrk_ms_before ))
+    machine_ticks=$(( $(machine_busy_ticks) - machine_ticks_before ))
+    children_cpu_ms
+    wrk_ms=$(( children_ms - wrk_ms_before ))
     kill -0 "$pid" 2>/dev/null || die "$server died during the run"
     line=$(grep '^RESULT ' "$tmp/wrk-$server-$c.txt") \
       || { cat "$tmp/wrk-$server-$c.txt" >&2; die "no result from wrk for $server"; }
-    line="${line#RESULT } server_cpu_ms=$(( server_ticks * 1000 / clock_ticks )) wrk_cpu_ms=$wrk_ms"
+    line="${line#RESULT } server_cpu_ms=$(( server_ticks * 1000 / clock_ticks ))"
+    line+=" wrk_cpu_ms=$wrk_ms machine_cpu_ms=$(( machine_ticks * 1000 / clock_ticks ))"
     printf '%s\t%s\t%s\n' "$server" "$c" "$line" >>"$results"
     log "  $line"
   done
@@ -303,6 +318,9 @@ for line in open(results_path):
         # (1.0 = one core saturated).
         "server_cpu_cores": values["server_cpu_ms"] / 1000.0 / seconds,
         "wrk_cpu_cores": values["wrk_cpu_ms"] / 1000.0 / seconds,
+        # Everything else the machine did meanwhile (other processes, kernel threads).
+        "other_cpu_cores": max(0, values["machine_cpu_ms"] - values["server_cpu_ms"]
+                               - values["wrk_cpu_ms"]) / 1000.0 / seconds,
         # Server CPU time per request: the per-core cost, independent of whether the
         # server's core was saturated.
         "server_cpu_us_per_request": values["server_cpu_ms"] * 1000.0 / max(values["requests"], 1),
@@ -325,10 +343,12 @@ print(f"response headers: supercluster {env['supercluster_header_bytes']} bytes,
 print()
 header = ("connections", "sc req/s", "sc p50 ms", "sc p99 ms",
           "nginx req/s", "nginx p50 ms", "nginx p99 ms", "ratio",
-          "sc CPU", "nginx CPU", "sc µs CPU/req", "nginx µs CPU/req", "wrk CPU (sc/nginx)")
+          "sc CPU", "nginx CPU", "sc µs CPU/req", "nginx µs CPU/req", "wrk CPU (sc/nginx)",
+          "other CPU (sc/nginx)")
 print("| " + " | ".join(header) + " |")
 print("|" + "|".join("-" * (len(h) + 2) for h in header) + "|")
 table = []
+noisy = False
 for connections in sorted(rows):
     sc, ng = rows[connections]["supercluster"], rows[connections]["nginx"]
     ratio = sc["requests_per_second"] / ng["requests_per_second"] if ng["requests_per_second"] else 0
@@ -338,15 +358,21 @@ for connections in sorted(rows):
              f'{ng["p99_ms"]:.3f}', f"{ratio:.2f}",
              f'{sc["server_cpu_cores"]:.2f}', f'{ng["server_cpu_cores"]:.2f}',
              f'{sc["server_cpu_us_per_request"]:.1f}', f'{ng["server_cpu_us_per_request"]:.1f}',
-             f'{sc["wrk_cpu_cores"]:.2f}/{ng["wrk_cpu_cores"]:.2f}')
+             f'{sc["wrk_cpu_cores"]:.2f}/{ng["wrk_cpu_cores"]:.2f}',
+             f'{sc["other_cpu_cores"]:.2f}/{ng["other_cpu_cores"]:.2f}')
     print("| " + " | ".join(cells) + " |")
     for name, r in (("supercluster", sc), ("nginx", ng)):
+        if r["other_cpu_cores"] > 0.10:
+            noisy = True
         if r["errors"] or r["non_2xx"]:
             print(f"  warning: {name} at {connections} connections: {r['errors']} socket errors, "
                   f"{r['non_2xx']} non-2xx responses")
 print()
 print("ratio = supercluster req/s / nginx req/s (goal: >= 1.00). CPU = cores busy during the")
-print("measured run (1.00 = the server's core saturated); µs CPU/req = server CPU time per request.")
+print("measured run (1.00 = the server's core saturated); µs CPU/req = server CPU time per request;")
+print("other CPU = what the rest of the machine used meanwhile (interference).")
+if noisy:
+    print("WARNING: other work used more than 0.10 core during some runs; rerun on a quiet machine.")
 
 document = {
     "benchmark": "http-echo",
@@ -362,6 +388,7 @@ document = {
         "response_header_bytes": {"supercluster": int(env["supercluster_header_bytes"]),
                                   "nginx": int(env["nginx_header_bytes"])},
     },
+    "interference_warning": noisy,
     "results": table,
 }
 with open(json_path, "w") as f:

@@ -152,8 +152,10 @@ class Connection final : public ConnectionBase,
  public:
   static constexpr bool kIsTls = std::is_same_v<Stream, TlsSocket>;
 
-  Connection(std::shared_ptr<ServerShared> shared, Stream stream, std::string peer)
-      : shared_(std::move(shared)),
+  Connection(std::shared_ptr<asio::io_context> io_context, std::shared_ptr<ServerShared> shared,
+              Stream stream, std::string peer)
+      : io_context_(std::move(io_context)),
+        shared_(std::move(shared)),
         stream_(std::move(stream)),
         executor_(stream_.get_executor()),
         read_timer_(executor_),
@@ -163,13 +165,11 @@ class Connection final : public ConnectionBase,
     if (shared_->options.observer) shared_->options.observer->OnConnectionOpened();
   }
 
+  // A connection is normally released by Close(); one destroyed without closing (the
+  // io_context went away first) still gives its slot back, but no longer tells the
+  // observer, which may be gone by then.
   ~Connection() override {
-    if (shared_->options.observer) shared_->options.observer->OnConnectionClosed();
-    {
-      std::lock_guard lock(shared_->mutex);
-      shared_->open_connections.fetch_sub(1);
-    }
-    shared_->connections_changed.notify_all();
+    if (!slot_released_) ReleaseSlot(/*notify_observer=*/false);
   }
 
   void Start() {
@@ -645,11 +645,24 @@ class Connection final : public ConnectionBase,
     Close();
   }
 
+  void ReleaseSlot(bool notify_observer) {
+    slot_released_ = true;
+    if (notify_observer && shared_->options.observer) {
+      shared_->options.observer->OnConnectionClosed();
+    }
+    {
+      std::lock_guard lock(shared_->mutex);
+      shared_->open_connections.fetch_sub(1);
+    }
+    shared_->connections_changed.notify_all();
+  }
+
   void Close() {
     if (state_ == State::kClosed) return;
     bool response_incomplete = state_ == State::kHandling;
     state_ = State::kClosed;
     closed_.store(true);
+    ReleaseSlot(/*notify_observer=*/true);
     read_timer_.cancel();
     write_timer_.cancel();
     boost::system::error_code ignored;
@@ -667,6 +680,9 @@ class Connection final : public ConnectionBase,
     }
   }
 
+  // Declared first so it is destroyed last: the socket and timers below need it. Holding
+  // it lets a Responder kept by a handler thread outlive the HttpServer safely.
+  std::shared_ptr<asio::io_context> io_context_;
   std::shared_ptr<ServerShared> shared_;
   Stream stream_;
   asio::any_io_executor executor_;
@@ -676,6 +692,7 @@ class Connection final : public ConnectionBase,
 
   State state_ = State::kIdle;
   std::atomic<bool> closed_{false};
+  bool slot_released_ = false;
   beast::flat_buffer buffer_;
   std::optional<internal::RequestParser> parser_;
   bool read_pending_ = false;
@@ -704,6 +721,7 @@ class Connection final : public ConnectionBase,
 
 template <class Stream>
 ResponderImpl<Stream>::~ResponderImpl() {
+  if (connection_->closed()) return;  // nothing left to answer or abort
   auto connection = connection_;
   uint64_t sequence = sequence_;
   if (!used_.load()) {
@@ -726,6 +744,7 @@ void ResponderImpl<Stream>::Send(HttpResponse response) {
     spdlog::error("http: a handler answered the same request twice; the second answer is dropped");
     return;
   }
+  if (connection_->closed()) return;
   asio::post(connection_->executor(),
              [connection = connection_, sequence = sequence_, response = std::move(response)]() mutable {
                connection->SendResponse(sequence, std::move(response));
@@ -739,6 +758,7 @@ void ResponderImpl<Stream>::StartStream(int status, Headers headers) {
     return;
   }
   streaming_.store(true);
+  if (connection_->closed()) return;
   asio::post(connection_->executor(),
              [connection = connection_, sequence = sequence_, status, headers = std::move(headers)] {
                connection->StartStream(sequence, status, headers);
@@ -747,6 +767,10 @@ void ResponderImpl<Stream>::StartStream(int status, Headers headers) {
 
 template <class Stream>
 void ResponderImpl<Stream>::Write(std::string chunk, std::function<void(base::Status)> on_written) {
+  if (connection_->closed()) {
+    if (on_written) on_written(base::Cancelled("the client connection is closed"));
+    return;
+  }
   asio::post(connection_->executor(), [connection = connection_, sequence = sequence_,
                                        chunk = std::move(chunk),
                                        on_written = std::move(on_written)]() mutable {
@@ -757,6 +781,7 @@ void ResponderImpl<Stream>::Write(std::string chunk, std::function<void(base::St
 template <class Stream>
 void ResponderImpl<Stream>::Finish() {
   finished_.store(true);
+  if (connection_->closed()) return;
   asio::post(connection_->executor(), [connection = connection_, sequence = sequence_] {
     connection->FinishStream(sequence);
   });
@@ -769,6 +794,10 @@ bool ResponderImpl<Stream>::Closed() const {
 
 template <class Stream>
 void ResponderImpl<Stream>::OnClose(std::function<void()> callback) {
+  if (connection_->closed()) {
+    callback();
+    return;
+  }
   asio::post(connection_->executor(), [connection = connection_, sequence = sequence_,
                                        callback = std::move(callback)]() mutable {
     connection->AddCloseCallback(sequence, std::move(callback));
@@ -803,12 +832,20 @@ ServerOptions ServerOptions::FromConfig(const base::Config& config) {
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, std::shared_ptr<const HttpRouter> router)
-      : shared_(std::make_shared<ServerShared>()), work_(asio::make_work_guard(io_context_)) {
+      : io_context_(std::make_shared<asio::io_context>()),
+        shared_(std::make_shared<ServerShared>()),
+        work_(asio::make_work_guard(*io_context_)) {
     shared_->options = std::move(options);
     shared_->router = std::move(router);
   }
 
-  ~Impl() { Stop(); }
+  ~Impl() {
+    Stop();
+    // Run the completion handlers the closes left behind, so no handler keeps a
+    // connection (and with it the io_context) alive in a cycle.
+    io_context_->restart();
+    io_context_->poll();
+  }
 
   base::Status Listen(const Endpoint& endpoint) {
     if (shared_->options.tls.enabled && !tls_context_) {
@@ -820,7 +857,7 @@ class HttpServer::Impl {
     }
     boost::system::error_code error;
     for (const auto& address : addresses) {
-      auto listener = std::make_unique<Listener>(asio::make_strand(io_context_));
+      auto listener = std::make_unique<Listener>(asio::make_strand(*io_context_));
       listener->acceptor.open(address.protocol(), error);
       if (error) continue;
       if (internal::IsTcp(address)) {
@@ -851,7 +888,7 @@ class HttpServer::Impl {
     int count = shared_->options.io_threads;
     if (count <= 0) count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < count; ++i) {
-      threads_.emplace_back([this] { io_context_.run(); });
+      threads_.emplace_back([this] { io_context_->run(); });
     }
     return base::Status::Ok();
   }
@@ -887,7 +924,7 @@ class HttpServer::Impl {
         return shared_->open_connections.load() == 0;
       });
     }
-    io_context_.stop();
+    io_context_->stop();
     for (auto& thread : threads_) thread.join();
     threads_.clear();
     for (const auto& listener : listeners_) {
@@ -928,7 +965,7 @@ class HttpServer::Impl {
 
   void Accept(Listener& listener) {
     listener.acceptor.async_accept(
-        asio::any_io_executor(asio::make_strand(io_context_)),
+        asio::any_io_executor(asio::make_strand(*io_context_)),
         [this, &listener](boost::system::error_code error, Socket socket) {
           if (error == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
           if (error) {
@@ -963,9 +1000,10 @@ class HttpServer::Impl {
     std::string peer = internal::PeerText(peer_address);
     if (tls_context_) {
       Register(std::make_shared<Connection<TlsSocket>>(
-          shared_, TlsSocket(std::move(socket), *tls_context_), std::move(peer)));
+          io_context_, shared_, TlsSocket(std::move(socket), *tls_context_), std::move(peer)));
     } else {
-      Register(std::make_shared<Connection<Socket>>(shared_, std::move(socket), std::move(peer)));
+      Register(std::make_shared<Connection<Socket>>(io_context_, shared_, std::move(socket),
+                                                    std::move(peer)));
     }
   }
 
@@ -1004,12 +1042,12 @@ class HttpServer::Impl {
     }
     if (threads_.empty()) {
       // Nothing runs the io_context yet: run the posted closes here.
-      io_context_.poll();
+      io_context_->poll();
     }
     closed.get_future().wait();
   }
 
-  asio::io_context io_context_;
+  std::shared_ptr<asio::io_context> io_context_;
   std::shared_ptr<ServerShared> shared_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::shared_ptr<ssl::context> tls_context_;

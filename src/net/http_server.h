@@ -9,8 +9,9 @@
 // Limits (ServerOptions): the header section over max_header_bytes is answered 431, a body
 // over max_body_bytes 413, a malformed request (bad request line, bad chunked encoding)
 // 400; each such answer closes the connection. A connection waits idle_timeout for the
-// first byte of a request, then read_timeout for the whole request; a write that makes no
-// progress for write_timeout closes the connection; a streamed response may queue at most
+// first byte of a request, then read_timeout for the whole request; one write (a whole
+// response, or one chunk of a stream) not finished within write_timeout closes the
+// connection; a streamed response may queue at most
 // max_stream_buffer_bytes (beyond it the stream is aborted) so a client that never reads
 // cannot grow server memory. Over max_connections, new connections get a 503 and close.
 //
@@ -35,7 +36,7 @@
 namespace supercluster::net {
 
 // Told about every completed request; metrics implement it. Called on an io thread, must
-// be fast and thread-safe.
+// be fast and thread-safe, and must outlive the HttpServer.
 class ServerObserver {
  public:
   virtual ~ServerObserver() = default;
@@ -86,7 +87,8 @@ class Responder {
   // Ends the stream (the terminating zero-length chunk).
   virtual void Finish() = 0;
 
-  // True once the client has gone away or the stream was aborted.
+  // True once the client has gone away, the stream was aborted or the server stopped.
+  // A Responder may outlive the HttpServer; it then does nothing.
   virtual bool Closed() const = 0;
   // Runs `callback` once when the client goes away or the stream is aborted before the
   // response completed (to cancel upstream work). Runs at once if already closed.

@@ -368,3 +368,36 @@ TEST(HttpServerTest, DrainStopsAtDrainTimeout) {
 
 }  // namespace
 }  // namespace supercluster::net
+
+namespace supercluster::net {
+namespace {
+
+TEST(HttpServerTest, ResponderOutlivingTheServerDoesNothing) {
+  std::shared_ptr<Responder> kept;
+  {
+    std::promise<std::shared_ptr<Responder>> handed_over;
+    auto router = BasicRouter();
+    router->Handle("GET", "/hang", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+      handed_over.set_value(std::move(responder));
+    });
+    TestServer server(testing::TestServerOptions(), router);
+    RawConnection connection(server.port());
+    connection.Send("GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto future = handed_over.get_future();
+    ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+    kept = future.get();
+    EXPECT_FALSE(kept->Closed());
+  }
+  EXPECT_TRUE(kept->Closed());
+  base::Status written = base::Status::Ok();
+  kept->StartStream(200, {});
+  kept->Write("late", [&](base::Status status) { written = status; });
+  EXPECT_EQ(written.code(), base::StatusCode::kCancelled);
+  bool close_callback_ran = false;
+  kept->OnClose([&] { close_callback_ran = true; });
+  EXPECT_TRUE(close_callback_ran);
+  kept.reset();  // must not touch the destroyed server
+}
+
+}  // namespace
+}  // namespace supercluster::net
