@@ -250,7 +250,6 @@ class HttpClient::Impl {
     head.headers = ToHeaders(parser.get().base());
     if (on_head) on_head(head);
 
-    uint64_t received = 0;
     char chunk[16384];
     while (!parser.is_done()) {
       parser.get().body().data = chunk;
@@ -263,7 +262,6 @@ class HttpClient::Impl {
       if (error == http::error::need_buffer) error = {};
       if (error) return Describe(error, "reading from");
       size_t got = sizeof(chunk) - parser.get().body().size;
-      received += got;
       if (got > 0 && on_data && !on_data(std::string_view(chunk, got))) {
         Close();
         return head;
