@@ -4,7 +4,11 @@
 # Starts both servers on loopback (127.0.0.1, free ports) with the same number of worker
 # processes / io threads, checks that both answer GET /v1/echo with the same 24-byte body,
 # then drives each with wrk at the same connection counts and prints requests/s, p50 and
-# p99 latency and the ratio supercluster/nginx. Results also go to a JSON file.
+# p99 latency and the ratio supercluster/nginx. Results also go to a JSON file
+# ($OUT_DIR/http-<timestamp>.json). Each run also records, from /proc, the CPU used by the
+# server (hence CPU time per request, the per-core cost even when a core is not saturated),
+# by wrk, and by everything else on the machine; the script warns when other work used more
+# than 0.1 core, since such a run is not trustworthy.
 #
 # CPU pinning: the servers run on cores 0..N-1 (N = --threads), wrk on core N, so the load
 # generator does not steal the servers' CPU. On a 2-core machine with the default N=1:
@@ -299,7 +303,8 @@ done
 # --- report ----------------------------------------------------------------------------
 mkdir -p "$out_dir"
 json_file="$out_dir/http-$(date -u +%Y%m%dT%H%M%SZ).json"
-export cpu_model cores kernel nginx_version wrk_version run_date git_revision placement \
+supercluster_binary=$(realpath "$supercluster")
+export supercluster_binary cpu_model cores kernel nginx_version wrk_version run_date git_revision placement \
   threads duration warmup supercluster_version supercluster_header_bytes nginx_header_bytes
 python3 - "$results" "$json_file" <<'EOF'
 import json, os, sys
@@ -336,6 +341,7 @@ machine = (f'{env["cpu_model"]}, {env["cores"]} cores, {env["kernel"]}, {env["ng
 print()
 print(f"HTTP: supercluster serve vs nginx, GET /v1/echo (24-byte body), keep-alive")
 print(f"machine:  {machine}")
+print(f"binary:   {env['supercluster_version'] or '?'} ({env['supercluster_binary']})")
 print(f"setup:    {env['threads']} io thread(s) / nginx worker(s); wrk -t1; {env['placement']}; "
       f"{env['warmup']} s warm-up + {env['duration']} s per run")
 print(f"response headers: supercluster {env['supercluster_header_bytes']} bytes, "
@@ -381,6 +387,7 @@ document = {
         "cpu_model": env["cpu_model"], "cores": int(env["cores"]), "kernel": env["kernel"],
         "nginx": env["nginx_version"], "wrk": env["wrk_version"], "date": env["run_date"],
         "git_revision": env["git_revision"], "supercluster_version": env["supercluster_version"],
+        "supercluster_binary": env["supercluster_binary"],
     },
     "setup": {
         "threads": int(env["threads"]), "wrk_threads": 1, "placement": env["placement"],

@@ -64,6 +64,16 @@ TEST(HostileHttpTest, MalformedRequestLineIs400) {
   ExpectServerHealthy(server.port());
 }
 
+TEST(HostileHttpTest, BareLineFeedsAre400AtOnce) {
+  TestServer server(testing::TestServerOptions(), EchoRouter());
+  auto start = std::chrono::steady_clock::now();
+  std::string response =
+      SendAndReadUntilClose(server.port(), "GET /hello HTTP/1.1\nHost: x\n\n");
+  EXPECT_EQ(StatusOf(response), 400) << response;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << "waited for the read timeout";
+  ExpectServerHealthy(server.port());
+}
+
 TEST(HostileHttpTest, HeaderSectionOverLimitIs431) {
   auto options = testing::TestServerOptions();
   options.max_header_bytes = 4096;

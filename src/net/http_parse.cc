@@ -15,6 +15,12 @@ void ConfigureRequestParser(RequestParser& parser, size_t max_header_bytes,
 }
 
 HeaderScan ScanHeaderSection(std::string_view received, size_t max_header_bytes) {
+  // A bare LF line end is an error the parser reports at once (400); waiting for a CRLF
+  // CRLF that will never come would hold the connection until the read timeout.
+  for (size_t lf = received.find('\n'); lf != std::string_view::npos;
+       lf = received.find('\n', lf + 1)) {
+    if (lf == 0 || received[lf - 1] != '\r') return HeaderScan::kComplete;
+  }
   size_t end = received.find("\r\n\r\n");
   if (end == std::string_view::npos) {
     return received.size() >= max_header_bytes ? HeaderScan::kTooLarge : HeaderScan::kNeedMore;
