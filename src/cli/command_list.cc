@@ -7,6 +7,7 @@ const std::vector<Command>& AllCommands() {
   static const std::vector<Command> commands = {
       {"serve", "run an HTTP service with health, readiness, metrics and echo", RunServe},
       {"config", "show the configuration schema, defaults, or check a config file", RunConfig},
+      {"store", "read, write and watch the cluster state (SQLite or etcd)", RunStore},
       {"version", "print the version", RunVersion},
   };
   return commands;

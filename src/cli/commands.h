@@ -10,5 +10,6 @@ namespace supercluster::cli {
 int RunVersion(const std::vector<std::string>& args);
 int RunServe(const std::vector<std::string>& args);
 int RunConfig(const std::vector<std::string>& args);
+int RunStore(const std::vector<std::string>& args);
 
 }  // namespace supercluster::cli

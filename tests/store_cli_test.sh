@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Integration test of `supercluster store get|put|ls|watch` against both backends: an
+# SQLite file, and a real etcd (Debian's etcd-server) started here on a free loopback port.
+# Usage: tests/store_cli_test.sh path/to/supercluster
+set -euo pipefail
+binary=$(realpath "$1")
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Runs the same checks against one store URL.
+check_backend() {
+  local url=$1
+  local sc=("$binary" store)
+  "${sc[@]}" put --store "$url" /sc/v1/regions/us-east-1 '{"schema":1}' > "$work/put.out" \
+    || fail "$url: put"
+  grep -q '^revision [0-9]*$' "$work/put.out" || fail "$url: put did not print the revision"
+  [[ "$("${sc[@]}" get --store "$url" /sc/v1/regions/us-east-1)" == '{"schema":1}' ]] \
+    || fail "$url: get returned something else"
+  "${sc[@]}" put --store "$url" /sc/v1/regions/us-west-2 'b' > /dev/null
+  "${sc[@]}" put --store "$url" /elsewhere 'c' > /dev/null
+  [[ "$("${sc[@]}" ls --store "$url" /sc/v1/regions/ | wc -l)" == 2 ]] || fail "$url: ls prefix"
+  "${sc[@]}" ls --store "$url" --json /sc/v1/regions/ \
+    | python3 -c 'import json,sys; rows=[json.loads(l) for l in sys.stdin]; assert [r["key"] for r in rows]==["/sc/v1/regions/us-east-1","/sc/v1/regions/us-west-2"], rows' \
+    || fail "$url: ls --json"
+
+  # watch prints changes made by another process while it runs.
+  "${sc[@]}" watch --store "$url" /sc/v1/instances/ > "$work/watch.out" 2>&1 &
+  local watcher=$!
+  pids+=("$watcher")
+  sleep 0.5
+  "${sc[@]}" put --store "$url" /sc/v1/instances/us-east-1/i-1 serving > /dev/null
+  for _ in $(seq 100); do
+    grep -q 'PUT /sc/v1/instances/us-east-1/i-1 = serving' "$work/watch.out" && break
+    sleep 0.05
+  done
+  grep -q 'PUT /sc/v1/instances/us-east-1/i-1 = serving' "$work/watch.out" \
+    || fail "$url: watch did not show the put: $(cat "$work/watch.out")"
+  kill -TERM "$watcher"
+  wait "$watcher" || fail "$url: watch did not exit 0 on SIGTERM"
+
+  set +e
+  "${sc[@]}" get --store "$url" /missing 2> "$work/err"; local code=$?
+  set -e
+  [[ $code -eq 1 ]] || fail "$url: get of a missing key exited $code, want 1"
+  grep -q "no key '/missing'" "$work/err" || fail "$url: missing key not named"
+}
+
+check_backend "sqlite://$work/state.db"
+
+client_port=$(free_port)
+peer_port=$(free_port)
+etcd --name cli-test --data-dir "$work/etcd" \
+  --listen-client-urls "http://127.0.0.1:$client_port" \
+  --advertise-client-urls "http://127.0.0.1:$client_port" \
+  --listen-peer-urls "http://127.0.0.1:$peer_port" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+  --initial-cluster "cli-test=http://127.0.0.1:$peer_port" \
+  --log-level error > "$work/etcd.log" 2>&1 &
+pids+=("$!")
+disown "$!"
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$client_port/health" > /dev/null && break
+  sleep 0.1
+done
+check_backend "etcd://127.0.0.1:$client_port"
+
+set +e
+"$binary" store get --store "ftp://x" key 2> "$work/err"; code=$?
+[[ $code -eq 1 ]] || fail "bad store URL exited $code, want 1"
+"$binary" store frobnicate 2> "$work/err"; code=$?
+[[ $code -eq 2 ]] || fail "unknown verb exited $code, want 2"
+"$binary" store get --store "sqlite://$work/state.db" 2> "$work/err"; code=$?
+[[ $code -eq 2 ]] || fail "get without a key exited $code, want 2"
+set -e
+echo "store_cli_test: ok"
