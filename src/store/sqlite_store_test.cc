@@ -9,6 +9,7 @@
 // note in sqlite_store.h).
 #include "store/sqlite_store.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -380,9 +381,15 @@ TEST_F(SqliteStoreTest, LeaseOfKilledProcessExpiresAndItsKeysVanish) {
   });
   ASSERT_GT(child, 0);
   close(ready[1]);
+  // A child stuck before it reports (a lock inherited across fork) must fail the test,
+  // not hang it.
+  pollfd ready_poll{ready[0], POLLIN, 0};
+  bool reported = poll(&ready_poll, 1, 20000) == 1;
   char byte = 0;
-  ASSERT_EQ(read(ready[0], &byte, 1), 1);
+  if (reported) reported = read(ready[0], &byte, 1) == 1;
   close(ready[0]);
+  if (!reported) KillChild(child);
+  ASSERT_TRUE(reported) << "the child did not set up its lease within 20 s";
   KillChild(child);
 
   ASSERT_TRUE(recorder.WaitForEvents(4)) << "no delete events after the lease's TTL";

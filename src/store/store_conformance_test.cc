@@ -2,6 +2,7 @@
 // backend (see store_test_backend.h): reads and writes, revisions, transactions, CAS under
 // contention, ordered exactly-once watches under concurrent writers, leases (including a
 // holder killed with SIGKILL), and leader election.
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -121,8 +122,11 @@ pid_t ForkChild(StoreTestBackend& backend, Body body) {
     while (true) pause();
   }
   close(ready[1]);
+  // A child stuck before it reports (a lock inherited across fork) fails the test after
+  // a while instead of hanging it.
+  pollfd ready_poll{ready[0], POLLIN, 0};
   char byte = 0;
-  bool got = read(ready[0], &byte, 1) == 1 && byte == 'y';
+  bool got = poll(&ready_poll, 1, 20000) == 1 && read(ready[0], &byte, 1) == 1 && byte == 'y';
   close(ready[0]);
   if (!got) {
     kill(pid, SIGKILL);
