@@ -930,7 +930,8 @@ class HttpServer::Impl {
     if (listeners_.empty()) return base::FailedPrecondition("Start() before any Listen()");
     if (!threads_.empty()) return base::FailedPrecondition("the server is already running");
     for (auto& listener : listeners_) Accept(*listener);
-    int count = ResolvedThreadCount();
+    int count = shared_->options.io_threads;
+    if (count <= 0) count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < count; ++i) {
       threads_.emplace_back([this] { io_context_->run(); });
     }
@@ -1009,7 +1010,7 @@ class HttpServer::Impl {
 
   void Accept(Listener& listener) {
     listener.acceptor.async_accept(
-        ConnectionExecutor(),
+        asio::any_io_executor(asio::make_strand(*io_context_)),
         [this, &listener](boost::system::error_code error, Socket socket) {
           if (error == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
           if (error) {
@@ -1025,19 +1026,6 @@ class HttpServer::Impl {
           OnAccepted(std::move(socket));
           Accept(listener);
         });
-  }
-
-  // With one io thread every handler already runs on that thread, so a strand would only
-  // add its queueing cost to each operation (the benchmark's largest user-space cost).
-  asio::any_io_executor ConnectionExecutor() {
-    if (ResolvedThreadCount() == 1) return io_context_->get_executor();
-    return asio::make_strand(*io_context_);
-  }
-
-  int ResolvedThreadCount() const {
-    int count = shared_->options.io_threads;
-    if (count <= 0) count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    return count;
   }
 
   void OnAccepted(Socket socket) {

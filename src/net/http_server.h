@@ -1,11 +1,10 @@
 // HTTP/1.1 server for every Supercluster service (router, worker, kms, controller, serve).
 //
-// Threading model: one asio io_context run by `io_threads` threads. Each connection runs on
-// its own strand, so a connection's reads, writes and timers never race, while different
-// connections proceed in parallel. (With a single io thread the strand is skipped: that
-// thread already serialises everything.) Handlers are called on an io thread and must not
-// block: slow work (inference, store calls) goes to another thread, which later completes
-// the request through its Responder. A Responder may be used from any thread.
+// Threading model: one asio io_context run by `io_threads` threads. Each connection runs
+// on its own strand, so a connection's reads, writes and timers never race, while
+// different connections proceed in parallel. Handlers are called on an io thread and must
+// not block: slow work (inference, store calls) goes to another thread, which later
+// completes the request through its Responder. A Responder may be used from any thread.
 //
 // Limits (ServerOptions): the header section over max_header_bytes is answered 431, a body
 // over max_body_bytes 413, a malformed request (bad request line, bad chunked encoding)
