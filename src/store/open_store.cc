@@ -49,6 +49,8 @@ base::Result<std::unique_ptr<Store>> OpenEtcd(std::string_view members, bool tls
   options.connect_timeout = config.GetDuration("store.etcd.connect_timeout");
   options.request_timeout = config.GetDuration("store.etcd.request_timeout");
   options.watch_max_backoff = config.GetDuration("store.etcd.watch_max_backoff");
+  options.watch_idle_timeout = config.GetDuration("store.etcd.watch_idle_timeout");
+  options.max_response_bytes = static_cast<uint64_t>(config.GetInt("store.etcd.max_response_bytes"));
   options.tls.enabled = tls;
   options.tls.ca_file = connect.ca_file;
   options.tls.certificate_file = connect.certificate_file;
