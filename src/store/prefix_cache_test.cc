@@ -163,7 +163,8 @@ TEST_P(StoreConformanceTest, LeaderCutOffFromTheStoreStopsLeadingWithinTheTtl) {
   partitioned.Cut();
   auto cut_at = std::chrono::steady_clock::now();
   EXPECT_TRUE(Eventually([&] { return !election.IsLeader(); }, 5s));
-  EXPECT_LE(std::chrono::steady_clock::now() - cut_at, 2100ms)
+  // The lease can expire at most a TTL after the cut; 500 ms of slack for a loaded machine.
+  EXPECT_LE(std::chrono::steady_clock::now() - cut_at, 2500ms)
       << "still called itself leader after its lease could have expired";
   partitioned.Heal();
 }
