@@ -58,6 +58,8 @@ expected_body=$'hello from supercluster\n'
 
 log() { echo "bench/http: $*" >&2; }
 die() { echo "bench/http: FAIL: $*" >&2; exit 1; }
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 [[ -x "$supercluster" ]] || die "not an executable: $supercluster (build it first: make build)"
 [[ -x "$nginx" ]] || die "nginx not found at $nginx (scripts/install-deps installs nginx-light)"
@@ -91,21 +93,6 @@ supercluster_pid=""
 nginx_pid=""
 wrk_pid=""
 
-stop_process() {  # stop_process PID NAME: SIGTERM, wait up to 10 s, then SIGKILL
-  local pid=$1 name=$2
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$name (pid $pid) did not stop on SIGTERM; killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
@@ -124,10 +111,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT
 trap 'log "terminated"; exit 143' TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 wait_ready() {  # wait_ready NAME PID URL: until URL answers, the process dies, or 10 s pass
   local name=$1 pid=$2 url=$3
@@ -268,10 +251,6 @@ children_cpu_ms() {
 
 # Busy CPU ticks of the whole machine (user, nice, system, irq, softirq, steal). What is
 # busy during a run besides the server and wrk is interference from other work.
-machine_busy_ticks() {
-  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
-}
-
 results="$tmp/results.tsv"
 : >"$results"
 for c in $connections; do

@@ -47,6 +47,8 @@ out_dir=${OUT_DIR:-$repo_root/build/bench}
 
 log() { echo "bench/store: $*" >&2; }
 die() { echo "bench/store: FAIL: $*" >&2; exit 1; }
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 [[ -x "$bench" ]] || die "not an executable: $bench (build it first: make build)"
 [[ -x "$etcd" ]] || die "etcd not found at $etcd (scripts/install-deps installs etcd-server)"
@@ -61,21 +63,6 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/supercluster-bench-store.XXXXXX")
 etcd_pid=""
 bench_pid=""
-
-stop_process() {  # stop_process PID NAME: SIGTERM, wait up to 10 s, then SIGKILL
-  local pid=$1 name=$2
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$name (pid $pid) did not stop on SIGTERM; killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local status=$?
@@ -92,10 +79,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT
 trap 'log "terminated"; exit 143' TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # --- machine description ---------------------------------------------------------------
 cpu_model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
@@ -142,10 +125,6 @@ process_ticks() {  # user + system CPU ticks of one process (all its threads)
   awk '{print $12 + $13}' <<<"$fields"
 }
 # Busy CPU ticks of the whole machine (user, nice, system, irq, softirq, steal).
-machine_busy_ticks() {
-  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
-}
-
 run_backend() {  # run_backend NAME ARGS...: store_bench into $tmp/NAME.json, CPU into NAME.cpu
   local name=$1 start_ns end_ns etcd_before machine_before
   shift

@@ -1,0 +1,28 @@
+# Shell helpers shared by the benchmark scripts (bench/*/run.sh); sourced, not run.
+# Each script defines log() before sourcing this file.
+
+# stop_process PID NAME: SIGTERM, wait up to 10 s, then SIGKILL.
+stop_process() {
+  local pid=$1 name=$2
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name (pid $pid) did not stop on SIGTERM; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# A TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# CPU ticks the whole machine has spent busy (user, nice, system, irq, softirq, steal).
+machine_busy_ticks() {
+  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
+}
