@@ -21,7 +21,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
-#include <sstream>
+#include <charconv>
 #include <thread>
 #include <unordered_map>
 
@@ -265,9 +265,10 @@ class Connection final : public ConnectionBase,
     }
     std::string framed;
     if (http_version_ == 11) {
-      std::ostringstream size;
-      size << std::hex << data.size() << "\r\n";
-      framed = size.str() + data + "\r\n";
+      char size[20];
+      auto end = std::to_chars(size, size + sizeof(size), data.size(), 16).ptr;
+      framed.reserve(static_cast<size_t>(end - size) + data.size() + 4);
+      framed.append(size, end).append("\r\n").append(data).append("\r\n");
     } else {
       framed = std::move(data);
     }
@@ -1056,8 +1057,13 @@ class HttpServer::Impl {
   void Register(std::shared_ptr<Connection<Stream>> connection) {
     {
       std::lock_guard lock(registry_mutex_);
-      // Forget connections that are gone, so the registry stays as small as the open set.
-      std::erase_if(connections_, [](const auto& entry) { return entry.expired(); });
+      // Forget connections that are gone once the registry has doubled since the last
+      // sweep: it stays within twice the open set, and an accept costs O(1) amortised
+      // instead of a scan of every connection.
+      if (connections_.size() >= 2 * registry_size_after_sweep_ + 64) {
+        std::erase_if(connections_, [](const auto& entry) { return entry.expired(); });
+        registry_size_after_sweep_ = connections_.size();
+      }
       connections_.push_back(connection);
     }
     connection->Start();
@@ -1100,6 +1106,7 @@ class HttpServer::Impl {
   std::vector<std::thread> threads_;
   std::mutex registry_mutex_;
   std::vector<std::weak_ptr<ConnectionBase>> connections_;
+  size_t registry_size_after_sweep_ = 0;
   bool stopped_ = false;
 };
 
