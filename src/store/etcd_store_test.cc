@@ -23,6 +23,7 @@
 #include "net/http_server.h"
 #include "store/etcd_test_certificates.h"
 #include "store/etcd_test_cluster.h"
+#include "store/watch_recorder.h"
 #include "store/store_test_backend.h"
 
 namespace supercluster::store::testing {
@@ -95,56 +96,6 @@ INSTANTIATE_TEST_SUITE_P(Etcd, StoreConformanceTest,
 
 namespace {
 
-// Records what a watch delivers; thread-safe.
-class WatchLog {
- public:
-  WatchCallback Callback() {
-    return [this](const std::vector<WatchEvent>& events, const base::Status& status) {
-      std::lock_guard lock(mutex_);
-      if (status.ok()) {
-        batches_.push_back(events);
-      } else {
-        final_status_ = status;
-      }
-      changed_.notify_all();
-    };
-  }
-
-  // Waits until a batch at `revision` or later arrived.
-  bool WaitForRevision(int64_t revision, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] {
-      return !batches_.empty() && batches_.back().front().kv.mod_revision >= revision;
-    });
-  }
-
-  bool WaitForFinalStatus(std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return final_status_.has_value(); });
-  }
-
-  std::vector<std::vector<WatchEvent>> Batches() {
-    std::lock_guard lock(mutex_);
-    return batches_;
-  }
-  std::optional<base::Status> FinalStatus() {
-    std::lock_guard lock(mutex_);
-    return final_status_;
-  }
-
-  // The revision of each batch, in delivery order.
-  std::vector<int64_t> Revisions() {
-    std::vector<int64_t> revisions;
-    for (const auto& batch : Batches()) revisions.push_back(batch.front().kv.mod_revision);
-    return revisions;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<std::vector<WatchEvent>> batches_;
-  std::optional<base::Status> final_status_;
-};
 
 std::unique_ptr<EtcdStore> OpenOrDie(const EtcdStoreOptions& options) {
   auto store = EtcdStore::Open(options);
@@ -196,10 +147,10 @@ TEST_F(EtcdStoreTest, WatchOfCompactedHistoryEndsWithDataLoss) {
       0, "/v3/kv/compaction", R"({"revision":")" + std::to_string(*last) + R"(","physical":true})");
   ASSERT_TRUE(compacted.ok()) << compacted.status().ToString();
 
-  WatchLog log;
+  WatchRecorder log;
   auto watch = store_->WatchPrefix("compact/", *first, log.Callback());
   ASSERT_TRUE(watch.ok()) << watch.status().ToString();
-  ASSERT_TRUE(log.WaitForFinalStatus());
+  ASSERT_TRUE(log.WaitForError());
   EXPECT_EQ(log.FinalStatus()->code(), base::StatusCode::kDataLoss)
       << log.FinalStatus()->ToString();
   EXPECT_TRUE(Contains(log.FinalStatus()->message(), "compacted")) << log.FinalStatus()->message();
@@ -209,7 +160,7 @@ TEST_F(EtcdStoreTest, WatchOfCompactedHistoryEndsWithDataLoss) {
   ASSERT_FALSE(old_read.ok());
   EXPECT_EQ(old_read.status().code(), base::StatusCode::kDataLoss);
   // From the compaction revision on, history is still there.
-  WatchLog recent;
+  WatchRecorder recent;
   auto from_last = store_->WatchPrefix("compact/", *last, recent.Callback());
   ASSERT_TRUE(from_last.ok());
   EXPECT_TRUE(recent.WaitForRevision(*last));
@@ -237,7 +188,7 @@ TEST_F(EtcdStoreTest, CancelInsideTheCallbackStopsDelivery) {
 
 TEST_F(EtcdStoreTest, WatchFromNowSkipsEarlierWrites) {
   ASSERT_TRUE(store_->Put("now/before", "x").ok());
-  WatchLog log;
+  WatchRecorder log;
   auto watch = store_->WatchPrefix("now/", 0, log.Callback());
   ASSERT_TRUE(watch.ok());
   auto after = store_->Put("now/after", "y");
@@ -328,7 +279,7 @@ TEST(EtcdFaultTest, RestartMidWatchLosesAndRepeatsNothing) {
   auto start = store->Put("start", "x");
   ASSERT_TRUE(start.ok());
 
-  WatchLog log;
+  WatchRecorder log;
   auto watch = store->WatchPrefix("w/", *start + 1, log.Callback());
   ASSERT_TRUE(watch.ok());
 
@@ -404,7 +355,7 @@ TEST(EtcdFaultTest, ThreeMemberClusterServesWithOneMemberKilled) {
   ASSERT_NE(store, nullptr);
   auto start = store->Put("k/start", "x");
   ASSERT_TRUE(start.ok()) << start.status().ToString();
-  WatchLog log;
+  WatchRecorder log;
   auto watch = store->WatchPrefix("k/", *start + 1, log.Callback());
   ASSERT_TRUE(watch.ok());
 
@@ -465,7 +416,7 @@ TEST(EtcdAuthTest, LogsInAndLogsInAgainAfterEtcdForgetsTheToken) {
   options.password = "root-password";
   auto store = OpenOrDie(options);
   ASSERT_TRUE(store->Put("auth/1", "x").ok());
-  WatchLog log;
+  WatchRecorder log;
   auto watch = store->WatchPrefix("auth/", 0, log.Callback());
   ASSERT_TRUE(watch.ok()) << watch.status().ToString();
   auto second = store->Put("auth/2", "y");
@@ -501,7 +452,7 @@ TEST(EtcdTlsTest, MutualTlsWorksAndWrongTrustFails) {
   auto store = OpenOrDie(options);
   auto put = store->Put("tls/1", "x");
   ASSERT_TRUE(put.ok()) << put.status().ToString();
-  WatchLog log;
+  WatchRecorder log;
   auto watch = store->WatchPrefix("tls/", *put, log.Callback());
   ASSERT_TRUE(watch.ok());
   ASSERT_TRUE(log.WaitForRevision(*put));
@@ -745,10 +696,10 @@ TEST(EtcdMalformedWatchTest, GarbageInTheStreamEndsTheWatchWithDataLoss) {
     EtcdStoreOptions options = fake.StoreOptions();
     options.max_response_bytes = 50000;  // below the last stream's one object
     auto store = OpenOrDie(options);
-    WatchLog log;
+    WatchRecorder log;
     auto watch = store->WatchPrefix("k", 3, log.Callback());
     ASSERT_TRUE(watch.ok());
-    ASSERT_TRUE(log.WaitForFinalStatus()) << stream.substr(0, 60);
+    ASSERT_TRUE(log.WaitForError()) << stream.substr(0, 60);
     EXPECT_EQ(log.FinalStatus()->code(), base::StatusCode::kDataLoss)
         << log.FinalStatus()->ToString();
     EXPECT_TRUE(log.Batches().empty());
@@ -769,7 +720,7 @@ TEST(EtcdMalformedWatchTest, EventsAtOrBelowTheDeliveredRevisionAreNotRepeated) 
                        event(5) + "," + event(5) + "]}}" + R"({"result":{"events":[)" + event(4) +
                        "," + event(6) + "]}}");
   auto store = OpenOrDie(fake.StoreOptions());
-  WatchLog log;
+  WatchRecorder log;
   auto watch = store->WatchPrefix("k", 5, log.Callback());
   ASSERT_TRUE(watch.ok());
   ASSERT_TRUE(log.WaitForRevision(6));

@@ -8,6 +8,7 @@
 // success. The parent keeps a store on the file open while children run (see the fork
 // note in sqlite_store.h).
 #include "store/sqlite_store.h"
+#include "store/watch_recorder.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -90,51 +91,6 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
 
 namespace {
 
-// Collects what a watch delivers; thread-safe.
-class Recorder {
- public:
-  WatchCallback Callback() {
-    return [this](const std::vector<WatchEvent>& events, const base::Status& status) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (status.ok()) {
-        batches_.push_back(events);
-      } else {
-        errors_.push_back(status);
-      }
-      changed_.notify_all();
-    };
-  }
-  // Waits until at least `events` events or one error arrived; false on timeout.
-  bool WaitForEvents(size_t events, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, timeout,
-                             [&] { return CountLocked() >= events || !errors_.empty(); });
-  }
-  bool WaitForError(std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return !errors_.empty(); });
-  }
-  std::vector<std::vector<WatchEvent>> Batches() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return batches_;
-  }
-  std::vector<base::Status> Errors() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return errors_;
-  }
-
- private:
-  size_t CountLocked() const {
-    size_t count = 0;
-    for (const auto& batch : batches_) count += batch.size();
-    return count;
-  }
-
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<std::vector<WatchEvent>> batches_;
-  std::vector<base::Status> errors_;
-};
 
 // Polls `condition` until it holds or `timeout` passes.
 template <class Condition>
@@ -236,7 +192,7 @@ TEST_F(SqliteStoreTest, ProcessesIncrementingByCasLoseNoUpdate) {
   ASSERT_NE(store, nullptr);
   auto start = store->Put("counter", "0");
   ASSERT_TRUE(start.ok());
-  Recorder recorder;
+  testing::WatchRecorder recorder;
   auto watch = store->WatchPrefix("counter", *start + 1, recorder.Callback());
   ASSERT_TRUE(watch.ok());
 
@@ -289,7 +245,7 @@ TEST_F(SqliteStoreTest, WriterKilledMidTransactionLeavesConsistentDatabase) {
   std::mt19937 random(seed);
   auto store = OpenStore();  // also keeps the file open across the children (see header)
   ASSERT_NE(store, nullptr);
-  Recorder recorder;
+  testing::WatchRecorder recorder;
   auto watch = store->WatchPrefix("x/", CurrentRevision(*store) + 1, recorder.Callback());
   ASSERT_TRUE(watch.ok());
 
@@ -356,7 +312,7 @@ TEST_F(SqliteStoreTest, WriterKilledMidTransactionLeavesConsistentDatabase) {
 TEST_F(SqliteStoreTest, LeaseOfKilledProcessExpiresAndItsKeysVanish) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  Recorder recorder;
+  testing::WatchRecorder recorder;
   auto watch = store->WatchPrefix("leased/", 0, recorder.Callback());
   ASSERT_TRUE(watch.ok());
   int ready[2];
@@ -408,7 +364,7 @@ TEST_F(SqliteStoreTest, LeaseOfKilledProcessExpiresAndItsKeysVanish) {
 TEST_F(SqliteStoreTest, WatchSeesWritesOfAnotherProcess) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  Recorder recorder;
+  testing::WatchRecorder recorder;
   auto watch = store->WatchPrefix("p/", 0, recorder.Callback());
   ASSERT_TRUE(watch.ok());
   pid_t child = Spawn([&] {
@@ -439,14 +395,14 @@ TEST_F(SqliteStoreTest, WatchFromCompactedRevisionReportsDataLossOnce) {
   for (int i = 1; i < 20; ++i) ASSERT_TRUE(store->Put("k", std::to_string(i)).ok());
   int64_t current = *first + 19;
 
-  Recorder recorder;
+  testing::WatchRecorder recorder;
   auto watch = store->WatchPrefix("k", *first, recorder.Callback());
   ASSERT_TRUE(watch.ok());
   ASSERT_TRUE(recorder.WaitForError());
   ASSERT_TRUE(store->Put("k", "more").ok());
   // The watch ended: nothing after the error, however long we wait for the next write
   // to reach a live watch of the same prefix.
-  Recorder live;
+  testing::WatchRecorder live;
   auto live_watch = store->WatchPrefix("k", current + 1, live.Callback());
   ASSERT_TRUE(live_watch.ok());
   ASSERT_TRUE(live.WaitForEvents(1));
@@ -456,7 +412,7 @@ TEST_F(SqliteStoreTest, WatchFromCompactedRevisionReportsDataLossOnce) {
   EXPECT_NE(recorder.Errors()[0].message().find("compacted"), std::string::npos);
 
   // The oldest kept revisions still replay; older ones are gone for Range too.
-  Recorder recent;
+  testing::WatchRecorder recent;
   auto recent_watch = store->WatchPrefix("k", current - 3, recent.Callback());
   ASSERT_TRUE(recent_watch.ok());
   ASSERT_TRUE(recent.WaitForEvents(5));
@@ -712,7 +668,7 @@ TEST_F(SqliteStoreTest, WatchFarBehindCatchesUpInOrder) {
   for (int i = 1; i < kWrites; ++i) {
     ASSERT_TRUE(store->Put("b/" + std::to_string(i % 7), std::to_string(i)).ok());
   }
-  Recorder recorder;
+  testing::WatchRecorder recorder;
   auto watch = store->WatchPrefix("b/", *first, recorder.Callback());
   ASSERT_TRUE(watch.ok());
   ASSERT_TRUE(recorder.WaitForEvents(kWrites));
@@ -740,7 +696,7 @@ TEST_F(SqliteStoreTest, WatchCatchesUpThroughLargeValues) {
                                PutOp("big/marker", std::to_string(i))})
                     .ok());
   }
-  Recorder recorder;
+  testing::WatchRecorder recorder;
   auto watch = store->WatchPrefix("big/", *first, recorder.Callback());
   ASSERT_TRUE(watch.ok());
   ASSERT_TRUE(recorder.WaitForEvents(1 + 2 * (kWrites - 1)));
@@ -777,7 +733,7 @@ TEST_F(SqliteStoreTest, CancelInsideCallbackStopsDeliveryWithoutDeadlock) {
       },
       10s));
   // A later write reaches a second watch, so the first had its chance to misbehave.
-  Recorder after;
+  testing::WatchRecorder after;
   auto second = store->WatchPrefix("c/", 0, after.Callback());
   ASSERT_TRUE(second.ok());
   ASSERT_TRUE(store->Put("c/2", "x").ok());

@@ -17,6 +17,7 @@
 
 #include "store/election.h"
 #include "store/store_test_backend.h"
+#include "store/watch_recorder.h"
 
 namespace supercluster::store::testing {
 
@@ -41,52 +42,9 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformanceTest);
 
 namespace {
 
-// Collects watch deliveries for assertions; thread-safe.
-class WatchRecorder {
- public:
-  WatchCallback Callback() {
-    return [this](const std::vector<WatchEvent>& events, const base::Status& status) {
-      std::lock_guard lock(mutex_);
-      if (!status.ok()) {
-        final_status_ = status;
-      } else {
-        batches_.push_back(events);
-      }
-      changed_.notify_all();
-    };
-  }
-  // Waits until `predicate(batches)` holds or the timeout passes.
-  template <class Predicate>
-  bool WaitFor(Predicate predicate, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return predicate(batches_); });
-  }
-  size_t EventCount() {
-    std::lock_guard lock(mutex_);
-    size_t count = 0;
-    for (const auto& batch : batches_) count += batch.size();
-    return count;
-  }
-  std::vector<std::vector<WatchEvent>> Batches() {
-    std::lock_guard lock(mutex_);
-    return batches_;
-  }
-  std::optional<base::Status> FinalStatus() {
-    std::lock_guard lock(mutex_);
-    return final_status_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<std::vector<WatchEvent>> batches_;
-  std::optional<base::Status> final_status_;
-};
 
 size_t CountEvents(const std::vector<std::vector<WatchEvent>>& batches) {
-  size_t count = 0;
-  for (const auto& batch : batches) count += batch.size();
-  return count;
+  return WatchRecorder::CountEvents(batches);
 }
 
 // Polls `condition` until true or the deadline; for effects that happen on a timer
