@@ -35,9 +35,16 @@ start_server
 [[ "$(curl -sf "$url/v1/echo")" == "hello from supercluster" ]] || fail "GET /v1/echo"
 [[ "$(curl -sf --data-binary 'round trip' "$url/v1/echo")" == "round trip" ]] || fail "POST /v1/echo"
 [[ "$(curl -s -o /dev/null -w '%{http_code}' "$url/nope")" == "404" ]] || fail "404 for unknown path"
-curl -sf "$url/metrics" > "$work/metrics.txt" || fail "/metrics"
-grep -q 'supercluster_http_requests_total{code="200",method="GET",route="/v1/echo"} 1' \
-  "$work/metrics.txt" || fail "request counter missing from /metrics"
+# The server counts a request when its last write completes, which can be a moment after
+# curl has read the answer; so poll briefly rather than expect it on the first scrape.
+counted=""
+for _ in $(seq 40); do
+  curl -sf "$url/metrics" > "$work/metrics.txt" || fail "/metrics"
+  if grep -q 'supercluster_http_requests_total{code="200",method="GET",route="/v1/echo"} 1' \
+    "$work/metrics.txt"; then counted=yes; break; fi
+  sleep 0.05
+done
+[[ -n "$counted" ]] || { grep requests_total "$work/metrics.txt" >&2; fail "request counter missing from /metrics"; }
 grep -q '^process_resident_memory_bytes ' "$work/metrics.txt" || fail "process metrics missing"
 "$here/promtool_check.sh" "$work/metrics.txt" || fail "promtool check metrics"
 # Every log line is JSON.

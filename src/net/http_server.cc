@@ -443,8 +443,16 @@ class Connection final : public ConnectionBase,
         return;
       case State::kHandling:
         // Data here is the start of a pipelined request: keep it for later and stop
-        // watching; an error means the client went away mid-request.
-        if (error) ClientGone();
+        // watching; an error means the client went away mid-request. But a write in flight
+        // may already have delivered the whole answer (curl closes the moment it has read
+        // it, possibly before our write completion runs), so let that write decide.
+        if (error) {
+          if (write_pending_) {
+            client_closed_ = true;
+          } else {
+            ClientGone();
+          }
+        }
         return;
       case State::kClosing:
         lingered_bytes_ += buffer_.size();
@@ -652,6 +660,10 @@ class Connection final : public ConnectionBase,
       OnResponseDone();
       return;
     }
+    if (client_closed_ && queue_.empty()) {
+      ClientGone();  // the stream was not finished and nobody is left to read the rest
+      return;
+    }
     // The callback may have written more, which already started the next write.
     if (!queue_.empty() && !write_pending_) WriteNext();
   }
@@ -659,6 +671,10 @@ class Connection final : public ConnectionBase,
   void OnResponseDone() {
     ReportRequest(response_status_);
     close_callbacks_.clear();
+    if (client_closed_) {
+      Close();
+      return;
+    }
     if (!keep_alive_ || shared_->draining.load()) {
       LingerThenClose();
       return;
@@ -744,6 +760,8 @@ class Connection final : public ConnectionBase,
   std::optional<internal::RequestParser> parser_;
   bool read_pending_ = false;
   bool write_pending_ = false;
+  // The client closed (read EOF or error) while a write was in flight; see OnReadSome.
+  bool client_closed_ = false;
   bool read_timed_out_ = false;
   size_t lingered_bytes_ = 0;
 
