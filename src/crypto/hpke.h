@@ -106,6 +106,9 @@ class HpkeContext {
   friend class HpkeContextBuilder;
   struct State;
   explicit HpkeContext(std::unique_ptr<State> state);
+  // Why the next Seal (sealing) or Open cannot run: moved from, export-only, wrong role,
+  // or the sequence number is at its limit. OK if it can.
+  base::Status CheckCanProtect(bool sealing) const;
   std::unique_ptr<State> state_;
 };
 

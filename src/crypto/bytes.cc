@@ -1,0 +1,51 @@
+#include "crypto/bytes.h"
+
+namespace supercluster::crypto {
+namespace {
+
+// The value of one hex digit, or -1 if `c` is not one (either case is accepted).
+int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string ToHex(ByteView bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (uint8_t byte : bytes) {
+    hex.push_back(kDigits[byte >> 4]);
+    hex.push_back(kDigits[byte & 0x0f]);
+  }
+  return hex;
+}
+
+bool FromHex(std::string_view hex, Bytes* out) {
+  if (hex.size() % 2 != 0) return false;
+  Bytes decoded;
+  decoded.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int high = HexDigitValue(hex[i]);
+    int low = HexDigitValue(hex[i + 1]);
+    if (high < 0 || low < 0) return false;
+    decoded.push_back(static_cast<uint8_t>((high << 4) | low));
+  }
+  // `out` is only touched on success, so a failed parse leaves the caller's value intact.
+  *out = std::move(decoded);
+  return true;
+}
+
+Bytes Concat(std::initializer_list<ByteView> parts) {
+  size_t total = 0;
+  for (ByteView part : parts) total += part.size();
+  Bytes joined;
+  joined.reserve(total);
+  for (ByteView part : parts) joined.insert(joined.end(), part.begin(), part.end());
+  return joined;
+}
+
+}  // namespace supercluster::crypto
