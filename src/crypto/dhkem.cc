@@ -78,7 +78,8 @@ base::Result<HpkeKeyPair> HpkeKeyPair::FromPrivateKey(HpkeKem kem, ByteView priv
 namespace internal {
 
 base::Result<Encapsulation> Encap(HpkeKem kem, ByteView recipient_public_key,
-                                  const HpkeKeyPair* sender, ByteView ephemeral_ikm) {
+                                  const HpkeKeyPair* sender, ByteView ephemeral_ikm,
+                                  const HpkeKeyPair* ephemeral_key) {
   SC_RETURN_IF_ERROR(CheckKem(kem));
   if (sender != nullptr && sender->kem() != kem) {
     return base::InvalidArgument("HPKE sender key is for another KEM than the suite's");
@@ -86,7 +87,9 @@ base::Result<Encapsulation> Encap(HpkeKem kem, ByteView recipient_public_key,
   SC_ASSIGN_OR_RETURN(EvpPkey recipient, X25519PublicKey(recipient_public_key));
 
   EvpPkey ephemeral;
-  if (ephemeral_ikm.empty()) {
+  if (ephemeral_key != nullptr) {
+    SC_ASSIGN_OR_RETURN(ephemeral, X25519PrivateKey(ephemeral_key->private_key().view()));
+  } else if (ephemeral_ikm.empty()) {
     SC_ASSIGN_OR_RETURN(ephemeral, X25519GenerateKey());
   } else {
     SC_ASSIGN_OR_RETURN(HpkeKeyPair derived, HpkeKeyPair::Derive(kem, ephemeral_ikm));

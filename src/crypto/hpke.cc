@@ -227,7 +227,7 @@ base::Result<HpkeSenderSetup> HpkeSetupSender(const HpkeSuite& suite,
   SC_RETURN_IF_ERROR(internal::VerifyPskInputs(mode, options.psk, options.psk_id));
   SC_ASSIGN_OR_RETURN(internal::Encapsulation encapsulation,
                       internal::Encap(suite.kem, recipient_public_key, options.sender_key,
-                                      options.ephemeral_ikm));
+                                      options.ephemeral_ikm, options.ephemeral_key));
   SC_ASSIGN_OR_RETURN(HpkeContext context,
                       HpkeContextBuilder::KeySchedule(suite, mode, /*is_sender=*/true,
                                                       encapsulation.shared_secret.view(),

@@ -77,6 +77,8 @@ struct HpkeSenderOptions {
   const HpkeKeyPair* sender_key = nullptr;  // auth modes
   // Tests only: derive the ephemeral key from this instead of the CSPRNG (the vectors' ikmE).
   ByteView ephemeral_ikm;
+  // Tests only: use this ephemeral key pair (RFC 9458 Appendix A gives its private key).
+  const HpkeKeyPair* ephemeral_key = nullptr;
 };
 struct HpkeRecipientOptions {
   ByteView psk;

@@ -29,13 +29,15 @@ base::Result<SecretBytes> LabeledExpand(HpkeKdf kdf, ByteView suite_id, ByteView
                                         std::string_view label, ByteView info, size_t length);
 
 // DHKEM(X25519, HKDF-SHA256) (section 4.1). Encap is AuthEncap when `sender` is set;
-// `ephemeral_ikm`, when not empty, derives the ephemeral key deterministically (tests).
+// `ephemeral_ikm`, when not empty, derives the ephemeral key deterministically, and
+// `ephemeral_key`, when set, is used as it is (both for tests only).
 struct Encapsulation {
   SecretBytes shared_secret;
   Bytes enc;
 };
 base::Result<Encapsulation> Encap(HpkeKem kem, ByteView recipient_public_key,
-                                  const HpkeKeyPair* sender, ByteView ephemeral_ikm);
+                                  const HpkeKeyPair* sender, ByteView ephemeral_ikm,
+                                  const HpkeKeyPair* ephemeral_key = nullptr);
 // Decap, or AuthDecap when `sender_public_key` is not empty. A malformed enc or sender key
 // is kInvalidArgument; a small-order one (all-zero DH) is kPermissionDenied.
 base::Result<SecretBytes> Decap(HpkeKem kem, ByteView enc, const HpkeKeyPair& recipient,
