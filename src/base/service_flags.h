@@ -1,6 +1,6 @@
-// Flags every long-running service command shares (--config, --set, --log-format,
-// --log-level) and the start-up they drive: load and validate the configuration, then
-// set up logging. Service commands (serve, and later router, worker, ...) call these
+// Flags every long-running service shares (--config, --set, --log-format, --log-level)
+// and the start-up they drive: load and validate the configuration, then set up logging.
+// The `supercluster` service commands and the `supercluster-enclave` binary call these
 // first so they all behave the same.
 #pragma once
 
@@ -10,7 +10,7 @@
 #include "base/config.h"
 #include "base/flags.h"
 
-namespace supercluster::cli {
+namespace supercluster::base {
 
 struct ServiceFlags {
   std::string config_file;
@@ -18,11 +18,11 @@ struct ServiceFlags {
   std::string log_format;  // empty: use log.format from the config
   std::string log_level;   // empty: use log.level from the config
 
-  void Register(base::FlagSet& flags);
+  void Register(FlagSet& flags);
 
   // Defaults, then --config, then each --set in order; then logging from the result
   // (the --log-* flags win over the log.* keys). `component` names the service in logs.
-  base::Result<base::Config> LoadConfig(const std::string& component) const;
+  Result<Config> LoadConfig(const std::string& component) const;
 };
 
-}  // namespace supercluster::cli
+}  // namespace supercluster::base

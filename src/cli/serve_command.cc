@@ -8,7 +8,7 @@
 #include "base/logging.h"
 #include "cli/command.h"
 #include "cli/commands.h"
-#include "cli/service_setup.h"
+#include "base/service_flags.h"
 #include "metrics/endpoints.h"
 #include "metrics/http_metrics.h"
 #include "net/http_server.h"
@@ -36,7 +36,7 @@ void AddEchoRoutes(net::HttpRouter& router) {
 }  // namespace
 
 int RunServe(const std::vector<std::string>& args) {
-  ServiceFlags service_flags;
+  base::ServiceFlags service_flags;
   std::string listen;
   base::FlagSet flags("supercluster serve [flags]");
   service_flags.Register(flags);

@@ -9,7 +9,7 @@
 #include "base/flags.h"
 #include "cli/command.h"
 #include "cli/commands.h"
-#include "cli/service_setup.h"
+#include "base/service_flags.h"
 #include "store/open_store.h"
 
 namespace supercluster::cli {
@@ -39,7 +39,7 @@ int Fail(const std::string& verb, const base::Status& status) {
 }
 
 struct StoreFlags {
-  ServiceFlags service;
+  base::ServiceFlags service;
   std::string url;  // empty: store.url from the config, then the default file
   store::StoreConnectOptions connect;
   bool json = false;

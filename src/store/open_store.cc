@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "base/data_dir.h"
 #include "store/etcd_store.h"
 #include "store/sqlite_store.h"
 
@@ -13,11 +14,6 @@ namespace {
 constexpr std::string_view kSqliteScheme = "sqlite://";
 constexpr std::string_view kEtcdScheme = "etcd://";
 constexpr std::string_view kEtcdTlsScheme = "etcds://";
-
-std::string DefaultDataDirectory() {
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : ".") + "/.local/share/supercluster";
-}
 
 base::Result<std::unique_ptr<Store>> OpenSqlite(std::string path, const base::Config& config) {
   if (path.empty()) return base::InvalidArgument("store URL sqlite:// needs a file path");
@@ -70,11 +66,11 @@ base::Result<std::unique_ptr<Store>> OpenStore(const std::string& url,
   if (view.empty()) {
     // The default location is ours to create; an explicit path's directory must exist.
     std::error_code error;
-    std::filesystem::create_directories(DefaultDataDirectory(), error);
+    std::filesystem::create_directories(base::DefaultDataDir(), error);
     if (error) {
-      return base::Unavailable("cannot create " + DefaultDataDirectory() + ": " + error.message());
+      return base::Unavailable("cannot create " + base::DefaultDataDir() + ": " + error.message());
     }
-    return OpenSqlite(DefaultDataDirectory() + "/state.db", config);
+    return OpenSqlite(base::DefaultDataDir() + "/state.db", config);
   }
   if (view.starts_with(kSqliteScheme)) {
     return OpenSqlite(std::string(view.substr(kSqliteScheme.size())), config);
