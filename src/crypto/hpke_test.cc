@@ -443,6 +443,20 @@ TEST_F(HpkeRefusalTest, EachRoleOnlyDoesItsOwnHalf) {
   EXPECT_TRUE(moved.Seal({}, ToBytes("x")).ok());
 }
 
+TEST_F(HpkeRefusalTest, MovedFromKeyPairIsRefusedNotUsed) {
+  auto sealed = HpkeSeal(suite_, recipient_.public_key(), info_, {}, ToBytes("x"));
+  ASSERT_TRUE(sealed.ok());
+  HpkeKeyPair moved = std::move(recipient_);
+  auto refused = HpkeOpen(suite_, sealed->enc, recipient_, info_, {}, sealed->ciphertext);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(HpkeOpen(suite_, sealed->enc, moved, info_, {}, sealed->ciphertext).ok());
+  HpkeSenderOptions options;
+  options.sender_key = &recipient_;  // moved from
+  EXPECT_EQ(HpkeSetupSender(suite_, moved.public_key(), info_, options).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
 TEST_F(HpkeRefusalTest, SequenceNumberOverflowStopsTheContext) {
   auto sender = HpkeSetupSender(suite_, recipient_.public_key(), info_);
   ASSERT_TRUE(sender.ok());
