@@ -41,15 +41,30 @@ SecretBytes JoinSecrets(const SecretBytes& first, const SecretBytes& second) {
 
 }  // namespace
 
-HpkeKeyPair::HpkeKeyPair(HpkeKem kem, SecretBytes private_key, Bytes public_key)
-    : kem_(kem), private_key_(std::move(private_key)), public_key_(std::move(public_key)) {}
+HpkeKeyPair::HpkeKeyPair(HpkeKem kem, SecretBytes private_key, Bytes public_key,
+                         std::shared_ptr<evp_pkey_st> openssl_key)
+    : kem_(kem),
+      private_key_(std::move(private_key)),
+      public_key_(std::move(public_key)),
+      openssl_key_(std::move(openssl_key)) {}
+
+namespace {
+
+// A key pair around an OpenSSL key, with its raw private and public bytes.
+base::Result<HpkeKeyPair> KeyPairFrom(HpkeKem kem, internal::EvpPkey key) {
+  SC_ASSIGN_OR_RETURN(SecretBytes private_key, internal::X25519PrivateKeyBytes(key.get()));
+  SC_ASSIGN_OR_RETURN(Bytes public_key, internal::X25519PublicKeyBytes(key.get()));
+  return internal::HpkeKeyPairAccess::Make(
+      kem, std::move(private_key), std::move(public_key),
+      std::shared_ptr<evp_pkey_st>(key.release(), internal::EvpPkeyDeleter()));
+}
+
+}  // namespace
 
 base::Result<HpkeKeyPair> HpkeKeyPair::Generate(HpkeKem kem) {
   SC_RETURN_IF_ERROR(CheckKem(kem));
   SC_ASSIGN_OR_RETURN(internal::EvpPkey key, internal::X25519GenerateKey());
-  SC_ASSIGN_OR_RETURN(SecretBytes private_key, internal::X25519PrivateKeyBytes(key.get()));
-  SC_ASSIGN_OR_RETURN(Bytes public_key, internal::X25519PublicKeyBytes(key.get()));
-  return HpkeKeyPair(kem, std::move(private_key), std::move(public_key));
+  return KeyPairFrom(kem, std::move(key));
 }
 
 base::Result<HpkeKeyPair> HpkeKeyPair::Derive(HpkeKem kem, ByteView ikm) {
@@ -71,8 +86,7 @@ base::Result<HpkeKeyPair> HpkeKeyPair::FromPrivateKey(HpkeKem kem, ByteView priv
                                  std::to_string(private_key.size()));
   }
   SC_ASSIGN_OR_RETURN(internal::EvpPkey key, internal::X25519PrivateKey(private_key));
-  SC_ASSIGN_OR_RETURN(Bytes public_key, internal::X25519PublicKeyBytes(key.get()));
-  return HpkeKeyPair(kem, SecretBytes(private_key), std::move(public_key));
+  return KeyPairFrom(kem, std::move(key));
 }
 
 namespace internal {
@@ -84,8 +98,12 @@ base::Result<Encapsulation> Encap(HpkeKem kem, ByteView recipient_public_key,
   if (sender != nullptr && sender->kem() != kem) {
     return base::InvalidArgument("HPKE sender key is for another KEM than the suite's");
   }
+  if (sender != nullptr && HpkeKeyPairAccess::OpenSslKey(*sender) == nullptr) {
+    return base::FailedPrecondition("HPKE sender key pair was moved from");
+  }
   SC_ASSIGN_OR_RETURN(EvpPkey recipient, X25519PublicKey(recipient_public_key));
 
+  // The ephemeral key stays an OpenSSL key: its raw private bytes are never needed.
   EvpPkey ephemeral;
   if (ephemeral_key != nullptr) {
     SC_ASSIGN_OR_RETURN(ephemeral, X25519PrivateKey(ephemeral_key->private_key().view()));
@@ -93,7 +111,11 @@ base::Result<Encapsulation> Encap(HpkeKem kem, ByteView recipient_public_key,
     SC_ASSIGN_OR_RETURN(ephemeral, X25519GenerateKey());
   } else {
     SC_ASSIGN_OR_RETURN(HpkeKeyPair derived, HpkeKeyPair::Derive(kem, ephemeral_ikm));
-    SC_ASSIGN_OR_RETURN(ephemeral, X25519PrivateKey(derived.private_key().view()));
+    EVP_PKEY* derived_key = HpkeKeyPairAccess::OpenSslKey(derived);
+    if (EVP_PKEY_up_ref(derived_key) != 1) {
+      return base::Internal("X25519 failed in OpenSSL (EVP_PKEY_up_ref)");
+    }
+    ephemeral.reset(derived_key);
   }
   SC_ASSIGN_OR_RETURN(Bytes enc, X25519PublicKeyBytes(ephemeral.get()));
   SC_ASSIGN_OR_RETURN(SecretBytes dh, X25519SharedSecret(ephemeral.get(), recipient.get()));
@@ -103,9 +125,9 @@ base::Result<Encapsulation> Encap(HpkeKem kem, ByteView recipient_public_key,
     Bytes kem_context = Concat({enc, recipient_public_key});
     SC_ASSIGN_OR_RETURN(result.shared_secret, ExtractAndExpand(kem, dh.view(), kem_context));
   } else {
-    SC_ASSIGN_OR_RETURN(EvpPkey sender_private, X25519PrivateKey(sender->private_key().view()));
     SC_ASSIGN_OR_RETURN(SecretBytes dh_static,
-                        X25519SharedSecret(sender_private.get(), recipient.get()));
+                        X25519SharedSecret(HpkeKeyPairAccess::OpenSslKey(*sender),
+                                           recipient.get()));
     SecretBytes both = JoinSecrets(dh, dh_static);
     Bytes kem_context = Concat({enc, recipient_public_key, sender->public_key()});
     SC_ASSIGN_OR_RETURN(result.shared_secret, ExtractAndExpand(kem, both.view(), kem_context));
@@ -126,9 +148,11 @@ base::Result<SecretBytes> Decap(HpkeKem kem, ByteView enc, const HpkeKeyPair& re
                                  std::to_string(enc.size()));
   }
   SC_ASSIGN_OR_RETURN(EvpPkey ephemeral, X25519PublicKey(enc));
-  SC_ASSIGN_OR_RETURN(EvpPkey recipient_private,
-                      X25519PrivateKey(recipient.private_key().view()));
-  SC_ASSIGN_OR_RETURN(SecretBytes dh, X25519SharedSecret(recipient_private.get(), ephemeral.get()));
+  EVP_PKEY* recipient_private = HpkeKeyPairAccess::OpenSslKey(recipient);
+  if (recipient_private == nullptr) {
+    return base::FailedPrecondition("HPKE recipient key pair was moved from");
+  }
+  SC_ASSIGN_OR_RETURN(SecretBytes dh, X25519SharedSecret(recipient_private, ephemeral.get()));
   if (sender_public_key.empty()) {
     Bytes kem_context = Concat({enc, recipient.public_key()});
     return ExtractAndExpand(kem, dh.view(), kem_context);
@@ -140,7 +164,7 @@ base::Result<SecretBytes> Decap(HpkeKem kem, ByteView enc, const HpkeKeyPair& re
   }
   SC_ASSIGN_OR_RETURN(EvpPkey sender, X25519PublicKey(sender_public_key));
   SC_ASSIGN_OR_RETURN(SecretBytes dh_static,
-                      X25519SharedSecret(recipient_private.get(), sender.get()));
+                      X25519SharedSecret(recipient_private, sender.get()));
   SecretBytes both = JoinSecrets(dh, dh_static);
   Bytes kem_context = Concat({enc, recipient.public_key(), sender_public_key});
   return ExtractAndExpand(kem, both.view(), kem_context);

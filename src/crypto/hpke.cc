@@ -213,6 +213,13 @@ HpkeMode ModeOf(bool has_psk, bool has_sender_key) {
   return has_psk ? HpkeMode::kPsk : HpkeMode::kBase;
 }
 
+// A suite built field by field (not through FromIds) may hold an id no code here supports.
+base::Status CheckSuite(const HpkeSuite& suite) {
+  return HpkeSuite::FromIds(static_cast<uint16_t>(suite.kem), static_cast<uint16_t>(suite.kdf),
+                            static_cast<uint16_t>(suite.aead))
+      .status();
+}
+
 // The mode follows from which options are set; a psk without a psk_id (or the reverse)
 // is then refused by VerifyPskInputs in the key schedule.
 bool HasPsk(ByteView psk, ByteView psk_id) { return !psk.empty() || !psk_id.empty(); }
@@ -222,6 +229,7 @@ bool HasPsk(ByteView psk, ByteView psk_id) { return !psk.empty() || !psk_id.empt
 base::Result<HpkeSenderSetup> HpkeSetupSender(const HpkeSuite& suite,
                                               ByteView recipient_public_key, ByteView info,
                                               const HpkeSenderOptions& options) {
+  SC_RETURN_IF_ERROR(CheckSuite(suite));
   HpkeMode mode = ModeOf(HasPsk(options.psk, options.psk_id), options.sender_key != nullptr);
   // Checked before the KEM runs, so a bad psk costs no key agreement.
   SC_RETURN_IF_ERROR(internal::VerifyPskInputs(mode, options.psk, options.psk_id));
@@ -238,6 +246,7 @@ base::Result<HpkeSenderSetup> HpkeSetupSender(const HpkeSuite& suite,
 base::Result<HpkeContext> HpkeSetupRecipient(const HpkeSuite& suite, ByteView enc,
                                              const HpkeKeyPair& recipient, ByteView info,
                                              const HpkeRecipientOptions& options) {
+  SC_RETURN_IF_ERROR(CheckSuite(suite));
   HpkeMode mode = ModeOf(HasPsk(options.psk, options.psk_id), !options.sender_public_key.empty());
   SC_RETURN_IF_ERROR(internal::VerifyPskInputs(mode, options.psk, options.psk_id));
   SC_ASSIGN_OR_RETURN(SecretBytes shared_secret,

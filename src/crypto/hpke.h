@@ -17,7 +17,13 @@
 #include "crypto/bytes.h"
 #include "crypto/secret.h"
 
+// OpenSSL's EVP_PKEY, named here so that this header does not include OpenSSL.
+struct evp_pkey_st;
+
 namespace supercluster::crypto {
+namespace internal {
+struct HpkeKeyPairAccess;
+}  // namespace internal
 
 enum class HpkeMode : uint8_t { kBase = 0, kPsk = 1, kAuth = 2, kAuthPsk = 3 };
 enum class HpkeKem : uint16_t { kX25519Sha256 = 0x0020 };
@@ -62,10 +68,16 @@ class HpkeKeyPair {
   const SecretBytes& private_key() const { return private_key_; }
 
  private:
-  HpkeKeyPair(HpkeKem kem, SecretBytes private_key, Bytes public_key);
+  friend struct internal::HpkeKeyPairAccess;
+  HpkeKeyPair(HpkeKem kem, SecretBytes private_key, Bytes public_key,
+              std::shared_ptr<evp_pkey_st> openssl_key);
   HpkeKem kem_;
   SecretBytes private_key_;
   Bytes public_key_;
+  // The private key as OpenSSL holds it (it wipes its copy when freed), parsed once: loading
+  // a raw X25519 private key makes OpenSSL recompute the public key, a scalar multiplication
+  // as costly as the key agreement itself, which would double the cost of every Open.
+  std::shared_ptr<evp_pkey_st> openssl_key_;
 };
 
 // The optional inputs of the psk, auth and auth_psk modes. The mode follows from which are

@@ -213,6 +213,16 @@ TEST(HpkeSuiteTest, FromIdsAcceptsSupportedAndNamesUnsupported) {
   EXPECT_FALSE(HpkeSuite::FromIds(0x20, 4, 1).ok());
   EXPECT_FALSE(HpkeSuite::FromIds(0x20, 1, 0).ok());
   EXPECT_FALSE(HpkeSuite::FromIds(0x20, 1, 4).ok());
+  // A suite assembled by hand with an unknown id is refused at setup.
+  HpkeKeyPair recipient = MustGenerate();
+  HpkeSuite bad_aead;
+  bad_aead.aead = static_cast<HpkeAead>(7);
+  EXPECT_EQ(HpkeSetupSender(bad_aead, recipient.public_key(), {}).status().code(),
+            StatusCode::kInvalidArgument);
+  HpkeSuite bad_kdf;
+  bad_kdf.kdf = static_cast<HpkeKdf>(2 + 7);
+  EXPECT_EQ(HpkeSetupRecipient(bad_kdf, recipient.public_key(), recipient, {}).status().code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(HpkeEncSize(HpkeKem::kX25519Sha256), 32u);
   EXPECT_EQ(HpkeAeadKeySize(HpkeAead::kAes256Gcm), 32u);
   EXPECT_EQ(HpkeAeadNonceSize(HpkeAead::kExportOnly), 0u);
@@ -441,6 +451,20 @@ TEST_F(HpkeRefusalTest, EachRoleOnlyDoesItsOwnHalf) {
   EXPECT_EQ(sender->context.Seal({}, ToBytes("x")).status().code(),  // NOLINT: moved-from
             StatusCode::kFailedPrecondition);
   EXPECT_TRUE(moved.Seal({}, ToBytes("x")).ok());
+}
+
+TEST_F(HpkeRefusalTest, MovedFromKeyPairIsRefusedNotUsed) {
+  auto sealed = HpkeSeal(suite_, recipient_.public_key(), info_, {}, ToBytes("x"));
+  ASSERT_TRUE(sealed.ok());
+  HpkeKeyPair moved = std::move(recipient_);
+  auto refused = HpkeOpen(suite_, sealed->enc, recipient_, info_, {}, sealed->ciphertext);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(HpkeOpen(suite_, sealed->enc, moved, info_, {}, sealed->ciphertext).ok());
+  HpkeSenderOptions options;
+  options.sender_key = &recipient_;  // moved from
+  EXPECT_EQ(HpkeSetupSender(suite_, moved.public_key(), info_, options).status().code(),
+            StatusCode::kFailedPrecondition);
 }
 
 TEST_F(HpkeRefusalTest, SequenceNumberOverflowStopsTheContext) {

@@ -5,9 +5,11 @@
 #include <openssl/evp.h>
 
 #include <memory>
+#include <utility>
 
 #include "base/status.h"
 #include "crypto/bytes.h"
+#include "crypto/hpke.h"
 #include "crypto/secret.h"
 
 namespace supercluster::crypto::internal {
@@ -32,5 +34,16 @@ base::Result<SecretBytes> X25519PrivateKeyBytes(EVP_PKEY* key);
 // DH(private, peer): the 32-byte shared secret. An all-zero result, which is what a
 // small-order peer key gives, is refused with kPermissionDenied (RFC 9180 section 7.1.4).
 base::Result<SecretBytes> X25519SharedSecret(EVP_PKEY* private_key, EVP_PKEY* peer_public_key);
+
+// Builds HpkeKeyPairs and reads the OpenSSL key inside one (see HpkeKeyPair::openssl_key_);
+// null for a moved-from pair.
+struct HpkeKeyPairAccess {
+  static HpkeKeyPair Make(HpkeKem kem, SecretBytes private_key, Bytes public_key,
+                          std::shared_ptr<evp_pkey_st> openssl_key) {
+    return HpkeKeyPair(kem, std::move(private_key), std::move(public_key),
+                       std::move(openssl_key));
+  }
+  static EVP_PKEY* OpenSslKey(const HpkeKeyPair& pair) { return pair.openssl_key_.get(); }
+};
 
 }  // namespace supercluster::crypto::internal
