@@ -1,0 +1,19 @@
+// Reading and writing length-prefixed frames (protocol.h) on a blocking stream socket.
+#pragma once
+
+#include <chrono>
+
+#include "base/status.h"
+#include "crypto/bytes.h"
+
+namespace supercluster::enclave {
+
+// Waits as long as it takes for a frame to begin, then requires the rest of it within
+// `frame_timeout`. kUnavailable "closed" when the peer closes between frames;
+// kInvalidArgument for a frame over `max_bytes`; kDeadlineExceeded for a stalled frame.
+base::Result<crypto::Bytes> ReadFrame(int fd, size_t max_bytes,
+                                      std::chrono::milliseconds frame_timeout);
+// Writes the length prefix and the body.
+base::Status WriteFrame(int fd, crypto::ByteView body);
+
+}  // namespace supercluster::enclave
