@@ -1,0 +1,93 @@
+#include "engine/unicode.h"
+
+#include <algorithm>
+
+namespace supercluster::engine {
+
+int Utf8SequenceLength(uint8_t lead_byte) {
+  if (lead_byte < 0x80) return 1;
+  if (lead_byte < 0xC2) return 0;
+  if (lead_byte < 0xE0) return 2;
+  if (lead_byte < 0xF0) return 3;
+  if (lead_byte < 0xF5) return 4;
+  return 0;
+}
+
+DecodedChar DecodeUtf8(std::string_view text, size_t offset) {
+  const DecodedChar invalid{0xFFFD, 1, false};
+  const auto lead = static_cast<uint8_t>(text[offset]);
+  const int length = Utf8SequenceLength(lead);
+  if (length == 1) return {lead, 1, true};
+  if (length == 0 || offset + length > text.size()) return invalid;
+  uint32_t code_point = lead & (0x7F >> length);
+  for (int i = 1; i < length; ++i) {
+    const auto byte = static_cast<uint8_t>(text[offset + i]);
+    if ((byte & 0xC0) != 0x80) return invalid;
+    code_point = (code_point << 6) | (byte & 0x3F);
+  }
+  // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+  static constexpr uint32_t kMinimum[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code_point < kMinimum[length] || code_point > 0x10FFFF ||
+      (code_point >= 0xD800 && code_point <= 0xDFFF)) {
+    return invalid;
+  }
+  return {code_point, length, true};
+}
+
+void AppendUtf8(uint32_t code_point, std::string* out) {
+  if (code_point < 0x80) {
+    out->push_back(static_cast<char>(code_point));
+  } else if (code_point < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (code_point >> 6)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  } else if (code_point < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (code_point >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (code_point >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  }
+}
+
+std::string ToValidUtf8(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (size_t offset = 0; offset < bytes.size();) {
+    const DecodedChar decoded = DecodeUtf8(bytes, offset);
+    if (decoded.valid) {
+      out.append(bytes.substr(offset, decoded.length));
+    } else {
+      AppendUtf8(0xFFFD, &out);
+    }
+    offset += decoded.length;
+  }
+  return out;
+}
+
+CharClass GetCharClass(uint32_t code_point) {
+  const CharClassRange* begin = kCharClassRanges;
+  const CharClassRange* end = kCharClassRanges + kCharClassRangeCount;
+  // The first range whose last code point is >= code_point holds it (the ranges tile).
+  const CharClassRange* found = std::lower_bound(
+      begin, end, code_point,
+      [](const CharClassRange& range, uint32_t value) { return range.last < value; });
+  return found == end ? CharClass::kOther : found->char_class;
+}
+
+bool IsLetter(uint32_t code_point) { return GetCharClass(code_point) == CharClass::kLetter; }
+bool IsNumber(uint32_t code_point) { return GetCharClass(code_point) == CharClass::kNumber; }
+
+bool IsWhiteSpace(uint32_t code_point) {
+  for (int i = 0; i < kWhiteSpaceRangeCount; ++i) {
+    if (code_point < kWhiteSpaceRanges[i].first) return false;
+    if (code_point <= kWhiteSpaceRanges[i].last) return true;
+  }
+  return false;
+}
+
+const char* UnicodeVersion() { return kUnicodeVersion; }
+
+}  // namespace supercluster::engine
