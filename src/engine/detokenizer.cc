@@ -8,24 +8,16 @@ namespace {
 // The length of the tail of bytes that is a proper prefix of a valid UTF-8 sequence (a
 // character still waiting for its continuation bytes), 0 if none.
 size_t IncompleteTailLength(const std::string& bytes) {
-  // A sequence is at most 4 bytes, so its lead byte is among the last 3.
+  // A sequence is at most 4 bytes, so an incomplete one's lead byte is among the last 3.
   for (size_t back = 1; back <= 3 && back <= bytes.size(); ++back) {
-    const auto byte = static_cast<uint8_t>(bytes[bytes.size() - back]);
-    if ((byte & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
-    const int length = Utf8SequenceLength(byte);
-    if (length <= static_cast<int>(back)) return 0;  // complete, or not a lead byte
-    // Check that the bytes so far could still start a valid character (E0 needs A0..BF next,
-    // ED excludes surrogates, F0 and F4 bound the range) by completing it with the smallest
-    // continuation that DecodeUtf8 would accept.
-    std::string trial = bytes.substr(bytes.size() - back);
-    for (size_t i = back; i < static_cast<size_t>(length); ++i) trial.push_back('\x80');
-    if (!DecodeUtf8(trial, 0).valid) {
-      // E0/F0 need a larger second byte; try the largest one too before giving up.
-      std::string high = bytes.substr(bytes.size() - back);
-      for (size_t i = back; i < static_cast<size_t>(length); ++i) high.push_back('\xBF');
-      if (!DecodeUtf8(high, 0).valid) return 0;
-    }
-    return back;
+    const size_t start = bytes.size() - back;
+    if ((static_cast<uint8_t>(bytes[start]) & 0xC0) == 0x80) continue;  // not the lead yet
+    // DecodeUtf8 reports a truncated sequence as invalid with every byte so far accepted.
+    const DecodedChar decoded = DecodeUtf8(bytes, start);
+    const bool truncated = !decoded.valid && static_cast<size_t>(decoded.length) == back &&
+                           Utf8SequenceLength(static_cast<uint8_t>(bytes[start])) >
+                               static_cast<int>(back);
+    return truncated ? back : 0;
   }
   return 0;
 }

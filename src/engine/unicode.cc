@@ -14,22 +14,27 @@ int Utf8SequenceLength(uint8_t lead_byte) {
 }
 
 DecodedChar DecodeUtf8(std::string_view text, size_t offset) {
-  const DecodedChar invalid{0xFFFD, 1, false};
   const auto lead = static_cast<uint8_t>(text[offset]);
   const int length = Utf8SequenceLength(lead);
   if (length == 1) return {lead, 1, true};
-  if (length == 0 || offset + length > text.size()) return invalid;
+  if (length == 0) return {0xFFFD, 1, false};
+  // The range of the second byte excludes overlong forms (E0, F0), surrogates (ED) and code
+  // points past U+10FFFF (F4); later bytes are any continuation byte.
+  uint8_t second_min = 0x80, second_max = 0xBF;
+  if (lead == 0xE0) second_min = 0xA0;
+  if (lead == 0xED) second_max = 0x9F;
+  if (lead == 0xF0) second_min = 0x90;
+  if (lead == 0xF4) second_max = 0x8F;
   uint32_t code_point = lead & (0x7F >> length);
   for (int i = 1; i < length; ++i) {
+    if (offset + i >= text.size()) return {0xFFFD, i, false};
     const auto byte = static_cast<uint8_t>(text[offset + i]);
-    if ((byte & 0xC0) != 0x80) return invalid;
+    const uint8_t low = i == 1 ? second_min : 0x80;
+    const uint8_t high = i == 1 ? second_max : 0xBF;
+    // A bad byte ends the "maximal subpart": the bytes before it are replaced as one unit
+    // (Unicode's recommended practice, as Python and the WHATWG decoder do).
+    if (byte < low || byte > high) return {0xFFFD, i, false};
     code_point = (code_point << 6) | (byte & 0x3F);
-  }
-  // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-  static constexpr uint32_t kMinimum[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (code_point < kMinimum[length] || code_point > 0x10FFFF ||
-      (code_point >= 0xD800 && code_point <= 0xDFFF)) {
-    return invalid;
   }
   return {code_point, length, true};
 }

@@ -21,7 +21,9 @@ struct DecodedChar {
 
 // Decodes the character starting at text[offset]. Precondition: offset < text.size().
 // Invalid input (stray continuation byte, overlong form, surrogate, truncated sequence)
-// yields one invalid byte, so a caller always makes progress.
+// yields valid=false and the length of the maximal invalid subpart (1..3 bytes: a lead byte
+// and the continuation bytes that could still have followed it), so a caller always makes
+// progress and replaces a broken character with one U+FFFD.
 DecodedChar DecodeUtf8(std::string_view text, size_t offset);
 
 // Appends the UTF-8 form of code_point (which must be <= 0x10FFFF) to out.
@@ -31,8 +33,7 @@ void AppendUtf8(uint32_t code_point, std::string* out);
 // cannot start one (continuation bytes, 0xC0, 0xC1, 0xF5..0xFF).
 int Utf8SequenceLength(uint8_t lead_byte);
 
-// Replaces every invalid UTF-8 sequence in bytes with U+FFFD (one per maximal invalid
-// subpart is not promised: one per bad byte).
+// Replaces each maximal invalid subpart of bytes with one U+FFFD.
 std::string ToValidUtf8(std::string_view bytes);
 
 CharClass GetCharClass(uint32_t code_point);
