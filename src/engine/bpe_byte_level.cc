@@ -90,6 +90,7 @@ class ByteLevelBpe final : public Tokenizer {
                                found->second.merged_id};
     };
     for (std::string_view word : PreTokenize(pre_tokenizer_, text)) {
+      if (word.empty()) continue;  // PreTokenize never returns one; the loop below needs a byte
       // Llama 3's tokenizer.json sets ignore_merges: a word that is itself a token is taken
       // whole, even where the merges would not reach it.
       if (ignore_merges_) {

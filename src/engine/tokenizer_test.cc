@@ -4,6 +4,7 @@
 #include "engine/tokenizer.h"
 
 #include <chrono>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -241,6 +242,46 @@ TEST(ByteLevelBpeTest, LongInputEncodesQuickly) {
   EXPECT_EQ(tokenizer->Decode(ids), text);
 }
 
+// Hostile input: random bytes (mostly invalid UTF-8, with spaces and special-token text
+// mixed in) never crash either tokenizer, and decode back to the input with each invalid
+// sequence replaced; random ids decode without crashing.
+TEST(TokenizerRobustnessTest, RandomBytesRoundTrip) {
+  TokenizerVocab sentence_piece = SentencePieceVocab(kAbcPieces);
+  TokenizerVocab byte_level = ByteLevelVocab({"l l", "h e", "he ll", "\u0120 w"});
+  for (TokenizerVocab* vocab : {&sentence_piece, &byte_level}) {
+    auto tokenizer = MustBuild(*vocab);
+    ASSERT_NE(tokenizer, nullptr);
+    uint32_t state = 7;
+    auto next = [&state] {
+      state = state * 1664525 + 1013904223;
+      return state >> 8;
+    };
+    const char* const kFragments[] = {" ", "ab", "<s>", "<|endoftext|>", "\xE4\xB8", "\n\t"};
+    for (int round = 0; round < 300; ++round) {
+      std::string text;
+      const int length = static_cast<int>(next() % 40);
+      for (int i = 0; i < length; ++i) {
+        if (next() % 4 == 0) {
+          text += kFragments[next() % 6];
+        } else {
+          text.push_back(static_cast<char>(next() & 0xFF));
+        }
+      }
+      for (bool parse_special : {false, true}) {
+        const std::vector<TokenId> ids = tokenizer->Encode(text, {.parse_special = parse_special});
+        for (TokenId id : ids) ASSERT_TRUE(id >= 0 && id < tokenizer->vocab_size());
+        if (!parse_special) {
+          EXPECT_EQ(tokenizer->Decode(ids), ToValidUtf8(text));
+        }
+      }
+      std::vector<TokenId> random_ids;
+      for (int i = 0; i < 20; ++i) random_ids.push_back(static_cast<TokenId>(next() % 400) - 50);
+      const std::string decoded = tokenizer->Decode(random_ids);
+      EXPECT_EQ(ToValidUtf8(decoded), decoded);
+    }
+  }
+}
+
 // Build() errors: each names what is wrong.
 void ExpectBuildError(const TokenizerVocab& vocab, const std::string& expected_part) {
   auto built = Tokenizer::Build(vocab);
@@ -278,6 +319,9 @@ TEST(TokenizerBuildTest, RejectsBadSentencePieceVocabularies) {
   TokenizerVocab short_scores = SentencePieceVocab(kAbcPieces);
   short_scores.scores.pop_back();
   ExpectBuildError(short_scores, "scores has");
+  TokenizerVocab nan_score = SentencePieceVocab(kAbcPieces);
+  nan_score.scores[261] = std::nanf("");
+  ExpectBuildError(nan_score, "scores[261] is not a finite number");
   TokenizerVocab bad_type = SentencePieceVocab(kAbcPieces);
   bad_type.types[5] = static_cast<TokenType>(9);
   ExpectBuildError(bad_type, "token_type[5] is 9");

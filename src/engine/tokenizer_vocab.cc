@@ -1,5 +1,6 @@
 #include "engine/tokenizer_vocab.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include "engine/tokenizer_vocab_check.h"
@@ -46,6 +47,13 @@ base::Status CheckVocabCommon(const TokenizerVocab& vocab) {
     return base::InvalidArgument("tokenizer vocabulary: token_type has " +
                                  std::to_string(vocab.types.size()) +
                                  " entries but tokens has " + std::to_string(count));
+  }
+  for (size_t id = 0; id < vocab.scores.size(); ++id) {
+    // The merge queue orders by score; a NaN would break its ordering.
+    if (!std::isfinite(vocab.scores[id])) {
+      return base::InvalidArgument("tokenizer vocabulary: scores[" + std::to_string(id) +
+                                   "] is not a finite number");
+    }
   }
   for (size_t id = 0; id < vocab.types.size(); ++id) {
     const auto value = static_cast<int32_t>(vocab.types[id]);
