@@ -1,5 +1,8 @@
 #include "engine/unicode.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -70,6 +73,29 @@ TEST(UnicodeTest, CharacterClasses) {
     EXPECT_FALSE(IsWhiteSpace(not_space)) << not_space;
   }
   EXPECT_EQ(std::string(UnicodeVersion()), "14.0.0");
+}
+
+// The committed tables are what tools/gen_unicode_tables.py writes today, unless this
+// machine's Python has another Unicode version (then regenerating would be a choice).
+TEST(UnicodeTest, GeneratedTablesAreUpToDate) {
+  const std::filesystem::path source = SUPERCLUSTER_SOURCE_DIR;
+  const std::string version_command =
+      "/usr/bin/python3 -c 'import unicodedata; print(unicodedata.unidata_version)' 2>/dev/null";
+  FILE* pipe = popen(version_command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char version[32] = {};
+  const bool read = fgets(version, sizeof(version), pipe) != nullptr;
+  pclose(pipe);
+  if (!read) GTEST_SKIP() << "/usr/bin/python3 is missing";
+  if (std::string(version) != std::string(UnicodeVersion()) + "\n") {
+    GTEST_SKIP() << "/usr/bin/python3 has Unicode " << version << ", the tables "
+                 << UnicodeVersion();
+  }
+  const std::string command = "/usr/bin/python3 " +
+                              (source / "tools/gen_unicode_tables.py").string() +
+                              " | cmp -s - " + (source / "src/engine/unicode_tables.cc").string();
+  EXPECT_EQ(std::system(command.c_str()), 0)
+      << "src/engine/unicode_tables.cc differs from what tools/gen_unicode_tables.py writes";
 }
 
 }  // namespace
