@@ -33,7 +33,9 @@ class Tokenizer {
   // Errors name the field and the entry that is wrong.
   static base::Result<std::unique_ptr<Tokenizer>> Build(TokenizerVocab vocab);
 
-  // Text (any bytes; invalid UTF-8 does not fail) -> ids.
+  // Text (any bytes; invalid UTF-8 does not fail) -> ids. User-defined tokens, and control
+  // tokens when parse_special is on, are cut out first; the text between them is encoded
+  // run by run (SentencePiece: each run gets the dummy-prefix space, as in llama.cpp).
   std::vector<TokenId> Encode(std::string_view text, const EncodeOptions& options) const;
 
   // Ids -> text. Control tokens produce nothing; bytes that do not form UTF-8 become
