@@ -1,0 +1,153 @@
+#include "engine/chat_template.h"
+
+#include <algorithm>
+
+namespace supercluster::engine {
+namespace {
+
+bool KnownRole(const std::string& role) {
+  return role == "system" || role == "user" || role == "assistant";
+}
+
+// Jinja's |trim, which the Llama 2 and Llama 3 templates apply to every message.
+std::string Trim(std::string_view text) {
+  const char* kSpace = " \t\n\r\f\v";
+  const size_t first = text.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return "";
+  const size_t last = text.find_last_not_of(kSpace);
+  return std::string(text.substr(first, last - first + 1));
+}
+
+// Meta's Llama 2 chat format (the model card and the Hugging Face chat_template): the system
+// prompt is folded into the first user turn; each exchange is its own <s>...</s> sentence.
+base::Result<std::string> RenderLlama2(const std::vector<ChatMessage>& messages,
+                                       std::string_view bos, std::string_view eos) {
+  size_t first = 0;
+  std::string system;
+  if (!messages.empty() && messages[0].role == "system") {
+    system = "<<SYS>>\n" + Trim(messages[0].content) + "\n<</SYS>>\n\n";
+    first = 1;
+  }
+  std::string out;
+  for (size_t i = first; i < messages.size(); ++i) {
+    const ChatMessage& message = messages[i];
+    const bool expect_user = (i - first) % 2 == 0;
+    if (message.role == "system") {
+      return base::InvalidArgument("chat template llama2: message " + std::to_string(i) +
+                                   " is a system message; only the first message may be one");
+    }
+    if ((message.role == "user") != expect_user) {
+      return base::InvalidArgument("chat template llama2: message " + std::to_string(i) +
+                                   " has role '" + message.role + "' but turns must alternate "
+                                   "user/assistant starting with user");
+    }
+    if (expect_user) {
+      out += std::string(bos) + "[INST] " + (i == first ? system : "") + Trim(message.content) +
+             " [/INST]";
+    } else {
+      out += " " + Trim(message.content) + " " + std::string(eos);
+    }
+  }
+  return out;
+}
+
+std::string RenderLlama3(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                         std::string_view bos) {
+  std::string out(bos);
+  for (const ChatMessage& message : messages) {
+    out += "<|start_header_id|>" + message.role + "<|end_header_id|>\n\n" +
+           Trim(message.content) + "<|eot_id|>";
+  }
+  if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  return out;
+}
+
+std::string RenderChatMl(const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
+  std::string out;
+  for (const ChatMessage& message : messages) {
+    out += "<|im_start|>" + message.role + "\n" + message.content + "<|im_end|>\n";
+  }
+  if (add_generation_prompt) out += "<|im_start|>assistant\n";
+  return out;
+}
+
+std::string RenderPlain(const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
+  std::string out;
+  for (const ChatMessage& message : messages) {
+    out += message.role + ": " + message.content + "\n";
+  }
+  if (add_generation_prompt) out += "assistant:";
+  return out;
+}
+
+bool VocabHas(const TokenizerVocab& vocab, std::string_view piece) {
+  return std::find(vocab.tokens.begin(), vocab.tokens.end(), piece) != vocab.tokens.end();
+}
+
+std::string PieceOrEmpty(const TokenizerVocab& vocab, TokenId id) {
+  return id >= 0 && static_cast<size_t>(id) < vocab.tokens.size() ? vocab.tokens[id] : "";
+}
+
+}  // namespace
+
+base::Result<ChatFormat> ParseChatFormat(std::string_view name) {
+  if (name == "llama2") return ChatFormat::kLlama2;
+  if (name == "llama3") return ChatFormat::kLlama3;
+  if (name == "chatml") return ChatFormat::kChatMl;
+  if (name == "plain") return ChatFormat::kPlain;
+  return base::InvalidArgument("chat template '" + std::string(name) +
+                               "' is not known (known: llama2, llama3, chatml, plain)");
+}
+
+const char* ChatFormatName(ChatFormat format) {
+  switch (format) {
+    case ChatFormat::kLlama2: return "llama2";
+    case ChatFormat::kLlama3: return "llama3";
+    case ChatFormat::kChatMl: return "chatml";
+    case ChatFormat::kPlain: return "plain";
+  }
+  return "plain";
+}
+
+ChatFormat DetectChatFormat(const TokenizerVocab& vocab) {
+  const std::string& jinja = vocab.chat_template;
+  if (jinja.find("<|im_start|>") != std::string::npos) return ChatFormat::kChatMl;
+  if (jinja.find("<|start_header_id|>") != std::string::npos) return ChatFormat::kLlama3;
+  if (jinja.find("[INST]") != std::string::npos) return ChatFormat::kLlama2;
+  if (VocabHas(vocab, "<|im_start|>")) return ChatFormat::kChatMl;
+  if (vocab.model == TokenizerModel::kSentencePieceBpe) return ChatFormat::kLlama2;
+  return ChatFormat::kPlain;
+}
+
+base::Result<std::string> RenderChat(ChatFormat format, const std::vector<ChatMessage>& messages,
+                                     bool add_generation_prompt, std::string_view bos_text,
+                                     std::string_view eos_text) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (!KnownRole(messages[i].role)) {
+      return base::InvalidArgument("chat message " + std::to_string(i) + ": role '" +
+                                   messages[i].role +
+                                   "' is not one of system, user, assistant");
+    }
+  }
+  switch (format) {
+    case ChatFormat::kLlama2: return RenderLlama2(messages, bos_text, eos_text);
+    case ChatFormat::kLlama3: return RenderLlama3(messages, add_generation_prompt, bos_text);
+    case ChatFormat::kChatMl: return RenderChatMl(messages, add_generation_prompt);
+    case ChatFormat::kPlain: return RenderPlain(messages, add_generation_prompt);
+  }
+  return base::Internal("chat template: unknown format");
+}
+
+base::Result<std::string> RenderChatForVocab(const TokenizerVocab& vocab,
+                                             const std::vector<ChatMessage>& messages,
+                                             bool add_generation_prompt,
+                                             std::string_view override_name) {
+  ChatFormat format = DetectChatFormat(vocab);
+  if (!override_name.empty()) {
+    SC_ASSIGN_OR_RETURN(format, ParseChatFormat(override_name));
+  }
+  return RenderChat(format, messages, add_generation_prompt, PieceOrEmpty(vocab, vocab.bos_id),
+                    PieceOrEmpty(vocab, vocab.eos_id));
+}
+
+}  // namespace supercluster::engine
