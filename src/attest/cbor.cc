@@ -6,6 +6,15 @@
 
 namespace supercluster::attest {
 
+CborValue::CborValue() = default;
+CborValue::~CborValue() = default;
+CborValue::CborValue(const CborValue&) = default;
+CborValue::CborValue(CborValue&&) noexcept = default;
+CborValue& CborValue::operator=(const CborValue&) = default;
+CborValue& CborValue::operator=(CborValue&&) noexcept = default;
+
+CborValue CborValue::ByteString(ByteView bytes) { return ByteString(Bytes(bytes.begin(), bytes.end())); }
+
 CborValue CborValue::Unsigned(uint64_t value) {
   CborValue v;
   v.type_ = CborType::kUnsigned;

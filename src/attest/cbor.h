@@ -39,7 +39,13 @@ struct CborEntry;
 
 class CborValue {
  public:
-  CborValue() = default;  // null
+  // null. The special members are defined in cbor.cc, where CborEntry is complete.
+  CborValue();
+  ~CborValue();
+  CborValue(const CborValue&);
+  CborValue(CborValue&&) noexcept;
+  CborValue& operator=(const CborValue&);
+  CborValue& operator=(CborValue&&) noexcept;
 
   static CborValue Unsigned(uint64_t value);
   // Any int64 (negative ones become major type 1).
@@ -47,7 +53,7 @@ class CborValue {
   // The negative integer -1 - argument (covers down to -2^64).
   static CborValue NegativeFromArgument(uint64_t argument);
   static CborValue ByteString(Bytes bytes);
-  static CborValue ByteString(ByteView bytes) { return ByteString(Bytes(bytes.begin(), bytes.end())); }
+  static CborValue ByteString(ByteView bytes);
   static CborValue Text(std::string text);
   static CborValue Array(std::vector<CborValue> items);
   static CborValue Map(std::vector<CborEntry> entries);

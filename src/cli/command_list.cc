@@ -8,6 +8,8 @@ const std::vector<Command>& AllCommands() {
       {"serve", "run an HTTP service with health, readiness, metrics and echo", RunServe},
       {"config", "show the configuration schema, defaults, or check a config file", RunConfig},
       {"store", "read, write and watch the cluster state (SQLite or etcd)", RunStore},
+      {"attest", "verify an attestation document against a pinned root", RunAttest},
+      {"dev-ca", "create the INSECURE development attestation root", RunDevCa},
       {"version", "print the version", RunVersion},
   };
   return commands;

@@ -11,5 +11,7 @@ int RunVersion(const std::vector<std::string>& args);
 int RunServe(const std::vector<std::string>& args);
 int RunConfig(const std::vector<std::string>& args);
 int RunStore(const std::vector<std::string>& args);
+int RunDevCa(const std::vector<std::string>& args);
+int RunAttest(const std::vector<std::string>& args);
 
 }  // namespace supercluster::cli
