@@ -1,20 +1,15 @@
 // `supercluster dev-ca init`: creates the INSECURE development attestation root that the
 // `dev` attestor signs with (attest/dev_attestor.h), in DIR/dev-ca/ under --data-dir.
-#include <cstdlib>
 #include <iostream>
 
 #include "attest/dev_attestor.h"
+#include "base/data_dir.h"
 #include "base/flags.h"
 #include "cli/command.h"
 #include "cli/commands.h"
 
 namespace supercluster::cli {
 namespace {
-
-std::string DefaultDataDir() {
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : ".") + "/.local/share/supercluster";
-}
 
 constexpr const char* kUsage =
     "usage: supercluster dev-ca init [--data-dir DIR] [--force]\n"
@@ -32,7 +27,7 @@ int RunDevCa(const std::vector<std::string>& args) {
     std::cerr << "supercluster dev-ca: unknown verb '" << args[0] << "'\n" << kUsage;
     return kExitUsage;
   }
-  std::string data_dir = DefaultDataDir();
+  std::string data_dir = base::DefaultDataDir();
   bool force = false;
   base::FlagSet flags("supercluster dev-ca init [--data-dir DIR] [--force]");
   flags.AddString("data-dir", &data_dir, "the local cluster's state directory");
