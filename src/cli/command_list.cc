@@ -8,6 +8,7 @@ const std::vector<Command>& AllCommands() {
       {"serve", "run an HTTP service with health, readiness, metrics and echo", RunServe},
       {"config", "show the configuration schema, defaults, or check a config file", RunConfig},
       {"store", "read, write and watch the cluster state (SQLite or etcd)", RunStore},
+      {"model", "inspect GGUF/safetensors model files, write synthetic ones", RunModel},
       {"version", "print the version", RunVersion},
   };
   return commands;

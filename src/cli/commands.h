@@ -11,5 +11,6 @@ int RunVersion(const std::vector<std::string>& args);
 int RunServe(const std::vector<std::string>& args);
 int RunConfig(const std::vector<std::string>& args);
 int RunStore(const std::vector<std::string>& args);
+int RunModel(const std::vector<std::string>& args);
 
 }  // namespace supercluster::cli
