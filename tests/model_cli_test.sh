@@ -54,6 +54,38 @@ size() { stat -c %s "$work/tiny-$1.gguf"; }
 (( $(size q4_0) < $(size q8_0) && $(size q8_0) < $(size f16) && $(size f16) < $(size f32) )) \
   || fail "file sizes do not follow the types"
 
+# A Hugging Face layout: model.safetensors (bytes laid out here per the format's README),
+# config.json and tokenizer.json in one directory.
+mkdir "$work/hf"
+python3 - "$work/hf" <<'PY'
+import json, struct, sys
+d = sys.argv[1]
+header = json.dumps({
+    "model.embed_tokens.weight": {"dtype": "BF16", "shape": [10, 8], "data_offsets": [0, 160]},
+    "model.norm.weight": {"dtype": "F32", "shape": [8], "data_offsets": [160, 192]},
+    "__metadata__": {"format": "pt"}}).encode()
+open(d + "/model.safetensors", "wb").write(struct.pack("<Q", len(header)) + header + bytes(192))
+json.dump({"model_type": "llama", "hidden_size": 8, "num_hidden_layers": 1,
+           "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 16,
+           "rms_norm_eps": 1e-6, "rope_theta": 500000.0, "vocab_size": 10,
+           "max_position_embeddings": 64, "tie_word_embeddings": True},
+          open(d + "/config.json", "w"))
+json.dump({"model": {"type": "BPE", "vocab": {chr(97 + i): i for i in range(10)}}},
+          open(d + "/tokenizer.json", "w"))
+PY
+"$binary" model info --json "$work/hf" | python3 -c '
+import json, sys
+info = json.load(sys.stdin)
+expect = {"format": "safetensors", "architecture": "llama", "parameter_count": 88,
+          "tensor_types": {"bf16": 1, "f32": 1}, "head_count": 2, "head_count_kv": 1,
+          "embedding_length": 8, "vocab_size": 10, "context_length": 64,
+          "rope_freq_base": 500000.0, "tie_word_embeddings": True}
+for key, value in expect.items():
+    assert info[key] == value, (key, info[key], value)
+assert info["tokenizer"]["model"] == "BPE" and info["tokenizer"]["vocab_size"] == 10, info["tokenizer"]
+' || fail "info --json on a safetensors directory"
+rm "$work/hf/config.json"
+
 expect_failure() {
   local what=$1 pattern=$2
   shift 2
@@ -73,6 +105,7 @@ expect_failure "header cut" "$work/short.gguf: " info "$work/short.gguf"
 echo "hello" > "$work/notes.txt"
 expect_failure "not a model" "$work/notes.txt: neither a GGUF file" info "$work/notes.txt"
 expect_failure "missing" "$work/absent.gguf" info "$work/absent.gguf"
+expect_failure "no config.json" "no config.json beside the safetensors weights" info "$work/hf"
 expect_failure "unknown shape" "unknown model shape '7b'" synth --shape 7b --out "$work/x.gguf"
 expect_failure "unsupported type" "not q6_K" synth --type q6_K --out "$work/x.gguf"
 

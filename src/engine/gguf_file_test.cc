@@ -14,6 +14,7 @@
 
 #include "engine/gguf_test_files.h"
 #include "engine/gguf_writer.h"
+#include "engine/model_synth.h"
 
 namespace supercluster::engine {
 namespace {
@@ -230,6 +231,34 @@ TEST(GgufOracleTest, IndependentParserAgreesWithOurs) {
     std::vector<std::string> shape;
     for (uint64_t extent : mine->shape) shape.push_back(std::to_string(extent));
     EXPECT_EQ(tensor["shape"], nlohmann::json(shape));
+  }
+}
+
+TEST(GgufOracleTest, IndependentParserAgreesOnASynthesizedModel) {
+  if (!OracleInstalled()) GTEST_SKIP() << kOracleMissing;
+  std::string path = ::testing::TempDir() + "/oracle_synth.gguf";
+  SynthOptions options{*FindSynthShape("tiny"), TensorType::kQ4_0, 9};
+  ASSERT_TRUE(WriteSynthModel(options, path).ok());
+  auto ours = GgufFile::Open(path);
+  ASSERT_TRUE(ours.ok()) << ours.status().message();
+  auto theirs = nlohmann::json::parse(RunCommand("node " + OracleScript() + " dump " + path));
+  EXPECT_EQ(theirs["data_offset"], std::to_string((*ours)->data_section_offset()));
+  const auto& metadata = theirs["metadata"];
+  EXPECT_EQ(metadata["llama.block_count"], 2);
+  EXPECT_EQ(metadata["llama.attention.head_count_kv"], 2);
+  EXPECT_EQ(metadata["tokenizer.ggml.model"], "llama");
+  auto tokens = (*ours)->GetStringArray("tokenizer.ggml.tokens");
+  ASSERT_TRUE(tokens.ok());
+  ASSERT_EQ(metadata["tokenizer.ggml.tokens"].size(), tokens->size());
+  EXPECT_EQ(metadata["tokenizer.ggml.tokens"][300], std::string((*tokens)[300]));
+  ASSERT_EQ(theirs["tensors"].size(), (*ours)->tensors().size());
+  for (size_t i = 0; i < (*ours)->tensors().size(); ++i) {
+    const GgufTensorInfo& mine = (*ours)->tensors()[i];
+    const auto& tensor = theirs["tensors"][i];
+    EXPECT_EQ(tensor["name"], std::string(mine.name));
+    EXPECT_EQ(tensor["type"], static_cast<int>(mine.type));
+    EXPECT_EQ(tensor["offset"], std::to_string(mine.offset));
+    EXPECT_EQ(tensor["shape"].size(), mine.shape.size());
   }
 }
 
