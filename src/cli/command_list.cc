@@ -10,6 +10,7 @@ const std::vector<Command>& AllCommands() {
       {"store", "read, write and watch the cluster state (SQLite or etcd)", RunStore},
       {"attest", "verify an attestation document against a pinned root", RunAttest},
       {"dev-ca", "create the INSECURE development attestation root", RunDevCa},
+      {"model", "inspect GGUF/safetensors model files, write synthetic ones", RunModel},
       {"version", "print the version", RunVersion},
   };
   return commands;

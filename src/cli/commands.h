@@ -13,5 +13,6 @@ int RunConfig(const std::vector<std::string>& args);
 int RunStore(const std::vector<std::string>& args);
 int RunDevCa(const std::vector<std::string>& args);
 int RunAttest(const std::vector<std::string>& args);
+int RunModel(const std::vector<std::string>& args);
 
 }  // namespace supercluster::cli

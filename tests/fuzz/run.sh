@@ -22,7 +22,7 @@ seconds=${2:-60}
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: SECONDS must be a positive integer" >&2; exit 2; }
 source_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-targets=(http_request sse_parser attestation sealed_message)
+targets=(http_request sse_parser attestation sealed_message gguf safetensors)
 
 log() { echo "fuzz: $*" >&2; }
 
@@ -55,7 +55,7 @@ for name in "${targets[@]}"; do
   else
     failed+=("$name")
     log "$name: FAILED (exit $status); last lines of $log_file:"
-    grep -E 'ERROR|SUMMARY|runtime error|Test unit written|sse_parser_fuzz:|http_request_fuzz:|attestation_fuzz:' \
+    grep -E 'ERROR|SUMMARY|runtime error|Test unit written|_fuzz:' \
       "$log_file" | tail -n 15 >&2 || tail -n 30 "$log_file" >&2
     sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log_file" | while read -r artifact; do
       log "$name: reproduce with: $binary $artifact"
