@@ -40,6 +40,17 @@ Clock FixedClock(std::chrono::system_clock::time_point when) {
   return [when] { return when; };
 }
 
+// A fixed moment a day from now (plus 123 ms, to exercise sub-second timestamps): fresh
+// dev roots are valid from an hour ago, so test times must follow the real clock.
+uint64_t BaseMs() {
+  static const uint64_t base = [] {
+    auto now = std::chrono::system_clock::now() + std::chrono::hours(24);
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    return static_cast<uint64_t>(seconds) * 1000 + 123;
+  }();
+  return base;
+}
+
 std::chrono::system_clock::time_point AtMs(uint64_t unix_ms) {
   return std::chrono::system_clock::time_point(std::chrono::milliseconds(unix_ms));
 }
@@ -222,25 +233,45 @@ TEST_F(DevDocumentTest, TamperedFieldIsRejected) {
 }
 
 TEST_F(DevDocumentTest, CertificateLifetimeAndClock) {
-  auto issued_at = AtMs(1'800'000'000'123);
+  auto issued_at = AtMs(BaseMs());
   DevAttestor attestor(*ca_, measurements_, FixedClock(issued_at));
   auto encoded = attestor.Attest(std::nullopt, std::nullopt, std::nullopt);
   ASSERT_TRUE(encoded.ok());
-  policy_.SetFixedTime(1'800'000'000'123);
+  policy_.SetFixedTime(BaseMs());
   auto verified = VerifyAttestation(*encoded, policy_);
   ASSERT_TRUE(verified.ok()) << verified.status().ToString();
-  EXPECT_EQ(verified->document.timestamp_ms, 1'800'000'000'123u);
+  EXPECT_EQ(verified->document.timestamp_ms, BaseMs());
   // Four hours later the three-hour leaf has expired.
-  policy_.SetFixedTime(1'800'000'000'123 + 4 * 3600 * 1000ULL);
+  policy_.SetFixedTime(BaseMs() + 4 * 3600 * 1000ULL);
   EXPECT_EQ(RejectionReasonOf(VerifyAttestation(*encoded, policy_).status()), RejectionReason::kCertificateExpired);
   // An hour before it was issued, neither the leaf nor the document exists yet.
-  policy_.SetFixedTime(1'800'000'000'123 - 3600 * 1000ULL);
+  policy_.SetFixedTime(BaseMs() - 3600 * 1000ULL);
   auto early = VerifyAttestation(*encoded, policy_);
   EXPECT_EQ(RejectionReasonOf(early.status()), RejectionReason::kCertificateNotYetValid) << early.status().ToString();
   // Max age.
-  policy_.SetFixedTime(1'800'000'000'123 + 120'000);
+  policy_.SetFixedTime(BaseMs() + 120'000);
   policy_.max_age = std::chrono::seconds(60);
   EXPECT_EQ(RejectionReasonOf(VerifyAttestation(*encoded, policy_).status()), RejectionReason::kTooOld);
+}
+
+// A document whose timestamp lies outside its leaf's validity, verified at a time when
+// the chain itself is valid: the timestamp check alone must catch it.
+TEST_F(DevDocumentTest, TimestampOutsideTheLeafsValidityIsRejected) {
+  auto issued_at = AtMs(BaseMs());
+  auto identity = ca_->IssueEnclaveIdentity(issued_at);
+  ASSERT_TRUE(identity.ok());
+  AttestationDocument document;
+  document.module_id = "dev-backdated";
+  document.timestamp_ms = BaseMs() - 3600 * 1000;  // an hour before the leaf
+  document.pcrs = {{0, measurements_.pcr0}, {1, measurements_.pcr1}, {2, measurements_.pcr2}};
+  document.certificate = identity->certificate;
+  document.cabundle = {ca_->root_certificate()};
+  Bytes signed_document = *SignCoseSign1(*EncodeAttestationDocument(document), identity->key);
+  policy_.SetFixedTime(BaseMs() + 60'000);
+  auto result = VerifyAttestation(signed_document, policy_);
+  EXPECT_EQ(RejectionReasonOf(result.status()), RejectionReason::kCertificateNotYetValid)
+      << result.status().ToString();
+  EXPECT_NE(result.status().message().find("at the document's timestamp"), std::string::npos);
 }
 
 TEST_F(DevDocumentTest, RefusesOversizedRequests) {

@@ -72,16 +72,30 @@ base::Status VerifyChain(X509* root, const std::vector<Bytes>& intermediates_der
   }
 }
 
-// The document claims to be signed at `unix_ms`; its leaf must have been valid then.
-base::Status CheckLeafValidAt(X509* leaf, int64_t unix_ms) {
+// The document claims to be signed at `unix_ms`: every certificate of its chain must have
+// been valid then, whatever "now" is. `name` says which certificate in the message.
+base::Status CheckValidAt(X509* certificate, const std::string& name, int64_t unix_ms) {
   time_t when = static_cast<time_t>(unix_ms / 1000);
-  if (X509_cmp_time(X509_get0_notBefore(leaf), &when) > 0) {
+  if (X509_cmp_time(X509_get0_notBefore(certificate), &when) > 0) {
     return Reject(RejectionReason::kCertificateNotYetValid,
-                  "the leaf certificate was not yet valid at the document's timestamp");
+                  name + " was not yet valid at the document's timestamp");
   }
-  if (X509_cmp_time(X509_get0_notAfter(leaf), &when) < 0) {
+  if (X509_cmp_time(X509_get0_notAfter(certificate), &when) < 0) {
     return Reject(RejectionReason::kCertificateExpired,
-                  "the leaf certificate had expired at the document's timestamp");
+                  name + " had expired at the document's timestamp");
+  }
+  return base::Status::Ok();
+}
+
+base::Status CheckChainValidAt(const AttestationDocument& document, X509* leaf, int64_t unix_ms) {
+  SC_RETURN_IF_ERROR(CheckValidAt(leaf, "the leaf certificate", unix_ms));
+  for (size_t k = 0; k < document.cabundle.size(); ++k) {
+    auto certificate = ParseCertificate(document.cabundle[k]);
+    std::string name = "cabundle[" + std::to_string(k) + "]";
+    if (!certificate.ok()) {
+      return Reject(RejectionReason::kChainInvalid, name + ": " + certificate.status().message());
+    }
+    SC_RETURN_IF_ERROR(CheckValidAt(certificate->get(), name, unix_ms));
   }
   return base::Status::Ok();
 }
@@ -194,7 +208,7 @@ base::Result<VerifiedAttestation> VerifyAttestation(ByteView encoded,
     return Reject(RejectionReason::kFromTheFuture, "timestamp beyond 2^63 ms");
   }
   int64_t timestamp_ms = static_cast<int64_t>(document->timestamp_ms);
-  SC_RETURN_IF_ERROR(CheckLeafValidAt(leaf->get(), timestamp_ms));
+  SC_RETURN_IF_ERROR(CheckChainValidAt(*document, leaf->get(), timestamp_ms));
 
   if (timestamp_ms > now_ms + policy.max_clock_skew.count()) {
     return Reject(RejectionReason::kFromTheFuture,

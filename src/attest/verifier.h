@@ -8,7 +8,9 @@
 // that key is not P-384, kBadSignature); that cabundle[0] is byte-for-byte the pinned root
 // (kUntrustedRoot); the chain root -> cabundle[1..] -> leaf with OpenSSL at the policy's
 // "now" (kCertificateExpired, kCertificateNotYetValid, kChainInvalid), and that the
-// document's own timestamp lies inside the leaf's validity; the document's age against
+// document's own timestamp lies inside every chain certificate's validity (so an old
+// document fails once its short-lived leaf has expired, and a document cannot claim a
+// time its certificates did not cover); the document's age against
 // "now" (kFromTheFuture beyond max_clock_skew, kTooOld beyond max_age); the nonce
 // (kNonceMismatch); debug mode, i.e. PCR0, PCR1 and PCR2 all zero or absent (kDebugMode
 // unless allowed); the measurements (kPcrMismatch).
