@@ -28,6 +28,7 @@ demo: build
 bench: build
 	bench/http/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	bench/store/run.sh $(BUILD_DIR)
+	bench/crypto/run.sh $(BUILD_DIR)
 
 asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

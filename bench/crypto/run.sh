@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# HPKE benchmark: single-shot HPKE seal and open of a 4 KiB request (X25519 + HKDF-SHA256
+# Crypto benchmark: single-shot HPKE seal and open of a 4 KiB request (X25519 + HKDF-SHA256
 # with AES-128-GCM and with ChaCha20-Poly1305) next to the OpenSSL EVP primitives under it
-# (X25519 keygen, X25519 derive, AEAD seal/open of 4 KiB), in the same run; prints one table
-# with the machine line and the ratio HPKE / raw parts (see bench/crypto/crypto_bench.cc),
-# and writes the results as JSON to build/bench/crypto-<time>.json.
+# (X25519 keygen, X25519 derive, AEAD seal/open of 4 KiB); and Supercluster's sealed request
+# envelope and a 100-chunk streamed answer next to the raw AEAD work under them; all in the
+# same run. Prints the tables with the machine line and the ratios (see
+# bench/crypto/crypto_bench.cc) and writes the results as JSON to build/bench/crypto-<time>.json.
 #
 # Builds nothing: BUILD_DIR must hold bench/crypto/crypto_bench (`make build`).
 #
