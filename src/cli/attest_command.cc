@@ -2,18 +2,18 @@
 // format, from the `nitro` or `dev` attestor) against a pinned root and prints its fields
 // and the verdict. Exit 0 when accepted, 1 with the rejection reason when not.
 #include <ctime>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "attest/certificate.h"
 #include "attest/cose_sign1.h"
 #include "attest/nitro_document.h"
 #include "attest/verifier.h"
 #include "base/flags.h"
+#include "cli/cli_files.h"
 #include "cli/command.h"
 #include "cli/commands.h"
+#include "cli/policy_flags.h"
 
 namespace supercluster::cli {
 namespace {
@@ -21,14 +21,6 @@ namespace {
 constexpr const char* kUsage =
     "usage: supercluster attest verify FILE --root PEM [--at UNIX_SECONDS] [--json]\n"
     "  verify    check an attestation document against a pinned root certificate\n";
-
-base::Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return base::NotFound(path + ": cannot open");
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
 
 std::string IsoTime(uint64_t unix_ms) {
   time_t seconds = static_cast<time_t>(unix_ms / 1000);
@@ -87,19 +79,12 @@ void PrintText(const nlohmann::json& fields) {
 }
 
 int RunVerify(const std::vector<std::string>& args) {
-  std::string root_path;
-  int64_t at_seconds = 0;
+  PolicyFlags policy_flags;
   bool json = false;
-  bool allow_debug = false;
-  std::string nonce_hex;
   std::vector<std::string> positional;
   base::FlagSet flags("supercluster attest verify FILE --root PEM [--at UNIX_SECONDS] [--json]");
-  flags.AddString("root", &root_path, "the root certificate to trust (PEM or DER), e.g. "
-                                      "AWS_NitroEnclaves_Root-G1.pem or DIR/dev-ca/root.pem");
-  flags.AddInt("at", &at_seconds, "check as of this UNIX time in seconds (0: now)");
+  policy_flags.Register(flags);
   flags.AddBool("json", &json, "machine-readable output");
-  flags.AddBool("allow-debug", &allow_debug, "accept debug-mode enclaves (PCR0..2 all zero)");
-  flags.AddString("nonce", &nonce_hex, "require this nonce (hex)");
   flags.AllowPositional(&positional, "FILE");
   if (base::Status parsed = flags.Parse(args); !parsed.ok()) {
     std::cerr << "supercluster attest verify: " << parsed.message() << "\n";
@@ -109,7 +94,7 @@ int RunVerify(const std::vector<std::string>& args) {
     std::cout << flags.Help();
     return kExitOk;
   }
-  if (positional.size() != 1 || root_path.empty() || at_seconds < 0) {
+  if (positional.size() != 1) {
     std::cerr << flags.Help();
     return kExitUsage;
   }
@@ -117,21 +102,11 @@ int RunVerify(const std::vector<std::string>& args) {
     std::cerr << "supercluster attest verify: " << why << "\n";
     return kExitFailure;
   };
-  attest::AttestationPolicy policy;
-  auto root = ReadWholeFile(root_path);
-  if (!root.ok()) return fail(root.status().message());
-  if (base::Status set = policy.SetRootCertificate(attest::AsByteView(*root)); !set.ok()) {
-    return fail(root_path + ": " + set.message());
-  }
-  if (at_seconds > 0) policy.SetFixedTime(static_cast<uint64_t>(at_seconds) * 1000);
-  policy.allow_debug = allow_debug;
-  if (!nonce_hex.empty()) {
-    attest::Bytes nonce;
-    if (!attest::BytesFromHex(nonce_hex, &nonce)) {
-      std::cerr << "supercluster attest verify: --nonce is not hex\n";
-      return kExitUsage;
-    }
-    policy.expected_nonce = nonce;
+  auto policy = policy_flags.Build();
+  if (!policy.ok()) {
+    std::cerr << "supercluster attest verify: " << policy.status().message() << "\n";
+    return policy.status().code() == base::StatusCode::kInvalidArgument ? kExitUsage
+                                                                         : kExitFailure;
   }
   auto file = ReadWholeFile(positional[0]);
   if (!file.ok()) return fail(file.status().message());
@@ -144,7 +119,7 @@ int RunVerify(const std::vector<std::string>& args) {
       output = DocumentJson(*document);
     }
   }
-  auto verified = attest::VerifyAttestation(bytes, policy);
+  auto verified = attest::VerifyAttestation(bytes, *policy);
   if (verified.ok()) {
     output["verdict"] = "accepted";
     output["dev"] = verified->dev;

@@ -11,6 +11,9 @@ const std::vector<Command>& AllCommands() {
       {"attest", "verify an attestation document against a pinned root", RunAttest},
       {"dev-ca", "create the INSECURE development attestation root", RunDevCa},
       {"model", "inspect GGUF/safetensors model files, write synthetic ones", RunModel},
+      {"enclave", "attest, open, wipe or check a running supercluster-enclave", RunEnclave},
+      {"seal", "verify enclaves' attestation and seal a message to them", RunSeal},
+      {"open", "open a sealed answer stream with the secrets `seal` kept", RunOpen},
       {"version", "print the version", RunVersion},
   };
   return commands;
