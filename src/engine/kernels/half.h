@@ -20,12 +20,14 @@ inline float Fp16ToFp32(uint16_t half) {
   const uint32_t magnitude = half & 0x7fffu;
   // Put the half's exponent and mantissa where a binary32's go. Read as a float this is the
   // value times 2^-112 (the exponent biases differ by 127 - 15 = 112), subnormals included,
-  // so one exact multiplication by 2^112 fixes every finite value.
-  float value = std::bit_cast<float>(magnitude << 13) * 0x1p112f;
-  if (magnitude >= 0x7c00u) {  // infinity or NaN: all exponent bits set, mantissa kept
-    value = std::bit_cast<float>((magnitude << 13) | 0x7f800000u);
-  }
-  return std::bit_cast<float>(std::bit_cast<uint32_t>(value) | sign);
+  // so one exact multiplication by 2^112 fixes every finite value. Infinity and NaN (all
+  // exponent bits set) keep their mantissa under an all-ones exponent. Written without a
+  // branch so that loops over rows vectorise.
+  const uint32_t shifted = magnitude << 13;
+  const uint32_t finite = std::bit_cast<uint32_t>(std::bit_cast<float>(shifted) * 0x1p112f);
+  const uint32_t special = shifted | 0x7f800000u;
+  const uint32_t special_mask = 0u - static_cast<uint32_t>(magnitude >= 0x7c00u);
+  return std::bit_cast<float>((special & special_mask) | (finite & ~special_mask) | sign);
 }
 
 inline uint16_t Fp32ToFp16(float value) {

@@ -13,8 +13,10 @@
 // of weight codes and input codes, times the two block scales. Weight rows are never
 // expanded to F32 (the approach of llama.cpp): the kernel reads 34 or 18 bytes per 32
 // weights instead of 128. The price is the input's quantization error: relative to the
-// exact F32 product, an output is off by at most sum_b |d_w,b| * sum_i |w_q,i| * d_x,b / 2
-// (half an input quantization step per element), which the tests check.
+// exact product of the dequantized weights and the F32 input, an output is off by at most
+// sum_b |d_w,b| * sum_i |w_q,i| * d_x,b * (1/2 + 127/2048), where d_x,b = max|x in block b|/127
+// (half a quantization step per element, plus the half-precision rounding of the stored
+// input scale), plus float rounding; the tests check exactly this bound.
 //
 // Determinism: the value of every output depends only on the kernel path, the weight row
 // and the input row, never on the thread count, the pool's part boundaries, M, or where a
