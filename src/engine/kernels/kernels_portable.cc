@@ -41,13 +41,16 @@ void ConvertChunk(const typename Loader::Element* w, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = Loader::Load(w + i);
 }
 
-// sum_i w[i] * x[i] in a fixed order: eight interleaved partial sums, then the tail.
-// 16-bit weights are converted a chunk at a time into a stack buffer; the chunk size is a
-// multiple of kLanes, so the order of the sums is the same as without chunks.
-template <class Loader>
-float DotRow(const typename Loader::Element* w, const float* x, int64_t k) {
+// Tiles of one weight row against C input rows (rows k long):
+//   y[c * y_stride] = sum_i w[i] * x[c * k + i]
+// in a fixed order per output: eight interleaved partial sums, reduced by SumLanes, then
+// the tail in order. 16-bit weights are converted a chunk at a time (once per tile, shared
+// by its C input rows); the chunk is a multiple of kLanes, so chunking changes no sum.
+template <class Loader, int C>
+void FloatTile(const typename Loader::Element* w, const float* x, int64_t k, float* y,
+               int64_t y_stride) {
   constexpr int64_t kChunk = 256;
-  float partial[kLanes] = {};
+  float partial[C][kLanes] = {};
   float converted[kChunk];
   int64_t i = 0;
   for (; i + kLanes <= k; i += kLanes) {
@@ -58,59 +61,101 @@ float DotRow(const typename Loader::Element* w, const float* x, int64_t k) {
       if (i % kChunk == 0) ConvertChunk<Loader>(w + i, converted, std::min(kChunk, k - i));
       wf = converted + i % kChunk;
     }
-    for (int j = 0; j < kLanes; ++j) partial[j] += wf[j] * x[i + j];
-  }
-  float sum = SumLanes(partial);
-  for (; i < k; ++i) sum += Loader::Load(w + i) * x[i];
-  return sum;
-}
-
-// Each weight row is read once per call and reused for all m_count input rows while it is
-// in L1; the inputs stay in cache across rows.
-template <class Loader>
-void FloatMatMulRows(const WeightMatrix& w, const void* input, int64_t m_count, float* y,
-                     int64_t row_begin, int64_t row_end) {
-  const auto* weights = static_cast<const typename Loader::Element*>(w.data);
-  const auto* x = static_cast<const float*>(input);
-  const int64_t k = w.cols;
-  for (int64_t n = row_begin; n < row_end; ++n) {
-    for (int64_t m = 0; m < m_count; ++m) {
-      y[m * w.rows + n] = DotRow<Loader>(weights + n * k, x + m * k, k);
+    for (int c = 0; c < C; ++c) {
+      for (int j = 0; j < kLanes; ++j) partial[c][j] += wf[j] * x[c * k + i + j];
     }
   }
-}
-
-int32_t BlockDot(const BlockQ8_0& w, const BlockQ8_0& x) {
-  int32_t sum = 0;
-  for (int i = 0; i < kQuantBlockSize; ++i) sum += int32_t{w.q[i]} * int32_t{x.q[i]};
-  return sum;
-}
-
-int32_t BlockDot(const BlockQ4_0& w, const BlockQ8_0& x) {
-  int32_t sum = 0;
-  for (int i = 0; i < kQuantBlockSize / 2; ++i) {
-    sum += ((w.q[i] & 0x0f) - 8) * int32_t{x.q[i]};
-    sum += ((w.q[i] >> 4) - 8) * int32_t{x.q[i + 16]};
+  for (int c = 0; c < C; ++c) {
+    float sum = SumLanes(partial[c]);
+    for (int64_t j = i; j < k; ++j) sum += Loader::Load(w + j) * x[c * k + j];
+    y[c * y_stride] = sum;
   }
-  return sum;
 }
 
+template <class Loader>
+float DotRow(const typename Loader::Element* w, const float* x, int64_t k) {
+  float y;
+  FloatTile<Loader, 1>(w, x, k, &y, 0);
+  return y;
+}
+
+// Codes of one block as 32 signed bytes in element order.
+void UnpackCodes(const BlockQ8_0& block, int8_t* codes) {
+  for (int i = 0; i < kQuantBlockSize; ++i) codes[i] = block.q[i];
+}
+void UnpackCodes(const BlockQ4_0& block, int8_t* codes) {
+  for (int i = 0; i < kQuantBlockSize / 2; ++i) {
+    codes[i] = static_cast<int8_t>((block.q[i] & 0x0f) - 8);
+    codes[i + 16] = static_cast<int8_t>((block.q[i] >> 4) - 8);
+  }
+}
+
+// One weight row of quantized blocks against C Q8_0 input rows: per block an exact integer
+// dot product, scaled by both block scales and added in block order. Each weight block is
+// unpacked once per tile.
+template <class Block, int C>
+void QuantTile(const Block* w, const BlockQ8_0* x, int64_t blocks, float* y, int64_t y_stride) {
+  float sum[C] = {};
+  int8_t codes[kQuantBlockSize];
+  for (int64_t b = 0; b < blocks; ++b) {
+    UnpackCodes(w[b], codes);
+    const float weight_scale = Fp16ToFp32(w[b].d);
+    for (int c = 0; c < C; ++c) {
+      const BlockQ8_0& input = x[c * blocks + b];
+      int32_t dot = 0;
+      for (int i = 0; i < kQuantBlockSize; ++i) dot += int32_t{codes[i]} * int32_t{input.q[i]};
+      sum[c] += static_cast<float>(dot) * (weight_scale * Fp16ToFp32(input.d));
+    }
+  }
+  for (int c = 0; c < C; ++c) y[c * y_stride] = sum[c];
+}
+
+template <class Loader>
+struct FloatFamily {
+  using Element = typename Loader::Element;
+  using Input = float;
+  static int64_t Stride(int64_t k) { return k; }
+  template <int C>
+  static void Tile(const Element* w, const Input* x, int64_t k, float* y, int64_t y_stride) {
+    FloatTile<Loader, C>(w, x, k, y, y_stride);
+  }
+};
 template <class Block>
-void QuantizedMatMulRows(const WeightMatrix& w, const void* input, int64_t m_count, float* y,
-                         int64_t row_begin, int64_t row_end) {
-  const auto* weights = static_cast<const Block*>(w.data);
-  const auto* x = static_cast<const BlockQ8_0*>(input);
-  const int64_t blocks = w.cols / kQuantBlockSize;
-  for (int64_t n = row_begin; n < row_end; ++n) {
-    const Block* row = weights + n * blocks;
-    for (int64_t m = 0; m < m_count; ++m) {
-      const BlockQ8_0* x_row = x + m * blocks;
-      float sum = 0.0f;
-      for (int64_t b = 0; b < blocks; ++b) {
-        const float scale = Fp16ToFp32(row[b].d) * Fp16ToFp32(x_row[b].d);
-        sum += static_cast<float>(BlockDot(row[b], x_row[b])) * scale;
+struct QuantFamily {
+  using Element = Block;
+  using Input = BlockQ8_0;
+  static int64_t Stride(int64_t k) { return k / kQuantBlockSize; }
+  template <int C>
+  static void Tile(const Element* w, const Input* x, int64_t k, float* y, int64_t y_stride) {
+    QuantTile<Block, C>(w, x, k / kQuantBlockSize, y, y_stride);
+  }
+};
+
+// Input rows are taken in blocks of about 128 KiB, which stay in cache while the weight
+// rows of this part pass by; each weight row is read once per tile of 4 input rows.
+template <class Family>
+void MatMulRows(const WeightMatrix& w, const void* input, int64_t m_count, float* y,
+                int64_t row_begin, int64_t row_end) {
+  const auto* weights = static_cast<const typename Family::Element*>(w.data);
+  const auto* x = static_cast<const typename Family::Input*>(input);
+  const int64_t k = w.cols;
+  const int64_t stride = Family::Stride(k);
+  const int64_t row_bytes = stride * static_cast<int64_t>(sizeof(typename Family::Input));
+  const int64_t block_rows = std::max<int64_t>(4, 128 * 1024 / std::max<int64_t>(row_bytes, 1) / 4 * 4);
+  for (int64_t m_begin = 0; m_begin < m_count; m_begin += block_rows) {
+    const int64_t m_end = std::min(m_count, m_begin + block_rows);
+    for (int64_t n = row_begin; n < row_end; ++n) {
+      const typename Family::Element* row = weights + n * stride;
+      int64_t m = m_begin;
+      for (; m + 4 <= m_end; m += 4) {
+        Family::template Tile<4>(row, x + m * stride, k, y + m * w.rows + n, w.rows);
       }
-      y[m * w.rows + n] = sum;
+      switch (m_end - m) {
+        case 3: Family::template Tile<3>(row, x + m * stride, k, y + m * w.rows + n, w.rows); break;
+        case 2: Family::template Tile<2>(row, x + m * stride, k, y + m * w.rows + n, w.rows); break;
+        case 1: Family::template Tile<1>(row, x + m * stride, k, y + m * w.rows + n, w.rows); break;
+        default: break;
+      }
     }
   }
 }
@@ -182,9 +227,9 @@ void PortableSiluMul(const float* gate, const float* up, float* out, int64_t n) 
 const KernelTable& PortableKernelTable() {
   static const KernelTable table = {
       .path = KernelPath::kPortable,
-      .matmul_rows = {FloatMatMulRows<F32Loader>, FloatMatMulRows<F16Loader>,
-                      FloatMatMulRows<Bf16Loader>, QuantizedMatMulRows<BlockQ8_0>,
-                      QuantizedMatMulRows<BlockQ4_0>},
+      .matmul_rows = {MatMulRows<FloatFamily<F32Loader>>, MatMulRows<FloatFamily<F16Loader>>,
+                      MatMulRows<FloatFamily<Bf16Loader>>, MatMulRows<QuantFamily<BlockQ8_0>>,
+                      MatMulRows<QuantFamily<BlockQ4_0>>},
       .quantize_q8_0 = QuantizeRowQ8_0,
       .rms_norm = RmsNorm,
       .softmax = PortableSoftmax,
