@@ -127,6 +127,22 @@ int main(int argc, char** argv) {
               "so treat single numbers as rough and the ratios as the result\n",
               CpuModel().c_str(), std::thread::hardware_concurrency(), pool.thread_count());
   if (avx2 == nullptr) std::printf("AVX2/FMA/F16C not available: portable path only\n");
+  {
+    // The fixed cost of one ParallelFor that gives every thread a part: the floor under
+    // each parallel kernel call.
+    std::vector<int64_t> sink(static_cast<size_t>(pool.thread_count()) * 16);
+    double best = 0;
+    for (int round = 0; round < 5; ++round) {
+      const double seconds = SecondsPerCall(min_seconds / 5, [&] {
+        pool.ParallelFor(pool.thread_count(), [&](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) sink[static_cast<size_t>(i) * 16] += 1;
+        });
+      });
+      if (round == 0 || seconds < best) best = seconds;
+    }
+    std::printf("ParallelFor round trip over %d threads: %.2f us\n", pool.thread_count(),
+                best * 1e6);
+  }
   std::printf("%-5s %-11s %-9s %9s %8s %11s %12s %9s\n", "type", "N x K", "path",
               "matvec us", "GFLOP/s", "weight GB/s", "matmul8 GF/s", "vs 8 mv");
 
