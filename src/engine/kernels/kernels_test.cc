@@ -207,6 +207,28 @@ TEST_P(MatrixTest, EmptyShapes) {
   kernels().MatVec(no_rows, x, {}, nullptr);  // must not touch anything
 }
 
+TEST_P(MatrixTest, ExtremeQ8_0CodesDoNotSaturate) {
+  // Model files may hold the code -128 (our quantizer never writes it). With inputs at
+  // +-127 every int16 pair sum of the AVX2 path is at its largest: 2 * 128 * 127.
+  std::vector<BlockQ8_0> weights(2);
+  for (auto& block : weights) block.d = Fp32ToFp16(1.0f);
+  for (int i = 0; i < 32; ++i) {
+    weights[0].q[i] = -128;
+    weights[1].q[i] = static_cast<int8_t>(i % 2 ? -128 : 127);
+  }
+  const std::vector<float> x(32, 1.0f);  // quantizes to 127 everywhere
+  std::vector<BlockQ8_0> xq(1);
+  QuantizeRowQ8_0(x.data(), xq.data(), 32);
+  const double dx = Fp16ToFp32(xq[0].d);
+  std::vector<float> y(2);
+  kernels().MatVec({TensorType::kQ8_0, weights.data(), 2, 32}, x, y, nullptr);
+  for (int r = 0; r < 2; ++r) {
+    int64_t dot = 0;
+    for (int i = 0; i < 32; ++i) dot += int64_t{weights[r].q[i]} * xq[0].q[i];
+    EXPECT_NEAR(y[r], dot * dx, 1e-6 * std::fabs(dot * dx) + 1e-6) << r;
+  }
+}
+
 SC_INSTANTIATE_KERNEL_PATHS(MatrixTest);
 
 TEST(MatrixTest, PortableAndAvx2AgreeWithinTheBound) {
