@@ -130,6 +130,7 @@ class Kernels {
   // Quantizes x (size a multiple of 32) into x.size()/32 blocks, as QuantizeRowQ8_0.
   void QuantizeQ8_0(std::span<const float> x, std::span<BlockQ8_0> out) const;
 
+  // Internal: callers get Kernels from DefaultKernels() or KernelsFor().
   explicit Kernels(const KernelTable* table) : table_(table) {}
 
  private:
