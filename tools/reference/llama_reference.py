@@ -181,6 +181,8 @@ def forward(model, tokens, dtype=torch.float64, act="none", kv_f16=False):
         return y + w[bias] if bias in w else y
 
     T = len(tokens)
+    if T == 0 or any(not 0 <= t < model.vocab for t in tokens):
+        raise ValueError(f"tokens must be a non-empty list of ids in [0, {model.vocab}), got {tokens}")
     positions = torch.arange(T)
     angles = rope_angles(hp, w.get("rope_freqs.weight"), positions, dtype)
     group = hp.heads // hp.kv_heads
