@@ -1,6 +1,6 @@
 # Supercluster's front door. `make demo` and `make test` work as the first command after
 # `git clone` on a fresh Debian 12 machine: both install what is missing, then build.
-.PHONY: all deps build test demo bench asan fuzz clean
+.PHONY: all deps build test demo bench asan fuzz reference-check clean
 
 BUILD_DIR ?= build/release
 ASAN_DIR  ?= build/asan
@@ -42,6 +42,11 @@ fuzz: deps
 	  -DCMAKE_CXX_COMPILER=clang++ -DSUPERCLUSTER_FUZZ=ON -DSUPERCLUSTER_TESTS=OFF
 	cmake --build $(FUZZ_DIR) -j $(JOBS)
 	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+# The forward-pass oracle (tools/reference, PyTorch) checked against a second formulation of
+# itself; run when the reference or the fixtures in tests/data/forward change.
+reference-check: build
+	tools/reference/self_check.sh $(BUILD_DIR)/apps/supercluster/supercluster
 
 clean:
 	rm -rf build
