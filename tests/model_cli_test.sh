@@ -113,4 +113,33 @@ set +e
 "$binary" model synth --shape tiny > /dev/null 2>&1; code=$?
 set -e
 [[ $code -eq 2 ]] || fail "synth without --out: exit $code, want 2"
+# generate: greedy is deterministic; sampling is deterministic per seed; max-tokens holds.
+gen() { "$binary" generate --model "$work/tiny-q8_0.gguf" --prompt "In the beginning" --json "$@"; }
+"$binary" model synth --shape tiny --type q8_0 --out "$work/tiny-q8_0.gguf" > /dev/null
+gen --max-tokens 12 > "$work/g1.json"
+gen --max-tokens 12 > "$work/g2.json"
+python3 - "$work/g1.json" "$work/g2.json" <<'PY' || fail "greedy generate"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert a["completion_tokens"] == 12 and a["finish_reason"] == "length", a
+assert a["prompt_tokens"] > 1, a
+assert a["text"] == b["text"], (a["text"], b["text"])
+PY
+gen --max-tokens 12 --temperature 1 --seed 7 > "$work/s1.json"
+gen --max-tokens 12 --temperature 1 --seed 7 > "$work/s2.json"
+gen --max-tokens 12 --temperature 1 --seed 8 > "$work/s3.json"
+python3 - "$work/s1.json" "$work/s2.json" "$work/s3.json" <<'PY' || fail "seeded sampling"
+import json, sys
+a, b, c = (json.load(open(p))["text"] for p in sys.argv[1:])
+assert a == b, "same seed, different text"
+assert a != c, "different seeds, same text"
+PY
+set +e
+"$binary" generate --model "$work/absent.gguf" --prompt x > /dev/null 2> "$work/err"; code=$?
+[[ $code -eq 1 ]] || fail "generate on a missing model: exit $code, want 1"
+"$binary" generate --model "$work/tiny-q8_0.gguf" --prompt x --max-tokens 100000 > /dev/null 2> "$work/err"; code=$?
+[[ $code -eq 1 ]] && grep -q context "$work/err" || fail "generate past the context: exit $code: $(cat "$work/err")"
+"$binary" generate --prompt x > /dev/null 2>&1; code=$?
+[[ $code -eq 2 ]] || fail "generate without --model: exit $code, want 2"
+set -e
 echo "model_cli_test: all checks passed"

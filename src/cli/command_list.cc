@@ -11,6 +11,7 @@ const std::vector<Command>& AllCommands() {
       {"attest", "verify an attestation document against a pinned root", RunAttest},
       {"dev-ca", "create the INSECURE development attestation root", RunDevCa},
       {"model", "inspect GGUF/safetensors model files, write synthetic ones", RunModel},
+      {"generate", "run a model on a prompt and stream the text it generates", RunGenerate},
       {"enclave", "attest, open, wipe or check a running supercluster-enclave", RunEnclave},
       {"seal", "verify enclaves' attestation and seal a message to them", RunSeal},
       {"open", "open a sealed answer stream with the secrets `seal` kept", RunOpen},

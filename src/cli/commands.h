@@ -14,6 +14,7 @@ int RunStore(const std::vector<std::string>& args);
 int RunDevCa(const std::vector<std::string>& args);
 int RunAttest(const std::vector<std::string>& args);
 int RunModel(const std::vector<std::string>& args);
+int RunGenerate(const std::vector<std::string>& args);
 int RunSeal(const std::vector<std::string>& args);
 int RunOpen(const std::vector<std::string>& args);
 int RunEnclave(const std::vector<std::string>& args);
