@@ -48,7 +48,7 @@ const Fixture& TheFixture() {
   static const Fixture fixture = [] {
     Fixture built;
     Bytes ikm(32, 0x5C);
-    built.key.emplace(*crypto::HpkeKeyPair::Derive(crypto::HpkeKem::kX25519Sha256, ikm));
+    built.key.emplace(crypto::HpkeKeyPair::Derive(crypto::HpkeKem::kX25519Sha256, ikm).value());
     built.config.key_id = 1;
     built.config.public_key = built.key->public_key();
     built.config.suites = {{crypto::HpkeKdf::kHkdfSha256, crypto::HpkeAead::kAes128Gcm}};
