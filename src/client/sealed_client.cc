@@ -1,6 +1,7 @@
 #include "client/sealed_client.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -72,6 +73,11 @@ base::Status SaveResponseSecrets(const std::vector<crypto::RecipientResponseSecr
   std::string text = json.dump(2);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return base::PermissionDenied("cannot write " + path.string());
+  // An existing file keeps its mode through O_CREAT; the secrets must not be readable by others.
+  if (::fchmod(fd, 0600) != 0) {
+    ::close(fd);
+    return base::PermissionDenied("cannot make " + path.string() + " private (mode 0600)");
+  }
   bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   crypto::Zeroize(text.data(), text.size());
