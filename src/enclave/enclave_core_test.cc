@@ -9,7 +9,7 @@
 #include "client/sealed_client.h"
 #include "crypto/chunked_response.h"
 #include "enclave/identity.h"
-#include "enclave/test_enclave.h"
+#include "client/test_enclave.h"
 #include "enclave/wipe_receipt.h"
 
 namespace supercluster::enclave {

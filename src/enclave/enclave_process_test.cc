@@ -18,7 +18,7 @@
 #include "crypto/random.h"
 #include "enclave/enclave_client.h"
 #include "enclave/enclave_core.h"
-#include "enclave/test_enclave.h"
+#include "client/test_enclave.h"
 #include "enclave/wipe_receipt.h"
 
 namespace supercluster::enclave {

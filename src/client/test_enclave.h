@@ -1,5 +1,6 @@
-// Test support for the enclave module: a dev CA in memory, an EnclaveCore attested by it,
-// and the policy that accepts it. Used by enclave_core_test and enclave_process_test.
+// Test support for the enclave and client tests: a dev attestor measuring the test binary,
+// the policy that accepts it, and verifying a document into an AcceptedEnclave. Test-only
+// (the supercluster_client_test_support library).
 #pragma once
 
 #include <memory>

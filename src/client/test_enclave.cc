@@ -1,4 +1,4 @@
-#include "enclave/test_enclave.h"
+#include "client/test_enclave.h"
 
 #include <gtest/gtest.h>
 
