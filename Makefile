@@ -1,6 +1,6 @@
 # Supercluster's front door. `make demo` and `make test` work as the first command after
 # `git clone` on a fresh Debian 12 machine: both install what is missing, then build.
-.PHONY: all deps build test demo bench asan fuzz clean
+.PHONY: all deps build test demo bench asan fuzz model clean
 
 BUILD_DIR ?= build/release
 ASAN_DIR  ?= build/asan
@@ -41,6 +41,13 @@ fuzz: deps
 	  -DCMAKE_CXX_COMPILER=clang++ -DSUPERCLUSTER_FUZZ=ON -DSUPERCLUSTER_TESTS=OFF
 	cmake --build $(FUZZ_DIR) -j $(JOBS)
 	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+# Retrains the bundled demonstration model and exports models/kjv/kjv.gguf (about an hour on
+# 2 cores; see models/kjv/MODEL_CARD.md). Not part of test or demo: the trained file is
+# committed.
+model:
+	scripts/install-deps --train
+	tools/kjv_model/train.sh
 
 clean:
 	rm -rf build
