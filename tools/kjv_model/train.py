@@ -53,7 +53,7 @@ def learning_rate(step, elapsed_s, args):
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
     by_steps = (step - args.warmup) / max(1, args.steps - args.warmup)
-    by_time = elapsed_s / (args.max_minutes * 60)
+    by_time = elapsed_s / max(1e-9, args.max_minutes * 60)
     progress = min(1.0, max(by_steps, by_time))
     return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * progress))
 
@@ -169,6 +169,17 @@ def main():
             save(last_path, model, optimizer, step, best_val, tokens_seen,
                  elapsed_before + time.time() - start, args)
             last_ckpt = time.time()
+    if step % args.eval_every != 0 and step != args.steps:
+        # Stopped by the time budget between evaluations: evaluate the final weights too.
+        elapsed = elapsed_before + time.time() - start
+        val = evaluate(model, val_ids, args.seq, args.batch)
+        train_loss = f"{window_loss / window_n:.4f}" if window_n else "-"
+        tps = f"{window_tokens / (time.time() - window_t):.0f}" if window_n else "-"
+        say(f"{step} {learning_rate(step, elapsed, args):.6f} {train_loss} {val:.4f} {tps} "
+            f"{elapsed:.0f} {tokens_seen}")
+        if val < best_val:
+            best_val = val
+            save(best_path, model, optimizer, step, best_val, tokens_seen, elapsed, args)
     save(last_path, model, optimizer, step, best_val, tokens_seen,
          elapsed_before + time.time() - start, args)
     say(f"# done: step {step} best_val {best_val:.4f} tokens_seen {tokens_seen} "
