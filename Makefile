@@ -1,6 +1,6 @@
 # Supercluster's front door. `make demo` and `make test` work as the first command after
 # `git clone` on a fresh Debian 12 machine: both install what is missing, then build.
-.PHONY: all deps build test demo bench asan fuzz reference-check clean
+.PHONY: all deps build test demo bench asan fuzz model reference-check clean
 
 BUILD_DIR ?= build/release
 ASAN_DIR  ?= build/asan
@@ -47,6 +47,13 @@ fuzz: deps
 # itself; run when the reference or the fixtures in tests/data/forward change.
 reference-check: build
 	tools/reference/self_check.sh $(BUILD_DIR)/apps/supercluster/supercluster
+
+# Retrains the bundled demonstration model and exports models/kjv/kjv.gguf (about an hour on
+# 2 cores; see models/kjv/MODEL_CARD.md). Not part of test or demo: the trained file is
+# committed.
+model:
+	scripts/install-deps --train
+	tools/kjv_model/train.sh
 
 clean:
 	rm -rf build
