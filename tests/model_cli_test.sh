@@ -142,4 +142,33 @@ set +e
 "$binary" generate --prompt x > /dev/null 2>&1; code=$?
 [[ $code -eq 2 ]] || fail "generate without --model: exit $code, want 2"
 set -e
+# The bundled model (models/kjv) speaks King James English: greedy continuations of a few
+# prompts use the KJV's own words. A broken forward pass, tokenizer or RoPE ordering gives
+# noise that contains none of them.
+kjv="$(cd "$(dirname "$0")/.." && pwd)/models/kjv/kjv.gguf"
+for prompt in "And the LORD said unto Moses" "In the beginning" "For God so loved"; do
+  "$binary" generate --model "$kjv" --prompt "$prompt" --max-tokens 40 --json > "$work/kjv.json"
+  python3 - "$work/kjv.json" "$prompt" <<'PY' || fail "the bundled model on '$prompt'"
+import json, re, sys
+out = json.load(open(sys.argv[1]))
+text = out["text"]
+words = re.findall(r"[A-Za-z]+", text)
+kjv = {"the", "and", "of", "unto", "LORD", "God", "thee", "thou", "shall", "Israel", "hath",
+       "said", "him", "his", "man", "people", "land", "a", "be", "will", "that", "in"}
+known = sum(1 for w in words if w in kjv)
+assert len(words) >= 5, (sys.argv[2], text)
+assert known >= len(words) // 3, (sys.argv[2], text)
+assert all(ord(c) < 128 for c in text), (sys.argv[2], text)
+print(f"{sys.argv[2]!r} -> {text!r}")
+PY
+done
+# Exactly what llama.cpp (npm node-llama-cpp 3.22.1) and the PyTorch reference
+# (tools/kjv_model/generate.py) produce greedily from this prompt: models/kjv/MODEL_CARD.md.
+"$binary" generate --model "$kjv" --prompt "For God so loved" --max-tokens 60 --json > "$work/kjv.json"
+python3 - "$work/kjv.json" <<'PY' || fail "greedy KJV continuation differs from llama.cpp's"
+import json, sys
+out = json.load(open(sys.argv[1]))
+want = " the LORD, and said, I will not be a great man, and that he may be a man of God."
+assert out["text"].strip() == want.strip() and out["finish_reason"] == "stop", out
+PY
 echo "model_cli_test: all checks passed"
