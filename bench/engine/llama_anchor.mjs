@@ -68,6 +68,7 @@ async function decodeTogether(sequences, prompts, count) {
     sequence.evaluateWithoutGeneratingNewTokens(prompts[i].slice(0, -1))));
   let firstTokens = 0;
   let startAll = null;
+  const yieldTimes = [];  // after startAll: when each token arrived, to count forward steps
   let resolveStart;
   const allStarted = new Promise((resolve) => { resolveStart = resolve; });
   const runs = sequences.map(async (sequence, i) => {
@@ -77,6 +78,7 @@ async function decodeTogether(sequences, prompts, count) {
     for await (const token of generator) {
       void token;
       ++produced;
+      if (startAll !== null) yieldTimes.push(process.hrtime.bigint());
       if (produced === 1 && ++firstTokens === sequences.length) {
         startAll = process.hrtime.bigint();
         resolveStart();
@@ -86,7 +88,14 @@ async function decodeTogether(sequences, prompts, count) {
   });
   await allStarted;
   await Promise.all(runs);
-  return { seconds: seconds(startAll), tokens: sequences.length * (count - 1) };
+  // Tokens that arrive within 2 ms of each other came out of one llama_decode call: the
+  // number of such groups says whether the sequences really were batched.
+  yieldTimes.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  let steps = yieldTimes.length > 0 ? 1 : 0;
+  for (let i = 1; i < yieldTimes.length; ++i) {
+    if (yieldTimes[i] - yieldTimes[i - 1] > 2000000n) ++steps;
+  }
+  return { seconds: seconds(startAll), tokens: yieldTimes.length, steps };
 }
 
 async function main() {
@@ -139,6 +148,7 @@ async function main() {
     prefill_tokens_per_second: options.promptTokens / prefillSeconds,
     decode_batch1_tokens_per_second: single.tokens / single.seconds,
     decode_batchN_tokens_per_second: batched.tokens / batched.seconds,
+    decode_batchN_forward_steps: batched.steps,
     memory,
   };
   for (const sequence of sequences) sequence.dispose();

@@ -205,6 +205,12 @@ print("ratio = engine / llama.cpp. Peak RSS (VmHWM) counts the mapped weights (f
 print("each process; llama.cpp's includes node (~50 MiB). engine overhead = anonymous RSS while")
 print(f"{batch} requests run minus the KV cache positions written (F32), goal < 10% of the model.")
 
+for t in types:
+    steps = [r.get("decode_batchN_forward_steps") for r in runs[t]["llama.cpp"]]
+    if steps and steps[0] is not None:
+        print(f"llama.cpp {t} batch {batch}: the generated tokens arrived in "
+              f"{statistics.median(steps):.0f} groups (one per llama_decode call; "
+              f"{int(env['decode_tokens']) - 1} means all {batch} sequences shared each step)")
 all_runs = [r for t in types for side in runs[t].values() for r in side]
 other = max(r["other_cpu_cores"] for r in all_runs)
 own = statistics.median(r["own_cpu_cores"] for r in all_runs)
