@@ -180,6 +180,36 @@ for t in types:
         a = statistics.median(r[key] for r in runs[t]["llama.cpp"])
         summary[t][key] = {"engine": e, "llama.cpp": a, "ratio": e / a}
         print(f"| {t} | {label} | {e:.2f} | {a:.2f} | {e / a:.2f} |")
+# On a shared machine a round can be disturbed on one side only. The ratios of the rounds
+# in which neither side saw other work (< 0.15 core) are the like-for-like ones.
+quiet_limit = 0.15
+quiet_rows = []
+for t in types:
+    quiet = [i for i in range(rounds)
+             if max(runs[t]["engine"][i]["other_cpu_cores"],
+                    runs[t]["llama.cpp"][i]["other_cpu_cores"]) < quiet_limit]
+    summary[t]["quiet_rounds"] = [i + 1 for i in quiet]
+    for key, label in measures:
+        if not quiet:
+            continue
+        e = statistics.median(runs[t]["engine"][i][key] for i in quiet)
+        a = statistics.median(runs[t]["llama.cpp"][i][key] for i in quiet)
+        ratio = statistics.median(runs[t]["engine"][i][key] / runs[t]["llama.cpp"][i][key]
+                                  for i in quiet)
+        summary[t][key]["quiet"] = {"engine": e, "llama.cpp": a, "ratio": ratio}
+        quiet_rows.append(f"| {t} | {label} | {len(quiet)} | {e:.2f} | {a:.2f} | {ratio:.2f} |")
+if any(r["other_cpu_cores"] >= quiet_limit for t in types for side in runs[t].values()
+       for r in side):
+    print()
+    print(f"Only the rounds in which other work used < {quiet_limit} core during both runs "
+          "(ratio: median of those rounds' ratios):")
+    print()
+    print("| type | measure | quiet rounds | engine tokens/s | llama.cpp tokens/s | ratio |")
+    print("|------|---------|--------------|-----------------|--------------------|-------|")
+    for row in quiet_rows:
+        print(row)
+    if not quiet_rows:
+        print("| (none) | | 0 | | | |")
 print()
 mib = lambda b: f"{b / 2**20:.0f} MiB"
 header = ("type", "model file", "engine peak RSS", "llama.cpp peak RSS", "engine anon RSS",
