@@ -8,6 +8,9 @@
 //   decode_batchN_tokens_per_second  N requests submitted at once (each its own prompt);
 //                                    generated tokens/s from the moment every request has
 //                                    its first token until all are done (continuous batch)
+//   backend_decode_batch1_tokens_per_second  the same decode as single-token
+//                                    CpuBackend::Forward calls, without the Engine (engine
+//                                    side only: a diagnostic)
 //   memory                           VmHWM, RssAnon, RssFile of this process, sampled while
 //                                    the N requests run, and the KV cache bytes written by
 //                                    then: what the engine holds beyond the mapped weights
@@ -108,6 +111,14 @@ uint64_t StatusBytes(const char* name) {
     }
   }
   return 0;
+}
+
+engine::TokenId Argmax(const std::vector<float>& logits) {
+  size_t best = 0;
+  for (size_t i = 1; i < logits.size(); ++i) {
+    if (logits[i] > logits[best]) best = i;
+  }
+  return static_cast<engine::TokenId>(best);
 }
 
 double SecondsSince(Clock::time_point start) {
@@ -222,6 +233,7 @@ int main(int argc, char** argv) {
   }
   // Prefill: the whole prompt in one step, as llama.cpp evaluates it in one batch.
   double prefill_seconds = 0;
+  double backend_decode_seconds = 0;
   {
     std::vector<engine::TokenId> prompt = PromptTokens(0, options.prompt_tokens, shape.vocab_size);
     auto status = cpu.AddSequence(2, capacity);
@@ -231,6 +243,18 @@ int main(int argc, char** argv) {
     status = cpu.Forward(std::span<const engine::ForwardSlice>(&slice, 1), &logits);
     prefill_seconds = SecondsSince(start);
     if (!status.ok()) Fail(status.ToString());
+    // The same decode straight on the backend (greedy by argmax): what the Engine's
+    // scheduling, sampling and callbacks add shows as the difference from decode_batch1.
+    engine::TokenId token = Argmax(logits);
+    const Clock::time_point decode_start = Clock::now();
+    for (int i = 1; i < options.decode_tokens; ++i) {
+      engine::ForwardSlice step{2, std::span<const engine::TokenId>(&token, 1),
+                                options.prompt_tokens + i - 1, false};
+      status = cpu.Forward(std::span<const engine::ForwardSlice>(&step, 1), &logits);
+      if (!status.ok()) Fail(status.ToString());
+      token = Argmax(logits);
+    }
+    backend_decode_seconds = SecondsSince(decode_start);
     cpu.RemoveSequence(2);
   }
 
@@ -257,6 +281,8 @@ int main(int argc, char** argv) {
       {"batch", options.batch},
       {"prefill_tokens_per_second", options.prompt_tokens / prefill_seconds},
       {"decode_batch1_tokens_per_second", static_cast<double>(single.tokens) / single.seconds},
+      {"backend_decode_batch1_tokens_per_second",
+       (options.decode_tokens - 1) / backend_decode_seconds},
       {"decode_batchN_tokens_per_second", static_cast<double>(batched.tokens) / batched.seconds},
       {"memory",
        {{"peak_rss_bytes", peak_rss},
