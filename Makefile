@@ -29,6 +29,8 @@ bench: build
 	bench/http/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	bench/store/run.sh $(BUILD_DIR)
 	bench/crypto/run.sh $(BUILD_DIR)
+	scripts/install-deps --bench
+	bench/engine/run.sh $(BUILD_DIR)
 
 asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
