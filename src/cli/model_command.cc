@@ -190,9 +190,15 @@ int RunSynth(const std::vector<std::string>& args) {
   std::string type_name = "f16";
   std::string out;
   int64_t seed = 1;
-  base::FlagSet flags("supercluster model synth --shape tiny|1b --type f32|f16|bf16|q8_0|q4_0 "
-                      "[--seed N] --out FILE");
-  flags.AddString("shape", &shape_name, "model shape: tiny (tests) or 1b (TinyLlama-1.1B's)");
+  std::string shapes;
+  for (const std::string& name : engine::SynthShapeNames()) {
+    shapes += (shapes.empty() ? "" : "|") + name;
+  }
+  base::FlagSet flags("supercluster model synth --shape " + shapes +
+                      " --type f32|f16|bf16|q8_0|q4_0 [--seed N] --out FILE");
+  flags.AddString("shape", &shape_name,
+                  "model shape: tiny (tests), 1b (TinyLlama-1.1B's), or a test-* shape of the "
+                  "forward-pass fixtures");
   flags.AddString("type", &type_name, "type of the weight matrices: f32, f16, bf16, q8_0, q4_0");
   flags.AddInt("seed", &seed, "random seed; the same seed writes the same file");
   flags.AddString("out", &out, "the GGUF file to write");
@@ -224,7 +230,8 @@ int RunSynth(const std::vector<std::string>& args) {
   if (base::Status written = engine::WriteSynthModel(options, out, progress); !written.ok()) {
     return Fail("synth", written);
   }
-  std::cout << "wrote " << out << ": llama " << shape_name << ", " << type_name << ", "
+  std::cout << "wrote " << out << ": " << shape->architecture << " " << shape_name << ", "
+            << type_name << ", "
             << engine::SynthParameterCount(*shape) << " parameters, seed " << seed << "\n";
   return kExitOk;
 }
