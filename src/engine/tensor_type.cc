@@ -1,5 +1,7 @@
 #include "engine/tensor_type.h"
 
+#include "engine/kernels/half.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -89,44 +91,12 @@ base::Result<uint64_t> TensorByteSize(TensorType type, std::span<const uint64_t>
   return bytes;
 }
 
-float HalfToFloat(uint16_t half) {
-  uint32_t sign = static_cast<uint32_t>(half & 0x8000) << 16;
-  uint32_t exponent = (half >> 10) & 0x1f;
-  uint32_t mantissa = half & 0x3ff;
-  if (exponent == 0) {  // zero or subnormal: mantissa * 2^-24
-    float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    return sign ? -magnitude : magnitude;
-  }
-  uint32_t bits = exponent == 31 ? (sign | 0x7f800000u | (mantissa << 13))
-                                 : (sign | ((exponent + 112) << 23) | (mantissa << 13));
-  return std::bit_cast<float>(bits);
-}
-
-uint16_t FloatToHalf(float value) {
-  uint32_t bits = std::bit_cast<uint32_t>(value);
-  uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
-  bits &= 0x7fffffffu;
-  if (bits >= 0x7f800000u) {  // inf, or NaN kept quiet and non-zero
-    return sign | 0x7c00 | (bits > 0x7f800000u ? 0x200 | ((bits >> 13) & 0x3ff) : 0);
-  }
-  if (bits >= 0x477ff000u) return sign | 0x7c00;  // rounds past 65504: infinity
-  if (bits < 0x38800000u) {                       // below 2^-14: a half subnormal (or zero)
-    // The product is exact; nearbyint rounds to nearest even in the default mode.
-    float units = std::nearbyint(std::bit_cast<float>(bits) * 16777216.0f);
-    return sign | static_cast<uint16_t>(units);
-  }
-  bits += 0xfff + ((bits >> 13) & 1);  // round to nearest even on the 13 dropped bits
-  return sign | static_cast<uint16_t>((bits - 0x38000000u) >> 13);
-}
-
-float BFloat16ToFloat(uint16_t bf16) { return std::bit_cast<float>(uint32_t{bf16} << 16); }
-
-uint16_t FloatToBFloat16(float value) {
-  uint32_t bits = std::bit_cast<uint32_t>(value);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);
-  bits += 0x7fff + ((bits >> 16) & 1);
-  return static_cast<uint16_t>(bits >> 16);
-}
+// The conversions live with the kernels (kernels/half.h), which test them on every bit
+// pattern; the file readers and writers use the same ones.
+float HalfToFloat(uint16_t half) { return kernels::Fp16ToFp32(half); }
+uint16_t FloatToHalf(float value) { return kernels::Fp32ToFp16(value); }
+float BFloat16ToFloat(uint16_t bf16) { return kernels::Bf16ToFp32(bf16); }
+uint16_t FloatToBFloat16(float value) { return kernels::Fp32ToBf16(value); }
 
 base::Status DequantizeRow(TensorType type, const void* src, uint64_t count, float* out) {
   const uint8_t* bytes = static_cast<const uint8_t*>(src);
