@@ -118,6 +118,9 @@ SC_AVX2 inline void QuantTile(const Block* w, const BlockQ8_0* x, int64_t blocks
     float weight_scale[R];
     for (int r = 0; r < R; ++r) {
       const Block& block = w[r * blocks + b];
+      // Decode streams each weight row once: ask for the row's bytes well before they are
+      // needed (a hint; past the row's end it touches the next row's, which is harmless).
+      _mm_prefetch(reinterpret_cast<const char*>(&block) + 512, _MM_HINT_T0);
       codes[r] = WeightCodes(block);
       magnitudes[r] = _mm256_sign_epi8(codes[r], codes[r]);
       weight_scale[r] = HalfToFloat(block.d);
