@@ -3,7 +3,6 @@
 #include <string>
 
 #include "crypto/aead.h"
-#include "crypto/random.h"
 #include "crypto/wire.h"
 
 namespace supercluster::crypto {
@@ -29,12 +28,7 @@ Result<ChunkedResponseSealer> ChunkedResponseSealer::Start(const HpkeContext& co
                                                            const OhttpLabels& labels,
                                                            ByteView enc, ByteView prefix,
                                                            std::optional<ByteView> response_nonce) {
-  Bytes nonce;
-  if (response_nonce) {
-    nonce.assign(response_nonce->begin(), response_nonce->end());
-  } else {
-    SC_ASSIGN_OR_RETURN(nonce, RandomBytes(OhttpResponseNonceSize(context.suite().aead)));
-  }
+  SC_ASSIGN_OR_RETURN(Bytes nonce, OhttpResponseNonce(context.suite().aead, response_nonce));
   SC_ASSIGN_OR_RETURN(OhttpResponseKeys keys,
                       OhttpDeriveResponseKeys(context, labels.response, enc, nonce));
   return ChunkedResponseSealer(context.suite().aead, std::move(keys), Concat({prefix, nonce}));

@@ -231,15 +231,15 @@ Result<OhttpResponseKeys> OhttpDeriveResponseKeys(const HpkeContext& context,
                                      enc, response_nonce);
 }
 
+Result<Bytes> OhttpResponseNonce(HpkeAead aead, std::optional<ByteView> given) {
+  if (given) return Bytes(given->begin(), given->end());
+  return RandomBytes(OhttpResponseNonceSize(aead));
+}
+
 Result<Bytes> OhttpEncapsulateResponse(const HpkeContext& context, const OhttpLabels& labels,
                                        ByteView enc, ByteView payload,
                                        std::optional<ByteView> response_nonce) {
-  Bytes nonce;
-  if (response_nonce) {
-    nonce.assign(response_nonce->begin(), response_nonce->end());
-  } else {
-    SC_ASSIGN_OR_RETURN(nonce, RandomBytes(OhttpResponseNonceSize(context.suite().aead)));
-  }
+  SC_ASSIGN_OR_RETURN(Bytes nonce, OhttpResponseNonce(context.suite().aead, response_nonce));
   SC_ASSIGN_OR_RETURN(OhttpResponseKeys keys,
                       OhttpDeriveResponseKeys(context, labels.response, enc, nonce));
   SC_ASSIGN_OR_RETURN(Bytes ciphertext, AeadSeal(context.suite().aead, keys.key.view(),

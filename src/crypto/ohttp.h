@@ -106,6 +106,9 @@ base::Result<OhttpResponseKeys> OhttpResponseKeysFromSecret(HpkeKdf kdf, HpkeAea
                                                             ByteView secret, ByteView enc,
                                                             ByteView response_nonce);
 
+// `given` if set (tests), else max(Nn, Nk) fresh bytes from the CSPRNG.
+base::Result<Bytes> OhttpResponseNonce(HpkeAead aead, std::optional<ByteView> given);
+
 // A whole (unchunked) response: response_nonce || Seal(key, nonce, "", payload).
 // `response_nonce` is drawn from the CSPRNG unless given (tests).
 base::Result<Bytes> OhttpEncapsulateResponse(const HpkeContext& context, const OhttpLabels& labels,
