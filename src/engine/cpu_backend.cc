@@ -188,8 +188,8 @@ Status CpuBackend::Impl::LoadWeights() {
   }
 
   const std::string embedding_name = names.Global("token_embd.weight", "model.embed_tokens.weight");
+  // Checked as a matrix: a tied head reads it as one.
   SC_ASSIGN_OR_RETURN(WeightMatrix embedding_matrix, Matrix(embedding_name, dim, vocab));
-  (void)embedding_matrix;
   embedding = model->FindTensor(embedding_name);
   SC_ASSIGN_OR_RETURN(output_norm, Vector(names.Global("output_norm.weight", "model.norm.weight"),
                                           dim, false));
