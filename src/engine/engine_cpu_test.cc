@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine/load_engine.h"
+#include "engine/test_event_collector.h"
 #include "engine/model_synth.h"
 
 namespace supercluster::engine {
@@ -16,30 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Result {
-  std::mutex mutex;
-  std::condition_variable done;
-  std::string text;
-  std::vector<TokenId> tokens;
-  std::optional<GenerationEvent> last;
-
-  Engine::EventCallback Callback() {
-    return [this](const GenerationEvent& event) {
-      std::lock_guard lock(mutex);
-      text += event.text;
-      if (event.token != kNoToken) tokens.push_back(event.token);
-      if (event.finished) {
-        last = event;
-        done.notify_all();
-      }
-    };
-  }
-  GenerationEvent Wait() {
-    std::unique_lock lock(mutex);
-    EXPECT_TRUE(done.wait_for(lock, 60s, [this] { return last.has_value(); }));
-    return last.value_or(GenerationEvent{});
-  }
-};
+using Result = testing::EventCollector;
 
 class EngineOnCpuTest : public ::testing::Test {
  protected:

@@ -14,6 +14,8 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/test_event_collector.h"
+
 namespace supercluster::engine {
 namespace {
 
@@ -124,32 +126,7 @@ class ScriptedBackend : public ModelBackend {
   std::atomic<bool> fail_next_{false};
 };
 
-// Collects one request's events.
-struct Collector {
-  std::mutex mutex;
-  std::condition_variable done;
-  std::string text;
-  std::vector<TokenId> tokens;
-  std::optional<GenerationEvent> last;
-
-  Engine::EventCallback Callback() {
-    return [this](const GenerationEvent& event) {
-      std::lock_guard lock(mutex);
-      text += event.text;
-      if (event.token != kNoToken) tokens.push_back(event.token);
-      if (event.finished) {
-        last = event;
-        done.notify_all();
-      }
-    };
-  }
-  GenerationEvent Wait() {
-    std::unique_lock lock(mutex);
-    EXPECT_TRUE(done.wait_for(lock, 10s, [this] { return last.has_value(); }))
-        << "the request never finished";
-    return last.value_or(GenerationEvent{});
-  }
-};
+using Collector = testing::EventCollector;
 
 struct EngineUnderTest {
   ScriptedBackend* backend;
