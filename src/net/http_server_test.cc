@@ -306,6 +306,15 @@ TEST(HttpServerTest, ObserverSeesRoutesNotRawPaths) {
     RawConnection raw(server.port());
     raw.Send("BREW /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     raw.ReadUntilClose(3s);
+    // A request is counted when its last write completes, which can be just after the
+    // client has its answer; wait for the counts before the server shuts down.
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(observer.mutex);
+        if (observer.seen.size() >= 3) break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
   }
   std::lock_guard lock(observer.mutex);
   EXPECT_EQ(observer.seen,
