@@ -82,21 +82,21 @@ TEST_F(EngineOnCpuTest, CancellingMidStreamFreesTheKvCache) {
   std::atomic<int> events{0};
   Engine* raw = engine.get();
   auto collect = result.Callback();
+  std::atomic<size_t> seen_in_use{0};
   auto submitted = engine->Submit(Request(0, 48), [&](const GenerationEvent& event) {
     collect(event);
-    if (++events == 4) raw->Cancel(id.load());
+    // While the request runs, its KV reservation is in use.
+    if (!event.finished) seen_in_use = std::max(seen_in_use.load(), raw->Stats().kv_bytes_in_use);
+    if (++events == 4) {
+      // The first events can come before Submit has returned the id to this thread.
+      while (id.load() == 0) std::this_thread::yield();
+      raw->Cancel(id.load());
+    }
   });
   ASSERT_TRUE(submitted.ok());
   id = *submitted;
-  size_t seen_in_use = 0;
-  while (true) {
-    seen_in_use = std::max(seen_in_use, engine->Stats().kv_bytes_in_use);
-    std::lock_guard lock(result.mutex);
-    if (result.last) break;
-    std::this_thread::yield();
-  }
   EXPECT_EQ(result.Wait().reason, FinishReason::kCancelled);
-  EXPECT_GT(seen_in_use, 0u) << "the request held KV memory while it ran";
+  EXPECT_GT(seen_in_use.load(), 0u) << "the request held KV memory while it ran";
   EXPECT_EQ(engine->Stats().kv_bytes_in_use, 0u) << "cancelling gave the memory back";
 }
 

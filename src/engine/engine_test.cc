@@ -234,7 +234,11 @@ TEST(EngineTest, CancelMidStreamEndsTheRequestAndFreesItsMemory) {
   auto callback = collector.Callback();
   auto submitted = engine->Submit(Request({1, 2, 3}, 200), [&](const GenerationEvent& event) {
     callback(event);
-    if (++seen == 3) engine->Cancel(id.load());  // Cancel is allowed from a callback
+    if (++seen == 3) {
+      // The first events can come before Submit has returned the id to this thread.
+      while (id.load() == 0) std::this_thread::yield();
+      engine->Cancel(id.load());  // Cancel is allowed from a callback
+    }
   });
   ASSERT_TRUE(submitted.ok());
   id = *submitted;
