@@ -16,6 +16,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kCancelled: return "cancelled";
     case StatusCode::kDataLoss: return "data_loss";
     case StatusCode::kInternal: return "internal";
+    case StatusCode::kUnauthenticated: return "unauthenticated";
   }
   return "unknown";
 }
@@ -44,5 +45,6 @@ Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, 
 Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
 
 }  // namespace supercluster::base

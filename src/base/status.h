@@ -25,6 +25,7 @@ enum class StatusCode {
   kCancelled,          // the operation was cancelled
   kDataLoss,           // stored or received data is corrupt or truncated
   kInternal,           // a bug: an invariant did not hold
+  kUnauthenticated,    // the caller did not prove who it is (no or unknown credentials)
 };
 
 // Returns the lower-case name of a code, e.g. "invalid_argument".
@@ -69,6 +70,7 @@ Status DeadlineExceeded(std::string message);
 Status Cancelled(std::string message);
 Status DataLoss(std::string message);
 Status Internal(std::string message);
+Status Unauthenticated(std::string message);
 
 // Result<T>: a T or the Status saying why there is none.
 template <typename T>
