@@ -5,6 +5,10 @@ namespace supercluster::cli {
 
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> commands = {
+      {"up", "start a whole multi-region cluster on this machine", RunUp},
+      {"down", "stop the local cluster (or one region of it)", RunDown},
+      {"status", "show the local cluster's regions, routers and workers", RunStatus},
+      {"infer", "seal a prompt to attested workers and stream the answer", RunInfer},
       {"serve", "run an HTTP service with health, readiness, metrics and echo", RunServe},
       {"config", "show the configuration schema, defaults, or check a config file", RunConfig},
       {"store", "read, write and watch the cluster state (SQLite or etcd)", RunStore},
