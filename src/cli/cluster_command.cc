@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
+#include <optional>
+#include <sstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
