@@ -302,6 +302,31 @@ TEST_F(WorkerServiceTest, SealedRefusals) {
   EXPECT_EQ(core_->Stats().contexts_open, 0u) << "a refused request left its context open";
 }
 
+TEST_F(WorkerServiceTest, EnclaveRestartCostsAtMostOneRequestPerConnection) {
+  enclave::EnclaveServerOptions server_options;
+  server_options.listen.path = (dir_ / "enclave.sock").string();
+  enclave_server_.reset();  // drops the worker's connections
+  auto restarted = enclave::EnclaveServer::Start(server_options, core_.get());
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  enclave_server_ = std::move(*restarted);
+  int unavailable = 0;
+  bool served = false;
+  for (int attempt = 0; attempt < 4 && !served; ++attempt) {
+    client::SealedRequest sealed = Seal(SealedBody(3), document_);
+    StreamedAnswer answer = PostStream("/v1/sealed", crypto::ToString(sealed.envelope));
+    if (answer.status == 503) {
+      ++unavailable;
+      EXPECT_NE(answer.body.find("enclave_unavailable"), std::string::npos) << answer.body;
+      continue;
+    }
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    EXPECT_EQ(OpenAnswer(std::move(sealed), answer).back()["usage"]["completion_tokens"], 3);
+    served = true;
+  }
+  EXPECT_TRUE(served);
+  EXPECT_LE(unavailable, 2) << "each of the 2 connections should fail at most once";
+}
+
 TEST_F(WorkerServiceTest, PlaintextOnlyForTenantsThatAllowIt) {
   std::string body = json{{"model", "kjv"}, {"prompt", kPrompt}, {"max_tokens", 3}}.dump();
   for (const std::string& tenant : {std::string("closed"), std::string(""), std::string("nobody")}) {
