@@ -25,6 +25,18 @@ fail() {
   exit 1
 }
 
+# Bad usage exits 2; an enclave that is not there exits 1 and says where it looked.
+set +e
+"$binary" worker --model "$model" > /dev/null 2>&1; code=$?
+[[ $code -eq 2 ]] || fail "worker without --enclave exited $code, want 2"
+"$binary" worker --model "$model" --enclave tcp://x > /dev/null 2>&1; code=$?
+[[ $code -eq 2 ]] || fail "worker --enclave tcp://x exited $code, want 2"
+"$binary" worker --model "$model" --enclave "unix://$work/absent.sock" > /dev/null 2> "$work/err"
+code=$?
+set -e
+[[ $code -eq 1 ]] || fail "worker with no enclave exited $code, want 1"
+grep -q "absent.sock" "$work/err" || fail "the refusal does not name the enclave: $(cat "$work/err")"
+
 data="$work/data"
 "$binary" dev-ca init --data-dir "$data" > /dev/null
 socket="$work/enclave.sock"

@@ -38,9 +38,7 @@ base::Result<std::unique_ptr<EnclaveLink>> EnclaveLink::Connect(
     std::chrono::milliseconds reply_timeout) {
   std::unique_ptr<EnclaveLink> link(new EnclaveLink(address, connections, reply_timeout));
   auto first = enclave::EnclaveClient::Connect(address, ClientOptions(reply_timeout));
-  if (!first.ok()) {
-    return first.status().WithContext("connecting to the enclave at " + address.ToString());
-  }
+  if (!first.ok()) return first.status();  // it names the address
   link->slots_[0]->client = std::move(*first);
   return link;
 }
