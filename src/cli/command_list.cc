@@ -19,6 +19,7 @@ const std::vector<Command>& AllCommands() {
       {"enclave", "attest, open, wipe or check a running supercluster-enclave", RunEnclave},
       {"seal", "verify enclaves' attestation and seal a message to them", RunSeal},
       {"open", "open a sealed answer stream with the secrets `seal` kept", RunOpen},
+      {"worker", "serve a model: the sealed and OpenAI-compatible APIs, with an enclave", RunWorker},
       {"version", "print the version", RunVersion},
   };
   return commands;

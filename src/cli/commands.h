@@ -22,5 +22,6 @@ int RunUp(const std::vector<std::string>& args);
 int RunDown(const std::vector<std::string>& args);
 int RunStatus(const std::vector<std::string>& args);
 int RunInfer(const std::vector<std::string>& args);
+int RunWorker(const std::vector<std::string>& args);
 
 }  // namespace supercluster::cli
