@@ -17,6 +17,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kDataLoss: return "data_loss";
     case StatusCode::kInternal: return "internal";
     case StatusCode::kUnauthenticated: return "unauthenticated";
+    case StatusCode::kOutOfRange: return "out_of_range";
   }
   return "unknown";
 }
@@ -46,5 +47,6 @@ Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)};
 Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
 
 }  // namespace supercluster::base

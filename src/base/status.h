@@ -26,6 +26,7 @@ enum class StatusCode {
   kDataLoss,           // stored or received data is corrupt or truncated
   kInternal,           // a bug: an invariant did not hold
   kUnauthenticated,    // the caller did not prove who it is (no or unknown credentials)
+  kOutOfRange,         // a value is past a valid bound (a request body over the size limit)
 };
 
 // Returns the lower-case name of a code, e.g. "invalid_argument".
@@ -71,6 +72,7 @@ Status Cancelled(std::string message);
 Status DataLoss(std::string message);
 Status Internal(std::string message);
 Status Unauthenticated(std::string message);
+Status OutOfRange(std::string message);
 
 // Result<T>: a T or the Status saying why there is none.
 template <typename T>
