@@ -9,7 +9,16 @@
 // on_done exactly once (also after Cancel, with an error). Callbacks must not block.
 //
 // Backpressure: on_data gets a `resume` function; the client reads no more of that response
-// until it is called (from any thread). A proxy calls it once the downstream write finished.
+// until it is called (from any thread, once per piece). A proxy calls it once the downstream
+// write finished. `data` is valid only until on_data returns (copy what you keep); after the
+// last piece on_done follows without waiting for resume, and a late resume does nothing.
+// An exchange paused for resume has no timeout running: call resume or Cancel.
+//
+// Connections: idle keep-alive connections are pooled per endpoint (TCP, Unix, vsock; TLS
+// endpoints are refused with kFailedPrecondition). A connection whose response did not end
+// cleanly is closed, never pooled. A pooled connection that turns out closed by the server
+// (an idle timeout racing the reuse) before any byte of the answer is replaced once,
+// transparently, by a fresh connection.
 #pragma once
 
 #include <chrono>
@@ -39,8 +48,15 @@ struct UpstreamOptions {
 
 // What happened to one exchange, for on_done.
 struct UpstreamResult {
-  base::Status status;        // OK when the whole response arrived
-  bool head_received = false; // false: nothing of the response arrived (safe to retry)
+  // OK when the whole response arrived. Otherwise: kUnavailable (cannot connect, connection
+  // lost), kDeadlineExceeded (connect or response timeout), kDataLoss (malformed response),
+  // kResourceExhausted (head over max_response_header_bytes), kCancelled (Cancel or the
+  // client's destruction), kInvalidArgument (a request that cannot be sent as HTTP/1.1),
+  // kFailedPrecondition (TLS endpoint).
+  base::Status status;
+  // false: nothing of the response arrived (a retry elsewhere is safe). true once any byte
+  // arrived, even when the head was cut short and on_head never ran.
+  bool head_received = false;
   std::chrono::nanoseconds elapsed{0};
 };
 
@@ -65,7 +81,9 @@ class UpstreamClient {
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
-  // Sends `request` (Host and Content-Length are filled in) to `endpoint` (TCP or Unix).
+  // Sends `request` to `endpoint` (TCP or Unix). Host is filled in when absent; the body is
+  // always framed by Content-Length (any Content-Length or Transfer-Encoding given is
+  // replaced). Header names and values must not contain CR, LF or NUL (kInvalidArgument).
   std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, HttpRequest request,
                                          UpstreamCallbacks callbacks);
 

@@ -8,8 +8,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -26,6 +28,8 @@ struct TenantGateOptions {
   double default_requests_per_second = 100;
   int64_t default_max_concurrent_requests = 64;
   uint64_t max_request_bytes = 1 << 20;  // body size over which a request is refused
+  // The clock the rate limit reads; tests inject one. Empty: std::chrono::steady_clock.
+  std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 // Held while a request runs; releasing it (destroying) frees the concurrency slot.
@@ -50,11 +54,16 @@ class TenantGate {
   base::Result<store::Tenant> Authenticate(const std::string& authorization) const;
 
   // Checks the limits and takes a concurrency slot. kResourceExhausted (-> 429, with
-  // `retry_after` set) over the rate or concurrency; kOutOfRange (-> 413) over the size.
+  // `retry_after` set when not null) over the rate or concurrency; kOutOfRange (-> 413)
+  // over the size. The rate limit is a token bucket per tenant: requests_per_second
+  // tokens a second, holding at most max(1, requests_per_second). A refused request
+  // spends no token and takes no slot.
   base::Result<Admission> Admit(const store::Tenant& tenant, uint64_t request_bytes,
                                 std::chrono::seconds* retry_after);
 
-  // Whether the tenant may be served in `region` (its allowed_regions; empty = any).
+  // Whether the tenant may be served in `region` (its allowed_regions; empty = any). An
+  // entry is a region name, or a prefix ending in '*' ("us-east-*" allows "us-east-1";
+  // "*" allows any region).
   static bool RegionAllowed(const store::Tenant& tenant, const std::string& region);
 
  private:

@@ -1,0 +1,583 @@
+// The asynchronous upstream client. Each exchange runs on one strand (its connection's), so
+// its steps, timers, Cancel and resume never race; different exchanges run in parallel on
+// the client's io threads. The only shared state is the pool and the list of exchanges in
+// flight, under one mutex taken once when an exchange starts and once when it ends.
+#include "net/upstream_client.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <limits>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "net/socket_address.h"
+
+namespace supercluster::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using internal::Protocol;
+using Strand = asio::strand<asio::io_context::executor_type>;
+using Stream = beast::basic_stream<Protocol, Strand>;
+using Clock = std::chrono::steady_clock;
+using ErrorCode = boost::system::error_code;
+
+namespace {
+
+// The most body bytes handed to one on_data call; one such buffer per connection.
+constexpr size_t kPieceBytes = 32 * 1024;
+// How long a name's resolved addresses are used before resolving it again.
+constexpr auto kResolveTtl = std::chrono::seconds(30);
+
+// One connection to an upstream, with the buffers it reuses from exchange to exchange.
+struct Connection {
+  explicit Connection(const Strand& strand)
+      : stream(strand), piece(std::make_unique<char[]>(kPieceBytes)) {}
+  Stream stream;
+  beast::flat_buffer buffer;  // bytes read from the socket and not yet parsed
+  std::unique_ptr<char[]> piece;
+};
+
+// Whether an idle pooled connection can carry another request: the server has not closed it
+// and has sent nothing unasked (either shows as readable). A peek costs one syscall and
+// catches almost every stale connection before a request is written to it.
+bool LooksReusable(Connection& connection) {
+  if (connection.buffer.size() != 0) return false;
+  char byte;
+  ssize_t got = ::recv(connection.stream.socket().native_handle(), &byte, 1,
+                       MSG_PEEK | MSG_DONTWAIT);
+  return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool IsTokenChar(char c) {
+  if (c >= 'a' && c <= 'z') return true;
+  if (c >= 'A' && c <= 'Z') return true;
+  if (c >= '0' && c <= '9') return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool IsToken(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!IsTokenChar(c)) return false;
+  }
+  return true;
+}
+
+bool IsFieldValue(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+bool IsTarget(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte == 0x7f) return false;
+  }
+  return true;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
+    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string HostHeader(const Endpoint& endpoint) {
+  if (endpoint.kind != Endpoint::Kind::kTcp) return "localhost";
+  bool ipv6 = endpoint.host.find(':') != std::string::npos;
+  std::string host = ipv6 ? "[" + endpoint.host + "]" : endpoint.host;
+  return host + ":" + std::to_string(endpoint.port);
+}
+
+// The request line and header section, written by hand into one string: it is cheaper than
+// building Beast's field list, and the checks below keep a header from smuggling a second
+// request (the router forwards client-supplied fields).
+// `body_size` is given apart because the caller has already moved the body out.
+base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoint& endpoint,
+                                        size_t body_size) {
+  if (!IsToken(request.method)) {
+    return base::InvalidArgument("upstream request: invalid method '" + request.method + "'");
+  }
+  if (!IsTarget(request.target)) {
+    return base::InvalidArgument("upstream request: invalid target '" + request.target + "'");
+  }
+  std::string head;
+  head.reserve(256 + request.target.size());
+  head.append(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
+  bool has_host = false;
+  for (const auto& [name, value] : request.headers.fields()) {
+    if (!IsToken(name) || !IsFieldValue(value)) {
+      return base::InvalidArgument("upstream request: header '" + name +
+                                   "' has a name or value that cannot be sent (CR, LF, NUL)");
+    }
+    if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      continue;  // the body below is always framed by its own length
+    }
+    if (EqualsIgnoreCase(name, "Host")) has_host = true;
+    head.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!has_host) head.append("Host: ").append(HostHeader(endpoint)).append("\r\n");
+  bool has_body_semantics = request.method == "POST" || request.method == "PUT" ||
+                            request.method == "PATCH";
+  if (body_size > 0 || has_body_semantics) {
+    head.append("Content-Length: ").append(std::to_string(body_size)).append("\r\n");
+  }
+  head.append("\r\n");
+  return head;
+}
+
+}  // namespace
+
+class UpstreamClient::Impl {
+ public:
+  class Exchange;
+
+  explicit Impl(UpstreamOptions options);
+  ~Impl();
+
+  std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, HttpRequest request,
+                                         UpstreamCallbacks callbacks);
+
+  // --- For Exchange. ---
+  const UpstreamOptions& options() const { return options_; }
+  // The endpoint's addresses, resolved at most every kResolveTtl. Runs on an io thread;
+  // resolving a name blocks it (numeric addresses and Unix paths do not).
+  base::Result<std::vector<Protocol::endpoint>> Addresses(const Endpoint& endpoint,
+                                                          const std::string& key);
+  // An exchange ended: forgets it and pools `connection` (null when not reusable).
+  void Finished(std::list<std::shared_ptr<Exchange>>::iterator registration,
+                const std::string& key, std::unique_ptr<Connection> connection);
+
+ private:
+  struct Upstream {
+    std::vector<std::unique_ptr<Connection>> idle;  // most recently used last
+    std::vector<Protocol::endpoint> addresses;
+    Clock::time_point resolved_at;
+  };
+
+  UpstreamOptions options_;
+  // Shared with every exchange so that strands and sockets an exchange still holds after
+  // the client is gone never outlive their io_context.
+  std::shared_ptr<asio::io_context> io_context_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+
+  std::mutex mutex_;
+  std::unordered_map<std::string, Upstream> upstreams_;
+  std::list<std::shared_ptr<Exchange>> in_flight_;  // holds each exchange until it ends
+};
+
+// One request and its response. Every member below the constructor's is touched only on
+// strand_, except finished_ (read anywhere to make late Cancel and resume calls cheap).
+class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
+                                             public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(Impl* client, std::shared_ptr<asio::io_context> io_context, const Endpoint& endpoint,
+           HttpRequest request, UpstreamCallbacks callbacks)
+      : io_context_(std::move(io_context)),
+        client_(client),
+        endpoint_(endpoint),
+        key_(endpoint.ToString()),
+        body_(std::move(request.body)),
+        is_head_request_(request.method == "HEAD"),
+        callbacks_(std::move(callbacks)),
+        started_(Clock::now()),
+        strand_(asio::make_strand(*io_context_)) {
+    if (endpoint.tls) {
+      setup_error_ = base::FailedPrecondition("upstream " + key_ +
+                                              ": TLS upstreams are not supported");
+      return;
+    }
+    auto head = SerializeHead(request, endpoint, body_.size());
+    if (!head.ok()) {
+      setup_error_ = head.status();
+      return;
+    }
+    head_ = std::move(*head);
+  }
+
+  const std::string& key() const { return key_; }
+
+  // Called once by Send, under the client's mutex for `registration`.
+  void Begin(std::unique_ptr<Connection> pooled,
+             std::list<std::shared_ptr<Exchange>>::iterator registration) {
+    registration_ = registration;
+    if (pooled) {
+      strand_ = pooled->stream.get_executor();
+      connection_ = std::move(pooled);
+      reused_ = true;
+    }
+    asio::post(strand_, [self = shared_from_this()] { self->Start(); });
+  }
+
+  void Cancel() override {
+    if (finished_.load(std::memory_order_acquire)) return;
+    asio::post(strand_, [self = shared_from_this()] {
+      if (self->finished_.load(std::memory_order_relaxed)) return;
+      self->Fail(base::Cancelled("upstream " + self->key_ + ": request cancelled"));
+    });
+  }
+
+ private:
+  void Start() {
+    if (finished_) return;
+    if (!setup_error_.ok()) return Fail(setup_error_);
+    if (connection_) return Write();
+    Connect();
+  }
+
+  void Connect() {
+    auto addresses = client_->Addresses(endpoint_, key_);
+    if (!addresses.ok()) return Fail(addresses.status());
+    addresses_ = std::move(*addresses);
+    reused_ = false;
+    ConnectTo(0);
+  }
+
+  void ConnectTo(size_t index) {
+    // A socket whose connect failed is not reused for the next address; a fresh one is
+    // cheap and this path is rare.
+    connection_ = std::make_unique<Connection>(strand_);
+    connection_->stream.expires_after(client_->options().connect_timeout);
+    connection_->stream.async_connect(
+        addresses_[index],
+        [self = shared_from_this(), index](ErrorCode error) { self->OnConnected(error, index); });
+  }
+
+  void OnConnected(ErrorCode error, size_t index) {
+    if (finished_) return;
+    if (error) {
+      if (index + 1 < addresses_.size()) return ConnectTo(index + 1);
+      if (error == beast::error::timeout) {
+        return Fail(base::DeadlineExceeded(
+            "connecting to upstream " + key_ + ": no answer within " +
+            std::to_string(client_->options().connect_timeout.count()) + " ms"));
+      }
+      return Fail(base::Unavailable("cannot connect to upstream " + key_ + ": " +
+                                    error.message()));
+    }
+    if (internal::IsTcp(addresses_[index])) {
+      int one = 1;
+      ::setsockopt(connection_->stream.socket().native_handle(), IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof(one));
+    }
+    Write();
+  }
+
+  void Write() {
+    // The response timeout runs from here to the end of the head (Beast's stream timeout
+    // covers every operation started until it is set again).
+    connection_->stream.expires_after(client_->options().response_timeout);
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
+    asio::async_write(connection_->stream, buffers,
+                      [self = shared_from_this()](ErrorCode error, size_t) {
+                        self->OnWritten(error);
+                      });
+  }
+
+  void OnWritten(ErrorCode error) {
+    if (finished_) return;
+    if (error) return FailBeforeResponse(error);
+    ReadHead();
+  }
+
+  void ReadHead() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(client_->options().max_response_header_bytes));
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (is_head_request_) parser_->skip(true);
+    http::async_read_header(connection_->stream, connection_->buffer, *parser_,
+                            [self = shared_from_this()](ErrorCode error, size_t) {
+                              self->OnHead(error);
+                            });
+  }
+
+  void OnHead(ErrorCode error) {
+    if (finished_) return;
+    if (error) {
+      if (!parser_->got_some()) return FailBeforeResponse(error);
+      received_ = true;
+      return Fail(Describe(error));
+    }
+    received_ = true;
+    int status = static_cast<int>(parser_->get().result_int());
+    if (status >= 100 && status < 200 && status != 101) return ReadHead();  // interim answer
+    if (callbacks_.on_head) {
+      ResponseHead head;
+      head.status = status;
+      for (const auto& field : parser_->get().base()) {
+        head.headers.Add(std::string(field.name_string()), std::string(field.value()));
+      }
+      callbacks_.on_head(head);
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) return Complete();
+    auto& body = parser_->get().body();
+    body.data = connection_->piece.get();
+    body.size = kPieceBytes;
+    // The longest gap between two pieces; a pause for resume is not counted.
+    connection_->stream.expires_after(client_->options().response_timeout);
+    http::async_read_some(connection_->stream, connection_->buffer, *parser_,
+                          [self = shared_from_this()](ErrorCode error, size_t) {
+                            self->OnBody(error);
+                          });
+  }
+
+  void OnBody(ErrorCode error) {
+    if (finished_) return;
+    if (error == http::error::need_buffer) error = {};  // the piece buffer is full
+    if (error) return Fail(Describe(error));
+    size_t got = kPieceBytes - parser_->get().body().size;
+    if (got == 0 || !callbacks_.on_data) return ReadBody();
+    bool last = parser_->is_done();
+    awaiting_resume_ = true;
+    resume_now_ = false;
+    in_on_data_ = true;
+    callbacks_.on_data(std::string_view(connection_->piece.get(), got),
+                       [self = shared_from_this()] { self->Resume(); });
+    in_on_data_ = false;
+    if (last) return Complete();
+    if (resume_now_) {
+      awaiting_resume_ = false;
+      ReadBody();
+    }
+  }
+
+  // From any thread. Called from inside on_data (the common case for a consumer without
+  // backpressure) it only sets a flag, saving a post.
+  void Resume() {
+    if (finished_.load(std::memory_order_acquire)) return;
+    if (strand_.running_in_this_thread() && in_on_data_) {
+      resume_now_ = true;
+      return;
+    }
+    asio::post(strand_, [self = shared_from_this()] {
+      if (self->finished_ || !self->awaiting_resume_) return;
+      self->awaiting_resume_ = false;
+      self->ReadBody();
+    });
+  }
+
+  // The write or the head failed before any byte of the answer. On a pooled connection
+  // that is what a server's idle close looks like when it crossed our reuse: try once more
+  // on a fresh connection. (The server closed without answering, so it did not take the
+  // request; a timeout, by contrast, may mean it is working on it and is not retried.)
+  void FailBeforeResponse(ErrorCode error) {
+    if (reused_ && !retried_ && error != beast::error::timeout) {
+      retried_ = true;
+      ErrorCode ignored;
+      connection_->stream.socket().close(ignored);
+      connection_.reset();
+      return Connect();
+    }
+    Fail(Describe(error));
+  }
+
+  base::Status Describe(ErrorCode error) const {
+    std::string where = "upstream " + key_;
+    const auto& options = client_->options();
+    if (error == beast::error::timeout) {
+      return base::DeadlineExceeded(where + ": no response within " +
+                                    std::to_string(options.response_timeout.count()) + " ms");
+    }
+    if (error == http::error::header_limit) {
+      return base::ResourceExhausted(where + ": response header over " +
+                                     std::to_string(options.max_response_header_bytes) +
+                                     " bytes");
+    }
+    static const boost::system::error_category& kParseErrors =
+        ErrorCode(http::error::bad_version).category();
+    if (error == http::error::partial_message || error == http::error::end_of_stream ||
+        error.category() != kParseErrors) {
+      // Not a parse error: the connection broke or closed early.
+      return base::Unavailable(where + ": connection lost before the response ended (" +
+                               error.message() + ")");
+    }
+    return base::DataLoss(where + ": malformed response (" + error.message() + ")");
+  }
+
+  void Complete() {
+    bool reusable = parser_->keep_alive() && parser_->get().result_int() != 101 &&
+                    connection_->buffer.size() == 0;
+    connection_->stream.expires_never();
+    std::unique_ptr<Connection> pooled;
+    if (reusable) pooled = std::move(connection_);
+    End(base::Status::Ok(), std::move(pooled));
+  }
+
+  // Ends with an error: the connection is closed, and kept (not destroyed) until this
+  // exchange goes, because an operation still pending on it refers to its buffers.
+  void Fail(base::Status status) {
+    if (connection_) {
+      ErrorCode ignored;
+      connection_->stream.socket().close(ignored);
+    }
+    End(std::move(status), nullptr);
+  }
+
+  void End(base::Status status, std::unique_ptr<Connection> pooled) {
+    finished_.store(true, std::memory_order_release);
+    // Pool the connection before on_done, so a request sent from on_done can reuse it.
+    auto self = shared_from_this();
+    client_->Finished(registration_, key_, std::move(pooled));
+    UpstreamResult result;
+    result.status = std::move(status);
+    result.head_received = received_;
+    result.elapsed = Clock::now() - started_;
+    auto on_done = std::move(callbacks_.on_done);
+    callbacks_ = {};  // drops whatever the caller's callbacks hold, now rather than later
+    if (on_done) on_done(result);
+  }
+
+  // Declared first so that it is destroyed last: strand_ and connection_ need it.
+  std::shared_ptr<asio::io_context> io_context_;
+  Impl* client_;
+  Endpoint endpoint_;
+  std::string key_;
+  std::string head_;
+  std::string body_;
+  bool is_head_request_;
+  UpstreamCallbacks callbacks_;
+  Clock::time_point started_;
+  base::Status setup_error_;
+  Strand strand_;
+  std::list<std::shared_ptr<Exchange>>::iterator registration_;
+
+  std::atomic<bool> finished_{false};
+  std::unique_ptr<Connection> connection_;
+  std::vector<Protocol::endpoint> addresses_;
+  std::optional<http::response_parser<http::buffer_body>> parser_;
+  bool reused_ = false;
+  bool retried_ = false;
+  bool received_ = false;
+  bool awaiting_resume_ = false;
+  bool in_on_data_ = false;
+  bool resume_now_ = false;
+};
+
+UpstreamClient::Impl::Impl(UpstreamOptions options)
+    : options_(std::move(options)), io_context_(std::make_shared<asio::io_context>()) {
+  work_.emplace(io_context_->get_executor());
+  int threads = std::max(1, options_.io_threads);
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([io_context = io_context_] { io_context->run(); });
+  }
+}
+
+UpstreamClient::Impl::~Impl() {
+  std::vector<std::shared_ptr<Exchange>> live;
+  {
+    std::lock_guard lock(mutex_);
+    live.assign(in_flight_.begin(), in_flight_.end());
+  }
+  for (auto& exchange : live) exchange->Cancel();
+  live.clear();
+  // The io threads return once the cancellations and the operations they abort are done.
+  work_.reset();
+  for (auto& thread : threads_) thread.join();
+  std::lock_guard lock(mutex_);
+  upstreams_.clear();
+}
+
+std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(const Endpoint& endpoint,
+                                                             HttpRequest request,
+                                                             UpstreamCallbacks callbacks) {
+  auto exchange = std::make_shared<Exchange>(this, io_context_, endpoint, std::move(request),
+                                             std::move(callbacks));
+  std::unique_ptr<Connection> pooled;
+  std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
+  std::list<std::shared_ptr<Exchange>>::iterator registration;
+  {
+    std::lock_guard lock(mutex_);
+    auto found = upstreams_.find(exchange->key());
+    if (found != upstreams_.end()) {
+      auto& idle = found->second.idle;
+      while (!idle.empty() && !pooled) {
+        std::unique_ptr<Connection> candidate = std::move(idle.back());
+        idle.pop_back();
+        if (LooksReusable(*candidate)) {
+          pooled = std::move(candidate);
+        } else {
+          stale.push_back(std::move(candidate));
+        }
+      }
+    }
+    registration = in_flight_.insert(in_flight_.end(), exchange);
+  }
+  stale.clear();
+  exchange->Begin(std::move(pooled), registration);
+  return exchange;
+}
+
+base::Result<std::vector<Protocol::endpoint>> UpstreamClient::Impl::Addresses(
+    const Endpoint& endpoint, const std::string& key) {
+  auto now = Clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    auto found = upstreams_.find(key);
+    if (found != upstreams_.end() && !found->second.addresses.empty() &&
+        now - found->second.resolved_at < kResolveTtl) {
+      return found->second.addresses;
+    }
+  }
+  SC_ASSIGN_OR_RETURN(auto addresses, internal::ResolveEndpoint(endpoint));
+  std::lock_guard lock(mutex_);
+  Upstream& upstream = upstreams_[key];
+  upstream.addresses = addresses;
+  upstream.resolved_at = now;
+  return addresses;
+}
+
+void UpstreamClient::Impl::Finished(std::list<std::shared_ptr<Exchange>>::iterator registration,
+                                    const std::string& key,
+                                    std::unique_ptr<Connection> connection) {
+  std::unique_ptr<Connection> surplus;
+  std::shared_ptr<Exchange> unregistered;  // released outside the lock
+  {
+    std::lock_guard lock(mutex_);
+    unregistered = std::move(*registration);
+    in_flight_.erase(registration);
+    if (connection) {
+      auto& idle = upstreams_[key].idle;
+      if (idle.size() < options_.max_idle_per_endpoint) {
+        idle.push_back(std::move(connection));
+      } else {
+        surplus = std::move(connection);
+      }
+    }
+  }
+}
+
+UpstreamClient::UpstreamClient(UpstreamOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+UpstreamClient::~UpstreamClient() = default;
+
+std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,
+                                                       HttpRequest request,
+                                                       UpstreamCallbacks callbacks) {
+  return impl_->Send(endpoint, std::move(request), std::move(callbacks));
+}
+
+}  // namespace supercluster::net

@@ -1,0 +1,868 @@
+// The asynchronous upstream client against a real HttpServer on loopback (and, for answers
+// no well-behaved server gives, a scripted raw socket server): requests, connection reuse,
+// streaming with backpressure, cancellation, timeouts, broken answers, stale pooled
+// connections, many exchanges at once and Unix sockets.
+#include "net/upstream_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <gtest/gtest.h>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "net/sse.h"
+#include "net/test_support.h"
+
+namespace supercluster::net {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TestServer;
+
+// What one exchange delivered, filled in by its callbacks on the client's io threads.
+struct Outcome {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::optional<ResponseHead> head;
+  std::string body;
+  int pieces = 0;
+  int done_count = 0;
+  bool data_after_done = false;
+  UpstreamResult result;
+  // With auto_resume off, the latest piece's resume waits here for the test to call it.
+  bool auto_resume = true;
+  std::function<void()> pending_resume;
+
+  template <class Predicate>
+  bool WaitFor(Predicate predicate, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, timeout, [&] { return predicate(); });
+  }
+  bool WaitDone(std::chrono::milliseconds timeout = 10s) {
+    return WaitFor([this] { return done_count > 0; }, timeout);
+  }
+  // Calls the pending resume, if any; true when there was one.
+  bool ResumeOnce() {
+    std::function<void()> resume;
+    {
+      std::lock_guard lock(mutex);
+      resume = std::move(pending_resume);
+      pending_resume = nullptr;
+    }
+    if (!resume) return false;
+    resume();
+    return true;
+  }
+};
+
+UpstreamCallbacks CallbacksFor(std::shared_ptr<Outcome> outcome) {
+  UpstreamCallbacks callbacks;
+  callbacks.on_head = [outcome](const ResponseHead& head) {
+    std::lock_guard lock(outcome->mutex);
+    outcome->head = head;
+    outcome->changed.notify_all();
+  };
+  callbacks.on_data = [outcome](std::string_view data, std::function<void()> resume) {
+    bool resume_now;
+    {
+      std::lock_guard lock(outcome->mutex);
+      if (outcome->done_count > 0) outcome->data_after_done = true;
+      outcome->body.append(data);
+      ++outcome->pieces;
+      resume_now = outcome->auto_resume;
+      if (!resume_now) outcome->pending_resume = resume;
+      outcome->changed.notify_all();
+    }
+    if (resume_now) resume();
+  };
+  callbacks.on_done = [outcome](const UpstreamResult& result) {
+    std::lock_guard lock(outcome->mutex);
+    ++outcome->done_count;
+    outcome->result = result;
+    outcome->changed.notify_all();
+  };
+  return callbacks;
+}
+
+UpstreamOptions TestUpstreamOptions() {
+  UpstreamOptions options;
+  options.io_threads = 2;
+  options.connect_timeout = 2000ms;
+  options.response_timeout = 5000ms;
+  return options;
+}
+
+HttpRequest Get(std::string target) {
+  HttpRequest request;
+  request.target = std::move(target);
+  return request;
+}
+
+HttpRequest Post(std::string target, std::string body) {
+  HttpRequest request;
+  request.method = "POST";
+  request.target = std::move(target);
+  request.body = std::move(body);
+  return request;
+}
+
+class CountingObserver : public ServerObserver {
+ public:
+  void OnRequestDone(const std::string&, const std::string&, int,
+                     std::chrono::nanoseconds) override {}
+  void OnConnectionOpened() override { ++opened; }
+  void OnConnectionClosed() override { ++closed; }
+  std::atomic<int> opened{0};
+  std::atomic<int> closed{0};
+};
+
+// Producer threads started by handlers, joined when the fixture ends.
+class Producers {
+ public:
+  ~Producers() { JoinAll(); }
+  void Start(std::function<void()> work) {
+    std::lock_guard lock(mutex_);
+    threads_.emplace_back(std::move(work));
+  }
+  void JoinAll() {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mutex_);
+      threads.swap(threads_);
+    }
+    for (auto& thread : threads) thread.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::thread> threads_;
+};
+
+std::shared_ptr<HttpRouter> BasicRouter() {
+  auto router = std::make_shared<HttpRouter>();
+  router->Handle("GET", "/peer", [](HttpRequest request, std::shared_ptr<Responder> responder) {
+    responder->Send(HttpResponse::Text(200, request.remote_address));
+  });
+  router->Handle("HEAD", "/peer", [](HttpRequest request, std::shared_ptr<Responder> responder) {
+    responder->Send(HttpResponse::Text(200, request.remote_address));
+  });
+  router->Handle("POST", "/echo", [](HttpRequest request, std::shared_ptr<Responder> responder) {
+    HttpResponse response = HttpResponse::Text(200, request.body);
+    response.headers.Set("X-Method", request.method);
+    response.headers.Set("X-Host", request.headers.Get("Host"));
+    responder->Send(std::move(response));
+  });
+  return router;
+}
+
+ServerOptions ObservedServerOptions(CountingObserver* observer) {
+  auto options = testing::TestServerOptions();
+  options.observer = observer;
+  return options;
+}
+
+// --- A raw socket server that follows a script, for answers HttpServer never gives. ---
+
+bool WriteAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t sent = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (sent <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(sent));
+  }
+  return true;
+}
+
+// Reads until the end of a request head (the scripted tests send no bodies); "" when the
+// peer closed or nothing came within 3 s.
+std::string ReadRequestHead(int fd) {
+  std::string received;
+  char buffer[4096];
+  while (received.find("\r\n\r\n") == std::string::npos) {
+    pollfd poller{fd, POLLIN, 0};
+    if (::poll(&poller, 1, 3000) <= 0) return "";
+    ssize_t got = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (got <= 0) return "";
+    received.append(buffer, static_cast<size_t>(got));
+  }
+  return received;
+}
+
+class ScriptedServer {
+ public:
+  // `script(fd, index)` serves the index-th accepted connection (0-based); the server
+  // closes the socket after the script returns.
+  explicit ScriptedServer(std::function<void(int fd, int index)> script)
+      : script_(std::move(script)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::listen(listener_, 16);
+    socklen_t length = sizeof(address);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ScriptedServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(listener_);
+  }
+  Endpoint endpoint() const {
+    Endpoint endpoint;
+    endpoint.host = "127.0.0.1";
+    endpoint.port = port_;
+    return endpoint;
+  }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      pollfd poller{listener_, POLLIN, 0};
+      if (::poll(&poller, 1, 50) <= 0) continue;
+      int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) continue;
+      int index = accepted_++;
+      script_(fd, index);
+      ::close(fd);
+    }
+  }
+
+  std::function<void(int, int)> script_;
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+// --- Tests. ---
+
+TEST(UpstreamClientTest, GetAndPostRoundTrip) {
+  TestServer server(testing::TestServerOptions(), BasicRouter());
+  UpstreamClient client(TestUpstreamOptions());
+
+  auto get = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Get("/peer"), CallbacksFor(get));
+  ASSERT_TRUE(get->WaitDone());
+  EXPECT_TRUE(get->result.status.ok()) << get->result.status.ToString();
+  EXPECT_TRUE(get->result.head_received);
+  ASSERT_TRUE(get->head.has_value());
+  EXPECT_EQ(get->head->status, 200);
+  EXPECT_EQ(get->body.rfind("127.0.0.1:", 0), 0u) << get->body;
+
+  auto post = std::make_shared<Outcome>();
+  std::string body = std::string(100000, 'z') + "end";
+  HttpRequest request = Post("/echo", body);
+  request.headers.Set("Content-Length", "3");  // replaced by the real length
+  client.Send(server.endpoint(), std::move(request), CallbacksFor(post));
+  ASSERT_TRUE(post->WaitDone());
+  EXPECT_TRUE(post->result.status.ok()) << post->result.status.ToString();
+  EXPECT_EQ(post->body, body);
+  EXPECT_GT(post->pieces, 1) << "a 100 kB body should arrive in more than one piece";
+  EXPECT_EQ(post->head->headers.Get("X-Method"), "POST");
+  EXPECT_EQ(post->head->headers.Get("X-Host"), "127.0.0.1:" + std::to_string(server.port()));
+  EXPECT_EQ(post->done_count, 1);
+}
+
+TEST(UpstreamClientTest, EmptyPostAndHeadRequest) {
+  CountingObserver observer;
+  TestServer server(ObservedServerOptions(&observer), BasicRouter());
+  UpstreamClient client(TestUpstreamOptions());
+  auto post = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Post("/echo", ""), CallbacksFor(post));
+  ASSERT_TRUE(post->WaitDone());
+  EXPECT_TRUE(post->result.status.ok()) << post->result.status.ToString();
+  EXPECT_EQ(post->body, "");
+
+  // A HEAD answer has a Content-Length but no body; reading one would hang or desync.
+  HttpRequest head_request = Get("/peer");
+  head_request.method = "HEAD";
+  auto head = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), head_request, CallbacksFor(head));
+  ASSERT_TRUE(head->WaitDone());
+  EXPECT_TRUE(head->result.status.ok()) << head->result.status.ToString();
+  EXPECT_NE(head->head->headers.Get("Content-Length"), "0");
+  EXPECT_EQ(head->body, "");
+
+  auto after = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Get("/peer"), CallbacksFor(after));
+  ASSERT_TRUE(after->WaitDone());
+  EXPECT_TRUE(after->result.status.ok());
+  EXPECT_EQ(after->head->status, 200);
+  EXPECT_EQ(observer.opened.load(), 1);
+}
+
+TEST(UpstreamClientTest, SequentialRequestsReuseOneConnection) {
+  CountingObserver observer;
+  TestServer server(ObservedServerOptions(&observer), BasicRouter());
+  UpstreamClient client(TestUpstreamOptions());
+  std::string first_peer;
+  for (int i = 0; i < 20; ++i) {
+    auto outcome = std::make_shared<Outcome>();
+    client.Send(server.endpoint(), Get("/peer"), CallbacksFor(outcome));
+    ASSERT_TRUE(outcome->WaitDone());
+    ASSERT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+    if (i == 0) first_peer = outcome->body;
+    EXPECT_EQ(outcome->body, first_peer) << "request " << i << " used another connection";
+  }
+  EXPECT_EQ(observer.opened.load(), 1);
+  EXPECT_EQ(server.server().ConnectionCount(), 1u);
+}
+
+TEST(UpstreamClientTest, ConnectionCloseAnswerIsNotPooled) {
+  CountingObserver observer;
+  TestServer server(ObservedServerOptions(&observer), BasicRouter());
+  UpstreamClient client(TestUpstreamOptions());
+  for (int i = 0; i < 2; ++i) {
+    HttpRequest request = Get("/peer");
+    request.headers.Set("Connection", "close");
+    auto outcome = std::make_shared<Outcome>();
+    client.Send(server.endpoint(), request, CallbacksFor(outcome));
+    ASSERT_TRUE(outcome->WaitDone());
+    ASSERT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+  }
+  EXPECT_EQ(observer.opened.load(), 2);
+}
+
+// The server sends one event, then waits for the client to have it before the next: passes
+// only if each piece is handed over as it arrives.
+TEST(UpstreamClientTest, ServerSentEventsArrivePieceByPiece) {
+  constexpr int kEvents = 5;
+  std::mutex mutex;
+  std::condition_variable seen_changed;
+  int events_seen = 0;
+  Producers producers;
+  auto router = BasicRouter();
+  router->Handle("GET", "/events", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    producers.Start([&, responder] {
+      Headers headers;
+      headers.Set("Content-Type", "text/event-stream");
+      responder->StartStream(200, headers);
+      for (int i = 0; i < kEvents; ++i) {
+        responder->Write(FormatSseEvent({"token", "piece " + std::to_string(i), ""}));
+        std::unique_lock lock(mutex);
+        if (!seen_changed.wait_for(lock, 5s, [&] { return events_seen > i; })) return;
+      }
+      responder->Finish();
+    });
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  UpstreamClient client(TestUpstreamOptions());
+  std::vector<std::string> data;
+  auto parser = std::make_shared<SseParser>([&](const SseEvent& event) {
+    std::lock_guard lock(mutex);
+    data.push_back(event.data);
+    ++events_seen;
+    seen_changed.notify_all();
+  });
+  auto outcome = std::make_shared<Outcome>();
+  UpstreamCallbacks callbacks = CallbacksFor(outcome);
+  auto record = callbacks.on_data;
+  callbacks.on_data = [parser, record](std::string_view piece, std::function<void()> resume) {
+    parser->Feed(piece);
+    record(piece, std::move(resume));
+  };
+  client.Send(server.endpoint(), Get("/events"), std::move(callbacks));
+  ASSERT_TRUE(outcome->WaitDone());
+  producers.JoinAll();
+  EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+  EXPECT_EQ(outcome->head->headers.Get("Content-Type"), "text/event-stream");
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(data.size(), static_cast<size_t>(kEvents));
+  EXPECT_EQ(data[3], "piece 3");
+  EXPECT_GE(outcome->pieces, kEvents);
+}
+
+// While the client holds back `resume`, the server's writes stop completing (socket buffers
+// fill); once it resumes, everything arrives.
+TEST(UpstreamClientTest, BackpressureHoldsUntilResume) {
+  constexpr int kChunks = 2000;  // 128 MiB: far beyond what loopback socket buffers hold
+  constexpr size_t kChunkBytes = 64 * 1024;
+  std::atomic<int> written{0};
+  std::atomic<bool> write_failed{false};
+  Producers producers;
+  auto router = BasicRouter();
+  router->Handle("GET", "/flood", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    producers.Start([&, responder] {
+      responder->StartStream(200, {});
+      std::string chunk(kChunkBytes, 'x');
+      for (int i = 0; i < kChunks; ++i) {
+        std::promise<base::Status> done;
+        responder->Write(chunk, [&done](base::Status status) { done.set_value(status); });
+        auto future = done.get_future();
+        if (future.wait_for(20s) != std::future_status::ready || !future.get().ok()) {
+          write_failed = true;
+          return;
+        }
+        ++written;
+      }
+      responder->Finish();
+    });
+  });
+  auto server_options = testing::TestServerOptions();
+  server_options.write_timeout = 10000ms;
+  TestServer server(server_options, router);
+  UpstreamClient client(TestUpstreamOptions());
+  auto outcome = std::make_shared<Outcome>();
+  outcome->auto_resume = false;
+  client.Send(server.endpoint(), Get("/flood"), CallbacksFor(outcome));
+  ASSERT_TRUE(outcome->WaitFor([&] { return outcome->pieces > 0; }));
+
+  // Wait for the server's writes to stall, then check they stay stalled.
+  int last = -1;
+  for (int i = 0; i < 50 && written.load() != last; ++i) {
+    last = written.load();
+    std::this_thread::sleep_for(200ms);
+  }
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(written.load(), last) << "server kept writing while the client held back";
+  EXPECT_LT(last, kChunks / 2) << "written before the stall";
+  {
+    std::lock_guard lock(outcome->mutex);
+    EXPECT_EQ(outcome->pieces, 1) << "on_data ran again without resume";
+  }
+
+  // Resume piece by piece for a while, then let every later piece resume itself.
+  for (int piece = 0;; ++piece) {
+    if (piece == 100) {
+      std::lock_guard lock(outcome->mutex);
+      outcome->auto_resume = true;
+    }
+    if (!outcome->WaitFor([&] { return outcome->done_count > 0 || outcome->pending_resume; },
+                          10s)) {
+      FAIL() << "stream stalled after resume";
+    }
+    if (!outcome->ResumeOnce()) break;
+  }
+  producers.JoinAll();
+  EXPECT_FALSE(write_failed.load());
+  EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+  EXPECT_EQ(outcome->body.size(), kChunks * kChunkBytes);
+  EXPECT_EQ(written.load(), kChunks);
+}
+
+TEST(UpstreamClientTest, CancelMidStreamClosesTheConnectionAndEndsOnce) {
+  std::promise<void> server_saw_close;
+  auto server_saw_close_future = server_saw_close.get_future();
+  Producers producers;
+  auto router = BasicRouter();
+  router->Handle("GET", "/endless", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->OnClose([&server_saw_close] { server_saw_close.set_value(); });
+    producers.Start([responder] {
+      responder->StartStream(200, {});
+      for (int i = 0; i < 500 && !responder->Closed(); ++i) {
+        responder->Write("tick;");
+        std::this_thread::sleep_for(20ms);
+      }
+    });
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  UpstreamClient client(TestUpstreamOptions());
+  auto outcome = std::make_shared<Outcome>();
+  auto exchange = client.Send(server.endpoint(), Get("/endless"), CallbacksFor(outcome));
+  ASSERT_TRUE(outcome->WaitFor([&] { return outcome->body.find("tick;tick;") != std::string::npos; }));
+  exchange->Cancel();
+  exchange->Cancel();
+  ASSERT_TRUE(outcome->WaitDone());
+  EXPECT_EQ(server_saw_close_future.wait_for(5s), std::future_status::ready);
+  std::this_thread::sleep_for(100ms);
+  exchange->Cancel();  // after the end: nothing happens
+  std::lock_guard lock(outcome->mutex);
+  EXPECT_EQ(outcome->done_count, 1);
+  EXPECT_EQ(outcome->result.status.code(), base::StatusCode::kCancelled);
+  EXPECT_TRUE(outcome->result.head_received);
+  EXPECT_FALSE(outcome->data_after_done);
+}
+
+TEST(UpstreamClientTest, CancelWhilePausedAndDestructionCancelInFlight) {
+  std::atomic<int> closes{0};
+  std::vector<std::shared_ptr<Responder>> kept;
+  std::mutex kept_mutex;
+  auto router = BasicRouter();
+  router->Handle("GET", "/hang", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->OnClose([&closes] { ++closes; });
+    responder->StartStream(200, {});
+    responder->Write("first");
+    std::lock_guard lock(kept_mutex);
+    kept.push_back(responder);
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  auto paused = std::make_shared<Outcome>();
+  paused->auto_resume = false;
+  auto waiting = std::make_shared<Outcome>();
+  auto never_sent = std::make_shared<Outcome>();
+  {
+    UpstreamClient client(TestUpstreamOptions());
+    auto exchange = client.Send(server.endpoint(), Get("/hang"), CallbacksFor(paused));
+    ASSERT_TRUE(paused->WaitFor([&] { return paused->pieces == 1; }));
+    exchange->Cancel();
+    ASSERT_TRUE(paused->WaitDone());
+    EXPECT_EQ(paused->result.status.code(), base::StatusCode::kCancelled);
+    paused->ResumeOnce();  // too late: nothing more is read
+    std::this_thread::sleep_for(50ms);
+    {
+      std::lock_guard lock(paused->mutex);
+      EXPECT_EQ(paused->pieces, 1);
+      EXPECT_EQ(paused->done_count, 1);
+    }
+
+    // In flight when the client goes: a streamed answer, and one cancelled at once.
+    client.Send(server.endpoint(), Get("/hang"), CallbacksFor(waiting));
+    ASSERT_TRUE(waiting->WaitFor([&] { return waiting->pieces == 1; }));
+    client.Send(server.endpoint(), Get("/hang"), CallbacksFor(never_sent))->Cancel();
+  }
+  for (auto* outcome : {waiting.get(), never_sent.get()}) {
+    ASSERT_TRUE(outcome->WaitDone(1s)) << "destruction left an exchange without on_done";
+    EXPECT_EQ(outcome->done_count, 1);
+    EXPECT_EQ(outcome->result.status.code(), base::StatusCode::kCancelled);
+  }
+  for (int i = 0; i < 100 && closes.load() < 2; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_GE(closes.load(), 2);
+  std::lock_guard lock(kept_mutex);
+  kept.clear();
+}
+
+TEST(UpstreamClientTest, ConnectRefusedIsUnavailableBeforeTheHead) {
+  // A port that was free a moment ago: nothing listens there.
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(probe);
+  Endpoint endpoint;
+  endpoint.host = "127.0.0.1";
+  endpoint.port = ntohs(address.sin_port);
+
+  UpstreamClient client(TestUpstreamOptions());
+  auto outcome = std::make_shared<Outcome>();
+  client.Send(endpoint, Get("/"), CallbacksFor(outcome));
+  ASSERT_TRUE(outcome->WaitDone());
+  EXPECT_EQ(outcome->result.status.code(), base::StatusCode::kUnavailable)
+      << outcome->result.status.ToString();
+  EXPECT_FALSE(outcome->result.head_received);
+  EXPECT_FALSE(outcome->head.has_value());
+}
+
+TEST(UpstreamClientTest, UnresolvableHostAndTlsEndpointFailCleanly) {
+  UpstreamClient client(TestUpstreamOptions());
+  auto unresolvable = std::make_shared<Outcome>();
+  Endpoint nowhere;
+  nowhere.host = "no-such-host.invalid";
+  nowhere.port = 80;
+  client.Send(nowhere, Get("/"), CallbacksFor(unresolvable));
+  ASSERT_TRUE(unresolvable->WaitDone());
+  EXPECT_EQ(unresolvable->result.status.code(), base::StatusCode::kUnavailable);
+  EXPECT_FALSE(unresolvable->result.head_received);
+
+  auto tls = std::make_shared<Outcome>();
+  auto endpoint = ParseEndpoint("https://127.0.0.1:1");
+  ASSERT_TRUE(endpoint.ok());
+  client.Send(*endpoint, Get("/"), CallbacksFor(tls));
+  ASSERT_TRUE(tls->WaitDone());
+  EXPECT_EQ(tls->result.status.code(), base::StatusCode::kFailedPrecondition);
+}
+
+TEST(UpstreamClientTest, HostileRequestFieldsAreRefusedUnsent) {
+  CountingObserver observer;
+  TestServer server(ObservedServerOptions(&observer), BasicRouter());
+  UpstreamClient client(TestUpstreamOptions());
+  std::vector<HttpRequest> hostile(4, Get("/peer"));
+  hostile[0].headers.Add("X-Smuggle", "a\r\nContent-Length: 0\r\n\r\nGET /admin HTTP/1.1");
+  hostile[1].headers.Add("Bad Name", "x");
+  hostile[2].target = "/peer HTTP/1.1\r\nX: y";
+  hostile[3].method = "GET /";
+  for (auto& request : hostile) {
+    auto outcome = std::make_shared<Outcome>();
+    client.Send(server.endpoint(), request, CallbacksFor(outcome));
+    ASSERT_TRUE(outcome->WaitDone());
+    EXPECT_EQ(outcome->result.status.code(), base::StatusCode::kInvalidArgument);
+    EXPECT_FALSE(outcome->result.head_received);
+  }
+  EXPECT_EQ(observer.opened.load(), 0);
+}
+
+TEST(UpstreamClientTest, ResponseTimeoutBeforeHeadAndBetweenPieces) {
+  std::vector<std::shared_ptr<Responder>> kept;
+  std::mutex kept_mutex;
+  auto router = BasicRouter();
+  router->Handle("GET", "/silent", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    std::lock_guard lock(kept_mutex);
+    kept.push_back(responder);
+  });
+  router->Handle("GET", "/stalls", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->StartStream(200, {});
+    responder->Write("one piece");
+    std::lock_guard lock(kept_mutex);
+    kept.push_back(responder);
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  auto options = TestUpstreamOptions();
+  options.response_timeout = 300ms;
+  UpstreamClient client(options);
+
+  auto silent = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Get("/silent"), CallbacksFor(silent));
+  ASSERT_TRUE(silent->WaitDone());
+  EXPECT_EQ(silent->result.status.code(), base::StatusCode::kDeadlineExceeded)
+      << silent->result.status.ToString();
+  EXPECT_FALSE(silent->result.head_received);
+  EXPECT_GE(silent->result.elapsed, 250ms);
+  EXPECT_LT(silent->result.elapsed, 3s);
+
+  auto stalls = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Get("/stalls"), CallbacksFor(stalls));
+  ASSERT_TRUE(stalls->WaitDone());
+  EXPECT_EQ(stalls->result.status.code(), base::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(stalls->result.head_received);
+  EXPECT_EQ(stalls->body, "one piece");
+  std::lock_guard lock(kept_mutex);
+  kept.clear();
+}
+
+// A pause for resume longer than the response timeout is not a timeout: the gap counts
+// only while the client is reading.
+TEST(UpstreamClientTest, PauseForResumeIsNotCountedAsATimeout) {
+  Producers producers;
+  auto router = BasicRouter();
+  router->Handle("GET", "/two", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    producers.Start([responder] {
+      responder->StartStream(200, {});
+      responder->Write("first;");
+      std::this_thread::sleep_for(50ms);
+      responder->Write("second;");
+      responder->Finish();
+    });
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  auto options = TestUpstreamOptions();
+  options.response_timeout = 300ms;
+  UpstreamClient client(options);
+  auto outcome = std::make_shared<Outcome>();
+  outcome->auto_resume = false;
+  client.Send(server.endpoint(), Get("/two"), CallbacksFor(outcome));
+  ASSERT_TRUE(outcome->WaitFor([&] { return outcome->pieces == 1; }));
+  std::this_thread::sleep_for(700ms);
+  while (outcome->WaitFor([&] { return outcome->done_count > 0 || outcome->pending_resume; }) &&
+         outcome->ResumeOnce()) {
+  }
+  ASSERT_TRUE(outcome->WaitDone());
+  producers.JoinAll();
+  EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+  EXPECT_EQ(outcome->body, "first;second;");
+}
+
+TEST(UpstreamClientTest, ServerClosingMidBodyIsAnErrorAfterTheHead) {
+  // Chunked, from HttpServer: a responder dropped without Finish closes the connection.
+  auto router = BasicRouter();
+  router->Handle("GET", "/cut", [](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->StartStream(200, {});
+    responder->Write("partial");
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  UpstreamClient client(TestUpstreamOptions());
+  auto chunked = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Get("/cut"), CallbacksFor(chunked));
+  ASSERT_TRUE(chunked->WaitDone());
+  EXPECT_FALSE(chunked->result.status.ok());
+  EXPECT_TRUE(chunked->result.head_received);
+  ASSERT_TRUE(chunked->head.has_value());
+
+  // Content-Length framing, cut short by a raw server.
+  ScriptedServer raw([](int fd, int) {
+    ReadRequestHead(fd);
+    WriteAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+  });
+  auto sized = std::make_shared<Outcome>();
+  client.Send(raw.endpoint(), Get("/"), CallbacksFor(sized));
+  ASSERT_TRUE(sized->WaitDone());
+  EXPECT_EQ(sized->result.status.code(), base::StatusCode::kUnavailable)
+      << sized->result.status.ToString();
+  EXPECT_TRUE(sized->result.head_received);
+  EXPECT_EQ(sized->body, "0123456789");
+}
+
+TEST(UpstreamClientTest, BrokenAnswersAreErrorsNeverHangs) {
+  struct Case {
+    std::string answer;
+    base::StatusCode code;
+    bool head_seen;
+  };
+  std::vector<Case> cases = {
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", base::StatusCode::kDataLoss,
+       true},
+      {"HTTP/1.1 200 OK\r\nContent-Le", base::StatusCode::kUnavailable, false},
+      {"garbage that is not HTTP\r\n\r\n", base::StatusCode::kDataLoss, false},
+      {"HTTP/1.1 200 OK\r\nX-Big: " + std::string(100000, 'a') + "\r\n\r\n",
+       base::StatusCode::kResourceExhausted, false},
+  };
+  for (const auto& test_case : cases) {
+    ScriptedServer raw([&](int fd, int) {
+      ReadRequestHead(fd);
+      WriteAll(fd, test_case.answer);
+    });
+    UpstreamClient client(TestUpstreamOptions());
+    auto outcome = std::make_shared<Outcome>();
+    client.Send(raw.endpoint(), Get("/"), CallbacksFor(outcome));
+    ASSERT_TRUE(outcome->WaitDone());
+    EXPECT_EQ(outcome->result.status.code(), test_case.code)
+        << test_case.answer.substr(0, 40) << ": " << outcome->result.status.ToString();
+    EXPECT_TRUE(outcome->result.head_received) << "bytes arrived: not safe to retry";
+    EXPECT_EQ(outcome->head.has_value(), test_case.head_seen);
+  }
+}
+
+TEST(UpstreamClientTest, InterimAnswersAreSkipped) {
+  ScriptedServer raw([](int fd, int) {
+    ReadRequestHead(fd);
+    WriteAll(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\ndone");
+  });
+  UpstreamClient client(TestUpstreamOptions());
+  auto outcome = std::make_shared<Outcome>();
+  client.Send(raw.endpoint(), Get("/"), CallbacksFor(outcome));
+  ASSERT_TRUE(outcome->WaitDone());
+  EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+  EXPECT_EQ(outcome->head->status, 201);
+  EXPECT_EQ(outcome->body, "done");
+}
+
+// The server closes a kept-alive connection just as the client reuses it (it read the
+// second request and closed without an answer): the client retries once on a new
+// connection, and the caller sees only the answer.
+TEST(UpstreamClientTest, StalePooledConnectionIsRetriedOnce) {
+  ScriptedServer raw([](int fd, int index) {
+    if (index == 0) {
+      ReadRequestHead(fd);
+      WriteAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+      ReadRequestHead(fd);  // then close without answering
+      return;
+    }
+    ReadRequestHead(fd);
+    WriteAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nretry");
+  });
+  UpstreamClient client(TestUpstreamOptions());
+  auto first = std::make_shared<Outcome>();
+  client.Send(raw.endpoint(), Get("/"), CallbacksFor(first));
+  ASSERT_TRUE(first->WaitDone());
+  ASSERT_TRUE(first->result.status.ok()) << first->result.status.ToString();
+  auto second = std::make_shared<Outcome>();
+  client.Send(raw.endpoint(), Get("/"), CallbacksFor(second));
+  ASSERT_TRUE(second->WaitDone());
+  EXPECT_TRUE(second->result.status.ok()) << second->result.status.ToString();
+  EXPECT_EQ(second->body, "retry");
+  EXPECT_EQ(raw.accepted(), 2);
+}
+
+// A fresh connection closed without an answer is not retried: the request may be what
+// made the server close.
+TEST(UpstreamClientTest, FreshConnectionClosedWithoutAnswerIsNotRetried) {
+  ScriptedServer raw([](int fd, int) { ReadRequestHead(fd); });
+  UpstreamClient client(TestUpstreamOptions());
+  auto outcome = std::make_shared<Outcome>();
+  client.Send(raw.endpoint(), Get("/"), CallbacksFor(outcome));
+  ASSERT_TRUE(outcome->WaitDone());
+  EXPECT_EQ(outcome->result.status.code(), base::StatusCode::kUnavailable);
+  EXPECT_FALSE(outcome->result.head_received);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(raw.accepted(), 1);
+}
+
+// The common stale case: the server's idle timeout closed the pooled connection long
+// before reuse; the client notices before writing and opens a new one.
+TEST(UpstreamClientTest, IdleClosedPooledConnectionIsReplaced) {
+  CountingObserver observer;
+  auto options = ObservedServerOptions(&observer);
+  options.idle_timeout = 200ms;
+  TestServer server(options, BasicRouter());
+  UpstreamClient client(TestUpstreamOptions());
+  auto first = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Get("/peer"), CallbacksFor(first));
+  ASSERT_TRUE(first->WaitDone());
+  ASSERT_TRUE(first->result.status.ok());
+  std::this_thread::sleep_for(600ms);
+  auto second = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Get("/peer"), CallbacksFor(second));
+  ASSERT_TRUE(second->WaitDone());
+  EXPECT_TRUE(second->result.status.ok()) << second->result.status.ToString();
+  EXPECT_NE(first->body, second->body);
+  EXPECT_EQ(observer.opened.load(), 2);
+}
+
+TEST(UpstreamClientTest, TwoHundredConcurrentExchanges) {
+  constexpr int kExchanges = 200;
+  CountingObserver observer;
+  TestServer server(ObservedServerOptions(&observer), BasicRouter());
+  auto options = TestUpstreamOptions();
+  options.max_idle_per_endpoint = 64;
+  UpstreamClient client(options);
+  for (int wave = 0; wave < 2; ++wave) {
+    std::vector<std::shared_ptr<Outcome>> outcomes;
+    for (int i = 0; i < kExchanges; ++i) {
+      outcomes.push_back(std::make_shared<Outcome>());
+      client.Send(server.endpoint(), Post("/echo", "exchange " + std::to_string(i)),
+                  CallbacksFor(outcomes.back()));
+    }
+    for (int i = 0; i < kExchanges; ++i) {
+      ASSERT_TRUE(outcomes[i]->WaitDone(20s)) << "exchange " << i;
+      EXPECT_TRUE(outcomes[i]->result.status.ok()) << outcomes[i]->result.status.ToString();
+      EXPECT_EQ(outcomes[i]->body, "exchange " + std::to_string(i));
+      EXPECT_EQ(outcomes[i]->done_count, 1);
+    }
+  }
+  EXPECT_LE(observer.opened.load(), 2 * kExchanges - 64) << "the second wave reused nothing";
+}
+
+TEST(UpstreamClientTest, UnixSocketUpstream) {
+  std::string path = "/tmp/supercluster-upstream-test-" + std::to_string(::getpid()) + ".sock";
+  CountingObserver observer;
+  HttpServer server(ObservedServerOptions(&observer), BasicRouter());
+  auto endpoint = ParseEndpoint("unix://" + path);
+  ASSERT_TRUE(endpoint.ok());
+  ASSERT_TRUE(server.Listen(*endpoint).ok());
+  ASSERT_TRUE(server.Start().ok());
+  {
+    UpstreamClient client(TestUpstreamOptions());
+    for (int i = 0; i < 3; ++i) {
+      auto outcome = std::make_shared<Outcome>();
+      client.Send(*endpoint, Post("/echo", "over a unix socket"), CallbacksFor(outcome));
+      ASSERT_TRUE(outcome->WaitDone());
+      EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+      EXPECT_EQ(outcome->body, "over a unix socket");
+      EXPECT_EQ(outcome->head->headers.Get("X-Host"), "localhost");
+    }
+  }
+  server.Stop();
+  EXPECT_EQ(observer.opened.load(), 1);
+}
+
+// Sending the next request from on_done finds the connection already back in the pool.
+TEST(UpstreamClientTest, RequestFromOnDoneReusesTheConnection) {
+  CountingObserver observer;
+  TestServer server(ObservedServerOptions(&observer), BasicRouter());
+  UpstreamClient client(TestUpstreamOptions());
+  auto second = std::make_shared<Outcome>();
+  UpstreamCallbacks first;
+  first.on_done = [&client, &server, second](const UpstreamResult& result) {
+    if (result.status.ok()) client.Send(server.endpoint(), Get("/peer"), CallbacksFor(second));
+  };
+  client.Send(server.endpoint(), Get("/peer"), std::move(first));
+  ASSERT_TRUE(second->WaitDone());
+  EXPECT_TRUE(second->result.status.ok());
+  EXPECT_EQ(observer.opened.load(), 1);
+}
+
+}  // namespace
+}  // namespace supercluster::net

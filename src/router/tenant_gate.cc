@@ -1,0 +1,274 @@
+// The tenant gate: an index from API key hash to tenant, rebuilt from the cache's snapshot
+// only when the snapshot's revision moves, and per-tenant counters (a token bucket and an
+// in-flight count) that outlive index rebuilds.
+#include "router/tenant_gate.h"
+
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <unordered_map>
+
+#include "crypto/bytes.h"
+#include "crypto/secret.h"
+
+namespace supercluster::router {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Keys longer than this are refused before hashing: no real key is this long, and hashing
+// megabytes per request would be a cheap way to load the router.
+constexpr size_t kMaxApiKeyBytes = 1024;
+constexpr size_t kSha256HexDigits = 64;
+
+bool IsHexDigest(const std::string& text) {
+  if (text.size() != kSha256HexDigits) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  });
+}
+
+std::string LowerCase(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+  }
+  return text;
+}
+
+// The key of "Bearer KEY" (scheme case-insensitive, RFC 7235), or "" when the value is not
+// that shape. A key is visible ASCII without spaces.
+std::string_view BearerToken(std::string_view authorization) {
+  constexpr std::string_view kScheme = "bearer";
+  if (authorization.size() <= kScheme.size()) return {};
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    char c = authorization[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    if (c != kScheme[i]) return {};
+  }
+  std::string_view rest = authorization.substr(kScheme.size());
+  if (rest.front() != ' ') return {};
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
+  for (char c : rest) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7f) return {};
+  }
+  return rest;
+}
+
+}  // namespace
+
+std::string HashApiKey(std::string_view api_key) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(api_key.data(), api_key.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    return std::string();  // OpenSSL failed to hash; an empty hash matches no tenant
+  }
+  return crypto::ToHex(crypto::ByteView(digest, length));
+}
+
+namespace {
+
+// Every tenant of one snapshot, and which tenant each key hash belongs to.
+struct TenantIndex {
+  int64_t revision = -1;
+  std::vector<store::Tenant> tenants;
+  std::unordered_map<std::string, size_t> tenant_by_hash;  // lower-case hex -> tenants[i]
+};
+
+std::shared_ptr<const TenantIndex> BuildIndex(const store::PrefixSnapshot& snapshot) {
+  auto index = std::make_shared<TenantIndex>();
+  index->revision = snapshot.revision;
+  std::unordered_map<std::string, std::string> owner_of_hash;  // for the duplicate check
+  std::vector<std::string> ambiguous;
+  for (const auto& [key, entry] : snapshot.entries) {
+    auto tenant = store::DecodeTenant(entry.value, key);
+    if (!tenant.ok()) {
+      // One bad record must not lock every other tenant out; this one gets 401s.
+      spdlog::warn("tenant gate: ignoring {}: {}", key, tenant.status().message());
+      continue;
+    }
+    size_t position = index->tenants.size();
+    for (const std::string& hash : tenant->api_key_hashes) {
+      if (!IsHexDigest(hash)) {
+        spdlog::warn("tenant gate: tenant {} has an api_key_hashes entry that is not a "
+                     "SHA-256 hex digest; ignored",
+                     tenant->id);
+        continue;
+      }
+      std::string normalized = LowerCase(hash);
+      auto [existing, inserted] = owner_of_hash.emplace(normalized, tenant->id);
+      if (!inserted && existing->second != tenant->id) {
+        ambiguous.push_back(normalized);
+        spdlog::warn("tenant gate: tenants {} and {} share an API key hash; that key is "
+                     "refused for both until one is removed",
+                     existing->second, tenant->id);
+        continue;
+      }
+      index->tenant_by_hash.emplace(std::move(normalized), position);
+    }
+    index->tenants.push_back(std::move(*tenant));
+  }
+  // A key shared by two tenants could be answered as either; refusing it is the only
+  // answer that never hands tenant A's caller to tenant B.
+  for (const std::string& hash : ambiguous) index->tenant_by_hash.erase(hash);
+  return index;
+}
+
+// Counters of one tenant. Shared with its tickets, which may outlive the gate.
+struct TenantCounters {
+  double tokens = -1;  // < 0: not yet filled (the first request finds a full bucket)
+  Clock::time_point refilled_at;
+  std::atomic<int64_t> in_flight{0};
+};
+
+class Ticket final : public AdmissionTicket {
+ public:
+  explicit Ticket(std::shared_ptr<TenantCounters> counters) : counters_(std::move(counters)) {}
+  ~Ticket() override { counters_->in_flight.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  std::shared_ptr<TenantCounters> counters_;
+};
+
+}  // namespace
+
+struct TenantGate::State {
+  State(const store::PrefixCache& cache, TenantGateOptions gate_options)
+      : tenants(cache), options(std::move(gate_options)) {
+    if (!options.clock) options.clock = [] { return Clock::now(); };
+  }
+
+  // The index for the cache's current snapshot; rebuilt here when the revision moved.
+  std::shared_ptr<const TenantIndex> CurrentIndex() {
+    std::shared_ptr<const store::PrefixSnapshot> snapshot = tenants.Snapshot();
+    {
+      std::lock_guard lock(index_mutex);
+      if (index && index->revision == snapshot->revision) return index;
+    }
+    // Built outside the lock; two threads may both build after a change, which is
+    // harmless, and requests for the old revision keep being answered meanwhile.
+    std::shared_ptr<const TenantIndex> fresh = BuildIndex(*snapshot);
+    std::lock_guard lock(index_mutex);
+    if (!index || index->revision < fresh->revision) index = fresh;
+    return fresh;
+  }
+
+  std::shared_ptr<TenantCounters> CountersOf(const std::string& tenant_id) {
+    auto& counters = counters_by_tenant[tenant_id];
+    if (!counters) counters = std::make_shared<TenantCounters>();
+    return counters;
+  }
+
+  const store::PrefixCache& tenants;
+  TenantGateOptions options;
+
+  std::mutex index_mutex;
+  std::shared_ptr<const TenantIndex> index;
+
+  std::mutex counters_mutex;  // guards the map and every bucket's tokens and refilled_at
+  std::unordered_map<std::string, std::shared_ptr<TenantCounters>> counters_by_tenant;
+};
+
+TenantGate::TenantGate(const store::PrefixCache& tenants, TenantGateOptions options)
+    : state_(std::make_unique<State>(tenants, std::move(options))) {}
+
+TenantGate::~TenantGate() = default;
+
+base::Result<store::Tenant> TenantGate::Authenticate(const std::string& authorization) const {
+  if (authorization.empty()) {
+    return base::Unauthenticated("missing Authorization header (expected 'Bearer <API key>')");
+  }
+  std::string_view key = BearerToken(authorization);
+  if (key.empty()) {
+    return base::Unauthenticated("malformed Authorization header (expected 'Bearer <API key>')");
+  }
+  if (key.size() > kMaxApiKeyBytes) return base::Unauthenticated("unknown API key");
+  // Looking the hash up in a hash map is not a timing leak of the stored keys: the lookup's
+  // time depends on SHA-256 of the caller's own guess, which the caller cannot steer toward
+  // a stored hash (that would need a preimage), so how far a guess's hash matched tells
+  // nothing about the stored key. The final comparison is constant-time all the same.
+  std::string hash = HashApiKey(key);
+  std::shared_ptr<const TenantIndex> index = state_->CurrentIndex();
+  auto found = index->tenant_by_hash.find(hash);
+  if (found == index->tenant_by_hash.end() ||
+      !crypto::ConstantTimeEquals(crypto::AsBytes(found->first), crypto::AsBytes(hash))) {
+    return base::Unauthenticated("unknown API key");
+  }
+  return index->tenants[found->second];
+}
+
+base::Result<Admission> TenantGate::Admit(const store::Tenant& tenant, uint64_t request_bytes,
+                                          std::chrono::seconds* retry_after) {
+  const TenantGateOptions& options = state_->options;
+  if (request_bytes > options.max_request_bytes) {
+    return base::OutOfRange("request body of " + std::to_string(request_bytes) +
+                            " bytes is over the limit of " +
+                            std::to_string(options.max_request_bytes) + " bytes");
+  }
+  double rate = tenant.requests_per_second > 0 ? tenant.requests_per_second
+                                               : options.default_requests_per_second;
+  double burst = std::max(1.0, rate);
+  int64_t max_concurrent = tenant.max_concurrent_requests > 0
+                               ? tenant.max_concurrent_requests
+                               : options.default_max_concurrent_requests;
+  Clock::time_point now = options.clock();
+
+  std::shared_ptr<TenantCounters> counters;
+  {
+    std::lock_guard lock(state_->counters_mutex);
+    counters = state_->CountersOf(tenant.id);
+    if (counters->tokens < 0) {
+      counters->tokens = burst;
+    } else if (now > counters->refilled_at) {
+      double seconds = std::chrono::duration<double>(now - counters->refilled_at).count();
+      counters->tokens = std::min(burst, counters->tokens + seconds * rate);
+    } else {
+      counters->tokens = std::min(burst, counters->tokens);  // the limit may have shrunk
+    }
+    counters->refilled_at = std::max(counters->refilled_at, now);
+
+    if (counters->tokens < 1) {
+      if (retry_after) {
+        double wait = rate > 0 ? (1 - counters->tokens) / rate : 1;
+        *retry_after = std::chrono::seconds(std::max<int64_t>(1, std::llround(std::ceil(wait))));
+      }
+      return base::ResourceExhausted("tenant " + tenant.id + " is over its rate of " +
+                                     std::to_string(rate) + " requests per second");
+    }
+    // Counted under the lock, so two requests cannot both take the last slot.
+    if (counters->in_flight.load(std::memory_order_relaxed) >= max_concurrent) {
+      if (retry_after) *retry_after = std::chrono::seconds(1);
+      return base::ResourceExhausted("tenant " + tenant.id + " has " +
+                                     std::to_string(max_concurrent) +
+                                     " requests in flight, its limit");
+    }
+    counters->tokens -= 1;
+    counters->in_flight.fetch_add(1, std::memory_order_relaxed);
+  }
+  Admission admission;
+  admission.tenant = tenant;
+  admission.ticket = std::make_unique<Ticket>(std::move(counters));
+  return admission;
+}
+
+bool TenantGate::RegionAllowed(const store::Tenant& tenant, const std::string& region) {
+  if (tenant.allowed_regions.empty()) return true;
+  if (region.empty()) return false;
+  for (const std::string& allowed : tenant.allowed_regions) {
+    if (!allowed.empty() && allowed.back() == '*') {
+      std::string_view prefix(allowed.data(), allowed.size() - 1);
+      if (std::string_view(region).substr(0, prefix.size()) == prefix) return true;
+    } else if (allowed == region) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace supercluster::router
