@@ -17,6 +17,7 @@ const std::vector<Command>& AllCommands() {
       {"model", "inspect GGUF/safetensors model files, write synthetic ones", RunModel},
       {"generate", "run a model on a prompt and stream the text it generates", RunGenerate},
       {"enclave", "attest, open, wipe or check a running supercluster-enclave", RunEnclave},
+      {"router", "run the regional router or the global endpoint", RunRouter},
       {"seal", "verify enclaves' attestation and seal a message to them", RunSeal},
       {"open", "open a sealed answer stream with the secrets `seal` kept", RunOpen},
       {"worker", "serve a model: the sealed and OpenAI-compatible APIs, with an enclave", RunWorker},

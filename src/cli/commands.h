@@ -23,5 +23,6 @@ int RunDown(const std::vector<std::string>& args);
 int RunStatus(const std::vector<std::string>& args);
 int RunInfer(const std::vector<std::string>& args);
 int RunWorker(const std::vector<std::string>& args);
+int RunRouter(const std::vector<std::string>& args);
 
 }  // namespace supercluster::cli

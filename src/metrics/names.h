@@ -66,6 +66,30 @@ inline constexpr char kWorkerTokensPerSecond[] = "supercluster_worker_tokens_per
 // "enclave_refused", "enclave_unavailable").
 inline constexpr char kWorkerRejectedTotal[] = "supercluster_worker_rejected_total";
 inline constexpr char kOutcomeLabel[] = "outcome";
+// ---- Router (router --tier regional|global; defined by router::RouterMetrics) ----
+
+// Counter {tier, outcome}: client requests on the proxied paths, by how they ended: ok,
+// upstream_error (a 5xx passed on), stream_broken (failed after the first byte),
+// no_upstream (nothing could take it), unauthenticated, rate_limited, too_large,
+// bad_request, not_found, region_forbidden, cancelled (the client went away).
+inline constexpr char kRouterRequestsTotal[] = "supercluster_router_requests_total";
+
+// Histogram {tier, kind}: time from sending a request upstream to its response head, in
+// seconds; kind is worker or router (another region's).
+inline constexpr char kRouterUpstreamLatencySeconds[] =
+    "supercluster_router_upstream_latency_seconds";
+
+// Counter {tier}: upstreams ejected by outlier detection (consecutive failures).
+inline constexpr char kRouterEjectionsTotal[] = "supercluster_router_ejections_total";
+
+// Counter {tier}: requests handed to another region's router (X-Supercluster-Spilled).
+inline constexpr char kRouterSpillsTotal[] = "supercluster_router_spills_total";
+
+// Counter {tier}: second and later attempts of a request on another upstream.
+inline constexpr char kRouterRetriesTotal[] = "supercluster_router_retries_total";
+
+// Gauge {tier}: upstreams that may get traffic now (not ejected, passing health checks).
+inline constexpr char kRouterUpstreamsAvailable[] = "supercluster_router_upstreams_available";
 
 // ---- Process (the standard names every Prometheus client library exports) ----
 

@@ -39,13 +39,19 @@ namespace {
 
 // The most body bytes handed to one on_data call; one such buffer per connection.
 constexpr size_t kPieceBytes = 32 * 1024;
+// Room for one socket read; the parser then copies body bytes out into a piece.
+constexpr size_t kReadBytes = 64 * 1024;
 // How long a name's resolved addresses are used before resolving it again.
 constexpr auto kResolveTtl = std::chrono::seconds(30);
 
 // One connection to an upstream, with the buffers it reuses from exchange to exchange.
 struct Connection {
   explicit Connection(const Strand& strand)
-      : stream(strand), piece(std::make_unique<char[]>(kPieceBytes)) {}
+      : stream(strand), piece(std::make_unique<char[]>(kPieceBytes)) {
+    // Beast reads at most the buffer's free capacity (and at least 512 bytes) per read;
+    // left at its first small allocation, a large body would take a syscall per ~1 kB.
+    buffer.reserve(kReadBytes);
+  }
   Stream stream;
   beast::flat_buffer buffer;  // bytes read from the socket and not yet parsed
   std::unique_ptr<char[]> piece;
@@ -320,6 +326,9 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     received_ = true;
     int status = static_cast<int>(parser_->get().result_int());
     if (status >= 100 && status < 200 && status != 101) return ReadHead();  // interim answer
+    // No retry can happen from here on: the request's bytes are not needed any more.
+    std::string().swap(head_);
+    std::string().swap(body_);
     if (callbacks_.on_head) {
       ResponseHead head;
       head.status = status;

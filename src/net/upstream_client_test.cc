@@ -303,6 +303,23 @@ TEST(UpstreamClientTest, EmptyPostAndHeadRequest) {
   EXPECT_EQ(observer.opened.load(), 1);
 }
 
+// Without on_data the body is read and dropped, and the connection is still reused.
+TEST(UpstreamClientTest, BodyIsDiscardedWithoutOnData) {
+  CountingObserver observer;
+  TestServer server(ObservedServerOptions(&observer), BasicRouter());
+  UpstreamClient client(TestUpstreamOptions());
+  for (int i = 0; i < 3; ++i) {
+    auto outcome = std::make_shared<Outcome>();
+    UpstreamCallbacks callbacks = CallbacksFor(outcome);
+    callbacks.on_data = nullptr;
+    client.Send(server.endpoint(), Post("/echo", std::string(200000, 'd')), callbacks);
+    ASSERT_TRUE(outcome->WaitDone());
+    EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+    EXPECT_EQ(outcome->head->headers.Get("Content-Length"), "200000");
+  }
+  EXPECT_EQ(observer.opened.load(), 1);
+}
+
 TEST(UpstreamClientTest, SequentialRequestsReuseOneConnection) {
   CountingObserver observer;
   TestServer server(ObservedServerOptions(&observer), BasicRouter());
@@ -737,6 +754,23 @@ TEST(UpstreamClientTest, InterimAnswersAreSkipped) {
   EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
   EXPECT_EQ(outcome->head->status, 201);
   EXPECT_EQ(outcome->body, "done");
+}
+
+// A body without a length ends when the server closes: complete, and not pooled.
+TEST(UpstreamClientTest, BodyDelimitedByCloseIsComplete) {
+  ScriptedServer raw([](int fd, int) {
+    ReadRequestHead(fd);
+    WriteAll(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+  });
+  UpstreamClient client(TestUpstreamOptions());
+  for (int i = 0; i < 2; ++i) {
+    auto outcome = std::make_shared<Outcome>();
+    client.Send(raw.endpoint(), Get("/"), CallbacksFor(outcome));
+    ASSERT_TRUE(outcome->WaitDone());
+    EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+    EXPECT_EQ(outcome->body, "until the end");
+  }
+  EXPECT_EQ(raw.accepted(), 2);
 }
 
 // The server closes a kept-alive connection just as the client reuses it (it read the

@@ -1,0 +1,138 @@
+// The router's choice of upstream (a worker, or another region's router) and what it
+// remembers about each one:
+//
+// - Load: power of two choices over (outstanding + 1) x peak-EWMA latency. Peak EWMA: a
+//   sample above the current estimate replaces it at once (a slowdown is believed at once),
+//   a sample below it pulls it down with time constant `ewma_decay` (a recovery is believed
+//   slowly). Latency samples are time to the response head, which is what queueing shows in.
+// - Outlier ejection (passive): `failures_to_eject` consecutive failures (a 5xx from the
+//   upstream, a connect error, a timeout) eject it for base_ejection_time x times ejected,
+//   capped at max_ejection_time. When that time is over it is let back on probation: one
+//   more failure ejects it again (for longer), a success ends probation.
+// - Health (active checks, health_checker.h): `health_failures_to_mark_down` failed checks
+//   in a row, or one connect error, mark it down; one passing check marks it up again.
+//   The checks also measure the round-trip time, by which the global tier orders regions.
+// - The retry budget (retry_budget.h).
+//
+// An upstream is known by an id string (the router uses "region/instance" for workers and
+// "region" for peer routers). Callers: RouterService (proxy.cc, health_checker.cc).
+// Threading: every method is thread-safe (one mutex; each call is short).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "router/retry_budget.h"
+
+namespace supercluster::router {
+
+struct BalancerOptions {
+  std::chrono::milliseconds ewma_decay{10000};
+  // The latency assumed for an upstream that has not answered yet.
+  std::chrono::milliseconds initial_latency{20};
+  int failures_to_eject = 5;
+  std::chrono::milliseconds base_ejection_time{5000};
+  std::chrono::milliseconds max_ejection_time{60000};
+  int health_failures_to_mark_down = 2;
+  RetryBudgetOptions retry_budget;
+};
+
+// How one exchange with an upstream ended, as far as the balancer cares.
+enum class Outcome {
+  kSuccess,    // the upstream answered (any status below 500)
+  kFailure,    // 5xx other than a saturated 503, connect error, timeout, broken stream
+  kSaturated,  // 503 from a worker: busy, not broken; neither success nor failure
+  kAbandoned,  // the client went away or we cancelled; says nothing about the upstream
+};
+
+// What a health check saw.
+enum class HealthCheckResult { kPassed, kFailed, kConnectFailed };
+
+struct UpstreamState {
+  std::string id;
+  int64_t outstanding = 0;
+  double ewma_ms = 0;
+  bool ejected = false;
+  int64_t ejection_remaining_ms = 0;
+  int64_t times_ejected = 0;
+  int consecutive_failures = 0;
+  bool healthy = true;
+  double rtt_ms = -1;  // from health checks; -1 until one passed
+};
+
+class Balancer {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  using Clock = std::function<TimePoint()>;
+  using Random = std::function<uint64_t()>;
+
+  // Empty `clock`: the steady clock. Empty `random`: a seeded std::mt19937_64.
+  explicit Balancer(BalancerOptions options, Clock clock = {}, Random random = {});
+
+  // Forgets every upstream not in `ids` (upstreams are otherwise added on first mention).
+  void Retain(const std::vector<std::string>& ids);
+
+  // Whether `id` may get traffic now: not ejected and not marked down.
+  bool Available(const std::string& id);
+
+  // Power of two choices among the available `candidates`; nullopt when none is available.
+  std::optional<std::string> Pick(const std::vector<std::string>& candidates);
+
+  // An exchange with `id` starts / ends. `time_to_head` is the latency sample (used only
+  // for kSuccess).
+  void OnStart(const std::string& id);
+  void OnFinish(const std::string& id, Outcome outcome, std::chrono::nanoseconds time_to_head);
+
+  void OnHealthCheck(const std::string& id, HealthCheckResult result,
+                     std::chrono::nanoseconds round_trip);
+
+  // Retry budget: count a client request, and ask for a retry.
+  void RecordRequest();
+  bool TryRetry();
+
+  // The measured round-trip time of `id` in ms, or -1 if none yet.
+  double RoundTripMs(const std::string& id);
+  int64_t Outstanding(const std::string& id);
+
+  std::vector<UpstreamState> States();
+
+  // Called (outside the lock) each time an upstream is ejected; for metrics and logs.
+  void SetEjectionObserver(std::function<void(const std::string& id)> observer);
+
+ private:
+  struct Entry {
+    int64_t outstanding = 0;
+    double ewma_ms = 0;
+    TimePoint last_sample{};
+    bool has_sample = false;
+    int consecutive_failures = 0;
+    bool on_probation = false;
+    TimePoint ejected_until{};
+    int64_t times_ejected = 0;
+    int consecutive_health_failures = 0;
+    bool healthy = true;
+    double rtt_ms = -1;
+  };
+
+  Entry& EntryFor(const std::string& id);  // requires mutex_
+  bool AvailableLocked(const Entry& entry, TimePoint now) const;
+  double Cost(const Entry& entry) const;
+  // Returns true when this failure ejected the upstream.
+  bool RecordFailureLocked(Entry& entry, TimePoint now);
+
+  const BalancerOptions options_;
+  Clock clock_;
+  Random random_;
+  std::mutex mutex_;
+  std::map<std::string, Entry> entries_;
+  RetryBudget retry_budget_;
+  std::function<void(const std::string&)> ejection_observer_;
+};
+
+}  // namespace supercluster::router

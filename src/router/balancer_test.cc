@@ -1,0 +1,222 @@
+// The balancer's choices and memory, with an injected clock and random source so that
+// every run sees the same sequence.
+#include "router/balancer.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <queue>
+#include <random>
+
+namespace supercluster::router {
+namespace {
+
+using std::chrono::milliseconds;
+
+class FakeTime {
+ public:
+  Balancer::TimePoint now() const { return now_; }
+  void Advance(milliseconds step) { now_ += step; }
+  Balancer::Clock clock() {
+    return [this] { return now_; };
+  }
+
+ private:
+  Balancer::TimePoint now_ = Balancer::TimePoint{} + std::chrono::hours(1);
+};
+
+Balancer::Random SeededRandom(uint64_t seed) {
+  auto engine = std::make_shared<std::mt19937_64>(seed);
+  return [engine] { return (*engine)(); };
+}
+
+TEST(BalancerTest, FiveTimesSlowerUpstreamGetsAProportionallySmallerShare) {
+  FakeTime time;
+  Balancer balancer({}, time.clock(), SeededRandom(7));
+  const std::vector<std::string> ids = {"fast-1", "fast-2", "fast-3", "slow"};
+  std::map<std::string, milliseconds> service_time = {
+      {"fast-1", milliseconds(10)}, {"fast-2", milliseconds(10)}, {"fast-3", milliseconds(10)},
+      {"slow", milliseconds(50)}};
+  // A request every millisecond for 20 simulated seconds; completions in time order.
+  using Done = std::pair<Balancer::TimePoint, std::string>;
+  std::priority_queue<Done, std::vector<Done>, std::greater<Done>> in_flight;
+  std::map<std::string, int> picks;
+  for (int tick = 0; tick < 20000; ++tick) {
+    time.Advance(milliseconds(1));
+    while (!in_flight.empty() && in_flight.top().first <= time.now()) {
+      balancer.OnFinish(in_flight.top().second, Outcome::kSuccess,
+                        service_time[in_flight.top().second]);
+      in_flight.pop();
+    }
+    std::optional<std::string> pick = balancer.Pick(ids);
+    ASSERT_TRUE(pick.has_value());
+    ++picks[*pick];
+    balancer.OnStart(*pick);
+    in_flight.push({time.now() + service_time[*pick], *pick});
+  }
+  double fast_average = (picks["fast-1"] + picks["fast-2"] + picks["fast-3"]) / 3.0;
+  EXPECT_GT(picks["slow"], 0) << "the slow upstream still gets some traffic";
+  // At 5x the latency its fair share is at most a fifth of a fast one's.
+  EXPECT_LT(picks["slow"], fast_average / 5) << "slow " << picks["slow"] << " fast " << fast_average;
+  for (const char* fast : {"fast-1", "fast-2", "fast-3"}) {
+    EXPECT_GT(picks[fast], fast_average * 0.8);
+  }
+}
+
+TEST(BalancerTest, PeakEwmaJumpsUpAtOnceAndDecaysSlowly) {
+  FakeTime time;
+  BalancerOptions options;
+  options.ewma_decay = milliseconds(10000);
+  Balancer balancer(options, time.clock(), SeededRandom(1));
+  balancer.OnStart("a");
+  balancer.OnFinish("a", Outcome::kSuccess, milliseconds(10));
+  balancer.OnStart("a");
+  balancer.OnFinish("a", Outcome::kSuccess, milliseconds(500));
+  EXPECT_DOUBLE_EQ(balancer.States()[0].ewma_ms, 500);
+  time.Advance(milliseconds(1000));  // a tenth of the time constant
+  balancer.OnStart("a");
+  balancer.OnFinish("a", Outcome::kSuccess, milliseconds(10));
+  double ewma = balancer.States()[0].ewma_ms;
+  EXPECT_GT(ewma, 400);  // 500 e^-0.1 + 10 (1 - e^-0.1) = 453
+  EXPECT_LT(ewma, 500);
+  time.Advance(milliseconds(100000));  // ten time constants later it has caught up
+  balancer.OnStart("a");
+  balancer.OnFinish("a", Outcome::kSuccess, milliseconds(10));
+  EXPECT_NEAR(balancer.States()[0].ewma_ms, 10, 0.1);
+}
+
+TEST(BalancerTest, OutstandingRequestsRaiseTheCost) {
+  FakeTime time;
+  Balancer balancer({}, time.clock(), SeededRandom(3));
+  // Same latency; "busy" has three requests in flight, so two choices always pick "idle".
+  for (const char* id : {"busy", "idle"}) {
+    balancer.OnStart(id);
+    balancer.OnFinish(id, Outcome::kSuccess, milliseconds(10));
+  }
+  for (int i = 0; i < 3; ++i) balancer.OnStart("busy");
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(balancer.Pick({"busy", "idle"}), "idle");
+  EXPECT_EQ(balancer.Outstanding("busy"), 3);
+}
+
+TEST(BalancerTest, AlwaysFailingUpstreamIsEjectedForLongerEachTime) {
+  FakeTime time;
+  BalancerOptions options;
+  options.failures_to_eject = 5;
+  options.base_ejection_time = milliseconds(1000);
+  options.max_ejection_time = milliseconds(2500);
+  Balancer balancer(options, time.clock(), SeededRandom(5));
+  std::vector<std::string> ejections;
+  balancer.SetEjectionObserver([&](const std::string& id) { ejections.push_back(id); });
+  auto fail = [&] {
+    balancer.OnStart("bad");
+    balancer.OnFinish("bad", Outcome::kFailure, milliseconds(1));
+  };
+  for (int i = 0; i < 4; ++i) fail();
+  EXPECT_TRUE(balancer.Available("bad")) << "four failures are not five";
+  fail();
+  EXPECT_FALSE(balancer.Available("bad"));
+  EXPECT_EQ(ejections.size(), 1u);
+  EXPECT_EQ(balancer.Pick({"bad", "good"}), "good");
+  EXPECT_EQ(balancer.Pick({"bad"}), std::nullopt);
+
+  time.Advance(milliseconds(999));
+  EXPECT_FALSE(balancer.Available("bad"));
+  time.Advance(milliseconds(1));
+  EXPECT_TRUE(balancer.Available("bad")) << "back on probation after 1 x base";
+  fail();  // one failure on probation ejects again, now for 2 x base
+  EXPECT_FALSE(balancer.Available("bad"));
+  EXPECT_EQ(ejections.size(), 2u);
+  time.Advance(milliseconds(1999));
+  EXPECT_FALSE(balancer.Available("bad"));
+  time.Advance(milliseconds(1));
+  EXPECT_TRUE(balancer.Available("bad"));
+  fail();  // third time: 3 x base = 3000, capped at 2500
+  EXPECT_EQ(balancer.States()[0].ejection_remaining_ms, 2500);
+  EXPECT_EQ(balancer.States()[0].times_ejected, 3);
+
+  // A success after probation ends it: failures must again reach five.
+  time.Advance(milliseconds(2500));
+  balancer.OnStart("bad");
+  balancer.OnFinish("bad", Outcome::kSuccess, milliseconds(1));
+  for (int i = 0; i < 4; ++i) fail();
+  EXPECT_TRUE(balancer.Available("bad"));
+}
+
+TEST(BalancerTest, SaturationAndAbandonmentAreNotFailures) {
+  FakeTime time;
+  Balancer balancer({}, time.clock(), SeededRandom(5));
+  for (int i = 0; i < 20; ++i) {
+    balancer.OnStart("w");
+    balancer.OnFinish("w", i % 2 ? Outcome::kSaturated : Outcome::kAbandoned, milliseconds(1));
+  }
+  EXPECT_TRUE(balancer.Available("w"));
+  EXPECT_EQ(balancer.Outstanding("w"), 0);
+}
+
+TEST(BalancerTest, HealthChecksMarkDownAndUpAndMeasureRoundTrip) {
+  FakeTime time;
+  Balancer balancer({}, time.clock(), SeededRandom(5));
+  balancer.OnHealthCheck("r", HealthCheckResult::kPassed, milliseconds(40));
+  EXPECT_DOUBLE_EQ(balancer.RoundTripMs("r"), 40);
+  balancer.OnHealthCheck("r", HealthCheckResult::kFailed, milliseconds(0));
+  EXPECT_TRUE(balancer.Available("r")) << "one failed check is not enough";
+  balancer.OnHealthCheck("r", HealthCheckResult::kFailed, milliseconds(0));
+  EXPECT_FALSE(balancer.Available("r"));
+  balancer.OnHealthCheck("r", HealthCheckResult::kPassed, milliseconds(40));
+  EXPECT_TRUE(balancer.Available("r"));
+  balancer.OnHealthCheck("r", HealthCheckResult::kConnectFailed, milliseconds(0));
+  EXPECT_FALSE(balancer.Available("r")) << "a refused connection counts at once";
+  EXPECT_DOUBLE_EQ(balancer.RoundTripMs("unknown"), -1);
+}
+
+TEST(BalancerTest, RetainForgetsOthers) {
+  FakeTime time;
+  Balancer balancer({}, time.clock(), SeededRandom(5));
+  balancer.OnStart("a");
+  balancer.OnStart("b");
+  balancer.Retain({"b"});
+  auto states = balancer.States();
+  ASSERT_EQ(states.size(), 1u);
+  EXPECT_EQ(states[0].id, "b");
+}
+
+TEST(RetryBudgetTest, CapsRetriesAtTheRatioWithAFloor) {
+  RetryBudgetOptions options;
+  options.ratio = 0.2;
+  options.min_retries_per_second = 1;
+  options.window = milliseconds(10000);
+  RetryBudget budget(options);
+  auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  // With no traffic the floor allows 1/s x 10 s = 10 retries.
+  int allowed = 0;
+  for (int i = 0; i < 100; ++i) allowed += budget.TryRetry(now) ? 1 : 0;
+  EXPECT_EQ(allowed, 10);
+  // 1000 requests raise the allowance to 200 in all.
+  for (int i = 0; i < 1000; ++i) budget.RecordRequest(now);
+  allowed = 0;
+  for (int i = 0; i < 1000; ++i) allowed += budget.TryRetry(now) ? 1 : 0;
+  EXPECT_EQ(allowed, 190);
+  EXPECT_EQ(budget.RetriesInWindow(now), 200);
+  // Once the window has passed, the old counts no longer weigh.
+  now += std::chrono::seconds(11);
+  EXPECT_EQ(budget.RequestsInWindow(now), 0);
+  EXPECT_TRUE(budget.TryRetry(now));
+}
+
+TEST(RetryBudgetTest, BalancerUsesTheBudget) {
+  FakeTime time;
+  BalancerOptions options;
+  options.retry_budget.ratio = 0.1;
+  options.retry_budget.min_retries_per_second = 0;
+  options.retry_budget.window = milliseconds(1000);
+  Balancer balancer(options, time.clock(), SeededRandom(5));
+  EXPECT_FALSE(balancer.TryRetry());
+  for (int i = 0; i < 50; ++i) balancer.RecordRequest();
+  int allowed = 0;
+  for (int i = 0; i < 50; ++i) allowed += balancer.TryRetry() ? 1 : 0;
+  EXPECT_EQ(allowed, 5);
+}
+
+}  // namespace
+}  // namespace supercluster::router

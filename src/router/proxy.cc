@@ -1,0 +1,312 @@
+#include "router/proxy.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "net/sse.h"
+
+namespace supercluster::router {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Error bodies of upstreams are kept (to pass on if nothing else answers) up to this size.
+constexpr size_t kMaxHeldErrorBytes = 64 * 1024;
+
+bool IsHopByHop(const std::string& name) {
+  static const char* const kNames[] = {"connection", "keep-alive",  "transfer-encoding",
+                                       "te",         "trailer",     "upgrade",
+                                       "proxy-connection", "content-length", "host"};
+  for (const char* hop : kNames) {
+    if (name.size() == std::char_traits<char>::length(hop) &&
+        std::equal(name.begin(), name.end(), hop,
+                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+net::Headers EndToEndHeaders(const net::Headers& headers) {
+  net::Headers kept;
+  for (const auto& [name, value] : headers.fields()) {
+    if (!IsHopByHop(name)) kept.Add(name, value);
+  }
+  return kept;
+}
+
+class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
+ public:
+  ProxyCall(ProxyRequest request, std::shared_ptr<net::Responder> responder,
+            net::UpstreamClient& client, RouterMetrics& metrics)
+      : request_(std::move(request)),
+        responder_(std::move(responder)),
+        client_(client),
+        metrics_(metrics),
+        request_id_(request_.request.headers.Get("X-Supercluster-Request-Id")) {}
+
+  void Start() {
+    std::weak_ptr<ProxyCall> weak = shared_from_this();
+    responder_->OnClose([weak] {
+      if (auto self = weak.lock()) self->OnClientGone();
+    });
+    Attempt();
+  }
+
+ private:
+  // One try on one upstream.
+  struct Try {
+    ProxyTarget target;
+    Clock::time_point started;
+    std::chrono::nanoseconds time_to_head{0};
+    int status = 0;
+    net::Headers headers;
+    bool held = false;  // a 5xx kept back from the client
+    std::string held_body;
+  };
+
+  void OnClientGone() {
+    std::shared_ptr<net::UpstreamExchange> exchange;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      client_gone_ = true;
+      exchange = exchange_;
+    }
+    if (exchange) exchange->Cancel();
+  }
+
+  bool ClientGone() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return client_gone_;
+  }
+
+  net::HttpRequest RequestFor(const ProxyTarget& target) const {
+    net::HttpRequest upstream;
+    upstream.method = request_.request.method;
+    upstream.target = request_.request.target;
+    upstream.body = request_.request.body;
+    upstream.headers = EndToEndHeaders(request_.request.headers);
+    if (target.is_router) {
+      upstream.headers.Remove("X-Supercluster-Tenant");
+      if (target.spill) upstream.headers.Set("X-Supercluster-Spilled", request_.own_region);
+    } else {
+      upstream.headers.Remove("Authorization");
+      upstream.headers.Set("X-Supercluster-Tenant", request_.tenant_id);
+    }
+    return upstream;
+  }
+
+  void Attempt() {
+    if (ClientGone()) return Done(RequestOutcome::kCancelled, 499);
+    std::optional<ProxyTarget> target = request_.next_target(tried_);
+    if (!target) {
+      if (tried_.empty()) return SendFinal(request_.no_target_response());
+      return SendFinal(std::move(*last_error_));
+    }
+    if (!tried_.empty()) {
+      if (last_was_failure_ && !target->balancer->TryRetry()) {
+        spdlog::debug("request {}: retry budget exhausted", request_id_);
+        return SendFinal(std::move(*last_error_));
+      }
+      metrics_.Retried();
+    } else {
+      target->balancer->RecordRequest();
+    }
+    tried_.push_back(target->id);
+    if (target->spill) metrics_.Spilled();
+
+    auto attempt = std::make_shared<Try>();
+    attempt->target = *target;
+    attempt->started = Clock::now();
+    target->balancer->OnStart(target->id);
+    int number = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      number = ++attempt_number_;
+    }
+    auto self = shared_from_this();
+    net::UpstreamCallbacks callbacks;
+    callbacks.on_head = [self, attempt](const net::ResponseHead& head) {
+      self->OnHead(*attempt, head);
+    };
+    callbacks.on_data = [self, attempt](std::string_view data, std::function<void()> resume) {
+      self->OnData(*attempt, data, std::move(resume));
+    };
+    callbacks.on_done = [self, attempt](const net::UpstreamResult& result) {
+      self->OnDone(*attempt, result);
+    };
+    std::shared_ptr<net::UpstreamExchange> exchange =
+        client_.Send(target->endpoint, RequestFor(*target), std::move(callbacks));
+    bool cancel = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      // The exchange may already have ended, and a later attempt started, on an io thread.
+      if (!finished_ && number == attempt_number_) exchange_ = exchange;
+      cancel = client_gone_;
+    }
+    if (cancel) exchange->Cancel();
+  }
+
+  void OnHead(Try& attempt, const net::ResponseHead& head) {
+    attempt.time_to_head = Clock::now() - attempt.started;
+    attempt.status = head.status;
+    attempt.headers = EndToEndHeaders(head.headers);
+    metrics_.UpstreamLatency(attempt.target.is_router, attempt.time_to_head);
+    if (head.status >= 500) {
+      attempt.held = true;  // maybe another upstream does better; decided in OnDone
+      return;
+    }
+    net::Headers headers = attempt.headers;
+    headers.Set("X-Supercluster-Request-Id", request_id_);
+    event_stream_ = headers.Get("Content-Type").find("text/event-stream") != std::string::npos;
+    streaming_ = true;
+    responder_->StartStream(head.status, std::move(headers));
+  }
+
+  void OnData(Try& attempt, std::string_view data, std::function<void()> resume) {
+    if (attempt.held || !streaming_) {
+      if (attempt.held_body.size() < kMaxHeldErrorBytes) {
+        attempt.held_body.append(data.substr(0, kMaxHeldErrorBytes - attempt.held_body.size()));
+      }
+      resume();
+      return;
+    }
+    bytes_out_ += data.size();
+    std::weak_ptr<ProxyCall> weak = shared_from_this();
+    responder_->Write(std::string(data), [weak, resume = std::move(resume)](base::Status status) {
+      if (status.ok()) {
+        resume();
+      } else if (auto self = weak.lock()) {
+        self->OnClientGone();
+      }
+    });
+  }
+
+  void OnDone(Try& attempt, const net::UpstreamResult& result) {
+    const ProxyTarget& target = attempt.target;
+    bool cancelled = result.status.code() == base::StatusCode::kCancelled || ClientGone();
+    if (streaming_) {
+      if (result.status.ok()) {
+        target.balancer->OnFinish(target.id, Outcome::kSuccess, attempt.time_to_head);
+        responder_->Finish();
+        return Done(RequestOutcome::kOk, attempt.status);
+      }
+      if (cancelled) {
+        target.balancer->OnFinish(target.id, Outcome::kAbandoned, attempt.time_to_head);
+        responder_->Finish();
+        return Done(RequestOutcome::kCancelled, 499);
+      }
+      target.balancer->OnFinish(target.id, Outcome::kFailure, attempt.time_to_head);
+      spdlog::warn("request {}: upstream {} failed mid-stream: {}", request_id_, target.id,
+                   result.status.message());
+      if (event_stream_) {
+        net::SseEvent event;
+        event.event = "error";
+        event.data = ErrorJson("the upstream failed mid-stream (" + target.id + ")",
+                               "upstream_error");
+        responder_->Write(net::FormatSseEvent(event));
+      }
+      responder_->Finish();
+      return Done(RequestOutcome::kStreamBroken, attempt.status);
+    }
+    if (cancelled) {
+      target.balancer->OnFinish(target.id, Outcome::kAbandoned, attempt.time_to_head);
+      return Done(RequestOutcome::kCancelled, 499);
+    }
+    if (attempt.held) {
+      bool saturated = attempt.status == 503;
+      target.balancer->OnFinish(target.id, saturated ? Outcome::kSaturated : Outcome::kFailure,
+                                attempt.time_to_head);
+      net::HttpResponse response;
+      response.status = attempt.status;
+      response.headers = attempt.headers;
+      response.body = std::move(attempt.held_body);
+      last_error_ = std::move(response);
+      last_was_failure_ = !saturated;
+      return Attempt();
+    }
+    // Nothing usable arrived: a connect error, a timeout, a connection lost.
+    target.balancer->OnFinish(target.id, Outcome::kFailure, attempt.time_to_head);
+    spdlog::info("request {}: upstream {} failed: {}", request_id_, target.id,
+                 result.status.message());
+    bool timeout = result.status.code() == base::StatusCode::kDeadlineExceeded;
+    last_error_ = ErrorResponse(timeout ? 504 : 502,
+                                "the upstream " + target.id + " failed: " + result.status.message(),
+                                timeout ? "upstream_timeout" : "upstream_unavailable");
+    last_was_failure_ = true;
+    if (result.head_received) return SendFinal(std::move(*last_error_));  // not safe to retry
+    Attempt();
+  }
+
+  void SendFinal(net::HttpResponse response) {
+    int status = response.status;
+    response.headers.Set("X-Supercluster-Request-Id", request_id_);
+    if (status == 503 && !response.headers.Has("Retry-After")) {
+      response.headers.Set("Retry-After", "1");
+    }
+    responder_->Send(std::move(response));
+    RequestOutcome outcome = RequestOutcome::kUpstreamError;
+    if (status == 404) outcome = RequestOutcome::kNotFound;
+    if (tried_.empty() && status == 503) outcome = RequestOutcome::kNoUpstream;
+    if (tried_.empty() && status == 403) outcome = RequestOutcome::kRegionForbidden;
+    if (status < 400) outcome = RequestOutcome::kOk;
+    Done(outcome, status);
+  }
+
+  void Done(RequestOutcome outcome, int status) {
+    metrics_.RequestDone(outcome);
+    // Ids, sizes and status only: never the body.
+    spdlog::debug("request {} tenant {} {} -> {} status {} tries {} bytes in {} out {}",
+                  request_id_, request_.tenant_id, request_.request.path(),
+                  tried_.empty() ? "-" : tried_.back(), status, tried_.size(),
+                  request_.request.body.size(), bytes_out_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished_ = true;
+    exchange_.reset();  // breaks the exchange <-> call reference cycle
+    request_.hold.reset();
+    request_.request.body.clear();
+  }
+
+  ProxyRequest request_;
+  std::shared_ptr<net::Responder> responder_;
+  net::UpstreamClient& client_;
+  RouterMetrics& metrics_;
+  const std::string request_id_;
+
+  // Touched only by the exchange's callbacks, which run one at a time.
+  std::vector<std::string> tried_;
+  std::optional<net::HttpResponse> last_error_;
+  bool last_was_failure_ = false;
+  bool streaming_ = false;
+  bool event_stream_ = false;
+  uint64_t bytes_out_ = 0;
+
+  std::mutex mutex_;
+  std::shared_ptr<net::UpstreamExchange> exchange_;  // guarded by mutex_
+  bool client_gone_ = false;                         // guarded by mutex_
+  bool finished_ = false;                            // guarded by mutex_
+  int attempt_number_ = 0;                           // guarded by mutex_
+};
+
+}  // namespace
+
+std::string ErrorJson(const std::string& message, const std::string& type) {
+  nlohmann::json body = {{"error", {{"message", message}, {"type", type}}}};
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+net::HttpResponse ErrorResponse(int status, const std::string& message, const std::string& type) {
+  net::HttpResponse response = net::HttpResponse::Json(status, ErrorJson(message, type));
+  if (status == 503 || status == 429) response.headers.Set("Retry-After", "1");
+  return response;
+}
+
+void StartProxy(ProxyRequest request, std::shared_ptr<net::Responder> responder,
+                net::UpstreamClient& client, RouterMetrics& metrics) {
+  auto call = std::make_shared<ProxyCall>(std::move(request), std::move(responder), client, metrics);
+  call->Start();
+}
+
+}  // namespace supercluster::router

@@ -1,0 +1,68 @@
+// Proxies one client request to an upstream (a worker, or another router), streaming the
+// answer back with backpressure, and tries another upstream while nothing has reached the
+// client yet. The rules (docs/data-plane.md):
+//
+// - An answer below 500 is streamed to the client as it arrives; the upstream is read only
+//   as fast as the client takes the bytes (Responder::Write's on_written resumes it).
+// - A 503 is "saturated": another upstream is tried at no cost to the retry budget. Any
+//   other 5xx, a refused connection or a timeout before any byte of the answer is a failure
+//   (counted towards the upstream's ejection), and another upstream is tried only while the
+//   retry budget allows. A failure after part of the response head arrived is not retried.
+// - When nothing is left to try, the client gets the last upstream's error answer, or a 502
+//   / 504 naming what failed, or (nothing tried at all) `no_target_response`.
+// - A failure after the first byte ends an event stream with `event: error` and a
+//   {"error":{...}} data line, then ends the response: never a hang.
+// - The client going away cancels the upstream exchange.
+//
+// Request bodies are never logged or kept beyond the exchange. Callers: RouterService.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/http_server.h"
+#include "net/upstream_client.h"
+#include "router/balancer.h"
+#include "router/router_metrics.h"
+
+namespace supercluster::router {
+
+struct ProxyTarget {
+  std::string id;  // the id the balancer knows it by
+  net::Endpoint endpoint;
+  // Another router: the Authorization header goes along (it authenticates again) and no
+  // X-Supercluster-Tenant is sent. A worker: the reverse.
+  bool is_router = false;
+  // Handing over to another region's router: adds X-Supercluster-Spilled: own region.
+  bool spill = false;
+  Balancer* balancer = nullptr;  // not owned; outlives the request
+};
+
+struct ProxyRequest {
+  // The client's request, already cleaned (no client-sent X-Supercluster-Tenant) and
+  // carrying X-Supercluster-Request-Id.
+  net::HttpRequest request;
+  std::string tenant_id;
+  std::string own_region;
+  // The next upstream to try, given the ids already tried; nullopt when none is left.
+  std::function<std::optional<ProxyTarget>(const std::vector<std::string>& tried)> next_target;
+  // The answer when not a single upstream could be tried.
+  std::function<net::HttpResponse()> no_target_response;
+  // Released when the request ends (the tenant's admission ticket).
+  std::shared_ptr<void> hold;
+};
+
+// Runs the request to its end; returns at once. Preconditions: `client` and `metrics`
+// outlive every request (the service destroys the client, which ends every exchange,
+// before the metrics).
+void StartProxy(ProxyRequest request, std::shared_ptr<net::Responder> responder,
+                net::UpstreamClient& client, RouterMetrics& metrics);
+
+// The error body every router answer uses: {"error":{"message":..,"type":..}}.
+std::string ErrorJson(const std::string& message, const std::string& type);
+net::HttpResponse ErrorResponse(int status, const std::string& message, const std::string& type);
+
+}  // namespace supercluster::router

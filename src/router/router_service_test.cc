@@ -1,0 +1,685 @@
+// The routers end to end on loopback: fake workers (test doubles of the worker HTTP API,
+// docs/data-plane.md) served by net::HttpServer, a SQLite store with tenant and instance
+// records, regional routers and a global endpoint built from RouterService, and a plain
+// HTTP client in front.
+#include "router/router_service.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "attest/dev_attestor.h"
+#include "net/http_client.h"
+#include "net/sse.h"
+#include "net/test_support.h"
+#include "store/etcd_json.h"
+#include "store/sqlite_store.h"
+
+namespace supercluster::router {
+namespace {
+
+using std::chrono::milliseconds;
+
+// ---- a fake worker ----
+
+enum class WorkerMode { kOk, kFail500, kSaturated, kDieMidStream, kCloseConnection };
+
+struct WorkerState {
+  std::string name;
+  std::atomic<int> requests{0};
+  std::atomic<WorkerMode> mode{WorkerMode::kOk};
+  std::atomic<int> delay_ms{0};
+  std::mutex mutex;
+  net::Headers last_headers;
+};
+
+class FakeWorker {
+ public:
+  explicit FakeWorker(std::string name) : state_(std::make_shared<WorkerState>()) {
+    state_->name = std::move(name);
+    auto router = std::make_shared<net::HttpRouter>();
+    router->Handle("GET", "/readyz", [](net::HttpRequest, std::shared_ptr<net::Responder> r) {
+      r->Send(net::HttpResponse::Text(200, "ready\n"));
+    });
+    auto handler = [this](net::HttpRequest request, std::shared_ptr<net::Responder> responder) {
+      Handle(std::move(request), std::move(responder));
+    };
+    router->Handle("POST", "/v1/completions", handler);
+    router->Handle("POST", "/v1/chat/completions", handler);
+    router->Handle("POST", "/v1/sealed", handler);
+    server_ = std::make_unique<net::testing::TestServer>(net::testing::TestServerOptions(), router);
+  }
+  ~FakeWorker() {
+    for (std::thread& thread : threads_) thread.join();
+    server_.reset();
+  }
+
+  WorkerState& state() { return *state_; }
+  std::string address() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
+  void Kill() { server_->server().Stop(); }
+  net::Headers LastHeaders() {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->last_headers;
+  }
+
+ private:
+  void Handle(net::HttpRequest request, std::shared_ptr<net::Responder> responder) {
+    ++state_->requests;
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->last_headers = request.headers;
+    }
+    bool stream = request.body.find("\"stream\":true") != std::string::npos;
+    std::lock_guard<std::mutex> lock(threads_mutex_);
+    threads_.emplace_back([this, state = state_, responder, stream] {
+      if (state->delay_ms > 0) std::this_thread::sleep_for(milliseconds(state->delay_ms.load()));
+      switch (state->mode.load()) {
+        case WorkerMode::kFail500:
+          responder->Send(net::HttpResponse::Json(500, R"({"error":{"message":"boom","type":"internal"}})"));
+          return;
+        case WorkerMode::kSaturated: {
+          net::HttpResponse busy = net::HttpResponse::Json(503, R"({"error":{"message":"queue full","type":"saturated"}})");
+          busy.headers.Set("Retry-After", "2");
+          responder->Send(std::move(busy));
+          return;
+        }
+        case WorkerMode::kCloseConnection:
+          Kill();
+          return;
+        case WorkerMode::kDieMidStream: {
+          net::Headers headers;
+          headers.Set("Content-Type", "text/event-stream");
+          responder->StartStream(200, std::move(headers));
+          responder->Write("data: {\"text\":\"In the\"}\n\n");
+          std::this_thread::sleep_for(milliseconds(100));
+          Kill();
+          return;
+        }
+        case WorkerMode::kOk:
+          break;
+      }
+      if (stream) {
+        net::Headers headers;
+        headers.Set("Content-Type", "text/event-stream");
+        headers.Set("X-Supercluster-Served-By", state->name);
+        responder->StartStream(200, std::move(headers));
+        for (const char* text : {"In the", " beginning", " God"}) {
+          responder->Write(std::string("data: {\"text\":\"") + text + "\"}\n\n");
+        }
+        responder->Write("data: [DONE]\n\n");
+        responder->Finish();
+        return;
+      }
+      net::HttpResponse response =
+          net::HttpResponse::Json(200, "{\"served_by\":\"" + state->name + "\"}");
+      response.headers.Set("X-Supercluster-Served-By", state->name);
+      responder->Send(std::move(response));
+    });
+  }
+
+  std::shared_ptr<WorkerState> state_;
+  std::unique_ptr<net::testing::TestServer> server_;
+  std::mutex threads_mutex_;
+  std::vector<std::thread> threads_;
+};
+
+// ---- records ----
+
+attest::DevMeasurements Measurements(std::string_view tag) {
+  attest::DevMeasurements measurements;
+  measurements.pcr0 = attest::Sha384(attest::AsByteView(std::string(tag) + " enclave"));
+  measurements.pcr1 = attest::Sha384(attest::AsByteView(std::string(tag) + " config"));
+  measurements.pcr2 = attest::Sha384(attest::AsByteView(std::string(tag) + " worker"));
+  return measurements;
+}
+
+store::Tenant MakeTenant(const std::string& id, const std::string& key,
+                         std::vector<std::string> allowed_regions = {}, double rate = 0) {
+  store::Tenant tenant;
+  tenant.id = id;
+  tenant.api_key_hashes = {HashApiKey(key)};
+  tenant.allowed_regions = std::move(allowed_regions);
+  tenant.requests_per_second = rate;
+  tenant.allow_plaintext = true;
+  return tenant;
+}
+
+// ---- a router ----
+
+class TestRouter {
+ public:
+  TestRouter(store::Store& store, Tier tier, const std::string& region,
+             const attest::AttestationPolicy& policy, std::vector<std::string> via) {
+    tenants_ = store::PrefixCache::Start(store, store::keys::Tenant("")).value();
+    routers_ = store::PrefixCache::Start(store, store::keys::RouterPrefix("")).value();
+    regions_ = store::PrefixCache::Start(store, store::keys::Region("")).value();
+    gate_ = std::make_unique<TenantGate>(*tenants_, TenantGateOptions{});
+    RouterServiceDependencies dependencies;
+    dependencies.gate = gate_.get();
+    dependencies.routers = routers_.get();
+    dependencies.regions = regions_.get();
+    if (tier == Tier::kRegional) {
+      instances_ = store::PrefixCache::Start(store, store::keys::InstancePrefix(region)).value();
+      workers_ = std::make_unique<WorkerDirectory>(*instances_, region, policy);
+      dependencies.workers = workers_.get();
+    }
+    RouterServiceOptions options =
+        RouterServiceOptions::FromConfig(base::Config::Defaults());
+    options.tier = tier;
+    options.region = region;
+    options.router_id = region + "-router";
+    options.via = std::move(via);
+    options.health.interval = milliseconds(50);
+    options.health.timeout = milliseconds(500);
+    options.balancer.base_ejection_time = std::chrono::seconds(30);
+    options.upstream.connect_timeout = milliseconds(500);
+    options.upstream.response_timeout = milliseconds(5000);
+    auto service = RouterService::Create(options, dependencies);
+    EXPECT_TRUE(service.ok()) << service.status().ToString();
+    service_ = std::move(*service);
+    auto http_router = std::make_shared<net::HttpRouter>();
+    service_->AddRoutes(*http_router);
+    server_ = std::make_unique<net::testing::TestServer>(net::testing::TestServerOptions(),
+                                                          http_router);
+  }
+  ~TestRouter() {
+    service_->Stop();
+    server_.reset();
+    service_.reset();
+  }
+
+  RouterService& service() { return *service_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
+  net::Endpoint endpoint() const { return server_->endpoint(); }
+  void Kill() { server_->server().Stop(); }
+
+ private:
+  std::unique_ptr<store::PrefixCache> tenants_, routers_, regions_, instances_;
+  std::unique_ptr<TenantGate> gate_;
+  std::unique_ptr<WorkerDirectory> workers_;
+  std::unique_ptr<RouterService> service_;
+  std::unique_ptr<net::testing::TestServer> server_;
+};
+
+class RouterServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/sc-router-svc-XXXXXX";
+    dir_ = ::mkdtemp(pattern);
+    store::SqliteStoreOptions options;
+    options.path = dir_ + "/state.db";
+    options.durable_commits = false;
+    options.watch_poll_interval = milliseconds(5);
+    store_ = store::SqliteStore::Open(options).value();
+    ca_.emplace(attest::DevCa::Generate().value());
+    good_ = Measurements("good");
+    policy_.root_certificate = ca_->root_certificate();
+    policy_.allowed_measurements.push_back({{0, good_.pcr0}, {1, good_.pcr1}, {2, good_.pcr2}});
+    PutTenant(MakeTenant("tenant-a", "key-a"));
+    PutTenant(MakeTenant("tenant-b", "key-b"));
+    PutTenant(MakeTenant("tenant-east", "key-east", {"us-east-*"}));
+    PutTenant(MakeTenant("tenant-slow", "key-slow", {}, 1));
+  }
+  void TearDown() override {
+    routers_.clear();
+    workers_.clear();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void PutTenant(const store::Tenant& tenant) {
+    ASSERT_TRUE(store_->Put(store::keys::Tenant(tenant.id), store::Encode(tenant)).ok());
+  }
+
+  std::string Document(const attest::DevMeasurements& measurements) {
+    attest::DevAttestor attestor(*ca_, measurements);
+    auto document = attestor.Attest(std::nullopt, std::nullopt, attest::BytesOf("node key"));
+    EXPECT_TRUE(document.ok());
+    return store::etcd::Base64Encode(
+        std::string_view(reinterpret_cast<const char*>(document->data()), document->size()));
+  }
+
+  // Starts a fake worker and registers it as serving `model` in `region`.
+  FakeWorker& AddWorker(const std::string& region, const std::string& id,
+                        const attest::DevMeasurements* measurements = nullptr,
+                        const std::string& model = "kjv") {
+    workers_.push_back(std::make_unique<FakeWorker>(region + "/" + id));
+    store::Instance instance;
+    instance.id = id;
+    instance.region = region;
+    instance.state = store::InstanceState::kServing;
+    instance.address = workers_.back()->address();
+    instance.model = model;
+    instance.capacity = 8;
+    instance.attestation_b64 = Document(measurements ? *measurements : good_);
+    EXPECT_TRUE(store_->Put(store::keys::Instance(region, id), store::Encode(instance)).ok());
+    return *workers_.back();
+  }
+
+  void RemoveWorker(const std::string& region, const std::string& id) {
+    ASSERT_TRUE(store_->Delete(store::keys::Instance(region, id)).ok());
+  }
+
+  TestRouter& AddRouter(Tier tier, const std::string& region, std::vector<std::string> via = {}) {
+    routers_.push_back(std::make_unique<TestRouter>(*store_, tier, region, policy_, std::move(via)));
+    return *routers_.back();
+  }
+
+  // Waits until `router` sees `count` eligible workers (the store watch is asynchronous).
+  void WaitForWorkers(TestRouter& router, size_t count) {
+    for (int i = 0; i < 300; ++i) {
+      std::string status = router.service().StatusJson();
+      size_t eligible = 0;
+      // Ready() needs at least one; the count comes from the directory via the balancer ids.
+      router.service().CheckHealthNow();
+      for (const UpstreamState& state : router.service().worker_balancer().States()) {
+        if (state.healthy) ++eligible;
+      }
+      if (eligible == count) return;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    FAIL() << "router never saw " << count << " workers";
+  }
+
+  static net::HttpResponse Post(const net::Endpoint& endpoint, const std::string& key,
+                                const std::string& body,
+                                const std::string& path = "/v1/completions",
+                                std::vector<std::pair<std::string, std::string>> headers = {}) {
+    net::HttpClient client(endpoint, net::testing::TestClientOptions());
+    net::HttpRequest request;
+    request.method = "POST";
+    request.target = path;
+    request.body = body;
+    request.headers.Set("Content-Type", "application/json");
+    if (!key.empty()) request.headers.Set("Authorization", "Bearer " + key);
+    for (auto& [name, value] : headers) request.headers.Set(name, value);
+    auto response = client.Request(request);
+    EXPECT_TRUE(response.ok()) << response.status().ToString();
+    return response.ok() ? *response : net::HttpResponse{};
+  }
+
+  static net::HttpResponse Get(const net::Endpoint& endpoint, const std::string& key,
+                               const std::string& target) {
+    net::HttpClient client(endpoint, net::testing::TestClientOptions());
+    net::HttpRequest request;
+    request.target = target;
+    if (!key.empty()) request.headers.Set("Authorization", "Bearer " + key);
+    auto response = client.Request(request);
+    EXPECT_TRUE(response.ok()) << response.status().ToString();
+    return response.ok() ? *response : net::HttpResponse{};
+  }
+
+  static constexpr char kPrompt[] = R"({"model":"kjv","prompt":"In the beginning"})";
+
+  std::string dir_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::optional<attest::DevCa> ca_;
+  attest::DevMeasurements good_;
+  attest::AttestationPolicy policy_;
+  std::vector<std::unique_ptr<FakeWorker>> workers_;
+  std::vector<std::unique_ptr<TestRouter>> routers_;
+};
+
+TEST_F(RouterServiceTest, RoutesToAnEligibleWorkerAsTheAuthenticatedTenant) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  // A client claiming to be tenant-b with tenant-a's key is tenant-a.
+  net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt, "/v1/completions",
+                                    {{"X-Supercluster-Tenant", "tenant-b"}});
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), "us-east-1/w1");
+  EXPECT_FALSE(response.headers.Get("X-Supercluster-Request-Id").empty());
+  net::Headers seen = worker.LastHeaders();
+  EXPECT_EQ(seen.Get("X-Supercluster-Tenant"), "tenant-a");
+  EXPECT_FALSE(seen.Has("Authorization")) << "the API key never reaches a worker";
+  EXPECT_FALSE(seen.Get("X-Supercluster-Request-Id").empty());
+
+  // The request id a client sends is kept across the hop.
+  Post(router.endpoint(), "key-b", kPrompt, "/v1/chat/completions",
+       {{"X-Supercluster-Request-Id", "trace-42"}});
+  EXPECT_EQ(worker.LastHeaders().Get("X-Supercluster-Request-Id"), "trace-42");
+  EXPECT_EQ(worker.LastHeaders().Get("X-Supercluster-Tenant"), "tenant-b");
+  EXPECT_EQ(worker.state().requests.load(), 2);
+}
+
+TEST_F(RouterServiceTest, RefusesMissingUnknownAndMalformedCredentials) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  for (const std::string key : {"", "wrong-key", "KEY-A", "key-ab"}) {
+    net::HttpResponse response = Post(router.endpoint(), key, kPrompt);
+    EXPECT_EQ(response.status, 401) << key;
+    EXPECT_NE(response.body.find("\"error\""), std::string::npos);
+  }
+  // Tenant ids are not keys.
+  EXPECT_EQ(Post(router.endpoint(), "tenant-a", kPrompt).status, 401);
+  EXPECT_EQ(Get(router.endpoint(), "", "/v1/models").status, 401);
+  EXPECT_EQ(worker.state().requests.load(), 0);
+}
+
+TEST_F(RouterServiceTest, BadRequestsAreAnsweredByTheRouter) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  EXPECT_EQ(Post(router.endpoint(), "key-a", "{not json").status, 400);
+  EXPECT_EQ(Post(router.endpoint(), "key-a", "[1,2]").status, 400);
+  EXPECT_EQ(Post(router.endpoint(), "key-a", R"({"model":7})").status, 400);
+  EXPECT_EQ(Post(router.endpoint(), "key-a", R"({"prompt":"x"})").status, 400);
+  net::HttpResponse unknown = Post(router.endpoint(), "key-a", R"({"model":"nope","prompt":"x"})");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("model_not_found"), std::string::npos);
+  // Sealed requests name their model and candidates in headers.
+  EXPECT_EQ(Post(router.endpoint(), "key-a", "sealed", "/v1/sealed").status, 400);
+  EXPECT_EQ(Post(router.endpoint(), "key-a", "sealed", "/v1/sealed",
+                 {{"X-Supercluster-Model", "kjv"}, {"X-Supercluster-Candidates", "w1,,"}})
+                .status,
+            400);
+  std::string big(2 << 20, 'x');
+  EXPECT_EQ(Post(router.endpoint(), "key-a", R"({"model":"kjv","prompt":")" + big + "\"}").status,
+            413);
+  EXPECT_EQ(worker.state().requests.load(), 0);
+}
+
+TEST_F(RouterServiceTest, SealedRequestsGoOnlyToTheirCandidates) {
+  FakeWorker& w1 = AddWorker("us-east-1", "w1");
+  FakeWorker& w2 = AddWorker("us-east-1", "w2");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 2);
+  for (int i = 0; i < 10; ++i) {
+    net::HttpResponse response =
+        Post(router.endpoint(), "key-a", "opaque envelope", "/v1/sealed",
+             {{"X-Supercluster-Model", "kjv"}, {"X-Supercluster-Candidates", "us-east-1/w2"}});
+    EXPECT_EQ(response.status, 200);
+  }
+  EXPECT_EQ(w1.state().requests.load(), 0);
+  EXPECT_EQ(w2.state().requests.load(), 10);
+  // Candidates nobody here can serve: a clear 503.
+  net::HttpResponse none =
+      Post(router.endpoint(), "key-a", "opaque envelope", "/v1/sealed",
+           {{"X-Supercluster-Model", "kjv"}, {"X-Supercluster-Candidates", "us-east-1/w9"}});
+  EXPECT_EQ(none.status, 503);
+  EXPECT_FALSE(none.headers.Get("Retry-After").empty());
+}
+
+TEST_F(RouterServiceTest, RateLimitAnswers429WithRetryAfter) {
+  AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  int limited = 0;
+  for (int i = 0; i < 5; ++i) {
+    net::HttpResponse response = Post(router.endpoint(), "key-slow", kPrompt);
+    if (response.status == 429) {
+      ++limited;
+      EXPECT_FALSE(response.headers.Get("Retry-After").empty());
+    } else {
+      EXPECT_EQ(response.status, 200);
+    }
+  }
+  EXPECT_GE(limited, 3) << "one request a second";
+  EXPECT_EQ(Post(router.endpoint(), "key-a", kPrompt).status, 200) << "other tenants unaffected";
+}
+
+TEST_F(RouterServiceTest, FailingWorkerIsEjectedAndClientsNeverSeeItsFailures) {
+  FakeWorker& good = AddWorker("us-east-1", "good");
+  FakeWorker& bad = AddWorker("us-east-1", "bad");
+  bad.state().mode = WorkerMode::kFail500;
+  // The good worker is a little slower than the latency assumed for a worker that never
+  // answered, so two choices prefer the failing one until it is ejected.
+  good.state().delay_ms = 25;
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 2);
+  for (int i = 0; i < 40; ++i) {
+    net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt);
+    ASSERT_EQ(response.status, 200) << "request " << i << ": " << response.body;
+    EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), "us-east-1/good");
+  }
+  EXPECT_EQ(bad.state().requests.load(), 5) << "ejected after five consecutive failures";
+  EXPECT_EQ(good.state().requests.load(), 40);
+  bool ejected = false;
+  for (const UpstreamState& state : router.service().worker_balancer().States()) {
+    if (state.id == "us-east-1/bad") ejected = state.ejected;
+  }
+  EXPECT_TRUE(ejected);
+  EXPECT_NE(router.service().StatusJson().find("\"ejected\""), std::string::npos);
+  net::HttpResponse metrics = Get(router.endpoint(), "", "/metrics");
+  EXPECT_NE(metrics.body.find("supercluster_router_ejections_total{tier=\"regional\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(RouterServiceTest, AWorkerThatDropsConnectionsIsRetriedElsewhere) {
+  AddWorker("us-east-1", "good");
+  FakeWorker& bad = AddWorker("us-east-1", "bad");
+  bad.state().mode = WorkerMode::kCloseConnection;
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 2);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Post(router.endpoint(), "key-a", kPrompt).status, 200) << i;
+  }
+}
+
+TEST_F(RouterServiceTest, SaturatedWorkerPassesTheRequestOn) {
+  FakeWorker& busy = AddWorker("us-east-1", "busy");
+  busy.state().mode = WorkerMode::kSaturated;
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpResponse alone = Post(router.endpoint(), "key-a", kPrompt);
+  EXPECT_EQ(alone.status, 503) << "with nobody else, the worker's answer";
+  EXPECT_EQ(alone.headers.Get("Retry-After"), "2");
+  AddWorker("us-east-1", "free");
+  WaitForWorkers(router, 2);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Post(router.endpoint(), "key-a", kPrompt).status, 200);
+  for (const UpstreamState& state : router.service().worker_balancer().States()) {
+    EXPECT_FALSE(state.ejected) << state.id << ": saturation is not failure";
+  }
+}
+
+TEST_F(RouterServiceTest, FiveTimesSlowerWorkerGetsASmallerShare) {
+  FakeWorker& fast = AddWorker("us-east-1", "fast");
+  FakeWorker& slow = AddWorker("us-east-1", "slow");
+  fast.state().delay_ms = 10;
+  slow.state().delay_ms = 50;
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 2);
+  std::vector<std::thread> clients;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        if (Post(router.endpoint(), "key-a", kPrompt).status != 200) ++failures;
+      }
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  EXPECT_EQ(failures.load(), 0);
+  int fast_share = fast.state().requests.load();
+  int slow_share = slow.state().requests.load();
+  EXPECT_EQ(fast_share + slow_share, 100);
+  EXPECT_LT(slow_share * 2, fast_share) << "fast " << fast_share << " slow " << slow_share;
+}
+
+TEST_F(RouterServiceTest, WorkerDyingMidStreamEndsTheClientStreamWithAnError) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  worker.state().mode = WorkerMode::kDieMidStream;
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
+  net::HttpRequest request;
+  request.method = "POST";
+  request.target = "/v1/completions";
+  request.headers.Set("Authorization", "Bearer key-a");
+  request.body = R"({"model":"kjv","prompt":"x","stream":true})";
+  std::vector<net::SseEvent> events;
+  net::SseParser parser([&](const net::SseEvent& event) { events.push_back(event); });
+  auto start = std::chrono::steady_clock::now();
+  auto head = client.Stream(request, [](const net::ResponseHead&) {},
+                            [&](std::string_view data) { return parser.Feed(data); });
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3)) << "no hang";
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].data, R"({"text":"In the"})");
+  EXPECT_EQ(events[1].event, "error");
+  EXPECT_NE(events[1].data.find("\"error\":{"), std::string::npos) << events[1].data;
+}
+
+TEST_F(RouterServiceTest, StreamsPassThrough) {
+  AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpResponse response =
+      Post(router.endpoint(), "key-a", R"({"model":"kjv","prompt":"x","stream":true})");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.headers.Get("Content-Type"), "text/event-stream");
+  EXPECT_NE(response.body.find(" beginning"), std::string::npos);
+  EXPECT_NE(response.body.find("data: [DONE]"), std::string::npos);
+}
+
+TEST_F(RouterServiceTest, WorkerWithTheWrongMeasurementsNeverGetsTraffic) {
+  attest::DevMeasurements evil = Measurements("evil");
+  FakeWorker& impostor = AddWorker("us-east-1", "impostor", &evil);
+  FakeWorker& honest = AddWorker("us-east-1", "honest");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Post(router.endpoint(), "key-a", kPrompt).status, 200);
+  EXPECT_EQ(impostor.state().requests.load(), 0);
+  EXPECT_EQ(honest.state().requests.load(), 20);
+  std::string status = router.service().StatusJson();
+  EXPECT_NE(status.find("pcr_mismatch"), std::string::npos) << status;
+  // Its document is not handed out either.
+  net::HttpResponse candidates = Get(router.endpoint(), "key-a", "/v1/attestation?model=kjv&k=5");
+  EXPECT_EQ(candidates.status, 200);
+  EXPECT_NE(candidates.body.find("\"instance\":\"honest\""), std::string::npos);
+  EXPECT_EQ(candidates.body.find("impostor"), std::string::npos);
+}
+
+TEST_F(RouterServiceTest, ModelsAttestationAndReadiness) {
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  EXPECT_EQ(Get(router.endpoint(), "", "/readyz").status, 503) << "no worker yet";
+  AddWorker("us-east-1", "w1");
+  AddWorker("us-east-1", "w2", nullptr, "tiny");
+  WaitForWorkers(router, 2);
+  EXPECT_EQ(Get(router.endpoint(), "", "/readyz").status, 200);
+  net::HttpResponse models = Get(router.endpoint(), "key-a", "/v1/models");
+  EXPECT_EQ(models.status, 200);
+  EXPECT_NE(models.body.find("\"id\":\"kjv\""), std::string::npos) << models.body;
+  EXPECT_NE(models.body.find("\"id\":\"tiny\""), std::string::npos) << models.body;
+  net::HttpResponse one = Get(router.endpoint(), "key-a", "/v1/attestation?model=kjv&k=1");
+  EXPECT_EQ(one.status, 200);
+  EXPECT_NE(one.body.find("\"region\":\"us-east-1\""), std::string::npos);
+  EXPECT_NE(one.body.find("\"document\":\""), std::string::npos);
+  EXPECT_EQ(Get(router.endpoint(), "key-a", "/v1/attestation?model=kjv&k=0").status, 400);
+  EXPECT_EQ(Get(router.endpoint(), "key-a", "/v1/attestation?model=kjv&k=x").status, 400);
+  EXPECT_EQ(Get(router.endpoint(), "key-a", "/v1/attestation?k=1").status, 400);
+  net::HttpResponse status = Get(router.endpoint(), "", "/v1/status");
+  EXPECT_NE(status.body.find("\"tier\":\"regional\""), std::string::npos) << status.body;
+}
+
+TEST_F(RouterServiceTest, SpillsToAPeerRegionWhenLocalWorkersAreGone) {
+  FakeWorker& east2 = AddWorker("us-east-2", "w1");
+  TestRouter& peer = AddRouter(Tier::kRegional, "us-east-2");
+  WaitForWorkers(peer, 1);
+  FakeWorker& east1 = AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1", {"us-east-2=" + peer.address()});
+  WaitForWorkers(router, 1);
+  EXPECT_EQ(Post(router.endpoint(), "key-a", kPrompt).headers.Get("X-Supercluster-Served-By"),
+            "us-east-1/w1");
+  RemoveWorker("us-east-1", "w1");
+  WaitForWorkers(router, 0);
+  net::HttpResponse spilled = Post(router.endpoint(), "key-a", kPrompt);
+  ASSERT_EQ(spilled.status, 200) << spilled.body;
+  EXPECT_EQ(spilled.headers.Get("X-Supercluster-Served-By"), "us-east-2/w1");
+  net::Headers seen = east2.LastHeaders();
+  EXPECT_EQ(seen.Get("X-Supercluster-Spilled"), "us-east-1");
+  EXPECT_EQ(seen.Get("X-Supercluster-Tenant"), "tenant-a") << "the peer authenticated again";
+  EXPECT_EQ(east1.state().requests.load(), 1);
+  // A request that was spilled already is not spilled again: this region knows the model
+  // no more, and says so.
+  net::HttpResponse again = Post(router.endpoint(), "key-a", kPrompt, "/v1/completions",
+                                 {{"X-Supercluster-Spilled", "eu-west-1"}});
+  EXPECT_EQ(again.status, 404) << again.body;
+  EXPECT_EQ(east2.state().requests.load(), 1);
+}
+
+TEST_F(RouterServiceTest, TenantRestrictedToUsEastIsNeverServedInUsWest) {
+  FakeWorker& west = AddWorker("us-west-2", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-west-2");
+  WaitForWorkers(router, 1);
+  net::HttpResponse refused = Post(router.endpoint(), "key-east", kPrompt);
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.body.find("no allowed region can serve this request"), std::string::npos)
+      << refused.body;
+  EXPECT_EQ(west.state().requests.load(), 0);
+  EXPECT_EQ(Post(router.endpoint(), "key-a", kPrompt).status, 200) << "others are served";
+
+  // With a us-east peer, the restricted tenant is handed over there.
+  FakeWorker& east = AddWorker("us-east-1", "w1");
+  TestRouter& east_router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(east_router, 1);
+  TestRouter& west_with_peer =
+      AddRouter(Tier::kRegional, "us-west-2", {"us-east-1=" + east_router.address()});
+  WaitForWorkers(west_with_peer, 1);
+  net::HttpResponse spilled = Post(west_with_peer.endpoint(), "key-east", kPrompt);
+  EXPECT_EQ(spilled.status, 200) << spilled.body;
+  EXPECT_EQ(spilled.headers.Get("X-Supercluster-Served-By"), "us-east-1/w1");
+  EXPECT_EQ(west.state().requests.load(), 1);
+  EXPECT_EQ(east.state().requests.load(), 1);
+  net::HttpResponse models = Get(router.endpoint(), "key-east", "/v1/models");
+  EXPECT_EQ(models.body.find("kjv"), std::string::npos) << "nothing here is for this tenant";
+}
+
+TEST_F(RouterServiceTest, GlobalTierFailsOverWhenARegionsRouterDies) {
+  AddWorker("us-east-1", "w1");
+  AddWorker("us-west-2", "w1");
+  TestRouter& east = AddRouter(Tier::kRegional, "us-east-1");
+  TestRouter& west = AddRouter(Tier::kRegional, "us-west-2");
+  WaitForWorkers(east, 1);
+  WaitForWorkers(west, 1);
+  TestRouter& global = AddRouter(
+      Tier::kGlobal, "global", {"us-east-1=" + east.address(), "us-west-2=" + west.address()});
+  global.service().CheckHealthNow();
+  EXPECT_EQ(Get(global.endpoint(), "", "/readyz").status, 200);
+  net::HttpResponse first = Post(global.endpoint(), "key-a", kPrompt);
+  ASSERT_EQ(first.status, 200) << first.body;
+  std::string nearest = first.headers.Get("X-Supercluster-Served-By");
+  ASSERT_FALSE(nearest.empty());
+  std::string nearest_region = nearest.substr(0, nearest.find('/'));
+
+  // The nearest region's router dies; the next request fails over before the first byte.
+  (nearest_region == "us-east-1" ? east : west).Kill();
+  net::HttpResponse failed_over = Post(global.endpoint(), "key-a", kPrompt);
+  ASSERT_EQ(failed_over.status, 200) << failed_over.body;
+  EXPECT_NE(failed_over.headers.Get("X-Supercluster-Served-By"), nearest);
+
+  // The health checks take it out within two seconds (here, one round).
+  auto start = std::chrono::steady_clock::now();
+  global.service().Start();
+  while (global.service().region_balancer().Available(nearest_region) &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(2)) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_FALSE(global.service().region_balancer().Available(nearest_region));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(Post(global.endpoint(), "key-a", kPrompt).status, 200);
+  }
+  // The tenant restricted to us-east-* never reaches us-west-2 through the global tier.
+  net::HttpResponse east_only = Post(global.endpoint(), "key-east", kPrompt);
+  if (nearest_region == "us-east-1") {
+    EXPECT_EQ(east_only.status, 503) << east_only.body;
+    EXPECT_NE(east_only.body.find("no allowed region"), std::string::npos) << east_only.body;
+  } else {
+    EXPECT_EQ(east_only.headers.Get("X-Supercluster-Served-By"), "us-east-1/w1");
+  }
+  // Attestation candidates come from the healthy regions.
+  net::HttpResponse candidates = Get(global.endpoint(), "key-a", "/v1/attestation?model=kjv&k=4");
+  EXPECT_EQ(candidates.status, 200);
+  EXPECT_NE(candidates.body.find("\"document\""), std::string::npos) << candidates.body;
+  net::HttpResponse models = Get(global.endpoint(), "key-a", "/v1/models");
+  EXPECT_NE(models.body.find("\"id\":\"kjv\""), std::string::npos) << models.body;
+}
+
+}  // namespace
+}  // namespace supercluster::router

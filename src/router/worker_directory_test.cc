@@ -1,0 +1,182 @@
+// Which instance records the worker directory lets through: real dev attestation documents
+// from a root and measurements the policy trusts, and from ones it does not.
+#include "router/worker_directory.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "attest/dev_attestor.h"
+#include "store/etcd_json.h"
+#include "store/sqlite_store.h"
+
+namespace supercluster::router {
+namespace {
+
+using std::chrono::milliseconds;
+
+attest::DevMeasurements Measurements(std::string_view tag) {
+  attest::DevMeasurements measurements;
+  measurements.pcr0 = attest::Sha384(attest::AsByteView(std::string(tag) + " enclave"));
+  measurements.pcr1 = attest::Sha384(attest::AsByteView(std::string(tag) + " config"));
+  measurements.pcr2 = attest::Sha384(attest::AsByteView(std::string(tag) + " worker"));
+  return measurements;
+}
+
+std::string DocumentB64(const attest::DevCa& ca, const attest::DevMeasurements& measurements,
+                        attest::Clock clock = {}) {
+  attest::DevAttestor attestor(ca, measurements, std::move(clock));
+  auto document = attestor.Attest(std::nullopt, std::nullopt, attest::BytesOf("node key"));
+  EXPECT_TRUE(document.ok()) << document.status().ToString();
+  return store::etcd::Base64Encode(
+      std::string_view(reinterpret_cast<const char*>(document->data()), document->size()));
+}
+
+class WorkerDirectoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/sc-router-dir-XXXXXX";
+    dir_ = ::mkdtemp(pattern);
+    store::SqliteStoreOptions options;
+    options.path = dir_ + "/state.db";
+    options.durable_commits = false;
+    auto opened = store::SqliteStore::Open(options);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(*opened);
+    auto ca = attest::DevCa::Generate();
+    ASSERT_TRUE(ca.ok());
+    ca_.emplace(std::move(*ca));
+    auto other = attest::DevCa::Generate();
+    ASSERT_TRUE(other.ok());
+    other_ca_.emplace(std::move(*other));
+    good_ = Measurements("good");
+    policy_.root_certificate = ca_->root_certificate();
+    policy_.allowed_measurements.push_back(
+        {{0, good_.pcr0}, {1, good_.pcr1}, {2, good_.pcr2}});
+    policy_.clock = [this] { return system_now_; };
+  }
+  void TearDown() override {
+    cache_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void PutInstance(const std::string& id, const std::string& document_b64,
+                   store::InstanceState state = store::InstanceState::kServing,
+                   const std::string& model = "kjv", const std::string& region = "us-east-1") {
+    store::Instance instance;
+    instance.id = id;
+    instance.region = region;
+    instance.state = state;
+    instance.address = "http://127.0.0.1:9";
+    instance.model = model;
+    instance.capacity = 4;
+    instance.attestation_b64 = document_b64;
+    ASSERT_TRUE(store_->Put(store::keys::Instance(region, id), store::Encode(instance)).ok());
+  }
+
+  void StartCache() {
+    auto cache = store::PrefixCache::Start(*store_, store::keys::InstancePrefix("us-east-1"));
+    ASSERT_TRUE(cache.ok()) << cache.status().ToString();
+    cache_ = std::move(*cache);
+  }
+
+  std::vector<std::string> EligibleIds(WorkerDirectory& directory) {
+    std::vector<std::string> ids;
+    for (const WorkerInfo& worker : *directory.Eligible()) ids.push_back(worker.id);
+    return ids;
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<store::PrefixCache> cache_;
+  std::optional<attest::DevCa> ca_;
+  std::optional<attest::DevCa> other_ca_;
+  attest::DevMeasurements good_;
+  attest::AttestationPolicy policy_;
+  std::chrono::system_clock::time_point system_now_ = std::chrono::system_clock::now();
+};
+
+TEST_F(WorkerDirectoryTest, OnlyServingInstancesWithAcceptedDocumentsAreEligible) {
+  PutInstance("good", DocumentB64(*ca_, good_));
+  PutInstance("wrong-root", DocumentB64(*other_ca_, good_));
+  PutInstance("wrong-pcrs", DocumentB64(*ca_, Measurements("evil")));
+  PutInstance("debug", DocumentB64(*ca_, attest::DevMeasurements::Zero()));
+  PutInstance("draining", DocumentB64(*ca_, good_), store::InstanceState::kDraining);
+  PutInstance("no-document", "");
+  PutInstance("not-base64", "%%%");
+  StartCache();
+  WorkerDirectory directory(*cache_, "us-east-1", policy_);
+  EXPECT_EQ(EligibleIds(directory), std::vector<std::string>{"us-east-1/good"});
+  auto rejections = directory.Rejections();
+  EXPECT_NE(rejections["wrong-root"].find("untrusted_root"), std::string::npos)
+      << rejections["wrong-root"];
+  EXPECT_NE(rejections["wrong-pcrs"].find("pcr_mismatch"), std::string::npos)
+      << rejections["wrong-pcrs"];
+  EXPECT_NE(rejections["debug"].find("debug"), std::string::npos) << rejections["debug"];
+  EXPECT_EQ(rejections["draining"], "state draining");
+  EXPECT_FALSE(rejections["no-document"].empty());
+  EXPECT_FALSE(rejections["not-base64"].empty());
+  EXPECT_EQ(directory.KnownModels(), std::vector<std::string>{"kjv"});
+  const WorkerInfo& worker = directory.Eligible()->at(0);
+  EXPECT_EQ(worker.model, "kjv");
+  EXPECT_EQ(worker.endpoint.port, 9);
+}
+
+TEST_F(WorkerDirectoryTest, FollowsTheStoreAndStopsTrafficWhenADocumentExpires) {
+  StartCache();
+  auto steady = std::chrono::steady_clock::now();
+  WorkerDirectoryOptions options;
+  options.reverify_interval = milliseconds(1000);
+  options.clock = [&steady] { return steady; };
+  policy_.max_age = std::chrono::minutes(5);
+  WorkerDirectory directory(*cache_, "us-east-1", policy_, options);
+  EXPECT_TRUE(directory.Eligible()->empty());
+
+  PutInstance("w1", DocumentB64(*ca_, good_, [this] { return system_now_; }));
+  for (int i = 0; i < 200 && directory.Eligible()->empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(EligibleIds(directory), std::vector<std::string>{"us-east-1/w1"});
+
+  // Ten minutes later the document is older than the policy allows. The verdict is cached
+  // until the re-check interval has passed, then the worker is dropped.
+  system_now_ += std::chrono::minutes(10);
+  EXPECT_EQ(directory.Eligible()->size(), 1u);
+  steady += milliseconds(1001);
+  EXPECT_TRUE(directory.Eligible()->empty());
+  EXPECT_NE(directory.Rejections()["w1"].find("too_old"), std::string::npos)
+      << directory.Rejections()["w1"];
+
+  // A fresh document (the worker's refresh) brings it back.
+  PutInstance("w1", DocumentB64(*ca_, good_, [this] { return system_now_; }));
+  for (int i = 0; i < 200 && directory.Eligible()->empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(directory.Eligible()->size(), 1u);
+
+  // The record vanishing (lease ended) removes it.
+  ASSERT_TRUE(store_->Delete(store::keys::Instance("us-east-1", "w1")).ok());
+  for (int i = 0; i < 200 && !directory.Eligible()->empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_TRUE(directory.Eligible()->empty());
+}
+
+TEST_F(WorkerDirectoryTest, StaticModeServesFixedAddressesAndRejectsBadOnes) {
+  auto directory = WorkerDirectory::Static("bench", {"127.0.0.1:8001", "http://127.0.0.1:8002"});
+  ASSERT_TRUE(directory.ok()) << directory.status().ToString();
+  auto workers = (*directory)->Eligible();
+  ASSERT_EQ(workers->size(), 2u);
+  EXPECT_EQ(workers->at(0).id, "bench/static-1");
+  EXPECT_EQ(workers->at(1).endpoint.port, 8002);
+  EXPECT_TRUE(workers->at(0).model.empty());
+  EXPECT_TRUE((*directory)->static_mode());
+  auto bad = WorkerDirectory::Static("bench", {"not an address"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--static-worker not an address"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace supercluster::router
