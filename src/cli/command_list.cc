@@ -15,6 +15,8 @@ const std::vector<Command>& AllCommands() {
       {"enclave", "attest, open, wipe or check a running supercluster-enclave", RunEnclave},
       {"seal", "verify enclaves' attestation and seal a message to them", RunSeal},
       {"open", "open a sealed answer stream with the secrets `seal` kept", RunOpen},
+      {"relay", "forward TCP between regions with an added round-trip time and faults",
+       RunRelay},
       {"version", "print the version", RunVersion},
   };
   return commands;

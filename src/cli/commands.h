@@ -18,5 +18,6 @@ int RunGenerate(const std::vector<std::string>& args);
 int RunSeal(const std::vector<std::string>& args);
 int RunOpen(const std::vector<std::string>& args);
 int RunEnclave(const std::vector<std::string>& args);
+int RunRelay(const std::vector<std::string>& args);
 
 }  // namespace supercluster::cli
