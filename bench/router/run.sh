@@ -3,7 +3,7 @@
 # nginx and HAProxy doing the same least-connection proxying in the same run.
 #
 # Upstream: one nginx worker listening on two loopback ports (two upstream addresses) and
-# answering every request with the same 21-byte JSON body. nginx's static `return` is the
+# answering every request with the same 20-byte JSON body. nginx's static `return` is the
 # cheapest upstream there is, so the proxies, not the upstream, are what differs between
 # runs. (`supercluster serve` would do too, but costs more CPU on a 2-core machine, where
 # the upstream shares a core with wrk.)
@@ -35,8 +35,9 @@
 #   (or `make bench`). Environment: ROUTER=router (default) | serve | none: `serve` puts
 #   `supercluster serve` where the router goes, to check the script's plumbing only (it is
 #   not a proxy; the request then goes to POST /v1/echo everywhere); `none` runs the anchors
-#   only. ROUTER_FLAGS: extra flags for the router (default
-#   "--log-level warn --set server.io_threads=N"). OUT_DIR (default build/bench),
+#   only. ROUTER_FLAGS: the router's flags after --tier, --listen and --static-worker
+#   (default "--log-level warn --set server.io_threads=N"); ROUTER_EXTRA_FLAGS: flags added
+#   to those (e.g. "--region bench"). OUT_DIR (default build/bench),
 #   NGINX_BINARY, HAPROXY_BINARY, WRK_BINARY, BENCH_PATH.
 set -euo pipefail
 
@@ -106,7 +107,7 @@ fi
 for c in $connections; do
   [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--connections must be positive integers, got '$c'"
 done
-router_flags=${ROUTER_FLAGS:-"--log-level warn --set server.io_threads=$threads"}
+router_flags="${ROUTER_FLAGS:-"--log-level warn --set server.io_threads=$threads"} ${ROUTER_EXTRA_FLAGS:-}"
 
 # Idle connections need a file descriptor each in the helper and in the proxy (plus one to
 # the upstream for some); children inherit this limit.
@@ -651,7 +652,7 @@ if noisy:
 document = {
     "benchmark": "router-proxy",
     "interference_warning": noisy,
-    "request": f"POST {env['bench_path']}, keep-alive, small JSON body; upstream answers 21 bytes",
+    "request": f"POST {env['bench_path']}, keep-alive, small JSON body; upstream answers 20 bytes",
     "machine": {"cpu_model": env["cpu_model"], "cores": int(env["cores"]), "kernel": env["kernel"],
                 "nginx": env["nginx_version"], "haproxy": env["haproxy_version"],
                 "wrk": env["wrk_version"], "date": env["run_date"],
