@@ -24,5 +24,6 @@ int RunStatus(const std::vector<std::string>& args);
 int RunInfer(const std::vector<std::string>& args);
 int RunWorker(const std::vector<std::string>& args);
 int RunRouter(const std::vector<std::string>& args);
+int RunRelay(const std::vector<std::string>& args);
 
 }  // namespace supercluster::cli
