@@ -441,6 +441,42 @@ TEST_F(WorkerServiceTest, StatusAttestationMetricsAndDrain) {
   EXPECT_TRUE(service_->WaitIdle(1s));
 }
 
+TEST_F(WorkerServiceTest, LoadingWorkerIsAliveButNotReady) {
+  WorkerServiceOptions options;
+  options.instance_id = "w2";
+  options.region = "test-1";
+  options.model_name = "kjv";
+  WorkerService loading(options, link_.get(), tenants_.get(),
+                        std::make_shared<metrics::Registry>());
+  auto router = std::make_shared<net::HttpRouter>();
+  loading.AddRoutes(*router);
+  net::HttpServer server(net::ServerOptions::FromConfig(base::Config::Defaults()), router);
+  ASSERT_TRUE(server.Listen(*net::ParseEndpoint("127.0.0.1:0")).ok());
+  ASSERT_TRUE(server.Start().ok());
+  net::HttpClient client(server.BoundEndpoints().front(),
+                         net::ClientOptions::FromConfig(base::Config::Defaults()));
+  auto send = [&](const std::string& method, const std::string& path) {
+    net::HttpRequest request;
+    request.method = method;
+    request.target = path;
+    request.headers.Set("X-Supercluster-Tenant", "open");
+    if (method == "POST") request.body = SealedBody(2);
+    auto response = client.Request(request);
+    EXPECT_TRUE(response.ok());
+    return response.ok() ? *response : net::HttpResponse{};
+  };
+  EXPECT_EQ(send("GET", "/healthz").status, 200);
+  net::HttpResponse ready = send("GET", "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("loading"), std::string::npos);
+  net::HttpResponse refused = send("POST", "/v1/completions");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.headers.Get("Retry-After"), "1");
+  EXPECT_EQ(send("GET", "/v1/attestation").status, 503);  // no document yet
+  EXPECT_EQ(json::parse(send("GET", "/v1/status").body)["state"], "loading");
+  server.Stop();
+}
+
 TEST_F(WorkerServiceTest, RegistrationLivesUnderALeaseAndVanishesAfterDrain) {
   store::Instance record;
   record.id = "w1";
