@@ -38,7 +38,8 @@
 #   only. ROUTER_FLAGS: the router's flags after --tier, --listen and --static-worker
 #   (default "--log-level warn --set server.io_threads=N"); ROUTER_EXTRA_FLAGS: flags added
 #   to those (e.g. "--region bench"). OUT_DIR (default build/bench),
-#   NGINX_BINARY, HAPROXY_BINARY, WRK_BINARY, BENCH_PATH.
+#   NGINX_BINARY, HAPROXY_BINARY, WRK_BINARY, BENCH_PATH, BENCH_NICE (e.g. -10: run
+#   everything it starts at that priority, on a machine shared with other work).
 set -euo pipefail
 
 usage() {
@@ -107,6 +108,14 @@ fi
 for c in $connections; do
   [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--connections must be positive integers, got '$c'"
 done
+# BENCH_NICE=-10 runs everything the benchmark starts at that priority: on a machine shared
+# with other work (builds), the measured processes then get most of the CPU they ask for.
+prio=""
+if [[ -n "${BENCH_NICE:-}" ]]; then
+  [[ "$BENCH_NICE" =~ ^-?[0-9]+$ ]] || die "BENCH_NICE must be an integer, got '$BENCH_NICE'"
+  nice -n "$BENCH_NICE" true 2>/dev/null || die "cannot run at nice $BENCH_NICE (needs root for < 0)"
+  prio="nice -n $BENCH_NICE"
+fi
 router_flags="${ROUTER_FLAGS:-"--log-level warn --set server.io_threads=$threads"} ${ROUTER_EXTRA_FLAGS:-}"
 
 # Idle connections need a file descriptor each in the helper and in the proxy (plus one to
@@ -223,7 +232,7 @@ EOF
 start_nginx() {  # start_nginx NAME CPUS: runs $tmp/NAME.conf; sets started_pid
   "$nginx" -t -q -p "$tmp" -e "$tmp/$1-error.log" -c "$tmp/$1.conf" -g 'daemon off;' \
     || die "nginx rejected its config ($tmp/$1.conf)"
-  taskset -c "$2" "$nginx" -p "$tmp" -e "$tmp/$1-error.log" -c "$tmp/$1.conf" \
+  $prio taskset -c "$2" "$nginx" -p "$tmp" -e "$tmp/$1-error.log" -c "$tmp/$1.conf" \
     -g 'daemon off;' >"$tmp/$1.log" 2>&1 &
   started_pid=$!
 }
@@ -314,7 +323,7 @@ backend upstreams
 EOF
 "$haproxy" -c -q -f "$tmp/haproxy.cfg" || die "haproxy rejected its config ($tmp/haproxy.cfg)"
 log "starting haproxy (leastconn, $threads threads, core(s) $proxy_cpus) on 127.0.0.1:$haproxy_port"
-taskset -c "$proxy_cpus" "$haproxy" -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
+$prio taskset -c "$proxy_cpus" "$haproxy" -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
 haproxy_pid=$!
 wait_ready haproxy "$haproxy_pid" "http://127.0.0.1:$haproxy_port/"
 
@@ -326,13 +335,13 @@ if [[ "$router_mode" != none ]]; then
   # shellcheck disable=SC2086  # ROUTER_FLAGS is a list of flags
   if [[ "$router_mode" == router ]]; then
     log "starting supercluster router (core(s) $proxy_cpus) on 127.0.0.1:$router_port"
-    taskset -c "$proxy_cpus" "$supercluster" router --tier regional \
+    $prio taskset -c "$proxy_cpus" "$supercluster" router --tier regional \
       --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_port_1" \
       --static-worker "127.0.0.1:$upstream_port_2" $router_flags >"$tmp/router.log" 2>&1 &
   else
     router_label="serve(plumbing)"
     log "ROUTER=serve: supercluster serve stands in for the router (NOT a proxy; plumbing check only)"
-    taskset -c "$proxy_cpus" "$supercluster" serve --listen "127.0.0.1:$router_port" \
+    $prio taskset -c "$proxy_cpus" "$supercluster" serve --listen "127.0.0.1:$router_port" \
       $router_flags >"$tmp/router.log" 2>&1 &
   fi
   router_pid=$!
@@ -385,7 +394,7 @@ end
 EOF
 
 run_wrk() {  # run_wrk URL CONNECTIONS SECONDS OUTPUT
-  taskset -c "$side_cpus" "$wrk" -t1 -c "$2" -d "${3}s" --latency -s "$tmp/request.lua" "$1" \
+  $prio taskset -c "$side_cpus" "$wrk" -t1 -c "$2" -d "${3}s" --latency -s "$tmp/request.lua" "$1" \
     >"$4" 2>&1 &
   wrk_pid=$!
   wait "$wrk_pid" || { wrk_pid=""; cat "$4" >&2; die "wrk failed against $1"; }
@@ -493,7 +502,7 @@ if (( idle_connections > 0 )); then
     before=$(rss_kib "$pid")
     fds_before=$(fd_count "$pid")
     log "$target: opening $idle_connections idle connections (RSS before: $before KiB)"
-    taskset -c "$side_cpus" python3 "$tmp/idle.py" 127.0.0.1 "$port" "$idle_connections" 6 \
+    $prio taskset -c "$side_cpus" python3 "$tmp/idle.py" 127.0.0.1 "$port" "$idle_connections" 6 \
       >"$tmp/idle-$target.out" 2>&1 &
     idle_pid=$!
     for _ in $(seq 600); do
@@ -526,6 +535,8 @@ json_file="$out_dir/router-$(date -u +%Y%m%dT%H%M%SZ).json"
 export cpu_model cores kernel nginx_version haproxy_version wrk_version run_date git_revision \
   placement threads duration warmup supercluster_version router_mode router_label bench_path \
   idle_connections
+bench_nice=${BENCH_NICE:-}
+export bench_nice
 python3 - "$results" "$memory" "$json_file" <<'EOF'
 import json, os, sys
 
@@ -568,7 +579,8 @@ print(f"machine: {env['cpu_model']}, {env['cores']} cores, {env['kernel']}, {env
 if env["supercluster_version"]:
     print(f"binary:  {env['supercluster_version']}")
 print(f"setup:   {env['threads']} proxy thread(s)/worker(s); wrk -t1; {env['placement']}; "
-      f"{env['warmup']} s warm-up + {env['duration']} s per run")
+      f"{env['warmup']} s warm-up + {env['duration']} s per run"
+      + (f"; everything at nice {env['bench_nice']}" if env["bench_nice"] else ""))
 print()
 header = ("connections", "target", "req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
           "proxy CPU", "proxy µs CPU/req", "upstream CPU", "wrk CPU", "other CPU", "errors")
@@ -660,7 +672,7 @@ document = {
                 "supercluster_version": env["supercluster_version"]},
     "setup": {"threads": int(env["threads"]), "placement": env["placement"],
               "warmup_seconds": int(env["warmup"]), "duration_seconds": int(env["duration"]),
-              "router_mode": env["router_mode"]},
+              "router_mode": env["router_mode"], "nice": env["bench_nice"]},
     "results": table,
     "ratios": ratios,
     "idle_connections": int(env["idle_connections"]),
