@@ -25,13 +25,15 @@ using std::chrono::milliseconds;
 
 // ---- a fake worker ----
 
-enum class WorkerMode { kOk, kFail500, kSaturated, kDieMidStream, kCloseConnection };
+enum class WorkerMode { kOk, kFail500, kSaturated, kDieMidStream, kCloseConnection, kEndlessStream };
 
 struct WorkerState {
   std::string name;
   std::atomic<int> requests{0};
   std::atomic<WorkerMode> mode{WorkerMode::kOk};
   std::atomic<int> delay_ms{0};
+  std::atomic<bool> ready{true};
+  std::atomic<bool> client_went_away{false};
   std::mutex mutex;
   net::Headers last_headers;
 };
@@ -41,8 +43,10 @@ class FakeWorker {
   explicit FakeWorker(std::string name) : state_(std::make_shared<WorkerState>()) {
     state_->name = std::move(name);
     auto router = std::make_shared<net::HttpRouter>();
-    router->Handle("GET", "/readyz", [](net::HttpRequest, std::shared_ptr<net::Responder> r) {
-      r->Send(net::HttpResponse::Text(200, "ready\n"));
+    router->Handle("GET", "/readyz", [state = state_](net::HttpRequest,
+                                                      std::shared_ptr<net::Responder> r) {
+      r->Send(state->ready ? net::HttpResponse::Text(200, "ready\n")
+                           : net::HttpResponse::Text(503, "not ready\n"));
     });
     auto handler = [this](net::HttpRequest request, std::shared_ptr<net::Responder> responder) {
       Handle(std::move(request), std::move(responder));
@@ -96,6 +100,19 @@ class FakeWorker {
           responder->Write("data: {\"text\":\"In the\"}\n\n");
           std::this_thread::sleep_for(milliseconds(100));
           Kill();
+          return;
+        }
+        case WorkerMode::kEndlessStream: {
+          // Streams until the router goes away, as a long generation would.
+          responder->OnClose([state] { state->client_went_away = true; });
+          net::Headers headers;
+          headers.Set("Content-Type", "text/event-stream");
+          responder->StartStream(200, std::move(headers));
+          for (int i = 0; i < 500 && !responder->Closed(); ++i) {
+            responder->Write("data: {\"text\":\" and\"}\n\n");
+            std::this_thread::sleep_for(milliseconds(10));
+          }
+          responder->Finish();
           return;
         }
         case WorkerMode::kOk:
@@ -524,6 +541,62 @@ TEST_F(RouterServiceTest, WorkerDyingMidStreamEndsTheClientStreamWithAnError) {
   EXPECT_EQ(events[0].data, R"({"text":"In the"})");
   EXPECT_EQ(events[1].event, "error");
   EXPECT_NE(events[1].data.find("\"error\":{"), std::string::npos) << events[1].data;
+}
+
+TEST_F(RouterServiceTest, ClientGoingAwayCancelsTheUpstreamExchange) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  worker.state().mode = WorkerMode::kEndlessStream;
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
+  net::HttpRequest request;
+  request.method = "POST";
+  request.target = "/v1/completions";
+  request.headers.Set("Authorization", "Bearer key-a");
+  request.body = R"({"model":"kjv","prompt":"x","stream":true})";
+  size_t received = 0;
+  auto head = client.Stream(request, [](const net::ResponseHead&) {}, [&](std::string_view data) {
+    received += data.size();
+    return received < 100;  // then hang up
+  });
+  EXPECT_GE(received, 100u);
+  auto start = std::chrono::steady_clock::now();
+  while (!worker.state().client_went_away &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(3)) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_TRUE(worker.state().client_went_away) << "the router cancelled the worker's stream";
+  for (int i = 0; i < 100 && router.service().worker_balancer().Outstanding("us-east-1/w1") > 0;
+       ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(router.service().worker_balancer().Outstanding("us-east-1/w1"), 0);
+  EXPECT_TRUE(router.service().worker_balancer().Available("us-east-1/w1"))
+      << "a client leaving is not the worker's failure";
+}
+
+TEST_F(RouterServiceTest, HealthChecksTakeANotReadyWorkerOutAndBringItBack) {
+  FakeWorker& sick = AddWorker("us-east-1", "sick");
+  FakeWorker& well = AddWorker("us-east-1", "well");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 2);
+  sick.state().ready = false;
+  router.service().CheckHealthNow();
+  EXPECT_TRUE(router.service().worker_balancer().Available("us-east-1/sick")) << "one failure";
+  router.service().CheckHealthNow();
+  EXPECT_FALSE(router.service().worker_balancer().Available("us-east-1/sick"));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Post(router.endpoint(), "key-a", kPrompt).status, 200);
+  EXPECT_EQ(sick.state().requests.load(), 0);
+  EXPECT_EQ(well.state().requests.load(), 10);
+  sick.state().ready = true;
+  router.service().CheckHealthNow();
+  EXPECT_TRUE(router.service().worker_balancer().Available("us-east-1/sick"));
+  // With both workers down, the router is not ready.
+  sick.state().ready = false;
+  well.state().ready = false;
+  router.service().CheckHealthNow();
+  router.service().CheckHealthNow();
+  EXPECT_EQ(Get(router.endpoint(), "", "/readyz").status, 503);
 }
 
 TEST_F(RouterServiceTest, StreamsPassThrough) {
