@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -25,7 +26,8 @@ using std::chrono::milliseconds;
 
 // ---- a fake worker ----
 
-enum class WorkerMode { kOk, kFail500, kSaturated, kDieMidStream, kCloseConnection, kEndlessStream };
+enum class WorkerMode { kOk, kFail500, kSaturated, kDieMidStream, kCloseConnection, kEndlessStream,
+                        kBigStream };
 
 struct WorkerState {
   std::string name;
@@ -34,6 +36,7 @@ struct WorkerState {
   std::atomic<int> delay_ms{0};
   std::atomic<bool> ready{true};
   std::atomic<bool> client_went_away{false};
+  std::atomic<int64_t> bytes_acknowledged{0};  // kBigStream: written to the router's socket
   std::mutex mutex;
   net::Headers last_headers;
 };
@@ -111,6 +114,21 @@ class FakeWorker {
           for (int i = 0; i < 500 && !responder->Closed(); ++i) {
             responder->Write("data: {\"text\":\" and\"}\n\n");
             std::this_thread::sleep_for(milliseconds(10));
+          }
+          responder->Finish();
+          return;
+        }
+        case WorkerMode::kBigStream: {
+          // 64 MiB in 64 KiB chunks, each written only once the previous one left.
+          net::Headers headers;
+          headers.Set("Content-Type", "application/octet-stream");
+          responder->StartStream(200, std::move(headers));
+          const std::string chunk(64 * 1024, 'x');
+          for (int i = 0; i < 1024; ++i) {
+            auto written = std::make_shared<std::promise<bool>>();
+            responder->Write(chunk, [written](base::Status status) { written->set_value(status.ok()); });
+            if (!written->get_future().get()) return;
+            state->bytes_acknowledged += static_cast<int64_t>(chunk.size());
           }
           responder->Finish();
           return;
@@ -597,6 +615,37 @@ TEST_F(RouterServiceTest, HealthChecksTakeANotReadyWorkerOutAndBringItBack) {
   router.service().CheckHealthNow();
   router.service().CheckHealthNow();
   EXPECT_EQ(Get(router.endpoint(), "", "/readyz").status, 503);
+}
+
+TEST_F(RouterServiceTest, ASlowClientSlowsTheWorkerDown) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  worker.state().mode = WorkerMode::kBigStream;
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
+  net::HttpRequest request;
+  request.method = "POST";
+  request.target = "/v1/completions";
+  request.headers.Set("Authorization", "Bearer key-a");
+  request.body = kPrompt;
+  int64_t received = 0;
+  int64_t ahead_while_paused = -1;
+  bool intact = true;
+  auto head = client.Stream(request, [](const net::ResponseHead&) {}, [&](std::string_view data) {
+    received += static_cast<int64_t>(data.size());
+    intact = intact && data.find_first_not_of('x') == std::string_view::npos;
+    if (ahead_while_paused < 0 && received >= (1 << 20)) {
+      std::this_thread::sleep_for(milliseconds(1500));  // the client stops reading
+      ahead_while_paused = worker.state().bytes_acknowledged.load() - received;
+    }
+    return true;
+  });
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(received, int64_t{64} << 20);
+  EXPECT_TRUE(intact);
+  // Socket buffers on the way hold a few MiB; without backpressure the router would have
+  // read all 64 MiB from the worker during the pause.
+  EXPECT_LT(ahead_while_paused, int64_t{24} << 20) << ahead_while_paused;
 }
 
 TEST_F(RouterServiceTest, StreamsPassThrough) {
