@@ -803,5 +803,27 @@ TEST_F(RouterServiceTest, GlobalTierFailsOverWhenARegionsRouterDies) {
   EXPECT_NE(models.body.find("\"id\":\"kjv\""), std::string::npos) << models.body;
 }
 
+TEST_F(RouterServiceTest, GlobalTierSendsSealedRequestsToTheirCandidatesRegions) {
+  FakeWorker& east_worker = AddWorker("us-east-1", "w1");
+  FakeWorker& west_worker = AddWorker("us-west-2", "w1");
+  TestRouter& east = AddRouter(Tier::kRegional, "us-east-1");
+  TestRouter& west = AddRouter(Tier::kRegional, "us-west-2");
+  WaitForWorkers(east, 1);
+  WaitForWorkers(west, 1);
+  TestRouter& global = AddRouter(
+      Tier::kGlobal, "global", {"us-east-1=" + east.address(), "us-west-2=" + west.address()});
+  global.service().CheckHealthNow();
+  for (const std::string candidate : {"us-west-2/w1", "us-east-1/w1", "us-west-2/w1"}) {
+    net::HttpResponse response =
+        Post(global.endpoint(), "key-a", "opaque envelope", "/v1/sealed",
+             {{"X-Supercluster-Model", "kjv"}, {"X-Supercluster-Candidates", candidate}});
+    EXPECT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), candidate);
+  }
+  EXPECT_EQ(east_worker.state().requests.load(), 1);
+  EXPECT_EQ(west_worker.state().requests.load(), 2);
+  EXPECT_EQ(east_worker.LastHeaders().Get("X-Supercluster-Candidates"), "us-east-1/w1");
+}
+
 }  // namespace
 }  // namespace supercluster::router
