@@ -27,6 +27,7 @@ demo: build
 
 bench: build
 	bench/http/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
+	bench/router/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	bench/store/run.sh $(BUILD_DIR)
 	bench/crypto/run.sh $(BUILD_DIR)
 	scripts/install-deps --bench

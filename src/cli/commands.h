@@ -18,6 +18,12 @@ int RunGenerate(const std::vector<std::string>& args);
 int RunSeal(const std::vector<std::string>& args);
 int RunOpen(const std::vector<std::string>& args);
 int RunEnclave(const std::vector<std::string>& args);
+int RunUp(const std::vector<std::string>& args);
+int RunDown(const std::vector<std::string>& args);
+int RunStatus(const std::vector<std::string>& args);
+int RunInfer(const std::vector<std::string>& args);
+int RunWorker(const std::vector<std::string>& args);
 int RunRouter(const std::vector<std::string>& args);
+int RunRelay(const std::vector<std::string>& args);
 
 }  // namespace supercluster::cli

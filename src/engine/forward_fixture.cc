@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/base64.h"
 #include "engine/model_synth.h"
 
 namespace supercluster::engine {
@@ -22,40 +23,6 @@ namespace {
 constexpr const char* kFormat = "supercluster-forward-fixture/1";
 
 using Json = nlohmann::json;
-
-// Strict base64 (RFC 4648, standard alphabet, '=' padding only at the end).
-bool DecodeBase64(const std::string& text, std::string* out) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (text.size() % 4 != 0) return false;
-  out->clear();
-  for (size_t i = 0; i < text.size(); i += 4) {
-    bool last = i + 4 == text.size();
-    int padding = 0;
-    uint32_t group = 0;
-    for (size_t j = 0; j < 4; ++j) {
-      char c = text[i + j];
-      if (c == '=' && last && j >= 2 && (j == 3 || text[i + 3] == '=')) {
-        ++padding;
-        group <<= 6;
-        continue;
-      }
-      int v = value(c);
-      if (v < 0 || padding > 0) return false;
-      group = (group << 6) | static_cast<uint32_t>(v);
-    }
-    out->push_back(static_cast<char>(group >> 16));
-    if (padding < 2) out->push_back(static_cast<char>(group >> 8));
-    if (padding < 1) out->push_back(static_cast<char>(group));
-  }
-  return true;
-}
 
 class FieldReader {
  public:
@@ -165,7 +132,9 @@ base::Result<ForwardFixture> LoadForwardFixture(const std::string& path) {
 
   SC_ASSIGN_OR_RETURN(std::string encoded, read.String("logits"));
   std::string bytes;
-  if (!DecodeBase64(encoded, &bytes)) return read.Error("logits", "is not valid base64");
+  auto decoded = base::Base64Decode(encoded);
+  if (!decoded.ok()) return read.Error("logits", "is not valid base64");
+  bytes = std::move(*decoded);
   const uint64_t expected_bytes = uint64_t{4} * f.tokens.size() * f.vocab_size;
   if (bytes.size() != expected_bytes) {
     return read.Error("logits", "holds " + std::to_string(bytes.size()) + " bytes, expected " +

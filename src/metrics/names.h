@@ -48,6 +48,24 @@ inline constexpr char kGpuClusterModelLoadTimeSeconds[] = "gpu_cluster_model_loa
 inline constexpr char kGpuClusterInferenceLatencySeconds[] =
     "gpu_cluster_inference_latency_seconds";
 
+// ---- Worker (src/worker) ----
+
+// Histogram: time from a request's arrival at a worker to its first generated token, in
+// seconds (the prefill and queueing a user waits through before text starts to flow).
+inline constexpr char kWorkerTimeToFirstTokenSeconds[] =
+    "supercluster_worker_time_to_first_token_seconds";
+
+// Gauge: sequences the worker's engine is running now (in its batch).
+inline constexpr char kWorkerRunningSequences[] = "supercluster_worker_running_sequences";
+
+// Gauge: tokens per second the worker's engine is generating, over its last few seconds.
+inline constexpr char kWorkerTokensPerSecond[] = "supercluster_worker_tokens_per_second";
+
+// Counter {outcome}: requests the worker turned away before running them, by why
+// (outcome: "queue_full", "draining", "bad_request", "forbidden", "unknown_model",
+// "enclave_refused", "enclave_unavailable").
+inline constexpr char kWorkerRejectedTotal[] = "supercluster_worker_rejected_total";
+inline constexpr char kOutcomeLabel[] = "outcome";
 // ---- Router (router --tier regional|global; defined by router::RouterMetrics) ----
 
 // Counter {tier, outcome}: client requests on the proxied paths, by how they ended: ok,

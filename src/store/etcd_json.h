@@ -13,14 +13,14 @@
 #include <string_view>
 #include <vector>
 
+#include "base/base64.h"
 #include "base/status.h"
 #include "store/store.h"
 
 namespace supercluster::store::etcd {
 
-std::string Base64Encode(std::string_view bytes);
-// Strict standard base64 with padding, as etcd writes it.
-base::Result<std::string> Base64Decode(std::string_view text);
+using base::Base64Decode;
+using base::Base64Encode;
 
 // The [key, range_end) pair etcd uses to select every key starting with `prefix`. The empty
 // prefix is the whole key space, which etcd spells key "\0", range_end "\0".

@@ -16,35 +16,6 @@ json Object(std::string_view text) {
   return parsed.ok() ? *parsed : json::object();
 }
 
-TEST(EtcdBase64Test, KnownVectors) {
-  EXPECT_EQ(Base64Encode(""), "");
-  EXPECT_EQ(Base64Encode("f"), "Zg==");
-  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
-  EXPECT_EQ(Base64Encode("foob"), "Zm9vYg==");
-  EXPECT_EQ(Base64Encode(std::string(1, '\0')), "AA==");
-  EXPECT_EQ(*Base64Decode("YS8x"), "a/1");
-  EXPECT_EQ(*Base64Decode("djE="), "v1");
-}
-
-TEST(EtcdBase64Test, EveryByteRoundTrips) {
-  std::string bytes;
-  for (int i = 0; i < 256; ++i) bytes += static_cast<char>(i);
-  for (size_t length = 0; length <= bytes.size(); length += 7) {
-    std::string input = bytes.substr(bytes.size() - length);
-    auto decoded = Base64Decode(Base64Encode(input));
-    ASSERT_TRUE(decoded.ok());
-    EXPECT_EQ(*decoded, input);
-  }
-}
-
-TEST(EtcdBase64Test, RejectsMalformedText) {
-  for (std::string_view bad :
-       {"Zg=", "Zg", "Z===", "Zh==", "Zm9=", "Zg==Zg==", "!!!!", "Zm 9", "=AAA"}) {
-    EXPECT_FALSE(Base64Decode(bad).ok()) << bad;
-  }
-}
-
 TEST(EtcdPrefixTest, RangeEndIsTheFirstKeyPastThePrefix) {
   EXPECT_EQ(PrefixRangeStart("a/"), "a/");
   EXPECT_EQ(PrefixRangeEnd("a/"), "a0");

@@ -10,7 +10,7 @@
 
 namespace supercluster::store {
 
-using etcd::Base64Encode;
+using base::Base64Encode;
 using etcd::Retry;
 using nlohmann::json;
 

@@ -1,0 +1,506 @@
+#include "controller/local_cluster.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "attest/dev_attestor.h"
+#include "base/config_value.h"
+#include "controller/child_process.h"
+#include "crypto/bytes.h"
+#include "crypto/random.h"
+#include "net/http_client.h"
+#include "router/tenant_gate.h"
+#include "store/open_store.h"
+#include "store/records.h"
+
+namespace supercluster::controller {
+namespace {
+
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+constexpr const char* kDemoTenant = "demo";
+
+fs::path ClusterDir(const fs::path& data_dir) { return data_dir / "cluster"; }
+fs::path ClusterFile(const fs::path& data_dir) { return ClusterDir(data_dir) / "cluster.json"; }
+
+std::pair<std::string, std::string> Ordered(const std::string& a, const std::string& b) {
+  return a < b ? std::make_pair(a, b) : std::make_pair(b, a);
+}
+
+// `count` distinct free loopback ports. The sockets stay bound until all are chosen, so no
+// port is handed out twice; another program could still take one before its user binds
+// it, which on a developer machine is rare enough.
+base::Result<std::vector<uint16_t>> FreePorts(size_t count) {
+  std::vector<int> sockets;
+  std::vector<uint16_t> ports;
+  base::Status status;
+  for (size_t i = 0; i < count && status.ok(); ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      status = base::Unavailable("cannot find a free loopback port");
+    } else {
+      ports.push_back(ntohs(address.sin_port));
+    }
+    if (fd >= 0) sockets.push_back(fd);
+  }
+  for (int fd : sockets) ::close(fd);
+  if (!status.ok()) return status;
+  return ports;
+}
+
+std::string Loopback(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+
+// The endpoint a "... MARKER ENDPOINT ..." log line names ("serving on tcp://...").
+std::string EndpointOfLine(const std::string& line, const std::string& marker) {
+  size_t at = line.find(marker);
+  if (at == std::string::npos) return "";
+  std::string rest = line.substr(at + marker.size());
+  rest = rest.substr(std::min(rest.size(), rest.find_first_not_of(' ')));
+  size_t end = rest.find_first_of(" \t\"");
+  rest = rest.substr(0, end);
+  if (rest.rfind("tcp://", 0) == 0) rest = "http://" + rest.substr(6);
+  return rest;
+}
+
+Json ToJson(const ClusterInfo& info) {
+  Json processes = Json::array();
+  for (const ClusterProcess& process : info.processes) {
+    processes.push_back({{"name", process.name},
+                         {"role", process.role},
+                         {"region", process.region},
+                         {"pid", process.pid},
+                         {"program", process.program},
+                         {"log", process.log},
+                         {"endpoint", process.endpoint}});
+  }
+  return {{"global_endpoint", info.global_endpoint},
+          {"store_url", info.store_url},
+          {"dev_root", info.dev_root},
+          {"enclave_pcr0", info.enclave_pcr0_hex},
+          {"model_name", info.model_name},
+          {"demo_tenant", info.demo_tenant},
+          {"demo_api_key_file", info.demo_api_key_file},
+          {"regions", info.regions},
+          {"processes", processes}};
+}
+
+base::Status SaveClusterInfo(const fs::path& data_dir, const ClusterInfo& info) {
+  fs::path path = ClusterFile(data_dir);
+  fs::path temporary = path;
+  temporary += ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << ToJson(info).dump(2) << "\n";
+    if (!out) return base::Unavailable(temporary.string() + ": cannot write");
+  }
+  std::error_code error;
+  fs::rename(temporary, path, error);
+  if (error) return base::Unavailable(path.string() + ": " + error.message());
+  return base::Status::Ok();
+}
+
+// Starts the processes of one cluster in order and remembers them, so that a failure
+// part-way stops what was started.
+class Launcher {
+ public:
+  Launcher(const LocalClusterOptions& options,
+           const std::function<void(const std::string&)>& progress)
+      : options_(options), progress_(progress) {}
+
+  base::Result<ClusterInfo> Run();
+
+ private:
+  base::Status Prepare();
+  base::Status WriteRecords();
+  base::Result<ClusterProcess> Start(std::string name, std::string role, std::string region,
+                                     std::vector<std::string> argv, const std::string& marker);
+  std::vector<std::string> ServiceArgs(std::vector<std::string> argv) const;
+  void StopAll();
+
+  const LocalClusterOptions& options_;
+  const std::function<void(const std::string&)>& progress_;
+  fs::path dir_;
+  ClusterInfo info_;
+  std::string api_key_;
+};
+
+base::Status Launcher::Prepare() {
+  dir_ = ClusterDir(options_.data_dir);
+  if (auto existing = LoadClusterInfo(options_.data_dir); existing.ok()) {
+    for (const ClusterProcess& process : existing->processes) {
+      if (ProcessRunning(process.pid, process.program)) {
+        return base::AlreadyExists("a cluster started from " + options_.data_dir.string() +
+                                   " is still running (pid " + std::to_string(process.pid) +
+                                   ", " + process.name + "); run `supercluster down` first");
+      }
+    }
+  }
+  for (const fs::path& required : {options_.supercluster_binary, options_.enclave_binary,
+                                    options_.model}) {
+    if (!fs::exists(required)) return base::NotFound(required.string() + ": not found");
+  }
+  if (options_.regions.empty()) return base::InvalidArgument("no regions to start");
+  if (std::find(options_.regions.begin(), options_.regions.end(), options_.client_region) ==
+      options_.regions.end()) {
+    return base::InvalidArgument("the client region '" + options_.client_region +
+                                 "' is not one of the cluster's regions");
+  }
+  // A fresh cluster each time: the old state and logs go.
+  std::error_code error;
+  fs::remove_all(dir_, error);
+  fs::create_directories(dir_ / "logs", error);
+  fs::create_directories(dir_ / "run", error);
+  if (error) return base::Unavailable(dir_.string() + ": cannot create: " + error.message());
+  fs::permissions(dir_, fs::perms::owner_all, error);
+  return base::Status::Ok();
+}
+
+base::Status Launcher::WriteRecords() {
+  fs::path ca_dir = options_.data_dir / "dev-ca";
+  if (!fs::exists(ca_dir / "root.pem")) {
+    SC_RETURN_IF_ERROR(attest::DevCa::Init(ca_dir).status());
+  }
+  info_.dev_root = (ca_dir / "root.pem").string();
+  SC_ASSIGN_OR_RETURN(attest::DevMeasurements measured,
+                      attest::DevMeasurements::Measure(options_.enclave_binary, {},
+                                                       options_.supercluster_binary));
+  info_.enclave_pcr0_hex = crypto::ToHex(measured.pcr0);
+
+  info_.store_url = "sqlite://" + (dir_ / "state.db").string();
+  SC_ASSIGN_OR_RETURN(auto store, store::OpenStore(info_.store_url, base::Config::Defaults()));
+  for (const std::string& region : options_.regions) {
+    store::Region record;
+    record.name = region;
+    record.display_name = region;
+    for (const std::string& peer : options_.regions) {
+      if (peer != region) record.peers.push_back(peer);
+    }
+    std::stable_sort(record.peers.begin(), record.peers.end(),
+                     [&](const std::string& a, const std::string& b) {
+                       return options_.RttBetween(region, a) < options_.RttBetween(region, b);
+                     });
+    SC_RETURN_IF_ERROR(store->Put(store::keys::Region(region), store::Encode(record)).status());
+  }
+  store::Policy policy;
+  policy.id = "cluster";
+  policy.measurements.push_back({{0, info_.enclave_pcr0_hex}});
+  SC_RETURN_IF_ERROR(store->Put(store::keys::Policy(policy.id), store::Encode(policy)).status());
+
+  SC_ASSIGN_OR_RETURN(crypto::Bytes secret, crypto::RandomBytes(24));
+  api_key_ = "sc-" + std::string(kDemoTenant) + "-" + crypto::ToHex(secret);
+  store::Tenant tenant;
+  tenant.id = kDemoTenant;
+  tenant.display_name = "demo tenant of the local cluster";
+  tenant.api_key_hashes.push_back(router::HashApiKey(api_key_));
+  tenant.policy_id = policy.id;
+  tenant.allow_plaintext = true;  // the demo shows the OpenAI-compatible API too
+  SC_RETURN_IF_ERROR(store->Put(store::keys::Tenant(tenant.id), store::Encode(tenant)).status());
+  info_.demo_tenant = tenant.id;
+  info_.demo_api_key_file = (dir_ / "demo-api-key").string();
+  {
+    std::ofstream out(info_.demo_api_key_file, std::ios::trunc);
+    out << api_key_ << "\n";
+    if (!out) return base::Unavailable(info_.demo_api_key_file + ": cannot write");
+  }
+  std::error_code error;
+  fs::permissions(info_.demo_api_key_file, fs::perms::owner_read | fs::perms::owner_write, error);
+  return base::Status::Ok();
+}
+
+std::vector<std::string> Launcher::ServiceArgs(std::vector<std::string> argv) const {
+  for (const std::string& setting : options_.service_settings) {
+    argv.push_back("--set");
+    argv.push_back(setting);
+  }
+  return argv;
+}
+
+base::Result<ClusterProcess> Launcher::Start(std::string name, std::string role,
+                                             std::string region, std::vector<std::string> argv,
+                                             const std::string& marker) {
+  ClusterProcess process;
+  process.name = std::move(name);
+  process.role = std::move(role);
+  process.region = std::move(region);
+  process.program = argv.front();
+  process.log = (dir_ / "logs" / (process.name + ".log")).string();
+  SC_ASSIGN_OR_RETURN(process.pid, SpawnDetached(argv, process.log));
+  info_.processes.push_back(process);
+  SC_ASSIGN_OR_RETURN(std::string line,
+                      WaitForLogLine(process.log, marker, process.pid, process.program,
+                                     options_.start_timeout));
+  process.endpoint = EndpointOfLine(line, marker);
+  info_.processes.back().endpoint = process.endpoint;
+  return process;
+}
+
+void Launcher::StopAll() {
+  for (auto it = info_.processes.rbegin(); it != info_.processes.rend(); ++it) {
+    SignalProcess(it->pid, it->program, SIGKILL);
+  }
+  for (const ClusterProcess& process : info_.processes) {
+    WaitForExit(process.pid, process.program, milliseconds(2000));
+  }
+}
+
+base::Result<ClusterInfo> Launcher::Run() {
+  SC_RETURN_IF_ERROR(Prepare());
+  SC_RETURN_IF_ERROR(WriteRecords());
+  info_.regions = options_.regions;
+  info_.model_name = options_.model.stem().string();
+  const std::string supercluster = options_.supercluster_binary.string();
+
+  // Ports of the regional routers and of each relay link, chosen up front because the
+  // routers are told where their peers are (--via) when they start.
+  const size_t region_count = options_.regions.size();
+  SC_ASSIGN_OR_RETURN(std::vector<uint16_t> ports,
+                      FreePorts(region_count * (region_count + 1) + 1));
+  std::map<std::string, uint16_t> router_port;
+  std::map<std::pair<std::string, std::string>, uint16_t> link_port;  // (from, to)
+  size_t next = 0;
+  for (const std::string& region : options_.regions) router_port[region] = ports[next++];
+  for (const std::string& from : options_.regions) {
+    for (const std::string& to : options_.regions) {
+      if (from != to) link_port[{from, to}] = ports[next++];
+    }
+  }
+
+  auto run = [&]() -> base::Status {
+    for (const std::string& region : options_.regions) {
+      for (int64_t w = 1; w <= options_.workers_per_region; ++w) {
+        std::string id = region + "-w" + std::to_string(w);
+        std::string socket = "unix://" + (dir_ / "run" / (id + ".sock")).string();
+        progress_("starting " + id + " (enclave and worker)");
+        SC_RETURN_IF_ERROR(Start(id + "-enclave", "enclave", region,
+                                 {options_.enclave_binary.string(), "--data-dir",
+                                  options_.data_dir.string(), "--listen", socket,
+                                  "--worker-binary", supercluster},
+                                 "listening on")
+                               .status());
+        SC_RETURN_IF_ERROR(Start(id, "worker", region,
+                                 ServiceArgs({supercluster, "worker", "--model",
+                                              options_.model.string(), "--region", region,
+                                              "--instance-id", id, "--listen", "127.0.0.1:0",
+                                              "--enclave", socket, "--store", info_.store_url}),
+                                 "serving on")
+                               .status());
+      }
+    }
+    // One relay process carries every inter-region link: from a region's side to the other
+    // region's router, delayed by that pair's round-trip time.
+    // Its control API (docs/relay.md) lets drills cut or slow a link while the cluster runs.
+    std::vector<std::string> relay = {supercluster, "relay", "--control", Loopback(ports[next++])};
+    for (const auto& [link, port] : link_port) {
+      milliseconds rtt = options_.RttBetween(link.first, link.second);
+      relay.push_back("--route");
+      relay.push_back(link.first + ">" + link.second + "=" + Loopback(port) + "=" +
+                      Loopback(router_port[link.second]) + "@" + std::to_string(rtt.count()) +
+                      "ms");
+    }
+    progress_("starting the inter-region relay (" + std::to_string(link_port.size()) + " links)");
+    SC_RETURN_IF_ERROR(Start("relay", "relay", "", relay, "relay control on").status());
+
+    std::vector<std::string> policy_args = {"--attestation-root", info_.dev_root, "--pcr",
+                                            "0=" + info_.enclave_pcr0_hex};
+    for (const std::string& region : options_.regions) {
+      std::vector<std::string> argv = {supercluster, "router", "--tier", "regional", "--region",
+                                       region, "--listen", Loopback(router_port[region]),
+                                       "--store", info_.store_url};
+      argv.insert(argv.end(), policy_args.begin(), policy_args.end());
+      for (const std::string& peer : options_.regions) {
+        if (peer == region) continue;
+        argv.push_back("--via");
+        argv.push_back(peer + "=" + Loopback(link_port[{region, peer}]));
+      }
+      progress_("starting the regional router of " + region);
+      SC_RETURN_IF_ERROR(
+          Start("router-" + region, "router", region, ServiceArgs(argv), "serving on").status());
+    }
+    // The global endpoint stands in the client's region: it reaches that region's router
+    // directly and the others through the relay, as the client would.
+    std::vector<std::string> argv = {supercluster, "router", "--tier", "global", "--region",
+                                     options_.client_region, "--listen", options_.global_listen,
+                                     "--store", info_.store_url};
+    argv.insert(argv.end(), policy_args.begin(), policy_args.end());
+    for (const std::string& region : options_.regions) {
+      if (region == options_.client_region) continue;
+      argv.push_back("--via");
+      argv.push_back(region + "=" + Loopback(link_port[{options_.client_region, region}]));
+    }
+    progress_("starting the global endpoint");
+    SC_ASSIGN_OR_RETURN(ClusterProcess global,
+                        Start("global", "global", options_.client_region, ServiceArgs(argv),
+                              "serving on"));
+    info_.global_endpoint = global.endpoint;
+    SC_RETURN_IF_ERROR(SaveClusterInfo(options_.data_dir, info_));
+
+    // Ready when the global endpoint sees a region that can serve.
+    progress_("waiting for the global endpoint to see ready regions");
+    SC_ASSIGN_OR_RETURN(net::Endpoint endpoint, net::ParseEndpoint(info_.global_endpoint));
+    net::ClientOptions client_options = net::ClientOptions::FromConfig(base::Config::Defaults());
+    client_options.request_timeout = milliseconds(2000);
+    net::HttpClient client(endpoint, client_options);
+    auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+    while (true) {
+      net::HttpRequest request;
+      request.target = "/readyz";
+      auto response = client.Request(request);
+      if (response.ok() && response->status == 200) return base::Status::Ok();
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return base::DeadlineExceeded("the global endpoint did not become ready; see " +
+                                      (dir_ / "logs").string());
+      }
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  };
+  base::Status started = run();
+  if (!started.ok()) {
+    progress_("start failed; stopping what was started");
+    StopAll();
+    std::error_code error;
+    fs::remove(ClusterFile(options_.data_dir), error);
+    return started;
+  }
+  return info_;
+}
+
+}  // namespace
+
+base::Result<LocalClusterOptions> LocalClusterOptions::FromConfig(const base::Config& config) {
+  LocalClusterOptions options;
+  std::stringstream regions(config.GetString("cluster.regions"));
+  for (std::string region; std::getline(regions, region, ',');) {
+    if (!region.empty()) options.regions.push_back(region);
+  }
+  options.workers_per_region = config.GetInt("cluster.workers_per_region");
+  options.client_region = config.GetString("cluster.client_region");
+  options.global_listen = config.GetString("cluster.global_listen");
+  options.default_rtt = config.GetDuration("cluster.default_rtt");
+  options.start_timeout = config.GetDuration("cluster.start_timeout");
+  options.stop_timeout = config.GetDuration("cluster.stop_timeout");
+  SC_RETURN_IF_ERROR(ParseRtts(config.GetString("cluster.rtts"), options));
+  return options;
+}
+
+milliseconds LocalClusterOptions::RttBetween(const std::string& a, const std::string& b) const {
+  if (a == b) return milliseconds(0);
+  auto found = rtts.find(Ordered(a, b));
+  return found == rtts.end() ? default_rtt : found->second;
+}
+
+base::Status ParseRtts(const std::string& text, LocalClusterOptions& options) {
+  std::stringstream entries(text);
+  for (std::string entry; std::getline(entries, entry, ',');) {
+    if (entry.empty()) continue;
+    size_t colon = entry.find(':');
+    size_t equals = entry.find('=');
+    if (colon == std::string::npos || equals == std::string::npos || colon > equals ||
+        colon == 0 || equals == colon + 1) {
+      return base::InvalidArgument("round-trip time '" + entry +
+                                   "': expected REGION:REGION=DURATION, e.g. "
+                                   "us-east-1:us-east-2=12ms");
+    }
+    auto duration = base::ParseTypedValue(base::ConfigType::kDuration, entry.substr(equals + 1));
+    if (!duration.ok()) {
+      return base::InvalidArgument("round-trip time '" + entry + "': " +
+                                   duration.status().message());
+    }
+    options.rtts[Ordered(entry.substr(0, colon), entry.substr(colon + 1, equals - colon - 1))] =
+        milliseconds(duration->integer);
+  }
+  return base::Status::Ok();
+}
+
+base::Result<ClusterInfo> StartLocalCluster(
+    const LocalClusterOptions& options, const std::function<void(const std::string&)>& progress) {
+  Launcher launcher(options, progress);
+  return launcher.Run();
+}
+
+base::Result<ClusterInfo> LoadClusterInfo(const fs::path& data_dir) {
+  fs::path path = ClusterFile(data_dir);
+  std::ifstream in(path);
+  if (!in) {
+    return base::NotFound("no local cluster in " + data_dir.string() +
+                          " (start one with `supercluster up`)");
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  Json parsed = Json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return base::DataLoss(path.string() + ": not a JSON object");
+  ClusterInfo info;
+  try {
+    info.global_endpoint = parsed.at("global_endpoint").get<std::string>();
+    info.store_url = parsed.at("store_url").get<std::string>();
+    info.dev_root = parsed.at("dev_root").get<std::string>();
+    info.enclave_pcr0_hex = parsed.at("enclave_pcr0").get<std::string>();
+    info.model_name = parsed.at("model_name").get<std::string>();
+    info.demo_tenant = parsed.at("demo_tenant").get<std::string>();
+    info.demo_api_key_file = parsed.at("demo_api_key_file").get<std::string>();
+    info.regions = parsed.at("regions").get<std::vector<std::string>>();
+    for (const Json& entry : parsed.at("processes")) {
+      ClusterProcess process;
+      process.name = entry.at("name").get<std::string>();
+      process.role = entry.at("role").get<std::string>();
+      process.region = entry.at("region").get<std::string>();
+      process.pid = entry.at("pid").get<pid_t>();
+      process.program = entry.at("program").get<std::string>();
+      process.log = entry.at("log").get<std::string>();
+      process.endpoint = entry.at("endpoint").get<std::string>();
+      info.processes.push_back(std::move(process));
+    }
+  } catch (const Json::exception& error) {
+    return base::DataLoss(path.string() + ": " + error.what());
+  }
+  return info;
+}
+
+base::Status StopLocalCluster(const fs::path& data_dir, const StopOptions& options,
+                              const std::function<void(const std::string&)>& progress) {
+  SC_ASSIGN_OR_RETURN(ClusterInfo info, LoadClusterInfo(data_dir));
+  std::vector<const ClusterProcess*> targets;
+  for (auto it = info.processes.rbegin(); it != info.processes.rend(); ++it) {
+    if (options.region.empty() || it->region == options.region) targets.push_back(&*it);
+  }
+  if (!options.region.empty() && targets.empty()) {
+    return base::NotFound("the cluster has no region '" + options.region + "'");
+  }
+  // Front to back: the global endpoint and routers stop taking requests before the workers
+  // that serve them drain, and enclaves go last.
+  for (const ClusterProcess* process : targets) {
+    if (SignalProcess(process->pid, process->program, options.kill ? SIGKILL : SIGTERM)) {
+      progress((options.kill ? "killed " : "stopping ") + process->name + " (pid " +
+               std::to_string(process->pid) + ")");
+    }
+    if (!options.kill && !WaitForExit(process->pid, process->program, options.timeout)) {
+      progress(process->name + " did not stop within the timeout; killing it");
+      SignalProcess(process->pid, process->program, SIGKILL);
+    }
+  }
+  for (const ClusterProcess* process : targets) {
+    WaitForExit(process->pid, process->program, milliseconds(2000));
+  }
+  if (options.region.empty()) {
+    std::error_code error;
+    fs::remove(ClusterFile(data_dir), error);
+  }
+  return base::Status::Ok();
+}
+
+}  // namespace supercluster::controller

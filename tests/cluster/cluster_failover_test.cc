@@ -1,0 +1,203 @@
+// Failover, measured on a whole local cluster: a worker killed mid-stream, then a whole
+// region killed (kill -9 of its router, workers and enclaves) under a steady stream of
+// sealed requests, then a residency-restricted tenant whose allowed regions are all gone.
+// The tests run in this order on one cluster; each leaves it more broken.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <thread>
+
+#include "cluster_fixture.h"
+#include "controller/child_process.h"
+
+namespace supercluster::testing {
+namespace {
+
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+TestCluster* cluster = nullptr;
+
+// Health checks fast enough that a dead region is out of the global endpoint's choice
+// within the 2 s the issue asks for.
+const std::vector<std::string> kSettings = {};
+
+class FailoverEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    owned_ = StartTestCluster("failover", kSettings);
+    cluster = owned_.get();
+  }
+  void TearDown() override {
+    if (owned_) owned_->Stop();
+    cluster = nullptr;
+  }
+
+ private:
+  std::unique_ptr<TestCluster> owned_;
+};
+
+const ::testing::Environment* const environment =
+    ::testing::AddGlobalTestEnvironment(new FailoverEnvironment);
+
+std::string CompletionRequest(const std::string& prompt, int max_tokens) {
+  return Json{{"model", "kjv"}, {"prompt", prompt}, {"max_tokens", max_tokens},
+              {"temperature", 0.8}, {"seed", 7}}
+      .dump();
+}
+
+pid_t PidOf(const std::string& name) {
+  for (const auto& process : cluster->info.processes) {
+    if (process.name == name) return process.pid;
+  }
+  return 0;
+}
+
+std::string RegionOf(const std::string& served_by) {
+  return served_by.substr(0, served_by.find('/'));
+}
+
+class FailoverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cluster == nullptr) GTEST_FAIL() << "the cluster did not start";
+  }
+};
+
+// 1. A worker killed while it streams: the client gets a clear error, promptly; then the
+// region goes on serving from its other worker.
+TEST_F(FailoverTest, AWorkerKilledMidStreamEndsTheStreamWithAnError) {
+  client::ClusterClient client(ClientOptions(*cluster, cluster->demo_api_key));
+  auto candidates = client.FetchCandidates("kjv");
+  ASSERT_TRUE(candidates.ok()) << candidates.status().ToString();
+  std::string killed;
+  auto started = Clock::now();
+  auto result = client.Infer(
+      candidates->accepted, "kjv", CompletionRequest("And it came to pass", 240), nullptr,
+      [&](const std::string& served_by) {
+        killed = served_by.substr(served_by.find('/') + 1);
+        ::kill(PidOf(killed), SIGKILL);
+      });
+  auto took = Clock::now() - started;
+  ASSERT_FALSE(killed.empty());
+  ASSERT_FALSE(result.ok()) << "the answer completed although its worker " << killed
+                            << " was killed";
+  EXPECT_EQ(result.status().code(), base::StatusCode::kUnavailable) << result.status().ToString();
+  EXPECT_LT(took, std::chrono::seconds(10)) << "the client waited too long for the error";
+
+  // New requests are served, by the others.
+  for (int i = 0; i < 4; ++i) {
+    auto again = client.FetchAndInfer("kjv", CompletionRequest("And God said", 4), nullptr);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_NE(again->served_by.substr(again->served_by.find('/') + 1), killed);
+  }
+}
+
+struct Outcome {
+  Clock::time_point started;
+  bool streamed = false;  // the answer's stream had begun
+  Clock::time_point stream_started;
+  bool ok = false;
+  std::string served_by;
+  std::string error;
+};
+
+// 2. The nearest region dies under load.
+TEST_F(FailoverTest, ARegionKilledUnderLoadCostsNoUnstartedRequest) {
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::vector<Outcome> outcomes;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      client::ClusterClient client(ClientOptions(*cluster, cluster->demo_api_key));
+      int i = 0;
+      while (!stop) {
+        Outcome outcome;
+        outcome.started = Clock::now();
+        auto candidates = client.FetchCandidates("kjv");
+        if (!candidates.ok()) {
+          outcome.error = candidates.status().ToString();
+        } else {
+          auto result = client.Infer(
+              candidates->accepted, "kjv",
+              CompletionRequest("In the beginning " + std::to_string(t * 1000 + i++), 16),
+              nullptr, [&](const std::string&) {
+                outcome.streamed = true;
+                outcome.stream_started = Clock::now();
+              });
+          outcome.ok = result.ok();
+          if (result.ok()) {
+            outcome.served_by = result->served_by;
+          } else {
+            outcome.error = result.status().ToString();
+          }
+        }
+        std::lock_guard lock(mutex);
+        outcomes.push_back(outcome);
+      }
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(2000));
+  auto killed_at = Clock::now();
+  cluster->KillRegion("us-east-1");
+  std::this_thread::sleep_for(milliseconds(6000));
+  stop = true;
+  for (std::thread& thread : clients) thread.join();
+
+  int before = 0, after = 0, failed_unstarted = 0, late_to_dead_region = 0;
+  for (const Outcome& outcome : outcomes) {
+    if (outcome.started < killed_at) ++before; else ++after;
+    if (!outcome.ok) {
+      // Allowed only for a request whose stream had begun before the kill.
+      bool was_streaming = outcome.streamed && outcome.stream_started <= killed_at + milliseconds(50);
+      if (!was_streaming) {
+        ++failed_unstarted;
+        ADD_FAILURE() << "a request that had not started streaming failed: " << outcome.error;
+      }
+      continue;
+    }
+    if (outcome.started > killed_at + milliseconds(2000) && RegionOf(outcome.served_by) == "us-east-1") {
+      ++late_to_dead_region;
+    }
+  }
+  EXPECT_GT(before, 0);
+  EXPECT_GT(after, 10) << "too few requests after the kill to say anything";
+  EXPECT_EQ(failed_unstarted, 0);
+  EXPECT_EQ(late_to_dead_region, 0);
+  std::cerr << "requests before the kill " << before << ", after " << after << "\n";
+}
+
+// 3. A tenant kept in us-east-* is never served from us-west-2, even with us-east down.
+TEST_F(FailoverTest, ResidencyHoldsWhenItsRegionsAreGone) {
+  store::Tenant east;
+  east.id = "east-only";
+  east.allowed_regions = {"us-east-*"};
+  std::string key = AddTenant(*cluster, east);
+  std::this_thread::sleep_for(milliseconds(1500));
+  client::ClusterClient client(ClientOptions(*cluster, key));
+  // us-east-1 is gone (previous test); us-east-2 serves.
+  for (int i = 0; i < 3; ++i) {
+    auto result = client.FetchAndInfer("kjv", CompletionRequest("And", 2), nullptr);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    EXPECT_EQ(RegionOf(result->served_by), "us-east-2");
+  }
+  cluster->KillRegion("us-east-2");
+  std::this_thread::sleep_for(milliseconds(2500));
+  auto refused = client.FetchAndInfer("kjv", CompletionRequest("And", 2), nullptr);
+  ASSERT_FALSE(refused.ok()) << "served by " << refused->served_by;
+  EXPECT_NE(refused.status().message().find("region"), std::string::npos)
+      << refused.status().ToString();
+  // The demo tenant, allowed everywhere, is still served from us-west-2.
+  client::ClusterClient demo(ClientOptions(*cluster, cluster->demo_api_key));
+  auto served = demo.FetchAndInfer("kjv", CompletionRequest("And", 2), nullptr);
+  ASSERT_TRUE(served.ok()) << served.status().ToString();
+  EXPECT_EQ(RegionOf(served->served_by), "us-west-2");
+}
+
+}  // namespace
+}  // namespace supercluster::testing

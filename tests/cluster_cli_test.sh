@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `supercluster up`, `status`, `infer` and `down` from the command line, as the README's
+# quick start uses them: a whole cluster comes up in a fresh data directory, answers a sealed
+# prompt, loses a region, still answers, and stops leaving no process behind.
+# Usage: cluster_cli_test.sh path/to/supercluster
+set -euo pipefail
+binary=$1
+data=$(mktemp -d)
+cleanup() {
+  "$binary" down --data-dir "$data" --kill >/dev/null 2>&1 || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$binary" up --data-dir "$data" --global-listen 127.0.0.1:0 > "$data/up.out" 2> "$data/up.err" \
+  || { cat "$data/up.err" >&2; fail "up failed"; }
+grep -q "global endpoint  http://127.0.0.1:" "$data/up.out" || fail "up did not print the endpoint"
+grep -q "API key          sc-demo-" "$data/up.out" || fail "up did not print the demo API key"
+[[ $(stat -c %a "$data/cluster/demo-api-key") == 600 ]] || fail "the API key file is not 0600"
+
+# A second `up` on the same data directory refuses while the first runs.
+if "$binary" up --data-dir "$data" --global-listen 127.0.0.1:0 > /dev/null 2> "$data/again.err"; then
+  fail "a second up started over a running cluster"
+fi
+grep -q "still running" "$data/again.err" || fail "the second up did not say why: $(cat "$data/again.err")"
+
+"$binary" status --data-dir "$data" > "$data/status.out"
+for region in us-east-1 us-east-2 us-west-2; do
+  [[ $(grep -c "^$region .* worker .* ready .*serving" "$data/status.out") == 2 ]] \
+    || { cat "$data/status.out"; fail "status does not show two ready workers in $region"; }
+done
+"$binary" status --data-dir "$data" --json | python3 -c '
+import json, sys
+status = json.load(sys.stdin)
+roles = sorted(p["role"] for p in status["processes"])
+assert roles.count("worker") == 6 and roles.count("router") == 3 and roles.count("global") == 1, roles
+assert all(p["alive"] for p in status["processes"]), status'
+
+"$binary" infer --data-dir "$data" --prompt "And God said" --max-tokens 12 > "$data/answer" 2> "$data/infer.err" \
+  || { cat "$data/infer.err"; fail "infer failed"; }
+grep -q "served by us-east-1/" "$data/infer.err" || { cat "$data/infer.err"; fail "not served by the nearest region"; }
+[[ $(wc -c < "$data/answer") -gt 14 ]] || fail "no answer text"
+
+"$binary" down --data-dir "$data" --region us-east-1 --kill > /dev/null 2>&1
+sleep 2
+"$binary" infer --data-dir "$data" --prompt "And God said" --max-tokens 4 > /dev/null 2> "$data/infer2.err" \
+  || { cat "$data/infer2.err"; fail "infer failed after losing us-east-1"; }
+grep -q "served by us-east-2/" "$data/infer2.err" || { cat "$data/infer2.err"; fail "not failed over to us-east-2"; }
+
+pids=$(python3 -c 'import json,sys; print(" ".join(str(p["pid"]) for p in json.load(open(sys.argv[1]))["processes"]))' "$data/cluster/cluster.json")
+"$binary" down --data-dir "$data" > /dev/null 2>&1 || fail "down failed"
+for pid in $pids; do
+  if kill -0 "$pid" 2>/dev/null && [[ $(readlink "/proc/$pid/exe") == *supercluster* ]]; then
+    fail "process $pid is still running after down"
+  fi
+done
+[[ ! -e "$data/cluster/cluster.json" ]] || fail "down left cluster.json behind"
+"$binary" status --data-dir "$data" > /dev/null 2>&1 && fail "status succeeded with no cluster"
+echo "PASS"

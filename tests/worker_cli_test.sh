@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# `supercluster worker` as a process: a real supercluster-enclave (dev CA), the bundled KJV
+# model and a SQLite store in a temp dir. The worker must print its serving line, answer
+# /readyz, /v1/attestation, /v1/models (for a tenant allowed plaintext) and a completion,
+# register itself in the store with its attestation, and on SIGTERM drain, deregister and
+# exit 0.
+# Usage: tests/worker_cli_test.sh path/to/supercluster path/to/supercluster-enclave
+set -euo pipefail
+binary=$(realpath "$1")
+enclave_binary=$(realpath "$2")
+source_dir=$(cd "$(dirname "$0")/.." && pwd)
+model="$source_dir/models/kjv/kjv.gguf"
+work=$(mktemp -d)
+enclave_pid=""
+worker_pid=""
+cleanup() {
+  [[ -n "$worker_pid" ]] && kill -9 "$worker_pid" 2>/dev/null || true
+  [[ -n "$enclave_pid" ]] && kill -9 "$enclave_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  [[ -f "$work/worker.log" ]] && tail -20 "$work/worker.log" >&2
+  exit 1
+}
+
+# Bad usage exits 2; an enclave that is not there exits 1 and says where it looked.
+set +e
+"$binary" worker --model "$model" > /dev/null 2>&1; code=$?
+[[ $code -eq 2 ]] || fail "worker without --enclave exited $code, want 2"
+"$binary" worker --model "$model" --enclave tcp://x > /dev/null 2>&1; code=$?
+[[ $code -eq 2 ]] || fail "worker --enclave tcp://x exited $code, want 2"
+"$binary" worker --model "$model" --enclave "unix://$work/absent.sock" > /dev/null 2> "$work/err"
+code=$?
+set -e
+[[ $code -eq 1 ]] || fail "worker with no enclave exited $code, want 1"
+grep -q "absent.sock" "$work/err" || fail "the refusal does not name the enclave: $(cat "$work/err")"
+
+data="$work/data"
+"$binary" dev-ca init --data-dir "$data" > /dev/null
+socket="$work/enclave.sock"
+"$enclave_binary" --data-dir "$data" --listen "unix://$socket" 2> "$work/enclave.log" &
+enclave_pid=$!
+for _ in $(seq 200); do [[ -S "$socket" ]] && break; sleep 0.05; done
+[[ -S "$socket" ]] || fail "the enclave did not start: $(cat "$work/enclave.log")"
+
+store="sqlite://$work/state.db"
+tenant='{"schema":1,"kind":"Tenant","id":"open","display_name":"","api_key_hashes":[],"policy_id":"","requests_per_second":0,"max_concurrent_requests":0,"allowed_regions":[],"allow_plaintext":true}'
+"$binary" store put --store "$store" /sc/v1/tenants/open "$tenant" > /dev/null
+
+"$binary" worker --model "$model" --enclave "unix://$socket" --store "$store" \
+  --listen 127.0.0.1:0 --region test-1 --instance-id w1 --log-format json \
+  > "$work/worker.out" 2> "$work/worker.log" &
+worker_pid=$!
+for _ in $(seq 600); do
+  grep -q "serving on" "$work/worker.out" 2>/dev/null && break
+  kill -0 "$worker_pid" 2>/dev/null || fail "the worker exited"
+  sleep 0.05
+done
+line=$(grep "serving on" "$work/worker.out") || fail "no serving line"
+[[ "$line" =~ ^worker\ w1\ serving\ on\ (http://127\.0\.0\.1:[0-9]+)$ ]] || fail "serving line: $line"
+url=${BASH_REMATCH[1]}
+grep -q "loaded in" "$work/worker.log" || fail "the model load time is not logged"
+
+[[ "$(curl -sf "$url/readyz")" == "ready" ]] || fail "/readyz"
+curl -sf "$url/v1/attestation" > "$work/attestation.json" || fail "/v1/attestation"
+python3 - "$work/attestation.json" <<'PY' || fail "/v1/attestation body"
+import base64, json, sys
+body = json.load(open(sys.argv[1]))
+assert body["instance"] == "w1" and body["region"] == "test-1" and body["model"] == "kjv", body
+assert len(base64.b64decode(body["document"])) > 100
+PY
+models=$(curl -sf -H "X-Supercluster-Tenant: open" "$url/v1/models") || fail "/v1/models"
+[[ "$models" == *'"id":"kjv"'* ]] || fail "/v1/models: $models"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/models")
+[[ "$code" == 403 ]] || fail "/v1/models without a tenant answered $code, want 403"
+answer=$(curl -sf -H "X-Supercluster-Tenant: open" -H "Content-Type: application/json" \
+  -d '{"model":"kjv","prompt":"And God said","max_tokens":5,"temperature":0}' \
+  "$url/v1/completions") || fail "/v1/completions"
+[[ "$answer" == *'"completion_tokens":5'* ]] || fail "/v1/completions: $answer"
+curl -sf "$url/metrics" | grep -q '^gpu_cluster_model_load_time_seconds_count 1' \
+  || fail "/metrics lacks the model load time"
+
+record=$("$binary" store get --store "$store" /sc/v1/instances/test-1/w1) || fail "no registration"
+[[ "$record" == *'"state":"serving"'* && "$record" == *"\"address\":\"$url\""* ]] \
+  || fail "registration: $record"
+[[ "$record" =~ \"attestation_b64\":\"[A-Za-z0-9+/=]{100,}\" ]] || fail "no attestation: $record"
+
+kill -TERM "$worker_pid"
+wait "$worker_pid" || fail "the worker exited non-zero after SIGTERM"
+worker_pid=""
+if "$binary" store get --store "$store" /sc/v1/instances/test-1/w1 > /dev/null 2>&1; then
+  fail "the registration outlived the drain"
+fi
+grep -q "draining" "$work/worker.log" || fail "the worker did not say it drained"
+
+kill -TERM "$enclave_pid"
+wait "$enclave_pid" || true
+enclave_pid=""
+echo "worker_cli_test: ok"
