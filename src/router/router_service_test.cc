@@ -16,7 +16,7 @@
 #include "net/http_client.h"
 #include "net/sse.h"
 #include "net/test_support.h"
-#include "store/etcd_json.h"
+#include "base/base64.h"
 #include "store/sqlite_store.h"
 
 namespace supercluster::router {
@@ -273,7 +273,7 @@ class RouterServiceTest : public ::testing::Test {
     attest::DevAttestor attestor(*ca_, measurements);
     auto document = attestor.Attest(std::nullopt, std::nullopt, attest::BytesOf("node key"));
     EXPECT_TRUE(document.ok());
-    return store::etcd::Base64Encode(
+    return base::Base64Encode(
         std::string_view(reinterpret_cast<const char*>(document->data()), document->size()));
   }
 
