@@ -169,6 +169,6 @@ python3 - "$work/kjv.json" <<'PY' || fail "greedy KJV continuation differs from 
 import json, sys
 out = json.load(open(sys.argv[1]))
 want = " the LORD, and said, I will not be a great man, and that he may be a man of God."
-assert out["text"].strip() == want.strip() and out["finish_reason"] == "stop", out
+assert out["text"] == want and out["finish_reason"] == "stop", out
 PY
 echo "model_cli_test: all checks passed"

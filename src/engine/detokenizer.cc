@@ -36,6 +36,15 @@ std::string Detokenizer::Add(TokenId id) {
   return ready;
 }
 
+void Detokenizer::ContinueAfter(const std::vector<TokenId>& prompt) {
+  for (TokenId id : prompt) {
+    if (id >= 0 && id < tokenizer_.vocab_size() && tokenizer_.Type(id) != TokenType::kControl) {
+      seen_text_token_ = true;
+      return;
+    }
+  }
+}
+
 std::string Detokenizer::Flush() {
   std::string rest = ToValidUtf8(pending_);
   pending_.clear();

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "engine/tokenizer.h"
 
@@ -18,6 +19,11 @@ class Detokenizer {
   // Adds one id; returns the text that is now complete (maybe empty). Bytes that can never
   // become UTF-8 are returned as U+FFFD at once. Ids out of range are ignored.
   std::string Add(TokenId id);
+
+  // Says that the text goes on from `prompt`: if the prompt holds text, the first generated
+  // token is not at the start of the text and keeps its leading space, so that prompt and
+  // answer join up ("And God said" + " unto him"), as llama.cpp streams it.
+  void ContinueAfter(const std::vector<TokenId>& prompt);
 
   // Returns whatever is held back, an incomplete trailing sequence as U+FFFD, and resets
   // for a new text.

@@ -61,6 +61,21 @@ std::vector<std::string> Stream(const Tokenizer& tokenizer, const std::vector<To
 
 using Outputs = std::vector<std::string>;
 
+TEST(DetokenizerTest, AnAnswerAfterAPromptKeepsItsLeadingSpace) {
+  auto tokenizer = SentencePieceTokenizer();
+  const TokenId hi = kFirstByte + 256 + 1;  // "▁hi"
+  // At the start of a text SentencePiece drops the dummy-prefix space...
+  EXPECT_EQ(Stream(*tokenizer, {hi}), (Outputs{"hi", ""}));
+  // ...but after a prompt with text the answer goes on from it: " hi". A prompt of only
+  // control tokens (<s>) leaves the answer at the start.
+  for (auto [prompt, want] : {std::pair<std::vector<TokenId>, std::string>{{kBos, hi}, " hi"},
+                              {{kBos}, "hi"}}) {
+    Detokenizer detokenizer(*tokenizer);
+    detokenizer.ContinueAfter(prompt);
+    EXPECT_EQ(detokenizer.Add(hi), want);
+  }
+}
+
 TEST(DetokenizerTest, EmojiSplitIntoByteFallbackTokens) {
   auto tokenizer = SentencePieceTokenizer();
   const TokenId space = tokenizer->FindPiece("\u2581"), hi = tokenizer->FindPiece("\u2581hi");

@@ -57,7 +57,9 @@ struct Sequence {
         tokens(request.prompt),
         sampler(request.sampling),
         detokenizer(tokenizer),
-        stops(request.stop) {}
+        stops(request.stop) {
+    detokenizer.ContinueAfter(request.prompt);
+  }
 
   int32_t prompt_tokens() const { return static_cast<int32_t>(request.prompt.size()); }
 
