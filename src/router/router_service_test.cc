@@ -306,9 +306,8 @@ class RouterServiceTest : public ::testing::Test {
   // Waits until `router` sees `count` eligible workers (the store watch is asynchronous).
   void WaitForWorkers(TestRouter& router, size_t count) {
     for (int i = 0; i < 300; ++i) {
-      std::string status = router.service().StatusJson();
+      // A health round registers the directory's eligible workers with the balancer.
       size_t eligible = 0;
-      // Ready() needs at least one; the count comes from the directory via the balancer ids.
       router.service().CheckHealthNow();
       for (const UpstreamState& state : router.service().worker_balancer().States()) {
         if (state.healthy) ++eligible;
