@@ -68,6 +68,9 @@ class HttpClient::Impl {
   Impl(Endpoint endpoint, ClientOptions options)
       : endpoint_(std::move(endpoint)), options_(std::move(options)) {
     if (endpoint_.tls) options_.tls.enabled = true;
+    // Beast reads at most the buffer's free capacity per read (at least 512 bytes); left
+    // at its first small allocation, a streamed body costs a syscall per ~1 kB.
+    buffer_.reserve(64 * 1024);
   }
 
   ~Impl() { Close(); }

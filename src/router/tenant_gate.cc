@@ -152,10 +152,12 @@ struct TenantGate::State {
       if (index && index->revision == snapshot->revision) return index;
     }
     // Built outside the lock; two threads may both build after a change, which is
-    // harmless, and requests for the old revision keep being answered meanwhile.
+    // harmless, and requests for the old revision keep being answered meanwhile. The
+    // newest build wins even at a lower revision (a store recreated from scratch), so a
+    // revision that went backwards is not rebuilt on every request.
     std::shared_ptr<const TenantIndex> fresh = BuildIndex(*snapshot);
     std::lock_guard lock(index_mutex);
-    if (!index || index->revision < fresh->revision) index = fresh;
+    index = fresh;
     return fresh;
   }
 

@@ -4,9 +4,12 @@
 #include "router/tenant_gate.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "store/sqlite_store.h"
@@ -174,6 +177,37 @@ TEST_F(TenantGateTest, BadRecordsAndSharedKeysLockOutOnlyThemselves) {
   EXPECT_TRUE(Eventually([&] { return IdFor(gate, "Bearer key-odd") == "odd"; }));
   EXPECT_EQ(IdFor(gate, "Bearer key-shared"), "(unauthenticated)");
   EXPECT_EQ(IdFor(gate, "Bearer key-acme-1"), "acme");
+}
+
+// The index is rebuilt when the store's tenants change, not per request: a bad record is
+// reported once per rebuild, so the number of reports counts the rebuilds.
+TEST_F(TenantGateTest, IndexIsRebuiltOnlyWhenTheRevisionMoves) {
+  ASSERT_TRUE(store_->Put(store::keys::Tenant("broken"), "{not json").ok());
+  TenantGate gate(*cache_, {});
+  ASSERT_TRUE(Eventually([&] {
+    auto snapshot = cache_->Snapshot();
+    return snapshot->entries.count(store::keys::Tenant("broken")) == 1;
+  }));
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  auto logger = spdlog::default_logger();
+  logger->sinks().push_back(sink);
+  auto count_reports = [&] {
+    std::string text = log.str();
+    size_t count = 0;
+    for (size_t at = text.find("ignoring"); at != std::string::npos;
+         at = text.find("ignoring", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(IdFor(gate, "Bearer key-acme-1"), "acme");
+  EXPECT_EQ(count_reports(), 1u);
+  Put(MakeTenant("initech", {"key-initech"}));
+  EXPECT_TRUE(Eventually([&] { return IdFor(gate, "Bearer key-initech") == "initech"; }));
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(IdFor(gate, "Bearer key-globex"), "globex");
+  EXPECT_EQ(count_reports(), 2u);
+  logger->sinks().pop_back();
 }
 
 TEST_F(TenantGateTest, UpperCaseStoredHashesMatch) {
