@@ -79,8 +79,12 @@ answer=$(curl -sf -H "X-Supercluster-Tenant: open" -H "Content-Type: application
   -d '{"model":"kjv","prompt":"And God said","max_tokens":5,"temperature":0}' \
   "$url/v1/completions") || fail "/v1/completions"
 [[ "$answer" == *'"completion_tokens":5'* ]] || fail "/v1/completions: $answer"
-curl -sf "$url/metrics" | grep -q '^gpu_cluster_model_load_time_seconds_count 1' \
+curl -sf "$url/metrics" > "$work/metrics.txt" || fail "/metrics"
+grep -q '^gpu_cluster_model_load_time_seconds_count 1' "$work/metrics.txt" \
   || fail "/metrics lacks the model load time"
+grep -q '^gpu_cluster_inference_latency_seconds_count 1' "$work/metrics.txt" \
+  || fail "/metrics lacks the completion's latency"
+promtool check metrics < "$work/metrics.txt" || fail "promtool rejects the worker's /metrics"
 
 record=$("$binary" store get --store "$store" /sc/v1/instances/test-1/w1) || fail "no registration"
 [[ "$record" == *'"state":"serving"'* && "$record" == *"\"address\":\"$url\""* ]] \

@@ -140,8 +140,8 @@ int RunWorker(const std::vector<std::string>& args) {
   options.model_name = model_name;
   options.limits = LimitsFrom(*config);
   options.task_threads = static_cast<int>(config->GetInt("worker.seal_threads"));
-  options.retry_after = std::chrono::duration_cast<std::chrono::seconds>(
-      config->GetDuration("worker.retry_after"));
+  options.retry_after =
+      std::chrono::duration_cast<std::chrono::seconds>(config->GetDuration("worker.retry_after"));
   options.max_pending = std::max<int64_t>(1, load.engine.max_queued);
   options.capacity = load.engine.max_running;
 
@@ -185,15 +185,17 @@ int RunWorker(const std::vector<std::string>& args) {
         return enclave->Attest(nonce, crypto::AsBytes(binding));
       },
       [&service](const crypto::Bytes& document) { service.SetAttestation(document); },
-      {.lease_ttl = std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(
-                                                          config->GetDuration("worker.lease_ttl"))),
+      {.lease_ttl =
+           std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(
+                                                 config->GetDuration("worker.lease_ttl"))),
        .attestation_refresh = config->GetDuration("worker.attestation_refresh")});
   if (!registration.ok()) {
     server.Stop();
     return Fail("registering: " + registration.status().message());
   }
   std::cout << "worker " << instance_id << " serving on " << advertise << std::endl;
-  spdlog::info("worker {} serving {} on {} (region {})", instance_id, model_name, advertise, region);
+  spdlog::info("worker {} serving {} on {} (region {})", instance_id, model_name, advertise,
+               region);
 
   int received = WaitForSignal();
   auto drain_timeout = config->GetDuration("worker.drain_timeout");

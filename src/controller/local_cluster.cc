@@ -210,6 +210,9 @@ base::Status Launcher::WriteRecords() {
   tenant.api_key_hashes.push_back(router::HashApiKey(api_key_));
   tenant.policy_id = policy.id;
   tenant.allow_plaintext = true;  // the demo shows the OpenAI-compatible API too
+  // Room for a load test (`--rps 100` and more) from one machine.
+  tenant.requests_per_second = 1000;
+  tenant.max_concurrent_requests = 256;
   SC_RETURN_IF_ERROR(store->Put(store::keys::Tenant(tenant.id), store::Encode(tenant)).status());
   info_.demo_tenant = tenant.id;
   info_.demo_api_key_file = (dir_ / "demo-api-key").string();
@@ -333,7 +336,8 @@ base::Result<ClusterInfo> Launcher::Run() {
           Start("router-" + region, "router", region, ServiceArgs(argv), "serving on").status());
     }
     // The global endpoint stands in the client's region: it reaches that region's router
-    // directly and the others through the relay, as the client would.
+    // directly and the others through the relay, as the client would. It belongs to no
+    // region's process group, so a region outage (`down --region`) leaves it running.
     std::vector<std::string> argv = {supercluster, "router", "--tier", "global", "--region",
                                      options_.client_region, "--listen", options_.global_listen,
                                      "--store", info_.store_url};
@@ -345,7 +349,7 @@ base::Result<ClusterInfo> Launcher::Run() {
     }
     progress_("starting the global endpoint");
     SC_ASSIGN_OR_RETURN(ClusterProcess global,
-                        Start("global", "global", options_.client_region, ServiceArgs(argv),
+                        Start("global", "global", /*region=*/"", ServiceArgs(argv),
                               "serving on"));
     info_.global_endpoint = global.endpoint;
     SC_RETURN_IF_ERROR(SaveClusterInfo(options_.data_dir, info_));

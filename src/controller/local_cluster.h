@@ -55,7 +55,7 @@ base::Status ParseRtts(const std::string& text, LocalClusterOptions& options);
 struct ClusterProcess {
   std::string name;     // "us-east-1-w1", "router-us-east-1", "global", "relay"
   std::string role;     // "enclave", "worker", "router", "global", "relay"
-  std::string region;   // "" for the relay
+  std::string region;   // "" for the relay and the global endpoint
   pid_t pid = 0;
   std::string program;  // the executable, so a reused pid is never signalled
   std::string log;      // its log file

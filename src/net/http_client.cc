@@ -108,6 +108,8 @@ class HttpClient::Impl {
     }
     plain_.reset();
     tls_.reset();
+    // Bytes read ahead from the old connection belong to it, not to the next one.
+    buffer_.consume(buffer_.size());
   }
 
  private:

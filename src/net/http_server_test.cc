@@ -250,6 +250,30 @@ TEST(HttpServerTest, ClientGoingAwayRunsOnCloseCallback) {
   EXPECT_EQ(cancelled_future.wait_for(5s), std::future_status::ready);
 }
 
+// A client that stops reading a stream part-way drops that connection, and the bytes it had
+// read ahead with it: the next request on the same client gets its own answer.
+TEST(HttpServerTest, ClientStoppingAStreamEarlyCanSendTheNextRequest) {
+  auto router = BasicRouter();
+  router->Handle("GET", "/chatty", [](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->StartStream(200, {});
+    for (int i = 0; i < 50; ++i) responder->Write("piece " + std::to_string(i) + "\n");
+    responder->Finish();
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  HttpClient client(server.endpoint(), testing::TestClientOptions());
+  for (int round = 0; round < 3; ++round) {
+    auto head = client.Stream(Get("/chatty"), nullptr, [](std::string_view) { return false; });
+    ASSERT_TRUE(head.ok()) << head.status().ToString();
+    HttpRequest echo;
+    echo.method = "POST";
+    echo.target = "/echo";
+    echo.body = "after round " + std::to_string(round);
+    auto response = client.Request(echo);
+    ASSERT_TRUE(response.ok()) << response.status().ToString();
+    EXPECT_EQ(response->body, echo.body);
+  }
+}
+
 TEST(HttpServerTest, ServesOverUnixSocket) {
   std::string path = "/tmp/supercluster-test-" + std::to_string(::getpid()) + ".sock";
   HttpServer server(testing::TestServerOptions(), BasicRouter());

@@ -506,8 +506,27 @@ class RouterService::Handlers {
                     ErrorResponse(400, "the model query parameter is required", "invalid_request"),
                     RequestOutcome::kBadRequest);
     }
-    auto answer = [this, responder, request_id = request.headers.Get(kRequestIdHeader)](
-                      json candidates) {
+    // No candidate at all is an error the client can act on, not an empty list: say whether
+    // the tenant's residency is what leaves nothing.
+    std::string nothing_message = "no worker serving model '" + model + "' is available";
+    if (!admitted->tenant.allowed_regions.empty()) {
+      std::string regions;
+      for (const std::string& region : admitted->tenant.allowed_regions) {
+        regions += (regions.empty() ? "" : ", ") + region;
+      }
+      nothing_message += " in the regions tenant '" + admitted->tenant.id + "' may use (" +
+                         regions + ")";
+    }
+    auto answer = [this, responder, request_id = request.headers.Get(kRequestIdHeader),
+                   nothing_message](json candidates) {
+      if (candidates.empty()) {
+        net::HttpResponse response = ErrorResponse(503, nothing_message, "no_capacity");
+        response.headers.Set("Retry-After", "1");
+        response.headers.Set(kRequestIdHeader, request_id);
+        responder->Send(std::move(response));
+        service_.metrics_->RequestDone(RequestOutcome::kNoUpstream);
+        return;
+      }
       net::HttpResponse response =
           net::HttpResponse::Json(200, json{{"candidates", std::move(candidates)}}.dump());
       response.headers.Set(kRequestIdHeader, request_id);

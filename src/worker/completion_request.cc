@@ -145,7 +145,8 @@ base::Result<CompletionRequest> ParseCompletionRequest(std::string_view body, Co
 
   CompletionRequest request;
   auto model = parsed.find("model");
-  if (model == parsed.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
+  if (model == parsed.end() || !model->is_string() ||
+      model->get_ref<const std::string&>().empty()) {
     return Bad("model must be a non-empty string");
   }
   request.model = model->get<std::string>();
@@ -173,7 +174,8 @@ base::Result<CompletionRequest> ParseCompletionRequest(std::string_view body, Co
   }
 
   int64_t max_tokens = limits.default_max_tokens;
-  SC_RETURN_IF_ERROR(ReadInteger(parsed, "max_completion_tokens", 1, limits.max_tokens, &max_tokens));
+  SC_RETURN_IF_ERROR(
+      ReadInteger(parsed, "max_completion_tokens", 1, limits.max_tokens, &max_tokens));
   SC_RETURN_IF_ERROR(ReadInteger(parsed, "max_tokens", 1, limits.max_tokens, &max_tokens));
   request.max_tokens = static_cast<int32_t>(std::min<int64_t>(max_tokens, limits.max_tokens));
 
@@ -190,7 +192,8 @@ base::Result<CompletionRequest> ParseCompletionRequest(std::string_view body, Co
   if (sampling.min_p >= 1) return Bad("min_p must be a number in [0, 1)");
   SC_RETURN_IF_ERROR(ReadNumber(parsed, "repetition_penalty", 0, 100, "a number in (0, 100]",
                                 &sampling.repetition_penalty));
-  if (sampling.repetition_penalty <= 0) return Bad("repetition_penalty must be a number in (0, 100]");
+  if (sampling.repetition_penalty <= 0)
+    return Bad("repetition_penalty must be a number in (0, 100]");
   int64_t top_k = 0;
   SC_RETURN_IF_ERROR(ReadInteger(parsed, "top_k", 0, 1 << 20, &top_k));
   sampling.top_k = static_cast<int32_t>(top_k);

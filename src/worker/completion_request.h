@@ -40,9 +40,9 @@ struct CompletionLimits {
 
 struct CompletionRequest {
   std::string model;
-  bool chat = false;                           // messages (true) or prompt (false)
-  std::string prompt;                          // when !chat
-  std::vector<engine::ChatMessage> messages;   // when chat
+  bool chat = false;                          // messages (true) or prompt (false)
+  std::string prompt;                         // when !chat
+  std::vector<engine::ChatMessage> messages;  // when chat
   int32_t max_tokens = 0;
   engine::SamplingParams sampling;
   std::vector<std::string> stop;

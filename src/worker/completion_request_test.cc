@@ -57,8 +57,8 @@ TEST(CompletionRequestTest, DefaultsFollowOpenAi) {
   EXPECT_EQ(parsed->stop, std::vector<std::string>{"a"});
   EXPECT_FALSE(parsed->stream);
   // No seed: a random one, so two requests differ.
-  auto again = ParseCompletionRequest(R"({"model":"m","prompt":"x"})",
-                                      CompletionApi::kCompletions, Limits());
+  auto again = ParseCompletionRequest(R"({"model":"m","prompt":"x"})", CompletionApi::kCompletions,
+                                      Limits());
   ASSERT_TRUE(again.ok());
   EXPECT_NE(parsed->sampling.seed, again->sampling.seed);
 }
@@ -74,21 +74,24 @@ TEST(CompletionRequestTest, ReadsChatMessagesAndEitherShapeForTheSealedApi) {
   EXPECT_EQ(chat->messages[1].role, "user");
   EXPECT_EQ(chat->messages[1].content, "Hi!");
 
-  auto sealed_chat = ParseCompletionRequest(R"({"model":"m","messages":[{"role":"user","content":"a"}]})",
-                                            CompletionApi::kEither, Limits());
+  auto sealed_chat =
+      ParseCompletionRequest(R"({"model":"m","messages":[{"role":"user","content":"a"}]})",
+                             CompletionApi::kEither, Limits());
   ASSERT_TRUE(sealed_chat.ok());
   EXPECT_TRUE(sealed_chat->chat);
-  auto sealed_prompt = ParseCompletionRequest(R"({"model":"m","prompt":"a"})",
-                                              CompletionApi::kEither, Limits());
+  auto sealed_prompt =
+      ParseCompletionRequest(R"({"model":"m","prompt":"a"})", CompletionApi::kEither, Limits());
   ASSERT_TRUE(sealed_prompt.ok());
   EXPECT_FALSE(sealed_prompt->chat);
   EXPECT_NE(ErrorOf(R"({"model":"m","prompt":"a","messages":[{"role":"user","content":"a"}]})",
-                    CompletionApi::kEither).find("exactly one of prompt and messages"),
+                    CompletionApi::kEither)
+                .find("exactly one of prompt and messages"),
             std::string::npos);
   EXPECT_NE(ErrorOf(R"({"model":"m"})", CompletionApi::kEither).find("exactly one"),
             std::string::npos);
-  EXPECT_NE(ErrorOf(R"({"model":"m","prompt":"a"})", CompletionApi::kChat).find("messages is required"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf(R"({"model":"m","prompt":"a"})", CompletionApi::kChat).find("messages is required"),
+      std::string::npos);
 }
 
 TEST(CompletionRequestTest, EachBadFieldIsNamed) {
@@ -104,7 +107,8 @@ TEST(CompletionRequestTest, EachBadFieldIsNamed) {
       {R"({"model":"m","prompt":""})", "prompt must not be empty"},
       {R"({"model":"m","prompt":["a","b"]})", "prompt must be a string"},
       {R"({"model":"m","prompt":"x","max_tokens":0})", "max_tokens"},
-      {R"({"model":"m","prompt":"x","max_tokens":101})", "max_tokens must be an integer from 1 to 100"},
+      {R"({"model":"m","prompt":"x","max_tokens":101})",
+       "max_tokens must be an integer from 1 to 100"},
       {R"({"model":"m","prompt":"x","max_tokens":1.5})", "max_tokens"},
       {R"({"model":"m","prompt":"x","max_tokens":"5"})", "max_tokens"},
       {R"({"model":"m","prompt":"x","max_tokens":18446744073709551615})", "max_tokens"},
@@ -145,23 +149,27 @@ TEST(CompletionRequestTest, BadChatMessagesAreNamed) {
                     CompletionApi::kChat)
                 .find("messages[1].role"),
             std::string::npos);
-  EXPECT_NE(ErrorOf(R"({"model":"m","messages":[{"role":"user","content":7}]})", CompletionApi::kChat)
-                .find("messages[0].content"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf(R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
-                    CompletionApi::kChat)
-                .find("content parts"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf(R"({"model":"m","messages":[{"role":"user","content":7}]})", CompletionApi::kChat)
+          .find("messages[0].content"),
+      std::string::npos);
+  EXPECT_NE(
+      ErrorOf(R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
+              CompletionApi::kChat)
+          .find("content parts"),
+      std::string::npos);
 }
 
 TEST(CompletionRequestTest, OversizedPromptsAreRefused) {
   std::string long_prompt(65, 'a');
-  EXPECT_NE(ErrorOf(R"({"model":"m","prompt":")" + long_prompt + "\"}").find("longer than 64 bytes"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf(R"({"model":"m","prompt":")" + long_prompt + "\"}").find("longer than 64 bytes"),
+      std::string::npos);
   std::string half(40, 'a');
   std::string chat = R"({"model":"m","messages":[{"role":"user","content":")" + half +
                      R"("},{"role":"user","content":")" + half + "\"}]}";
-  EXPECT_NE(ErrorOf(chat, CompletionApi::kChat).find("longer than 64 bytes in all"), std::string::npos);
+  EXPECT_NE(ErrorOf(chat, CompletionApi::kChat).find("longer than 64 bytes in all"),
+            std::string::npos);
 }
 
 TEST(CompletionRequestTest, MalformedTruncatedAndHostileBodiesNeverCrash) {

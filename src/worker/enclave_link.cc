@@ -69,7 +69,8 @@ auto EnclaveLink::OnConnection(Call&& call)
 
 base::Result<enclave::Bytes> EnclaveLink::Attest(enclave::ByteView nonce,
                                                  enclave::ByteView user_data) {
-  return OnConnection([&](enclave::EnclaveClient& client) { return client.Attest(nonce, user_data); });
+  return OnConnection(
+      [&](enclave::EnclaveClient& client) { return client.Attest(nonce, user_data); });
 }
 
 base::Result<enclave::EnclaveClient::Opened> EnclaveLink::Open(enclave::ByteView envelope) {

@@ -33,7 +33,8 @@ GenerationStream::GenerationStream(AnswerMode mode, std::shared_ptr<net::Respond
       on_done_(std::move(on_done)) {}
 
 engine::Engine::EventCallback GenerationStream::Callback() {
-  return [self = shared_from_this()](const engine::GenerationEvent& event) { self->OnEvent(event); };
+  return
+      [self = shared_from_this()](const engine::GenerationEvent& event) { self->OnEvent(event); };
 }
 
 void GenerationStream::OnEvent(const engine::GenerationEvent& event) {
@@ -135,7 +136,8 @@ void GenerationStream::EmitSealed() {
   std::string chunk;
   bool final = final_.has_value();
   if (final) {
-    std::string error = final_->reason == engine::FinishReason::kError ? final_->error.message() : "";
+    std::string error =
+        final_->reason == engine::FinishReason::kError ? final_->error.message() : "";
     chunk = SealedFinalChunkJson(gathered_, engine::FinishReasonName(final_->reason),
                                  UsageOf(*final_), error);
   } else if (!gathered_.empty()) {
@@ -167,8 +169,8 @@ void GenerationStream::EmitSealed() {
 void GenerationStream::EmitOpenAi() {
   std::string bytes;
   if (!gathered_.empty()) {
-    bytes += DataEvent(CompletionChunkJson(identity_, gathered_, first_chunk_, std::nullopt,
-                                           std::nullopt));
+    bytes += DataEvent(
+        CompletionChunkJson(identity_, gathered_, first_chunk_, std::nullopt, std::nullopt));
     first_chunk_ = false;
     gathered_.clear();
   }
@@ -179,9 +181,9 @@ void GenerationStream::EmitOpenAi() {
   if (final_->reason == engine::FinishReason::kError) {
     bytes += ErrorEvent(final_->error.message(), "engine_error");
   } else {
-    bytes += DataEvent(CompletionChunkJson(identity_, "", first_chunk_,
-                                           std::string_view(engine::FinishReasonName(final_->reason)),
-                                           UsageOf(*final_)));
+    bytes += DataEvent(CompletionChunkJson(
+        identity_, "", first_chunk_, std::string_view(engine::FinishReasonName(final_->reason)),
+        UsageOf(*final_)));
     bytes += DataEvent("[DONE]");
   }
   responder_->Write(std::move(bytes));

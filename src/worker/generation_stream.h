@@ -41,7 +41,7 @@ struct StreamEnvironment {
   TaskQueue* tasks = nullptr;
   EnclaveLink* enclave = nullptr;  // kSealed only
   WorkerMetrics* metrics = nullptr;
-  std::string served_by;           // "region/instance", the X-Supercluster-Served-By value
+  std::string served_by;  // "region/instance", the X-Supercluster-Served-By value
 };
 
 class GenerationStream : public std::enable_shared_from_this<GenerationStream> {
@@ -93,8 +93,8 @@ class GenerationStream : public std::enable_shared_from_this<GenerationStream> {
   std::string gathered_;
   std::optional<engine::GenerationEvent> final_;
   bool first_chunk_ = true;
-  bool abandoned_ = false;       // the client left or the answer failed: write nothing more
-  bool context_open_ = true;     // the enclave response context still exists (kSealed)
+  bool abandoned_ = false;    // the client left or the answer failed: write nothing more
+  bool context_open_ = true;  // the enclave response context still exists (kSealed)
   bool done_ = false;
 };
 

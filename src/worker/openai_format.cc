@@ -20,7 +20,8 @@ json UsageObject(const Usage& usage) {
 json Text(std::string_view text) { return json(std::string(text)); }
 
 json Header(const AnswerIdentity& answer, const char* object) {
-  return {{"id", answer.id}, {"object", object}, {"created", answer.created}, {"model", answer.model}};
+  return {
+      {"id", answer.id}, {"object", object}, {"created", answer.created}, {"model", answer.model}};
 }
 
 }  // namespace
@@ -61,8 +62,8 @@ std::string CompletionChunkJson(const AnswerIdentity& answer, std::string_view t
 }
 
 std::string ModelListJson(std::string_view model, int64_t created) {
-  json entry = {{"id", Text(model)}, {"object", "model"}, {"created", created},
-                {"owned_by", "supercluster"}};
+  json entry = {
+      {"id", Text(model)}, {"object", "model"}, {"created", created}, {"owned_by", "supercluster"}};
   return Dump(json{{"object", "list"}, {"data", json::array({entry})}});
 }
 
@@ -74,11 +75,11 @@ std::string SealedChunkJson(std::string_view text) { return Dump(json{{"text", T
 
 std::string SealedFinalChunkJson(std::string_view text, std::string_view finish_reason,
                                  const Usage& usage, std::string_view error) {
-  json body = {{"text", Text(text)},
-               {"finish_reason", Text(finish_reason)},
-               {"usage",
-                {{"prompt_tokens", usage.prompt_tokens},
-                 {"completion_tokens", usage.completion_tokens}}}};
+  json body = {
+      {"text", Text(text)},
+      {"finish_reason", Text(finish_reason)},
+      {"usage",
+       {{"prompt_tokens", usage.prompt_tokens}, {"completion_tokens", usage.completion_tokens}}}};
   if (!error.empty()) body["error"] = Text(error);
   return Dump(body);
 }

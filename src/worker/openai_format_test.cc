@@ -46,7 +46,8 @@ TEST(OpenAiFormatTest, StreamChunks) {
   EXPECT_EQ(last["usage"]["total_tokens"], 6);
 
   AnswerIdentity completion{"cmpl-2", 1, "kjv", false};
-  json text = json::parse(CompletionChunkJson(completion, " the", false, std::nullopt, std::nullopt));
+  json text =
+      json::parse(CompletionChunkJson(completion, " the", false, std::nullopt, std::nullopt));
   EXPECT_EQ(text["object"], "text_completion");
   EXPECT_EQ(text["choices"][0]["text"], " the");
 }

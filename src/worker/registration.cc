@@ -91,7 +91,8 @@ void Registration::Stop() {
 void Registration::Run() {
   using Clock = std::chrono::steady_clock;
   const auto renew_every = std::max<std::chrono::milliseconds>(
-      std::chrono::milliseconds(100), std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease_ttl) / 3);
+      std::chrono::milliseconds(100),
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease_ttl) / 3);
   Clock::time_point next_refresh = Clock::now() + options_.attestation_refresh;
   Clock::time_point next_renew = Clock::now() + renew_every;
   std::unique_lock lock(mutex_);
@@ -111,8 +112,7 @@ void Registration::Run() {
     }
     if (Clock::now() < next_renew) continue;
     next_renew = Clock::now() + renew_every;
-    base::Status renewed =
-        lease_ == 0 ? base::NotFound("no lease") : store_.KeepAlive(lease_);
+    base::Status renewed = lease_ == 0 ? base::NotFound("no lease") : store_.KeepAlive(lease_);
     if (renewed.code() == base::StatusCode::kNotFound) {
       // The lease expired (the store was away longer than the TTL): register again.
       lease_ = 0;

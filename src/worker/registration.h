@@ -51,7 +51,7 @@ class Registration {
  private:
   Registration(store::Store& store, store::Instance record, Attest attest, OnDocument on_document,
                RegistrationOptions options);
-  base::Status Refresh();          // attest and rewrite
+  base::Status Refresh();            // attest and rewrite
   base::Status WriteRecordLocked();  // mutex_ held
   void Run();
 

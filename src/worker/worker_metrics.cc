@@ -7,7 +7,7 @@ namespace {
 
 // Model loads take from milliseconds (a small file in the page cache) to minutes.
 const metrics::BucketBoundaries& LoadBuckets() {
-  static const metrics::BucketBoundaries buckets = {0.01, 0.05, 0.1, 0.5, 1,  2.5,
+  static const metrics::BucketBoundaries buckets = {0.01, 0.05, 0.1, 0.5, 1,   2.5,
                                                     5,    10,   30,  60,  120, 300};
   return buckets;
 }
@@ -32,10 +32,10 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<metrics::Registry> registry)
                        ->AddGauge(metrics::kGpuClusterQueueDepth,
                                   "Requests admitted by the engine but not yet running.")
                        .Add({})),
-      running_(registry_
-                   ->AddGauge(metrics::kWorkerRunningSequences,
-                              "Sequences the engine is running now.")
-                   .Add({})),
+      running_(
+          registry_
+              ->AddGauge(metrics::kWorkerRunningSequences, "Sequences the engine is running now.")
+              .Add({})),
       tokens_per_second_(registry_
                              ->AddGauge(metrics::kWorkerTokensPerSecond,
                                         "Tokens per second generated, over the last seconds.")

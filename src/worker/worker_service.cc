@@ -1,8 +1,8 @@
 #include "worker/worker_service.h"
 
 #include <atomic>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -23,9 +23,12 @@ namespace supercluster::worker {
 
 const char* WorkerStateName(WorkerState state) {
   switch (state) {
-    case WorkerState::kLoading: return "loading";
-    case WorkerState::kServing: return "serving";
-    case WorkerState::kDraining: return "draining";
+    case WorkerState::kLoading:
+      return "loading";
+    case WorkerState::kServing:
+      return "serving";
+    case WorkerState::kDraining:
+      return "draining";
   }
   return "unknown";
 }
@@ -148,8 +151,7 @@ struct WorkerService::Impl {
   std::string NewId(bool chat) {
     std::lock_guard lock(mutex);
     char text[17];
-    std::snprintf(text, sizeof(text), "%016llx",
-                  static_cast<unsigned long long>(id_generator()));
+    std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(id_generator()));
     return std::string(chat ? "chatcmpl-" : "cmpl-") + text;
   }
 
@@ -160,8 +162,9 @@ struct WorkerService::Impl {
       return Refusal{403, "plaintext_forbidden", "forbidden", std::move(message)};
     };
     if (tenant_id.empty()) {
-      return forbidden("no tenant: the plaintext API is served only through a router, for "
-                       "tenants allowed plaintext; use the sealed API (POST /v1/sealed)");
+      return forbidden(
+          "no tenant: the plaintext API is served only through a router, for "
+          "tenants allowed plaintext; use the sealed API (POST /v1/sealed)");
     }
     if (tenants == nullptr) {
       return forbidden("this worker has no tenant records; use the sealed API");
@@ -263,10 +266,13 @@ struct WorkerService::Impl {
     std::string named_model = request.headers.Get("X-Supercluster-Model");
     if (!named_model.empty() && named_model != options.model_name) {
       return Refuse(responder, {404, "model_not_found", "unknown_model",
-                                "model " + named_model + " is not served here (this worker "
-                                "serves " + options.model_name + ")"});
+                                "model " + named_model +
+                                    " is not served here (this worker "
+                                    "serves " +
+                                    options.model_name + ")"});
     }
-    if (request.body.empty()) return Refuse(responder, BadRequest("the body must be a sealed envelope"));
+    if (request.body.empty())
+      return Refuse(responder, BadRequest("the body must be a sealed envelope"));
     if (auto refusal = Admit()) return Refuse(responder, *refusal);
     Clock::time_point arrived = Clock::now();
     tasks->Post([this, request = std::move(request), responder, arrived] {
@@ -337,8 +343,8 @@ void WorkerService::AddRoutes(net::HttpRouter& router) {
     if (state == WorkerState::kServing) {
       responder->Send(net::HttpResponse::Text(200, "ready\n"));
     } else {
-      responder->Send(net::HttpResponse::Text(
-          503, std::string("not ready: ") + WorkerStateName(state) + "\n"));
+      responder->Send(
+          net::HttpResponse::Text(503, std::string("not ready: ") + WorkerStateName(state) + "\n"));
     }
   });
   router.Handle("GET", "/metrics", [impl](net::HttpRequest, ResponderPtr responder) {
@@ -358,8 +364,8 @@ void WorkerService::AddRoutes(net::HttpRouter& router) {
       document = impl->attestation;
     }
     if (document.empty()) {
-      return impl->Refuse(responder, {503, "unavailable", "enclave_unavailable",
-                                      "no attestation document yet"});
+      return impl->Refuse(
+          responder, {503, "unavailable", "enclave_unavailable", "no attestation document yet"});
     }
     nlohmann::json body = {{"instance", impl->options.instance_id},
                            {"region", impl->options.region},
@@ -368,16 +374,19 @@ void WorkerService::AddRoutes(net::HttpRouter& router) {
     impl->SendJson(responder, 200, body.dump());
   });
   router.Handle("GET", "/v1/models", [impl](net::HttpRequest request, ResponderPtr responder) {
-    if (auto refusal = impl->CheckPlaintextAllowed(request)) return impl->Refuse(responder, *refusal);
+    if (auto refusal = impl->CheckPlaintextAllowed(request))
+      return impl->Refuse(responder, *refusal);
     impl->SendJson(responder, 200, ModelListJson(impl->options.model_name, impl->created_unix));
   });
-  router.Handle("POST", "/v1/completions", [impl](net::HttpRequest request, ResponderPtr responder) {
-    impl->HandlePlaintext(std::move(request), std::move(responder), CompletionApi::kCompletions);
-  });
-  router.Handle("POST", "/v1/chat/completions",
+  router.Handle("POST", "/v1/completions",
                 [impl](net::HttpRequest request, ResponderPtr responder) {
-                  impl->HandlePlaintext(std::move(request), std::move(responder), CompletionApi::kChat);
+                  impl->HandlePlaintext(std::move(request), std::move(responder),
+                                        CompletionApi::kCompletions);
                 });
+  router.Handle(
+      "POST", "/v1/chat/completions", [impl](net::HttpRequest request, ResponderPtr responder) {
+        impl->HandlePlaintext(std::move(request), std::move(responder), CompletionApi::kChat);
+      });
   router.Handle("POST", "/v1/sealed", [impl](net::HttpRequest request, ResponderPtr responder) {
     impl->HandleSealed(std::move(request), std::move(responder));
   });

@@ -38,10 +38,10 @@ struct WorkerServiceOptions {
   std::string region;
   std::string model_name;  // what requests must name in "model"
   CompletionLimits limits;
-  int task_threads = 4;                      // worker.seal_threads
-  std::chrono::seconds retry_after{1};       // worker.retry_after
-  int64_t max_pending = 64;                  // accepted, not yet in the engine
-  int64_t capacity = 0;                      // sequences the engine runs at once (status)
+  int task_threads = 4;                 // worker.seal_threads
+  std::chrono::seconds retry_after{1};  // worker.retry_after
+  int64_t max_pending = 64;             // accepted, not yet in the engine
+  int64_t capacity = 0;                 // sequences the engine runs at once (status)
 };
 
 enum class WorkerState { kLoading, kServing, kDraining };

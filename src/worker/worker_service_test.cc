@@ -73,8 +73,8 @@ class WorkerServiceTest : public ::testing::Test {
     ASSERT_TRUE(link.ok()) << link.status().ToString();
     link_ = std::move(*link);
 
-    auto store = store::OpenStore("sqlite://" + (dir_ / "state.db").string(),
-                                  base::Config::Defaults());
+    auto store =
+        store::OpenStore("sqlite://" + (dir_ / "state.db").string(), base::Config::Defaults());
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
     PutTenant("open", true);
@@ -190,8 +190,9 @@ class WorkerServiceTest : public ::testing::Test {
   }
 
   std::string SealedBody(int max_tokens) {
-    return json{{"model", "kjv"}, {"prompt", kPrompt}, {"temperature", 0},
-                {"max_tokens", max_tokens}}.dump();
+    return json{
+        {"model", "kjv"}, {"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", max_tokens}}
+        .dump();
   }
 
   client::SealedRequest Seal(const std::string& body, const crypto::Bytes& document) {
@@ -216,7 +217,8 @@ class WorkerServiceTest : public ::testing::Test {
     }
     EXPECT_TRUE(opener.Finish(&plaintext).ok()) << "the sealed stream is truncated";
     std::vector<json> chunks;
-    for (const crypto::Bytes& chunk : plaintext) chunks.push_back(json::parse(crypto::AsText(chunk)));
+    for (const crypto::Bytes& chunk : plaintext)
+      chunks.push_back(json::parse(crypto::AsText(chunk)));
     return chunks;
   }
 
@@ -329,7 +331,8 @@ TEST_F(WorkerServiceTest, EnclaveRestartCostsAtMostOneRequestPerConnection) {
 
 TEST_F(WorkerServiceTest, PlaintextOnlyForTenantsThatAllowIt) {
   std::string body = json{{"model", "kjv"}, {"prompt", kPrompt}, {"max_tokens", 3}}.dump();
-  for (const std::string& tenant : {std::string("closed"), std::string(""), std::string("nobody")}) {
+  for (const std::string& tenant :
+       {std::string("closed"), std::string(""), std::string("nobody")}) {
     net::HttpResponse refused = Post("/v1/completions", body, tenant);
     EXPECT_EQ(refused.status, 403) << tenant;
     EXPECT_EQ(json::parse(refused.body)["error"]["type"], "plaintext_forbidden") << tenant;
@@ -342,10 +345,13 @@ TEST_F(WorkerServiceTest, PlaintextOnlyForTenantsThatAllowIt) {
   EXPECT_GT(answer["usage"]["prompt_tokens"], 0);
   EXPECT_GT(answer["usage"]["completion_tokens"], 0);
 
-  net::HttpResponse chat = Post("/v1/chat/completions",
-                                json{{"model", "kjv"},
-                                     {"messages", {{{"role", "user"}, {"content", "Who begat Enos?"}}}},
-                                     {"max_tokens", 4}, {"seed", 3}}.dump());
+  net::HttpResponse chat =
+      Post("/v1/chat/completions",
+           json{{"model", "kjv"},
+                {"messages", {{{"role", "user"}, {"content", "Who begat Enos?"}}}},
+                {"max_tokens", 4},
+                {"seed", 3}}
+               .dump());
   ASSERT_EQ(chat.status, 200) << chat.body;
   EXPECT_EQ(json::parse(chat.body)["choices"][0]["message"]["role"], "assistant");
 
@@ -361,10 +367,12 @@ TEST_F(WorkerServiceTest, PlaintextOnlyForTenantsThatAllowIt) {
 }
 
 TEST_F(WorkerServiceTest, StreamingCompletionsEndWithDone) {
-  StreamedAnswer answer = PostStream(
-      "/v1/completions",
-      json{{"model", "kjv"}, {"prompt", kPrompt}, {"max_tokens", 8}, {"stream", true},
-           {"temperature", 0}}.dump());
+  StreamedAnswer answer = PostStream("/v1/completions", json{{"model", "kjv"},
+                                                             {"prompt", kPrompt},
+                                                             {"max_tokens", 8},
+                                                             {"stream", true},
+                                                             {"temperature", 0}}
+                                                            .dump());
   ASSERT_EQ(answer.status, 200) << answer.body;
   ASSERT_GE(answer.events.size(), 2u);
   EXPECT_EQ(answer.events.back().data, "[DONE]");
@@ -379,15 +387,17 @@ TEST_F(WorkerServiceTest, StreamingCompletionsEndWithDone) {
   EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
   EXPECT_EQ(last["usage"]["completion_tokens"], 8);
 
-  net::HttpResponse whole = Post("/v1/completions",
-                                 json{{"model", "kjv"}, {"prompt", kPrompt}, {"max_tokens", 8},
-                                      {"temperature", 0}}.dump());
+  net::HttpResponse whole = Post(
+      "/v1/completions",
+      json{{"model", "kjv"}, {"prompt", kPrompt}, {"max_tokens", 8}, {"temperature", 0}}.dump());
   EXPECT_EQ(json::parse(whole.body)["choices"][0]["text"], text);
 
-  StreamedAnswer chat = PostStream(
-      "/v1/chat/completions",
-      json{{"model", "kjv"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
-           {"max_tokens", 4}, {"stream", true}}.dump());
+  StreamedAnswer chat =
+      PostStream("/v1/chat/completions", json{{"model", "kjv"},
+                                              {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                                              {"max_tokens", 4},
+                                              {"stream", true}}
+                                             .dump());
   ASSERT_EQ(chat.status, 200);
   ASSERT_GE(chat.events.size(), 2u);
   json first = json::parse(chat.events.front().data);
@@ -412,10 +422,11 @@ TEST_F(WorkerServiceTest, StatusAttestationMetricsAndDrain) {
   EXPECT_EQ(status["capacity"], 4);
   EXPECT_EQ(status["model"], "kjv");
   std::string metrics = Get("/metrics").body;
-  for (const char* name : {"gpu_cluster_inference_latency_seconds_count 1",
-                           "gpu_cluster_model_load_time_seconds_count 1",
-                           "supercluster_worker_time_to_first_token_seconds_count 1",
-                           "gpu_cluster_queue_depth 0", "supercluster_worker_running_sequences 0"}) {
+  for (const char* name :
+       {"gpu_cluster_inference_latency_seconds_count 1",
+        "gpu_cluster_model_load_time_seconds_count 1",
+        "supercluster_worker_time_to_first_token_seconds_count 1", "gpu_cluster_queue_depth 0",
+        "supercluster_worker_running_sequences 0"}) {
     EXPECT_NE(metrics.find(name), std::string::npos) << name << "\n" << metrics;
   }
   EXPECT_EQ(Get("/readyz").status, 200);
@@ -428,6 +439,42 @@ TEST_F(WorkerServiceTest, StatusAttestationMetricsAndDrain) {
   EXPECT_EQ(refused.headers.Get("Retry-After"), "1");
   EXPECT_EQ(json::parse(Get("/v1/status").body)["state"], "draining");
   EXPECT_TRUE(service_->WaitIdle(1s));
+}
+
+TEST_F(WorkerServiceTest, LoadingWorkerIsAliveButNotReady) {
+  WorkerServiceOptions options;
+  options.instance_id = "w2";
+  options.region = "test-1";
+  options.model_name = "kjv";
+  WorkerService loading(options, link_.get(), tenants_.get(),
+                        std::make_shared<metrics::Registry>());
+  auto router = std::make_shared<net::HttpRouter>();
+  loading.AddRoutes(*router);
+  net::HttpServer server(net::ServerOptions::FromConfig(base::Config::Defaults()), router);
+  ASSERT_TRUE(server.Listen(*net::ParseEndpoint("127.0.0.1:0")).ok());
+  ASSERT_TRUE(server.Start().ok());
+  net::HttpClient client(server.BoundEndpoints().front(),
+                         net::ClientOptions::FromConfig(base::Config::Defaults()));
+  auto send = [&](const std::string& method, const std::string& path) {
+    net::HttpRequest request;
+    request.method = method;
+    request.target = path;
+    request.headers.Set("X-Supercluster-Tenant", "open");
+    if (method == "POST") request.body = SealedBody(2);
+    auto response = client.Request(request);
+    EXPECT_TRUE(response.ok());
+    return response.ok() ? *response : net::HttpResponse{};
+  };
+  EXPECT_EQ(send("GET", "/healthz").status, 200);
+  net::HttpResponse ready = send("GET", "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("loading"), std::string::npos);
+  net::HttpResponse refused = send("POST", "/v1/completions");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.headers.Get("Retry-After"), "1");
+  EXPECT_EQ(send("GET", "/v1/attestation").status, 503);  // no document yet
+  EXPECT_EQ(json::parse(send("GET", "/v1/status").body)["state"], "loading");
+  server.Stop();
 }
 
 TEST_F(WorkerServiceTest, RegistrationLivesUnderALeaseAndVanishesAfterDrain) {
@@ -500,8 +547,12 @@ class SlowModelTest : public WorkerServiceTest {
   std::thread HoldSlot(std::atomic<bool>& leave) {
     return std::thread([this, &leave] {
       PostStream("/v1/completions",
-                 json{{"model", "kjv"}, {"prompt", kPrompt}, {"max_tokens", kLongGeneration},
-                      {"temperature", 0}, {"stream", true}}.dump(),
+                 json{{"model", "kjv"},
+                      {"prompt", kPrompt},
+                      {"max_tokens", kLongGeneration},
+                      {"temperature", 0},
+                      {"stream", true}}
+                     .dump(),
                  [&](const StreamedAnswer&) { return !leave.load(); });
     });
   }
@@ -517,8 +568,13 @@ class SlowModelTest : public WorkerServiceTest {
 
   std::string ModelPath() override {
     engine::SynthOptions synth;
-    synth.shape = {"slow", /*embedding_length=*/512, /*block_count=*/8, /*head_count=*/8,
-                   /*head_count_kv=*/2, /*feed_forward_length=*/2048, /*vocab_size=*/1000,
+    synth.shape = {"slow",
+                   /*embedding_length=*/512,
+                   /*block_count=*/8,
+                   /*head_count=*/8,
+                   /*head_count_kv=*/2,
+                   /*feed_forward_length=*/2048,
+                   /*vocab_size=*/1000,
                    /*context_length=*/2048};
     synth.type = engine::TensorType::kQ8_0;
     std::string path = (dir_ / "slow.gguf").string();
@@ -531,13 +587,16 @@ class SlowModelTest : public WorkerServiceTest {
 TEST_F(SlowModelTest, ClientLeavingMidStreamCancelsAndClosesTheContext) {
   client::SealedRequest sealed = Seal(SealedBody(kLongGeneration), document_);
   uint64_t generated_before = service_->EngineStats().generated_tokens;
-  StreamedAnswer answer = PostStream("/v1/sealed", crypto::ToString(sealed.envelope),
-                                     [](const StreamedAnswer& so_far) { return so_far.events.empty(); });
+  StreamedAnswer answer =
+      PostStream("/v1/sealed", crypto::ToString(sealed.envelope),
+                 [](const StreamedAnswer& so_far) { return so_far.events.empty(); });
   EXPECT_EQ(answer.status, 200);
   WaitEngineIdle();
-  EXPECT_LT(service_->EngineStats().generated_tokens - generated_before, static_cast<uint64_t>(kLongGeneration))
+  EXPECT_LT(service_->EngineStats().generated_tokens - generated_before,
+            static_cast<uint64_t>(kLongGeneration))
       << "the request ran to its end instead of being cancelled";
-  for (int i = 0; i < 500 && core_->Stats().contexts_open != 0; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 500 && core_->Stats().contexts_open != 0; ++i)
+    std::this_thread::sleep_for(10ms);
   EXPECT_EQ(core_->Stats().contexts_open, 0u);
   ASSERT_TRUE(service_->WaitIdle(5s));
 }
@@ -547,9 +606,11 @@ TEST_F(SlowModelTest, FullQueueIsRefusedWithRetryAfter) {
   // end them by leaving), so the next request is refused at once.
   std::atomic<bool> leave{false};
   std::thread running = HoldSlot(leave);
-  bool one_running = WaitForEngine([](const engine::EngineStats& stats) { return stats.running == 1; });
+  bool one_running =
+      WaitForEngine([](const engine::EngineStats& stats) { return stats.running == 1; });
   std::thread queued = HoldSlot(leave);
-  bool one_queued = WaitForEngine([](const engine::EngineStats& stats) { return stats.queued == 1; });
+  bool one_queued =
+      WaitForEngine([](const engine::EngineStats& stats) { return stats.queued == 1; });
   if (one_running && one_queued) {
     net::HttpResponse refused = Post("/v1/completions", SealedBody(2));
     EXPECT_EQ(refused.status, 503) << refused.body;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <thread>
@@ -59,6 +60,23 @@ pid_t PidOf(const std::string& name) {
 
 std::string RegionOf(const std::string& served_by) {
   return served_by.substr(0, served_by.find('/'));
+}
+
+// Whether the global endpoint's /v1/status lists `region` as available; nullopt when the
+// status cannot be read.
+std::optional<bool> RegionAvailable(const std::string& region) {
+  net::HttpRequest request;
+  request.target = "/v1/status";
+  auto response = Call(cluster->info.global_endpoint, request);
+  if (!response.ok() || response->status != 200) return std::nullopt;
+  Json status = Json::parse(response->body, nullptr, false);
+  if (!status.is_object() || !status.contains("upstreams")) return std::nullopt;
+  for (const Json& upstream : status["upstreams"]) {
+    if (upstream.value("kind", "") == "region" && upstream.value("id", "") == region) {
+      return upstream.value("state", "") == "available";
+    }
+  }
+  return false;  // no longer listed at all
 }
 
 class FailoverTest : public ::testing::Test {
@@ -145,7 +163,15 @@ TEST_F(FailoverTest, ARegionKilledUnderLoadCostsNoUnstartedRequest) {
   std::this_thread::sleep_for(milliseconds(2000));
   auto killed_at = Clock::now();
   cluster->KillRegion("us-east-1");
-  std::this_thread::sleep_for(milliseconds(6000));
+  // How long until the global endpoint no longer counts us-east-1 as available.
+  std::optional<milliseconds> noticed;
+  while (!noticed && Clock::now() < killed_at + milliseconds(5000)) {
+    if (RegionAvailable("us-east-1") == false) {
+      noticed = std::chrono::duration_cast<milliseconds>(Clock::now() - killed_at);
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  std::this_thread::sleep_until(killed_at + milliseconds(6000));
   stop = true;
   for (std::thread& thread : clients) thread.join();
 
@@ -169,6 +195,9 @@ TEST_F(FailoverTest, ARegionKilledUnderLoadCostsNoUnstartedRequest) {
   EXPECT_GT(after, 10) << "too few requests after the kill to say anything";
   EXPECT_EQ(failed_unstarted, 0);
   EXPECT_EQ(late_to_dead_region, 0);
+  ASSERT_TRUE(noticed.has_value()) << "the global endpoint still counts us-east-1 as available";
+  EXPECT_LT(*noticed, milliseconds(2000));
+  std::cerr << "the global endpoint took " << noticed->count() << " ms to drop us-east-1\n";
   std::cerr << "requests before the kill " << before << ", after " << after << "\n";
 }
 
@@ -190,6 +219,7 @@ TEST_F(FailoverTest, ResidencyHoldsWhenItsRegionsAreGone) {
   std::this_thread::sleep_for(milliseconds(2500));
   auto refused = client.FetchAndInfer("kjv", CompletionRequest("And", 2), nullptr);
   ASSERT_FALSE(refused.ok()) << "served by " << refused->served_by;
+  std::cerr << "refused: " << refused.status().ToString() << "\n";
   EXPECT_NE(refused.status().message().find("region"), std::string::npos)
       << refused.status().ToString();
   // The demo tenant, allowed everywhere, is still served from us-west-2.
