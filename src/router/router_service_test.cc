@@ -822,6 +822,25 @@ TEST_F(RouterServiceTest, GlobalTierSendsSealedRequestsToTheirCandidatesRegions)
   EXPECT_EQ(east_worker.state().requests.load(), 1);
   EXPECT_EQ(west_worker.state().requests.load(), 2);
   EXPECT_EQ(east_worker.LastHeaders().Get("X-Supercluster-Candidates"), "us-east-1/w1");
+
+  // Candidates alternate between regions (nearest first), so a client sealing to them has a
+  // region to fall back on.
+  AddWorker("us-east-1", "w2");
+  AddWorker("us-west-2", "w2");
+  WaitForWorkers(east, 2);
+  WaitForWorkers(west, 2);
+  net::HttpResponse candidates = Get(global.endpoint(), "key-a", "/v1/attestation?model=kjv&k=2");
+  ASSERT_EQ(candidates.status, 200);
+  size_t first_east = candidates.body.find("\"region\":\"us-east-1\"");
+  size_t first_west = candidates.body.find("\"region\":\"us-west-2\"");
+  ASSERT_NE(first_east, std::string::npos) << candidates.body;
+  ASSERT_NE(first_west, std::string::npos) << candidates.body;
+  size_t count = 0;
+  for (size_t at = candidates.body.find("\"document\""); at != std::string::npos;
+       at = candidates.body.find("\"document\"", at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 2u) << "one from each region, not both from the nearest";
 }
 
 }  // namespace
