@@ -33,7 +33,7 @@ struct HealthTarget {
 
 struct HealthCheckOptions {
   std::chrono::milliseconds interval{250};
-  std::chrono::milliseconds timeout{1000};
+  std::chrono::milliseconds timeout{500};
 };
 
 class HealthChecker {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -262,11 +264,16 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
                   request_id_, request_.tenant_id, request_.request.path(),
                   tried_.empty() ? "-" : tried_.back(), status, tried_.size(),
                   request_.request.body.size(), bytes_out_);
-    std::lock_guard<std::mutex> lock(mutex_);
-    finished_ = true;
-    exchange_.reset();  // breaks the exchange <-> call reference cycle
-    request_.hold.reset();
+    std::shared_ptr<net::UpstreamExchange> exchange;
+    std::shared_ptr<void> hold;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      finished_ = true;
+      exchange = std::move(exchange_);  // breaks the exchange <-> call reference cycle
+      hold = std::move(request_.hold);
+    }
     request_.request.body.clear();
+    // `exchange` and `hold` are released here, outside the lock.
   }
 
   ProxyRequest request_;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -15,7 +16,7 @@
 #include "net/http_client.h"
 #include "net/sse.h"
 #include "net/test_support.h"
-#include "store/etcd_json.h"
+#include "base/base64.h"
 #include "store/sqlite_store.h"
 
 namespace supercluster::router {
@@ -25,13 +26,17 @@ using std::chrono::milliseconds;
 
 // ---- a fake worker ----
 
-enum class WorkerMode { kOk, kFail500, kSaturated, kDieMidStream, kCloseConnection };
+enum class WorkerMode { kOk, kFail500, kSaturated, kDieMidStream, kCloseConnection, kEndlessStream,
+                        kBigStream };
 
 struct WorkerState {
   std::string name;
   std::atomic<int> requests{0};
   std::atomic<WorkerMode> mode{WorkerMode::kOk};
   std::atomic<int> delay_ms{0};
+  std::atomic<bool> ready{true};
+  std::atomic<bool> client_went_away{false};
+  std::atomic<int64_t> bytes_acknowledged{0};  // kBigStream: written to the router's socket
   std::mutex mutex;
   net::Headers last_headers;
 };
@@ -41,8 +46,10 @@ class FakeWorker {
   explicit FakeWorker(std::string name) : state_(std::make_shared<WorkerState>()) {
     state_->name = std::move(name);
     auto router = std::make_shared<net::HttpRouter>();
-    router->Handle("GET", "/readyz", [](net::HttpRequest, std::shared_ptr<net::Responder> r) {
-      r->Send(net::HttpResponse::Text(200, "ready\n"));
+    router->Handle("GET", "/readyz", [state = state_](net::HttpRequest,
+                                                      std::shared_ptr<net::Responder> r) {
+      r->Send(state->ready ? net::HttpResponse::Text(200, "ready\n")
+                           : net::HttpResponse::Text(503, "not ready\n"));
     });
     auto handler = [this](net::HttpRequest request, std::shared_ptr<net::Responder> responder) {
       Handle(std::move(request), std::move(responder));
@@ -96,6 +103,34 @@ class FakeWorker {
           responder->Write("data: {\"text\":\"In the\"}\n\n");
           std::this_thread::sleep_for(milliseconds(100));
           Kill();
+          return;
+        }
+        case WorkerMode::kEndlessStream: {
+          // Streams until the router goes away, as a long generation would.
+          responder->OnClose([state] { state->client_went_away = true; });
+          net::Headers headers;
+          headers.Set("Content-Type", "text/event-stream");
+          responder->StartStream(200, std::move(headers));
+          for (int i = 0; i < 500 && !responder->Closed(); ++i) {
+            responder->Write("data: {\"text\":\" and\"}\n\n");
+            std::this_thread::sleep_for(milliseconds(10));
+          }
+          responder->Finish();
+          return;
+        }
+        case WorkerMode::kBigStream: {
+          // 64 MiB in 64 KiB chunks, each written only once the previous one left.
+          net::Headers headers;
+          headers.Set("Content-Type", "application/octet-stream");
+          responder->StartStream(200, std::move(headers));
+          const std::string chunk(64 * 1024, 'x');
+          for (int i = 0; i < 1024; ++i) {
+            auto written = std::make_shared<std::promise<bool>>();
+            responder->Write(chunk, [written](base::Status status) { written->set_value(status.ok()); });
+            if (!written->get_future().get()) return;
+            state->bytes_acknowledged += static_cast<int64_t>(chunk.size());
+          }
+          responder->Finish();
           return;
         }
         case WorkerMode::kOk:
@@ -238,7 +273,7 @@ class RouterServiceTest : public ::testing::Test {
     attest::DevAttestor attestor(*ca_, measurements);
     auto document = attestor.Attest(std::nullopt, std::nullopt, attest::BytesOf("node key"));
     EXPECT_TRUE(document.ok());
-    return store::etcd::Base64Encode(
+    return base::Base64Encode(
         std::string_view(reinterpret_cast<const char*>(document->data()), document->size()));
   }
 
@@ -271,9 +306,8 @@ class RouterServiceTest : public ::testing::Test {
   // Waits until `router` sees `count` eligible workers (the store watch is asynchronous).
   void WaitForWorkers(TestRouter& router, size_t count) {
     for (int i = 0; i < 300; ++i) {
-      std::string status = router.service().StatusJson();
+      // A health round registers the directory's eligible workers with the balancer.
       size_t eligible = 0;
-      // Ready() needs at least one; the count comes from the directory via the balancer ids.
       router.service().CheckHealthNow();
       for (const UpstreamState& state : router.service().worker_balancer().States()) {
         if (state.healthy) ++eligible;
@@ -526,6 +560,93 @@ TEST_F(RouterServiceTest, WorkerDyingMidStreamEndsTheClientStreamWithAnError) {
   EXPECT_NE(events[1].data.find("\"error\":{"), std::string::npos) << events[1].data;
 }
 
+TEST_F(RouterServiceTest, ClientGoingAwayCancelsTheUpstreamExchange) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  worker.state().mode = WorkerMode::kEndlessStream;
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
+  net::HttpRequest request;
+  request.method = "POST";
+  request.target = "/v1/completions";
+  request.headers.Set("Authorization", "Bearer key-a");
+  request.body = R"({"model":"kjv","prompt":"x","stream":true})";
+  size_t received = 0;
+  auto head = client.Stream(request, [](const net::ResponseHead&) {}, [&](std::string_view data) {
+    received += data.size();
+    return received < 100;  // then hang up
+  });
+  EXPECT_GE(received, 100u);
+  auto start = std::chrono::steady_clock::now();
+  while (!worker.state().client_went_away &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(3)) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_TRUE(worker.state().client_went_away) << "the router cancelled the worker's stream";
+  for (int i = 0; i < 100 && router.service().worker_balancer().Outstanding("us-east-1/w1") > 0;
+       ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(router.service().worker_balancer().Outstanding("us-east-1/w1"), 0);
+  EXPECT_TRUE(router.service().worker_balancer().Available("us-east-1/w1"))
+      << "a client leaving is not the worker's failure";
+}
+
+TEST_F(RouterServiceTest, HealthChecksTakeANotReadyWorkerOutAndBringItBack) {
+  FakeWorker& sick = AddWorker("us-east-1", "sick");
+  FakeWorker& well = AddWorker("us-east-1", "well");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 2);
+  sick.state().ready = false;
+  router.service().CheckHealthNow();
+  EXPECT_TRUE(router.service().worker_balancer().Available("us-east-1/sick")) << "one failure";
+  router.service().CheckHealthNow();
+  EXPECT_FALSE(router.service().worker_balancer().Available("us-east-1/sick"));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Post(router.endpoint(), "key-a", kPrompt).status, 200);
+  EXPECT_EQ(sick.state().requests.load(), 0);
+  EXPECT_EQ(well.state().requests.load(), 10);
+  sick.state().ready = true;
+  router.service().CheckHealthNow();
+  EXPECT_TRUE(router.service().worker_balancer().Available("us-east-1/sick"));
+  // With both workers down, the router is not ready.
+  sick.state().ready = false;
+  well.state().ready = false;
+  router.service().CheckHealthNow();
+  router.service().CheckHealthNow();
+  EXPECT_EQ(Get(router.endpoint(), "", "/readyz").status, 503);
+}
+
+TEST_F(RouterServiceTest, ASlowClientSlowsTheWorkerDown) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  worker.state().mode = WorkerMode::kBigStream;
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
+  net::HttpRequest request;
+  request.method = "POST";
+  request.target = "/v1/completions";
+  request.headers.Set("Authorization", "Bearer key-a");
+  request.body = kPrompt;
+  int64_t received = 0;
+  int64_t ahead_while_paused = -1;
+  bool intact = true;
+  auto head = client.Stream(request, [](const net::ResponseHead&) {}, [&](std::string_view data) {
+    received += static_cast<int64_t>(data.size());
+    intact = intact && data.find_first_not_of('x') == std::string_view::npos;
+    if (ahead_while_paused < 0 && received >= (1 << 20)) {
+      std::this_thread::sleep_for(milliseconds(1500));  // the client stops reading
+      ahead_while_paused = worker.state().bytes_acknowledged.load() - received;
+    }
+    return true;
+  });
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(received, int64_t{64} << 20);
+  EXPECT_TRUE(intact);
+  // Socket buffers on the way hold a few MiB; without backpressure the router would have
+  // read all 64 MiB from the worker during the pause.
+  EXPECT_LT(ahead_while_paused, int64_t{24} << 20) << ahead_while_paused;
+}
+
 TEST_F(RouterServiceTest, StreamsPassThrough) {
   AddWorker("us-east-1", "w1");
   TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
@@ -679,6 +800,47 @@ TEST_F(RouterServiceTest, GlobalTierFailsOverWhenARegionsRouterDies) {
   EXPECT_NE(candidates.body.find("\"document\""), std::string::npos) << candidates.body;
   net::HttpResponse models = Get(global.endpoint(), "key-a", "/v1/models");
   EXPECT_NE(models.body.find("\"id\":\"kjv\""), std::string::npos) << models.body;
+}
+
+TEST_F(RouterServiceTest, GlobalTierSendsSealedRequestsToTheirCandidatesRegions) {
+  FakeWorker& east_worker = AddWorker("us-east-1", "w1");
+  FakeWorker& west_worker = AddWorker("us-west-2", "w1");
+  TestRouter& east = AddRouter(Tier::kRegional, "us-east-1");
+  TestRouter& west = AddRouter(Tier::kRegional, "us-west-2");
+  WaitForWorkers(east, 1);
+  WaitForWorkers(west, 1);
+  TestRouter& global = AddRouter(
+      Tier::kGlobal, "global", {"us-east-1=" + east.address(), "us-west-2=" + west.address()});
+  global.service().CheckHealthNow();
+  for (const std::string candidate : {"us-west-2/w1", "us-east-1/w1", "us-west-2/w1"}) {
+    net::HttpResponse response =
+        Post(global.endpoint(), "key-a", "opaque envelope", "/v1/sealed",
+             {{"X-Supercluster-Model", "kjv"}, {"X-Supercluster-Candidates", candidate}});
+    EXPECT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), candidate);
+  }
+  EXPECT_EQ(east_worker.state().requests.load(), 1);
+  EXPECT_EQ(west_worker.state().requests.load(), 2);
+  EXPECT_EQ(east_worker.LastHeaders().Get("X-Supercluster-Candidates"), "us-east-1/w1");
+
+  // Candidates alternate between regions (nearest first), so a client sealing to them has a
+  // region to fall back on.
+  AddWorker("us-east-1", "w2");
+  AddWorker("us-west-2", "w2");
+  WaitForWorkers(east, 2);
+  WaitForWorkers(west, 2);
+  net::HttpResponse candidates = Get(global.endpoint(), "key-a", "/v1/attestation?model=kjv&k=2");
+  ASSERT_EQ(candidates.status, 200);
+  size_t first_east = candidates.body.find("\"region\":\"us-east-1\"");
+  size_t first_west = candidates.body.find("\"region\":\"us-west-2\"");
+  ASSERT_NE(first_east, std::string::npos) << candidates.body;
+  ASSERT_NE(first_west, std::string::npos) << candidates.body;
+  size_t count = 0;
+  for (size_t at = candidates.body.find("\"document\""); at != std::string::npos;
+       at = candidates.body.find("\"document\"", at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 2u) << "one from each region, not both from the nearest";
 }
 
 }  // namespace

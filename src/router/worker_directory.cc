@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "store/etcd_json.h"
+#include "base/base64.h"
 
 namespace supercluster::router {
 
@@ -52,7 +52,7 @@ base::Status WorkerDirectory::VerdictLocked(const std::string& attestation_b64,
     return it->second.status;
   }
   base::Status status;
-  base::Result<std::string> document = store::etcd::Base64Decode(attestation_b64);
+  base::Result<std::string> document = base::Base64Decode(attestation_b64);
   if (!document.ok()) {
     status = base::InvalidArgument("attestation_b64 is not base64");
   } else if (document->empty()) {

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "attest/dev_attestor.h"
-#include "store/etcd_json.h"
+#include "base/base64.h"
 #include "store/sqlite_store.h"
 
 namespace supercluster::router {
@@ -29,7 +29,7 @@ std::string DocumentB64(const attest::DevCa& ca, const attest::DevMeasurements& 
   attest::DevAttestor attestor(ca, measurements, std::move(clock));
   auto document = attestor.Attest(std::nullopt, std::nullopt, attest::BytesOf("node key"));
   EXPECT_TRUE(document.ok()) << document.status().ToString();
-  return store::etcd::Base64Encode(
+  return base::Base64Encode(
       std::string_view(reinterpret_cast<const char*>(document->data()), document->size()));
 }
 

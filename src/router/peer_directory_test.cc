@@ -1,0 +1,87 @@
+// Where a router finds the other regions' routers: store records, --via overrides, and the
+// spill preference of its own region's record.
+#include "router/peer_directory.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "store/records.h"
+#include "store/sqlite_store.h"
+
+namespace supercluster::router {
+namespace {
+
+class PeerDirectoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/sc-router-peers-XXXXXX";
+    dir_ = ::mkdtemp(pattern);
+    store::SqliteStoreOptions options;
+    options.path = dir_ + "/state.db";
+    options.durable_commits = false;
+    store_ = store::SqliteStore::Open(options).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void PutRouter(const std::string& region, const std::string& id, const std::string& tier,
+                 const std::string& address) {
+    store::RouterEndpoint record{id, region, tier, address};
+    ASSERT_TRUE(store_->Put(store::keys::Router(region, id), store::Encode(record)).ok());
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::SqliteStore> store_;
+};
+
+TEST_F(PeerDirectoryTest, RecordsViaOverridesAndSpillPreference) {
+  PutRouter("us-east-1", "a", "regional", "http://10.0.0.1:8090");
+  PutRouter("us-east-1", "b", "regional", "http://10.0.0.2:8090");  // same region: one is kept
+  PutRouter("us-west-2", "a", "regional", "http://10.0.1.1:8090");
+  PutRouter("eu-west-1", "a", "regional", "not an address");       // skipped
+  PutRouter("global", "g", "global", "http://10.0.9.9:8090");      // not a regional router
+  store::Region region;
+  region.name = "us-east-1";
+  region.peers = {"us-west-2", "ap-south-1"};
+  ASSERT_TRUE(store_->Put(store::keys::Region("us-east-1"), store::Encode(region)).ok());
+  auto routers = store::PrefixCache::Start(*store_, store::keys::RouterPrefix("")).value();
+  auto regions = store::PrefixCache::Start(*store_, store::keys::Region("")).value();
+
+  auto from_east = PeerDirectory::Create(routers.get(), regions.get(),
+                                         {"us-west-2=127.0.0.1:7001", "ap-south-1=127.0.0.1:7002"},
+                                         "us-east-1");
+  ASSERT_TRUE(from_east.ok()) << from_east.status().ToString();
+  std::vector<PeerRouter> peers = (*from_east)->RegionalRouters();
+  ASSERT_EQ(peers.size(), 2u);
+  EXPECT_EQ(peers[0].region, "ap-south-1") << "a --via region needs no record";
+  EXPECT_EQ(peers[0].endpoint.port, 7002);
+  EXPECT_EQ(peers[1].region, "us-west-2");
+  EXPECT_EQ(peers[1].endpoint.host, "127.0.0.1") << "--via wins over the registered address";
+  EXPECT_EQ((*from_east)->SpillPreference(),
+            (std::vector<std::string>{"us-west-2", "ap-south-1"}));
+
+  auto from_global = PeerDirectory::Create(routers.get(), regions.get(), {}, "");
+  ASSERT_TRUE(from_global.ok());
+  peers = (*from_global)->RegionalRouters();
+  ASSERT_EQ(peers.size(), 2u);
+  EXPECT_EQ(peers[0].region, "us-east-1");
+  EXPECT_EQ(peers[0].endpoint.host, "10.0.0.1");
+  EXPECT_EQ(peers[1].region, "us-west-2");
+  EXPECT_TRUE((*from_global)->SpillPreference().empty());
+}
+
+TEST_F(PeerDirectoryTest, RejectsMalformedVia) {
+  for (const std::string via : {"us-east-1", "=127.0.0.1:1", "us-east-1=no port here"}) {
+    auto directory = PeerDirectory::Create(nullptr, nullptr, {via}, "x");
+    ASSERT_FALSE(directory.ok()) << via;
+    EXPECT_NE(directory.status().message().find("--via " + via), std::string::npos);
+  }
+  auto none = PeerDirectory::Create(nullptr, nullptr, {}, "x");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE((*none)->RegionalRouters().empty());
+}
+
+}  // namespace
+}  // namespace supercluster::router
