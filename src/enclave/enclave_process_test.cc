@@ -42,6 +42,7 @@ class EnclaveProcessTest : public ::testing::Test {
     worker_binary_ = std::filesystem::read_symlink("/proc/self/exe");
     StartEnclave();
     client_ = Connect();
+    ASSERT_NE(client_, nullptr) << "the enclave did not start listening";
     policy_.root_certificate = ca_->root_certificate();
     auto measured = attest::DevMeasurements::Measure(SUPERCLUSTER_ENCLAVE_BINARY,
                                                      AsBytes(""), worker_binary_);
@@ -71,14 +72,18 @@ class EnclaveProcessTest : public ::testing::Test {
               "--log-level", "warn", static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i) {
-      std::this_thread::sleep_for(25ms);
-    }
-    ASSERT_TRUE(std::filesystem::exists(socket_)) << "the enclave did not start listening";
   }
 
+  // Connects once the enclave listens. The socket file appears at bind(), a moment before
+  // listen(), so a connection refused right after start-up is retried (on a loaded machine
+  // that moment is long enough to hit).
   std::unique_ptr<EnclaveClient> Connect() {
-    auto client = EnclaveClient::Connect(*EnclaveAddress::Parse("unix://" + socket_.string()));
+    auto address = *EnclaveAddress::Parse("unix://" + socket_.string());
+    auto client = EnclaveClient::Connect(address);
+    for (int i = 0; i < 400 && !client.ok(); ++i) {
+      std::this_thread::sleep_for(25ms);
+      client = EnclaveClient::Connect(address);
+    }
     EXPECT_TRUE(client.ok()) << client.status().ToString();
     return client.ok() ? std::move(*client) : nullptr;
   }
