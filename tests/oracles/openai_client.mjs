@@ -2,19 +2,24 @@
 // OpenAI-compatible API: completions and chat completions, whole and streamed. The streamed
 // text must equal the whole answer (greedy decoding), usage must add up, and an unknown
 // model must surface as the client's NotFoundError. Run by tests/openai_client_test.sh.
-// Usage: node openai_client.mjs BASE_URL   (e.g. http://127.0.0.1:8300/v1)
+// Usage: node openai_client.mjs BASE_URL [API_KEY]
+//   BASE_URL alone: a worker (e.g. http://127.0.0.1:8300/v1), this test playing the router.
+//   With API_KEY: a cluster's global endpoint, exactly as a tenant's program would call it.
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
 const baseURL = process.argv[2];
-// The worker serves plaintext only to a tenant a router vouches for; this test plays the
-// router by sending the tenant header itself.
-const client = new OpenAI({
-  baseURL,
-  apiKey: 'not-checked-by-the-worker',
-  defaultHeaders: { 'X-Supercluster-Tenant': 'open' },
-  maxRetries: 0,
-});
+const apiKey = process.argv[3];
+// The worker serves plaintext only to a tenant a router vouches for; against a worker this
+// test plays the router by sending the tenant header itself.
+const client = apiKey
+  ? new OpenAI({ baseURL, apiKey, maxRetries: 0 })
+  : new OpenAI({
+      baseURL,
+      apiKey: 'not-checked-by-the-worker',
+      defaultHeaders: { 'X-Supercluster-Tenant': 'open' },
+      maxRetries: 0,
+    });
 
 function checkUsage(usage, maxTokens) {
   assert.ok(usage, 'usage is missing');
