@@ -72,11 +72,16 @@ bool ProcessRunning(pid_t pid, const std::filesystem::path& program) {
   int status;
   if (::waitpid(pid, &status, WNOHANG) == pid) return false;
   std::error_code error;
-  std::filesystem::path exe =
-      std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", error);
+  std::string exe =
+      std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", error).string();
   if (error) return false;
+  // A binary rebuilt while the cluster runs reads as "PATH (deleted)"; it is still ours.
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (exe.size() > kDeleted.size() && exe.ends_with(kDeleted)) {
+    exe.resize(exe.size() - kDeleted.size());
+  }
   std::filesystem::path expected = std::filesystem::weakly_canonical(program, error);
-  return exe == expected || exe == program;
+  return exe == expected.string() || exe == program.string();
 }
 
 bool SignalProcess(pid_t pid, const std::filesystem::path& program, int signal) {

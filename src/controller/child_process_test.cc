@@ -57,6 +57,22 @@ TEST_F(ChildProcessTest, SignalStopsARunningChild) {
   pid_ = 0;
 }
 
+// A developer rebuilds the binary while the cluster runs: /proc/PID/exe then reads
+// "PATH (deleted)", and `down` must still stop the process.
+TEST_F(ChildProcessTest, AProcessWhoseBinaryWasReplacedIsStillRecognised) {
+  fs::path copy = dir_ / "sleeper";
+  fs::copy_file("/bin/sleep", copy);
+  auto pid = SpawnDetached({copy.string(), "30"}, dir_ / "sleeper.log");
+  ASSERT_TRUE(pid.ok());
+  ASSERT_TRUE(ProcessRunning(*pid, copy));
+  fs::remove(copy);
+  fs::copy_file("/bin/true", copy);  // the "rebuilt" binary at the same path
+  EXPECT_TRUE(ProcessRunning(*pid, copy));
+  EXPECT_FALSE(ProcessRunning(*pid, "/bin/sleep"));
+  EXPECT_TRUE(SignalProcess(*pid, copy, SIGKILL));
+  EXPECT_TRUE(WaitForExit(*pid, copy, milliseconds(5000)));
+}
+
 TEST_F(ChildProcessTest, AChildThatExitsEarlyFailsTheWaitWithItsLog) {
   fs::path log = dir_ / "early.log";
   auto pid = SpawnDetached({"/bin/sh", "-c", "echo 'fatal: no model'; exit 3"}, log);
