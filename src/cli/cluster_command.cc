@@ -93,6 +93,10 @@ int RunUp(const std::vector<std::string>& args) {
   flags.AddRepeated("service-set", &service_settings,
                     "KEY=VALUE given to every worker and router as --set");
   flags.AddBool("json", &json, "print what was started as JSON");
+  bool netns = false;
+  flags.AddBool("netns", &netns,
+                "each region in its own network namespace sc-REGION (root; create them first "
+                "with scripts/netns-regions up)");
   if (base::Status parsed = flags.Parse(args); !parsed.ok()) return Usage("up", parsed.message());
   if (flags.help_requested()) {
     std::cout << flags.Help();
@@ -126,6 +130,7 @@ int RunUp(const std::vector<std::string>& args) {
                                                    : fs::absolute(enclave_binary);
   options->model = fs::absolute(model.empty() ? FindBundledModel() : fs::path(model));
   options->service_settings = service_settings;
+  options->netns = netns;
 
   auto info = controller::StartLocalCluster(*options, PrintProgress);
   if (!info.ok()) return Fail("up", info.status().message());

@@ -112,9 +112,19 @@ std::string TailOfFile(const std::filesystem::path& path, size_t lines) {
   return out;
 }
 
+namespace {
+
+// Whether a child of the caller is still running (not exited, or exited and not yet reaped
+// by this call).
+bool ChildAlive(pid_t pid) {
+  int status;
+  return ::waitpid(pid, &status, WNOHANG) == 0;
+}
+
+}  // namespace
+
 base::Result<std::string> WaitForLogLine(const std::filesystem::path& log_file,
                                          const std::string& marker, pid_t pid,
-                                         const std::filesystem::path& program,
                                          std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::streamoff offset = 0;
@@ -127,7 +137,7 @@ base::Result<std::string> WaitForLogLine(const std::filesystem::path& log_file,
       offset += static_cast<std::streamoff>(line.size() + 1);
       if (line.find(marker) != std::string::npos) return line;
     }
-    if (!ProcessRunning(pid, program)) {
+    if (!ChildAlive(pid)) {
       return base::Unavailable(log_file.filename().string() + ": the process exited before '" +
                                marker + "'; the end of its log:\n" + TailOfFile(log_file, 15));
     }

@@ -33,9 +33,10 @@ bool WaitForExit(pid_t pid, const std::filesystem::path& program,
 
 // Waits until `log_file` holds a line containing `marker`, returning that line. Fails early
 // with the log's tail when the process exits first, and with kDeadlineExceeded at `timeout`.
+// Precondition: `pid` is the caller's child (it may still be a wrapper such as
+// `ip netns exec` that has not yet started the program).
 base::Result<std::string> WaitForLogLine(const std::filesystem::path& log_file,
                                          const std::string& marker, pid_t pid,
-                                         const std::filesystem::path& program,
                                          std::chrono::milliseconds timeout);
 
 // The last `lines` lines of a text file ("" when it cannot be read).

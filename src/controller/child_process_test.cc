@@ -34,7 +34,7 @@ TEST_F(ChildProcessTest, StartsWaitsForItsLineAndStopsIt) {
   auto pid = SpawnDetached({"/bin/sh", "-c", "echo starting; sleep 0.2; echo 'x serving on tcp://1.2.3.4:5'; exec sleep 30"}, log);
   ASSERT_TRUE(pid.ok()) << pid.status().ToString();
   pid_ = *pid;
-  auto line = WaitForLogLine(log, "serving on", pid_, "/bin/sh", milliseconds(5000));
+  auto line = WaitForLogLine(log, "serving on", pid_, milliseconds(5000));
   ASSERT_TRUE(line.ok()) << line.status().ToString();
   EXPECT_EQ(*line, "x serving on tcp://1.2.3.4:5");
   // `exec sleep` replaced the shell: the process no longer runs /bin/sh, so a check by
@@ -77,7 +77,7 @@ TEST_F(ChildProcessTest, AChildThatExitsEarlyFailsTheWaitWithItsLog) {
   fs::path log = dir_ / "early.log";
   auto pid = SpawnDetached({"/bin/sh", "-c", "echo 'fatal: no model'; exit 3"}, log);
   ASSERT_TRUE(pid.ok());
-  auto line = WaitForLogLine(log, "serving on", *pid, "/bin/sh", milliseconds(5000));
+  auto line = WaitForLogLine(log, "serving on", *pid, milliseconds(5000));
   ASSERT_FALSE(line.ok());
   EXPECT_EQ(line.status().code(), base::StatusCode::kUnavailable);
   EXPECT_NE(line.status().message().find("fatal: no model"), std::string::npos)
@@ -89,7 +89,7 @@ TEST_F(ChildProcessTest, WaitingTimesOut) {
   auto pid = SpawnDetached({"/bin/sh", "-c", "sleep 30"}, log);
   ASSERT_TRUE(pid.ok());
   pid_ = *pid;
-  auto line = WaitForLogLine(log, "serving on", pid_, "/bin/sh", milliseconds(200));
+  auto line = WaitForLogLine(log, "serving on", pid_, milliseconds(200));
   ASSERT_FALSE(line.ok());
   EXPECT_EQ(line.status().code(), base::StatusCode::kDeadlineExceeded);
 }

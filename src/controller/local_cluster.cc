@@ -128,8 +128,15 @@ class Launcher {
  private:
   base::Status Prepare();
   base::Status WriteRecords();
+  // Starts argv (in `region`'s namespace with `netns`) and waits for its log to show
+  // `marker`.
   base::Result<ClusterProcess> Start(std::string name, std::string role, std::string region,
-                                     std::vector<std::string> argv, const std::string& marker);
+                                     std::vector<std::string> argv, const std::string& marker,
+                                     std::string namespace_region = "");
+  // With `netns`: the namespace of a region, and the address on its loopback that its
+  // services listen on (read from the namespace, as scripts/netns-regions set it up).
+  static std::string NamespaceOf(const std::string& region) { return "sc-" + region; }
+  base::Result<std::string> RegionAddress(const std::string& region) const;
   std::vector<std::string> ServiceArgs(std::vector<std::string> argv) const;
   void StopAll();
 
@@ -169,6 +176,36 @@ base::Status Launcher::Prepare() {
   if (error) return base::Unavailable(dir_.string() + ": cannot create: " + error.message());
   fs::permissions(dir_, fs::perms::owner_all, error);
   return base::Status::Ok();
+}
+
+base::Result<std::string> Launcher::RegionAddress(const std::string& region) const {
+  std::string namespace_name = NamespaceOf(region);
+  if (!fs::exists("/var/run/netns/" + namespace_name)) {
+    return base::FailedPrecondition(
+        "--netns: network namespace " + namespace_name + " does not exist; create the "
+        "regions' namespaces first (as root): scripts/netns-regions up --regions \"" +
+        [&] {
+          std::string names;
+          for (const std::string& name : options_.regions) names += (names.empty() ? "" : " ") + name;
+          return names;
+        }() + "\"");
+  }
+  std::string command = options_.ip_binary.string() + " -n " + namespace_name +
+                        " -o -4 addr show dev lo scope global 2>/dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return base::Unavailable("cannot run " + options_.ip_binary.string());
+  std::string output;
+  char buffer[512];
+  while (size_t got = std::fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, got);
+  ::pclose(pipe);
+  // "1: lo    inet 10.78.0.1/32 scope global lo ..."
+  size_t at = output.find("inet ");
+  if (at == std::string::npos) {
+    return base::FailedPrecondition("--netns: namespace " + namespace_name +
+                                    " has no global address on lo (see scripts/netns-regions)");
+  }
+  std::string address = output.substr(at + 5);
+  return address.substr(0, address.find_first_of("/ \n"));
 }
 
 base::Status Launcher::WriteRecords() {
@@ -236,18 +273,24 @@ std::vector<std::string> Launcher::ServiceArgs(std::vector<std::string> argv) co
 
 base::Result<ClusterProcess> Launcher::Start(std::string name, std::string role,
                                              std::string region, std::vector<std::string> argv,
-                                             const std::string& marker) {
+                                             const std::string& marker,
+                                             std::string namespace_region) {
+  if (namespace_region.empty()) namespace_region = region;
   ClusterProcess process;
   process.name = std::move(name);
   process.role = std::move(role);
   process.region = std::move(region);
   process.program = argv.front();
   process.log = (dir_ / "logs" / (process.name + ".log")).string();
-  SC_ASSIGN_OR_RETURN(process.pid, SpawnDetached(argv, process.log));
+  std::vector<std::string> command = argv;
+  if (options_.netns && !namespace_region.empty()) {
+    command.insert(command.begin(), {options_.ip_binary.string(), "netns", "exec",
+                                     NamespaceOf(namespace_region)});
+  }
+  SC_ASSIGN_OR_RETURN(process.pid, SpawnDetached(command, process.log));
   info_.processes.push_back(process);
-  SC_ASSIGN_OR_RETURN(std::string line,
-                      WaitForLogLine(process.log, marker, process.pid, process.program,
-                                     options_.start_timeout));
+  SC_ASSIGN_OR_RETURN(std::string line, WaitForLogLine(process.log, marker, process.pid,
+                                                       options_.start_timeout));
   process.endpoint = EndpointOfLine(line, marker);
   info_.processes.back().endpoint = process.endpoint;
   return process;
@@ -274,6 +317,17 @@ base::Result<ClusterInfo> Launcher::Run() {
   const size_t region_count = options_.regions.size();
   SC_ASSIGN_OR_RETURN(std::vector<uint16_t> ports,
                       FreePorts(region_count * (region_count + 1) + 1));
+  // Where each region's router listens: loopback, or the region's own address with netns.
+  std::map<std::string, std::string> region_host;
+  for (const std::string& region : options_.regions) {
+    region_host[region] = "127.0.0.1";
+    if (options_.netns) {
+      SC_ASSIGN_OR_RETURN(region_host[region], RegionAddress(region));
+    }
+  }
+  auto router_address = [&](const std::string& region, uint16_t port) {
+    return region_host[region] + ":" + std::to_string(port);
+  };
   std::map<std::string, uint16_t> router_port;
   std::map<std::pair<std::string, std::string>, uint16_t> link_port;  // (from, to)
   size_t next = 0;
@@ -299,15 +353,17 @@ base::Result<ClusterInfo> Launcher::Run() {
         SC_RETURN_IF_ERROR(Start(id, "worker", region,
                                  ServiceArgs({supercluster, "worker", "--model",
                                               options_.model.string(), "--region", region,
-                                              "--instance-id", id, "--listen", "127.0.0.1:0",
+                                              "--instance-id", id, "--listen",
+                                              region_host[region] + ":0",
                                               "--enclave", socket, "--store", info_.store_url}),
                                  "serving on")
                                .status());
       }
     }
     // One relay process carries every inter-region link: from a region's side to the other
-    // region's router, delayed by that pair's round-trip time.
-    // Its control API (docs/relay.md) lets drills cut or slow a link while the cluster runs.
+    // region's router, delayed by that pair's round-trip time. Its control API
+    // (docs/relay.md) lets drills cut or slow a link while the cluster runs. With netns the
+    // namespaces' links carry inter-region traffic instead.
     std::vector<std::string> relay = {supercluster, "relay", "--control", Loopback(ports[next++])};
     for (const auto& [link, port] : link_port) {
       milliseconds rtt = options_.RttBetween(link.first, link.second);
@@ -316,20 +372,29 @@ base::Result<ClusterInfo> Launcher::Run() {
                       Loopback(router_port[link.second]) + "@" + std::to_string(rtt.count()) +
                       "ms");
     }
-    progress_("starting the inter-region relay (" + std::to_string(link_port.size()) + " links)");
-    SC_RETURN_IF_ERROR(Start("relay", "relay", "", relay, "relay control on").status());
+    if (!options_.netns) {
+      progress_("starting the inter-region relay (" + std::to_string(link_port.size()) +
+                " links)");
+      SC_RETURN_IF_ERROR(Start("relay", "relay", "", relay, "relay control on").status());
+    }
+    // How a process in `from` reaches the router of `to`.
+    auto peer_address = [&](const std::string& from, const std::string& to) {
+      return options_.netns ? router_address(to, router_port[to])
+                            : Loopback(link_port[{from, to}]);
+    };
 
     std::vector<std::string> policy_args = {"--attestation-root", info_.dev_root, "--pcr",
                                             "0=" + info_.enclave_pcr0_hex};
     for (const std::string& region : options_.regions) {
       std::vector<std::string> argv = {supercluster, "router", "--tier", "regional", "--region",
-                                       region, "--listen", Loopback(router_port[region]),
+                                       region, "--listen",
+                                       router_address(region, router_port[region]),
                                        "--store", info_.store_url};
       argv.insert(argv.end(), policy_args.begin(), policy_args.end());
       for (const std::string& peer : options_.regions) {
         if (peer == region) continue;
         argv.push_back("--via");
-        argv.push_back(peer + "=" + Loopback(link_port[{region, peer}]));
+        argv.push_back(peer + "=" + peer_address(region, peer));
       }
       progress_("starting the regional router of " + region);
       SC_RETURN_IF_ERROR(
@@ -338,19 +403,26 @@ base::Result<ClusterInfo> Launcher::Run() {
     // The global endpoint stands in the client's region: it reaches that region's router
     // directly and the others through the relay, as the client would. It belongs to no
     // region's process group, so a region outage (`down --region`) leaves it running.
+    std::string global_listen = options_.global_listen;
+    if (options_.netns) {  // the client region's address, on the configured port
+      global_listen = region_host[options_.client_region] +
+                      global_listen.substr(global_listen.rfind(':'));
+    }
     std::vector<std::string> argv = {supercluster, "router", "--tier", "global", "--region",
-                                     options_.client_region, "--listen", options_.global_listen,
+                                     options_.client_region, "--listen", global_listen,
                                      "--store", info_.store_url};
     argv.insert(argv.end(), policy_args.begin(), policy_args.end());
     for (const std::string& region : options_.regions) {
       if (region == options_.client_region) continue;
       argv.push_back("--via");
-      argv.push_back(region + "=" + Loopback(link_port[{options_.client_region, region}]));
+      argv.push_back(region + "=" + peer_address(options_.client_region, region));
     }
     progress_("starting the global endpoint");
+    // With netns it runs in the client region's namespace but, like every global endpoint,
+    // belongs to no region's process group.
     SC_ASSIGN_OR_RETURN(ClusterProcess global,
-                        Start("global", "global", /*region=*/"", ServiceArgs(argv),
-                              "serving on"));
+                        Start("global", "global", /*region=*/"", ServiceArgs(argv), "serving on",
+                              options_.client_region));
     info_.global_endpoint = global.endpoint;
     SC_RETURN_IF_ERROR(SaveClusterInfo(options_.data_dir, info_));
 

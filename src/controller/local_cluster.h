@@ -2,7 +2,8 @@
 // and `status` run. It is the controller's local instance provider: one SQLite store; for
 // each region two supercluster-enclave + worker pairs and a regional router; a global
 // endpoint; and a delay relay carrying every inter-region link with that link's round-trip
-// time, so regions are as far apart as in AWS. `up` writes what it started into
+// time, so regions are as far apart as in AWS (or, with `netns`, each region in its own
+// network namespace). `up` writes what it started into
 // DATA_DIR/cluster/cluster.json, which `down`, `status` and `infer` read.
 //
 // Layout of DATA_DIR/cluster/: cluster.json, state.db (the store), demo-api-key (0600),
@@ -41,6 +42,13 @@ struct LocalClusterOptions {
   std::chrono::milliseconds stop_timeout{15000};
   // --set KEY=VALUE passed to every worker and router (tests shorten intervals this way).
   std::vector<std::string> service_settings;
+  // Each region's processes in its own network namespace `sc-REGION`, as
+  // scripts/netns-regions creates them (root only): routers listen on the region's address
+  // and reach each other over the namespaces' links (with netem delays where the kernel has
+  // netem) instead of through the relay. The global endpoint runs in the client region's
+  // namespace.
+  bool netns = false;
+  std::filesystem::path ip_binary = "/usr/sbin/ip";
 
   // cluster.* keys (docs/configuration.md); the paths are the caller's.
   static base::Result<LocalClusterOptions> FromConfig(const base::Config& config);
