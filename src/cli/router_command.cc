@@ -7,17 +7,21 @@
 //
 // The attestation policy of the regional tier: the root is --attestation-root (never from
 // the store); the measurements are the --pcr flags when given, otherwise the store's
-// policy record "cluster" (keys::Policy("cluster"), read once at start), otherwise the
-// router refuses to start unless --any-measurements says that any code signed under the
-// root may serve (development only).
+// policy record "cluster" (keys::Policy("cluster"), read at start and then again every
+// router.attestation_recheck, so that a changed record applies without a restart),
+// otherwise the router refuses to start unless --any-measurements says that any code
+// signed under the root may serve (development only).
 //
 // `--static-worker ADDR` is for benchmarks and tests only: fixed workers, no attestation;
 // without --store it also turns authentication off.
 #include <pthread.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "base/flags.h"
 #include "base/logging.h"
@@ -83,6 +87,60 @@ struct RouterFlags {
                   "DEVELOPMENT ONLY: accept any enclave code signed under the root when no "
                   "--pcr and no cluster policy record says which");
   }
+};
+
+base::Result<attest::AttestationPolicy> BuildPolicy(const RouterFlags& flags, store::Store& store);
+
+bool SamePolicy(const attest::AttestationPolicy& a, const attest::AttestationPolicy& b) {
+  return a.allowed_measurements == b.allowed_measurements && a.allow_debug == b.allow_debug &&
+         a.max_age == b.max_age;
+}
+
+// Re-reads the store's policy record every `interval` and hands a changed policy to the
+// worker directory. Off the request path: while the store cannot be read, the last policy
+// stays in force.
+class PolicyFollower {
+ public:
+  PolicyFollower(const RouterFlags& flags, store::Store& store, router::WorkerDirectory& workers,
+                 attest::AttestationPolicy current, std::chrono::milliseconds interval)
+      : flags_(flags), store_(store), workers_(workers), current_(std::move(current)),
+        interval_(interval), thread_([this] { Run(); }) {}
+  ~PolicyFollower() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
+      auto policy = BuildPolicy(flags_, store_);
+      if (!policy.ok()) {
+        spdlog::warn("attestation policy not re-read (keeping the last one): {}",
+                     policy.status().message());
+        continue;
+      }
+      if (SamePolicy(*policy, current_)) continue;
+      spdlog::info("attestation policy changed: {} measurement set(s)",
+                   policy->allowed_measurements.size());
+      current_ = *policy;
+      workers_.SetPolicy(std::move(*policy));
+    }
+  }
+
+  const RouterFlags& flags_;
+  store::Store& store_;
+  router::WorkerDirectory& workers_;
+  attest::AttestationPolicy current_;
+  const std::chrono::milliseconds interval_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once the members above exist
 };
 
 // The regional tier's attestation policy; see the file comment.
@@ -206,6 +264,7 @@ int RunRouter(const std::vector<std::string>& args) {
   }
 
   std::unique_ptr<router::WorkerDirectory> workers;
+  std::unique_ptr<PolicyFollower> policy_follower;  // stops before `workers` goes
   if (static_mode) {
     auto directory = router::WorkerDirectory::Static(region, router_flags.static_workers);
     if (!directory.ok()) return Fail(directory.status().message(), kExitUsage);
@@ -220,8 +279,12 @@ int RunRouter(const std::vector<std::string>& args) {
     }
     router::WorkerDirectoryOptions directory_options;
     directory_options.reverify_interval = config->GetDuration("router.attestation_recheck");
-    workers = std::make_unique<router::WorkerDirectory>(*instances, region, std::move(*policy),
+    workers = std::make_unique<router::WorkerDirectory>(*instances, region, *policy,
                                                         directory_options);
+    if (router_flags.pcrs.empty()) {
+      policy_follower = std::make_unique<PolicyFollower>(
+          router_flags, *store, *workers, std::move(*policy), directory_options.reverify_interval);
+    }
   }
 
   std::unique_ptr<router::TenantGate> gate;

@@ -383,8 +383,9 @@ base::Result<ClusterInfo> Launcher::Run() {
                             : Loopback(link_port[{from, to}]);
     };
 
-    std::vector<std::string> policy_args = {"--attestation-root", info_.dev_root, "--pcr",
-                                            "0=" + info_.enclave_pcr0_hex};
+    // The measurements come from the store's policy record "cluster" written above, which
+    // the routers follow, so a changed record applies to a running cluster.
+    std::vector<std::string> policy_args = {"--attestation-root", info_.dev_root};
     for (const std::string& region : options_.regions) {
       std::vector<std::string> argv = {supercluster, "router", "--tier", "regional", "--region",
                                        region, "--listen",

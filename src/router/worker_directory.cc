@@ -135,6 +135,13 @@ std::vector<std::string> WorkerDirectory::KnownModels() {
   return known_models_;
 }
 
+void WorkerDirectory::SetPolicy(attest::AttestationPolicy policy) {
+  std::lock_guard lock(mutex_);
+  policy_ = std::move(policy);
+  verdicts_.clear();
+  evaluated_revision_ = -1;  // the next Eligible() evaluates every record again
+}
+
 std::map<std::string, std::string> WorkerDirectory::Rejections() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (cache_ != nullptr) RefreshLocked();

@@ -64,6 +64,10 @@ class WorkerDirectory {
   // model (404) from a known one with no capacity (503).
   std::vector<std::string> KnownModels();
 
+  // Replaces the attestation policy (the cluster's policy record changed): every document
+  // is verified again under the new one before its worker gets more traffic.
+  void SetPolicy(attest::AttestationPolicy policy);
+
   // Instance id -> why it gets no traffic ("state draining", "attestation rejected (...)").
   std::map<std::string, std::string> Rejections();
 

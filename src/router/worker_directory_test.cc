@@ -164,6 +164,26 @@ TEST_F(WorkerDirectoryTest, FollowsTheStoreAndStopsTrafficWhenADocumentExpires) 
   EXPECT_TRUE(directory.Eligible()->empty());
 }
 
+// The cluster's policy record changes (a build is withdrawn, a new one allowed): workers
+// whose documents no longer match stop getting traffic at once, and new ones start.
+TEST_F(WorkerDirectoryTest, APolicyChangeAppliesAtOnce) {
+  attest::DevMeasurements next = Measurements("next build");
+  PutInstance("old-build", DocumentB64(*ca_, good_));
+  PutInstance("new-build", DocumentB64(*ca_, next));
+  StartCache();
+  WorkerDirectory directory(*cache_, "us-east-1", policy_);
+  EXPECT_EQ(EligibleIds(directory), std::vector<std::string>{"us-east-1/old-build"});
+
+  attest::AttestationPolicy changed = policy_;
+  changed.allowed_measurements = {{{0, next.pcr0}, {1, next.pcr1}, {2, next.pcr2}}};
+  directory.SetPolicy(changed);
+  EXPECT_EQ(EligibleIds(directory), std::vector<std::string>{"us-east-1/new-build"});
+  EXPECT_NE(directory.Rejections()["old-build"].find("pcr_mismatch"), std::string::npos);
+
+  directory.SetPolicy(policy_);
+  EXPECT_EQ(EligibleIds(directory), std::vector<std::string>{"us-east-1/old-build"});
+}
+
 TEST_F(WorkerDirectoryTest, StaticModeServesFixedAddressesAndRejectsBadOnes) {
   auto directory = WorkerDirectory::Static("bench", {"127.0.0.1:8001", "http://127.0.0.1:8002"});
   ASSERT_TRUE(directory.ok()) << directory.status().ToString();
