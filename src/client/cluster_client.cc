@@ -64,13 +64,11 @@ class AnswerReader {
     if (!status_.ok()) return status_;
     std::vector<crypto::Bytes> opened;
     base::Status finished = opener_.Finish(&opened);
-    for (const crypto::Bytes& chunk : opened) {
-      if (!finished.ok()) break;
-      finished = OnChunk(crypto::AsText(chunk));
-    }
     if (!finished.ok()) {
       return base::Unavailable("the answer stream ended before its end: " + finished.message());
     }
+    // The final chunk runs to the end of the stream, so it opens only now.
+    for (const crypto::Bytes& chunk : opened) SC_RETURN_IF_ERROR(OnChunk(crypto::AsText(chunk)));
     if (result_.finish_reason.empty()) {
       return base::DataLoss("the answer's last chunk carries no finish_reason");
     }
