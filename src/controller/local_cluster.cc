@@ -140,11 +140,29 @@ class Launcher {
   std::vector<std::string> ServiceArgs(std::vector<std::string> argv) const;
   void StopAll();
 
+  // The steps of Run(), in order.
+  base::Status StartAll();
+  base::Status PlanAddresses();
+  base::Status StartWorkers(const std::string& region);
+  base::Status StartRelay();
+  base::Status StartRouter(const std::string& region);
+  base::Status StartGlobal();
+  base::Status WaitUntilReady();
+  // Where a region's router listens, and how a process in `from` reaches the router of `to`.
+  std::string RouterAddress(const std::string& region);
+  std::string PeerAddress(const std::string& from, const std::string& to);
+  std::vector<std::string> RouterArgs(const std::string& tier, const std::string& region,
+                                      const std::string& listen);
+
   const LocalClusterOptions& options_;
   const std::function<void(const std::string&)>& progress_;
   fs::path dir_;
   ClusterInfo info_;
   std::string api_key_;
+  std::map<std::string, std::string> region_host_;  // loopback, or the region's netns address
+  std::map<std::string, uint16_t> router_port_;
+  std::map<std::pair<std::string, std::string>, uint16_t> link_port_;  // relay (from, to)
+  uint16_t relay_control_port_ = 0;
 };
 
 base::Status Launcher::Prepare() {
@@ -305,148 +323,155 @@ void Launcher::StopAll() {
   }
 }
 
+// Where every router listens and how the regions reach each other. Ports are chosen up
+// front because each router is told where its peers are (--via) when it starts.
+base::Status Launcher::PlanAddresses() {
+  const size_t region_count = options_.regions.size();
+  SC_ASSIGN_OR_RETURN(std::vector<uint16_t> ports,
+                      FreePorts(region_count * (region_count + 1) + 1));
+  size_t next = 0;
+  for (const std::string& region : options_.regions) {
+    region_host_[region] = "127.0.0.1";
+    if (options_.netns) {
+      SC_ASSIGN_OR_RETURN(region_host_[region], RegionAddress(region));
+    }
+    router_port_[region] = ports[next++];
+  }
+  for (const std::string& from : options_.regions) {
+    for (const std::string& to : options_.regions) {
+      if (from != to) link_port_[{from, to}] = ports[next++];
+    }
+  }
+  relay_control_port_ = ports[next++];
+  return base::Status::Ok();
+}
+
+std::string Launcher::RouterAddress(const std::string& region) {
+  return region_host_[region] + ":" + std::to_string(router_port_[region]);
+}
+
+std::string Launcher::PeerAddress(const std::string& from, const std::string& to) {
+  return options_.netns ? RouterAddress(to) : Loopback(link_port_[{from, to}]);
+}
+
+base::Status Launcher::StartWorkers(const std::string& region) {
+  const std::string supercluster = options_.supercluster_binary.string();
+  for (int64_t w = 1; w <= options_.workers_per_region; ++w) {
+    std::string id = region + "-w" + std::to_string(w);
+    std::string socket = "unix://" + (dir_ / "run" / (id + ".sock")).string();
+    progress_("starting " + id + " (enclave and worker)");
+    SC_RETURN_IF_ERROR(Start(id + "-enclave", "enclave", region,
+                             {options_.enclave_binary.string(), "--data-dir",
+                              options_.data_dir.string(), "--listen", socket, "--worker-binary",
+                              supercluster},
+                             "listening on")
+                           .status());
+    SC_RETURN_IF_ERROR(Start(id, "worker", region,
+                             ServiceArgs({supercluster, "worker", "--model",
+                                          options_.model.string(), "--region", region,
+                                          "--instance-id", id, "--listen",
+                                          region_host_[region] + ":0", "--enclave", socket,
+                                          "--store", info_.store_url}),
+                             "serving on")
+                           .status());
+  }
+  return base::Status::Ok();
+}
+
+// One relay process carries every inter-region link: from a region's side to the other
+// region's router, delayed by that pair's round-trip time. Its control API (docs/relay.md)
+// lets drills cut or slow a link while the cluster runs.
+base::Status Launcher::StartRelay() {
+  std::vector<std::string> argv = {options_.supercluster_binary.string(), "relay", "--control",
+                                   Loopback(relay_control_port_)};
+  for (const auto& [link, port] : link_port_) {
+    milliseconds rtt = options_.RttBetween(link.first, link.second);
+    argv.push_back("--route");
+    argv.push_back(link.first + ">" + link.second + "=" + Loopback(port) + "=" +
+                   Loopback(router_port_[link.second]) + "@" + std::to_string(rtt.count()) +
+                   "ms");
+  }
+  progress_("starting the inter-region relay (" + std::to_string(link_port_.size()) + " links)");
+  return Start("relay", "relay", "", argv, "relay control on").status();
+}
+
+// The routers take their measurements from the store's policy record "cluster" written
+// above and follow it, so a changed record applies to a running cluster.
+std::vector<std::string> Launcher::RouterArgs(const std::string& tier, const std::string& region,
+                                              const std::string& listen) {
+  std::vector<std::string> argv = {options_.supercluster_binary.string(), "router", "--tier", tier,
+                                   "--region", region, "--listen", listen, "--store",
+                                   info_.store_url, "--attestation-root", info_.dev_root};
+  for (const std::string& peer : options_.regions) {
+    if (peer == region) continue;
+    argv.push_back("--via");
+    argv.push_back(peer + "=" + PeerAddress(region, peer));
+  }
+  return ServiceArgs(argv);
+}
+
+base::Status Launcher::StartRouter(const std::string& region) {
+  progress_("starting the regional router of " + region);
+  return Start("router-" + region, "router", region,
+               RouterArgs("regional", region, RouterAddress(region)), "serving on")
+      .status();
+}
+
+// The global endpoint stands in the client's region: it reaches that region's router
+// directly and the others as the client would (through the relay, or the namespaces'
+// links). It belongs to no region's process group, so a region outage (`down --region`)
+// leaves it running.
+base::Status Launcher::StartGlobal() {
+  std::string listen = options_.global_listen;
+  if (options_.netns) {  // the client region's address, on the configured port
+    listen = region_host_[options_.client_region] + listen.substr(listen.rfind(':'));
+  }
+  progress_("starting the global endpoint");
+  SC_ASSIGN_OR_RETURN(ClusterProcess global,
+                      Start("global", "global", /*region=*/"",
+                            RouterArgs("global", options_.client_region, listen), "serving on",
+                            options_.client_region));
+  info_.global_endpoint = global.endpoint;
+  return base::Status::Ok();
+}
+
+// Ready when the global endpoint sees a region that can serve.
+base::Status Launcher::WaitUntilReady() {
+  progress_("waiting for the global endpoint to see ready regions");
+  SC_ASSIGN_OR_RETURN(net::Endpoint endpoint, net::ParseEndpoint(info_.global_endpoint));
+  net::ClientOptions client_options = net::ClientOptions::FromConfig(base::Config::Defaults());
+  client_options.request_timeout = milliseconds(2000);
+  net::HttpClient client(endpoint, client_options);
+  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  while (true) {
+    net::HttpRequest request;
+    request.target = "/readyz";
+    auto response = client.Request(request);
+    if (response.ok() && response->status == 200) return base::Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return base::DeadlineExceeded("the global endpoint did not become ready; see " +
+                                    (dir_ / "logs").string());
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+}
+
+base::Status Launcher::StartAll() {
+  SC_RETURN_IF_ERROR(PlanAddresses());
+  for (const std::string& region : options_.regions) SC_RETURN_IF_ERROR(StartWorkers(region));
+  if (!options_.netns) SC_RETURN_IF_ERROR(StartRelay());  // with netns the links carry it
+  for (const std::string& region : options_.regions) SC_RETURN_IF_ERROR(StartRouter(region));
+  SC_RETURN_IF_ERROR(StartGlobal());
+  SC_RETURN_IF_ERROR(SaveClusterInfo(options_.data_dir, info_));
+  return WaitUntilReady();
+}
+
 base::Result<ClusterInfo> Launcher::Run() {
   SC_RETURN_IF_ERROR(Prepare());
   SC_RETURN_IF_ERROR(WriteRecords());
   info_.regions = options_.regions;
   info_.model_name = options_.model.stem().string();
-  const std::string supercluster = options_.supercluster_binary.string();
-
-  // Ports of the regional routers and of each relay link, chosen up front because the
-  // routers are told where their peers are (--via) when they start.
-  const size_t region_count = options_.regions.size();
-  SC_ASSIGN_OR_RETURN(std::vector<uint16_t> ports,
-                      FreePorts(region_count * (region_count + 1) + 1));
-  // Where each region's router listens: loopback, or the region's own address with netns.
-  std::map<std::string, std::string> region_host;
-  for (const std::string& region : options_.regions) {
-    region_host[region] = "127.0.0.1";
-    if (options_.netns) {
-      SC_ASSIGN_OR_RETURN(region_host[region], RegionAddress(region));
-    }
-  }
-  auto router_address = [&](const std::string& region, uint16_t port) {
-    return region_host[region] + ":" + std::to_string(port);
-  };
-  std::map<std::string, uint16_t> router_port;
-  std::map<std::pair<std::string, std::string>, uint16_t> link_port;  // (from, to)
-  size_t next = 0;
-  for (const std::string& region : options_.regions) router_port[region] = ports[next++];
-  for (const std::string& from : options_.regions) {
-    for (const std::string& to : options_.regions) {
-      if (from != to) link_port[{from, to}] = ports[next++];
-    }
-  }
-
-  auto run = [&]() -> base::Status {
-    for (const std::string& region : options_.regions) {
-      for (int64_t w = 1; w <= options_.workers_per_region; ++w) {
-        std::string id = region + "-w" + std::to_string(w);
-        std::string socket = "unix://" + (dir_ / "run" / (id + ".sock")).string();
-        progress_("starting " + id + " (enclave and worker)");
-        SC_RETURN_IF_ERROR(Start(id + "-enclave", "enclave", region,
-                                 {options_.enclave_binary.string(), "--data-dir",
-                                  options_.data_dir.string(), "--listen", socket,
-                                  "--worker-binary", supercluster},
-                                 "listening on")
-                               .status());
-        SC_RETURN_IF_ERROR(Start(id, "worker", region,
-                                 ServiceArgs({supercluster, "worker", "--model",
-                                              options_.model.string(), "--region", region,
-                                              "--instance-id", id, "--listen",
-                                              region_host[region] + ":0",
-                                              "--enclave", socket, "--store", info_.store_url}),
-                                 "serving on")
-                               .status());
-      }
-    }
-    // One relay process carries every inter-region link: from a region's side to the other
-    // region's router, delayed by that pair's round-trip time. Its control API
-    // (docs/relay.md) lets drills cut or slow a link while the cluster runs. With netns the
-    // namespaces' links carry inter-region traffic instead.
-    std::vector<std::string> relay = {supercluster, "relay", "--control", Loopback(ports[next++])};
-    for (const auto& [link, port] : link_port) {
-      milliseconds rtt = options_.RttBetween(link.first, link.second);
-      relay.push_back("--route");
-      relay.push_back(link.first + ">" + link.second + "=" + Loopback(port) + "=" +
-                      Loopback(router_port[link.second]) + "@" + std::to_string(rtt.count()) +
-                      "ms");
-    }
-    if (!options_.netns) {
-      progress_("starting the inter-region relay (" + std::to_string(link_port.size()) +
-                " links)");
-      SC_RETURN_IF_ERROR(Start("relay", "relay", "", relay, "relay control on").status());
-    }
-    // How a process in `from` reaches the router of `to`.
-    auto peer_address = [&](const std::string& from, const std::string& to) {
-      return options_.netns ? router_address(to, router_port[to])
-                            : Loopback(link_port[{from, to}]);
-    };
-
-    // The measurements come from the store's policy record "cluster" written above, which
-    // the routers follow, so a changed record applies to a running cluster.
-    std::vector<std::string> policy_args = {"--attestation-root", info_.dev_root};
-    for (const std::string& region : options_.regions) {
-      std::vector<std::string> argv = {supercluster, "router", "--tier", "regional", "--region",
-                                       region, "--listen",
-                                       router_address(region, router_port[region]),
-                                       "--store", info_.store_url};
-      argv.insert(argv.end(), policy_args.begin(), policy_args.end());
-      for (const std::string& peer : options_.regions) {
-        if (peer == region) continue;
-        argv.push_back("--via");
-        argv.push_back(peer + "=" + peer_address(region, peer));
-      }
-      progress_("starting the regional router of " + region);
-      SC_RETURN_IF_ERROR(
-          Start("router-" + region, "router", region, ServiceArgs(argv), "serving on").status());
-    }
-    // The global endpoint stands in the client's region: it reaches that region's router
-    // directly and the others through the relay, as the client would. It belongs to no
-    // region's process group, so a region outage (`down --region`) leaves it running.
-    std::string global_listen = options_.global_listen;
-    if (options_.netns) {  // the client region's address, on the configured port
-      global_listen = region_host[options_.client_region] +
-                      global_listen.substr(global_listen.rfind(':'));
-    }
-    std::vector<std::string> argv = {supercluster, "router", "--tier", "global", "--region",
-                                     options_.client_region, "--listen", global_listen,
-                                     "--store", info_.store_url};
-    argv.insert(argv.end(), policy_args.begin(), policy_args.end());
-    for (const std::string& region : options_.regions) {
-      if (region == options_.client_region) continue;
-      argv.push_back("--via");
-      argv.push_back(region + "=" + peer_address(options_.client_region, region));
-    }
-    progress_("starting the global endpoint");
-    // With netns it runs in the client region's namespace but, like every global endpoint,
-    // belongs to no region's process group.
-    SC_ASSIGN_OR_RETURN(ClusterProcess global,
-                        Start("global", "global", /*region=*/"", ServiceArgs(argv), "serving on",
-                              options_.client_region));
-    info_.global_endpoint = global.endpoint;
-    SC_RETURN_IF_ERROR(SaveClusterInfo(options_.data_dir, info_));
-
-    // Ready when the global endpoint sees a region that can serve.
-    progress_("waiting for the global endpoint to see ready regions");
-    SC_ASSIGN_OR_RETURN(net::Endpoint endpoint, net::ParseEndpoint(info_.global_endpoint));
-    net::ClientOptions client_options = net::ClientOptions::FromConfig(base::Config::Defaults());
-    client_options.request_timeout = milliseconds(2000);
-    net::HttpClient client(endpoint, client_options);
-    auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-    while (true) {
-      net::HttpRequest request;
-      request.target = "/readyz";
-      auto response = client.Request(request);
-      if (response.ok() && response->status == 200) return base::Status::Ok();
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return base::DeadlineExceeded("the global endpoint did not become ready; see " +
-                                      (dir_ / "logs").string());
-      }
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-  };
-  base::Status started = run();
+  base::Status started = StartAll();
   if (!started.ok()) {
     progress_("start failed; stopping what was started");
     StopAll();
