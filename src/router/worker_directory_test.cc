@@ -82,6 +82,12 @@ class WorkerDirectoryTest : public ::testing::Test {
     cache_ = std::move(*cache);
   }
 
+  // Documents stamped at the time the policy checks at: with the system clock a document
+  // issued a moment after `system_now_` would be "not yet valid" there (seen under ASan).
+  attest::Clock SameClock() {
+    return [this] { return system_now_; };
+  }
+
   std::vector<std::string> EligibleIds(WorkerDirectory& directory) {
     std::vector<std::string> ids;
     for (const WorkerInfo& worker : *directory.Eligible()) ids.push_back(worker.id);
@@ -99,11 +105,12 @@ class WorkerDirectoryTest : public ::testing::Test {
 };
 
 TEST_F(WorkerDirectoryTest, OnlyServingInstancesWithAcceptedDocumentsAreEligible) {
-  PutInstance("good", DocumentB64(*ca_, good_));
-  PutInstance("wrong-root", DocumentB64(*other_ca_, good_));
-  PutInstance("wrong-pcrs", DocumentB64(*ca_, Measurements("evil")));
-  PutInstance("debug", DocumentB64(*ca_, attest::DevMeasurements::Zero()));
-  PutInstance("draining", DocumentB64(*ca_, good_), store::InstanceState::kDraining);
+  PutInstance("good", DocumentB64(*ca_, good_, SameClock()));
+  PutInstance("wrong-root", DocumentB64(*other_ca_, good_, SameClock()));
+  PutInstance("wrong-pcrs", DocumentB64(*ca_, Measurements("evil"), SameClock()));
+  PutInstance("debug", DocumentB64(*ca_, attest::DevMeasurements::Zero(), SameClock()));
+  PutInstance("draining", DocumentB64(*ca_, good_, SameClock()),
+              store::InstanceState::kDraining);
   PutInstance("no-document", "");
   PutInstance("not-base64", "%%%");
   StartCache();
@@ -168,8 +175,8 @@ TEST_F(WorkerDirectoryTest, FollowsTheStoreAndStopsTrafficWhenADocumentExpires) 
 // whose documents no longer match stop getting traffic at once, and new ones start.
 TEST_F(WorkerDirectoryTest, APolicyChangeAppliesAtOnce) {
   attest::DevMeasurements next = Measurements("next build");
-  PutInstance("old-build", DocumentB64(*ca_, good_));
-  PutInstance("new-build", DocumentB64(*ca_, next));
+  PutInstance("old-build", DocumentB64(*ca_, good_, SameClock()));
+  PutInstance("new-build", DocumentB64(*ca_, next, SameClock()));
   StartCache();
   WorkerDirectory directory(*cache_, "us-east-1", policy_);
   EXPECT_EQ(EligibleIds(directory), std::vector<std::string>{"us-east-1/old-build"});
