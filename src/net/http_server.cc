@@ -27,6 +27,7 @@
 
 #include "base/logging.h"
 #include "net/http_parse.h"
+#include "net/io_thread.h"
 #include "net/socket_address.h"
 #include "net/tls_context.h"
 
@@ -953,7 +954,11 @@ class HttpServer::Impl {
     int count = shared_->options.io_threads;
     if (count <= 0) count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < count; ++i) {
-      threads_.emplace_back([this] { io_context_->run(); });
+      threads_.emplace_back([this] {
+        internal::SetCurrentServerIoContext(io_context_);
+        io_context_->run();
+        internal::SetCurrentServerIoContext(nullptr);
+      });
     }
     return base::Status::Ok();
   }
