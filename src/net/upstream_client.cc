@@ -362,6 +362,18 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     auto& body = parser_->get().body();
     body.data = connection_->piece.get();
     body.size = kPieceBytes;
+    if (connection_->buffer.size() != 0) {
+      // Body bytes that came in the same read as the head (all of a small answer) are parsed
+      // here, not by another read: an async read would complete them only through a post,
+      // so the caller would get the head, the data and the end in separate turns (and a
+      // proxy would write them to its client separately).
+      ErrorCode error;
+      size_t used = parser_->put(connection_->buffer.data(), error);
+      connection_->buffer.consume(used);
+      if (error == http::error::need_more) error = {};
+      // Nothing consumed: the buffered bytes are an incomplete chunk header; read more.
+      if (used != 0 || error) return OnBody(error);
+    }
     // The longest gap between two pieces; a pause for resume is not counted.
     connection_->stream.expires_after(client_->options().response_timeout);
     http::async_read_some(connection_->stream, connection_->buffer, *parser_,
