@@ -429,7 +429,8 @@ class Connection final : public ConnectionBase,
   void ReadAvailable(boost::system::error_code error) {
     size_t bytes = 0;
     if (!error) {
-      stream_.non_blocking(true, error);
+      // Once per connection: setting it is a system call (ioctl) even when already set.
+      if (!stream_.non_blocking()) stream_.non_blocking(true, error);
       if (!error) bytes = stream_.read_some(buffer_.prepare(kReadChunk), error);
       if (error == asio::error::would_block) {  // woken without data: wait again
         stream_.async_wait(asio::socket_base::wait_read,
