@@ -204,6 +204,9 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   std::unordered_map<std::string, Upstream> upstreams_;
   std::list<std::shared_ptr<Exchange>> in_flight_;  // holds each exchange until it ends
   std::condition_variable exchange_ended_;          // signalled by Finished
+  // Set when Shutdown begins: an exchange sent from then on (a retry from a callback of one
+  // being cancelled) is cancelled at once instead of being waited for.
+  bool closing_ = false;
   std::atomic<bool> shut_down_{false};
 };
 
@@ -238,6 +241,9 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 
   const std::string& key() const { return key_; }
   asio::io_context* context() const { return io_context_.get(); }
+
+  // Called by Send before Begin: the exchange ends with `status` as soon as it starts.
+  void FailAtStart(base::Status status) { setup_error_ = std::move(status); }
 
   // Called once by Send, under the client's mutex for `registration`.
   void Begin(std::unique_ptr<Connection> pooled,
@@ -528,6 +534,7 @@ void UpstreamClient::Impl::Shutdown() {
   std::vector<std::shared_ptr<Exchange>> live;
   {
     std::lock_guard lock(mutex_);
+    closing_ = true;
     live.assign(in_flight_.begin(), in_flight_.end());
   }
   for (auto& exchange : live) exchange->Cancel();
@@ -568,7 +575,10 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(const Endpoint& end
   {
     std::lock_guard lock(mutex_);
     auto found = upstreams_.find(exchange->key());
-    if (found != upstreams_.end()) {
+    if (closing_) {
+      exchange->FailAtStart(base::Cancelled("upstream " + exchange->key() +
+                                            ": the client is shutting down"));
+    } else if (found != upstreams_.end()) {
       auto& idle = found->second.idle;
       for (size_t i = idle.size(); i-- > 0 && !pooled;) {
         if (idle[i]->io_context != context) continue;

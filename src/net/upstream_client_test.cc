@@ -983,5 +983,40 @@ TEST(UpstreamClientTest, ZeroIoThreadsDestructionAbandonsExchangesOfAStoppedServ
   kept.clear();
 }
 
+// A retry sent from the on_done of an exchange the destructor cancelled (what a proxy does
+// on a failure) is cancelled at once, not sent and waited for.
+TEST(UpstreamClientTest, SendDuringDestructionIsCancelledAtOnce) {
+  std::vector<std::shared_ptr<Responder>> kept;
+  std::mutex kept_mutex;
+  auto router = BasicRouter();
+  router->Handle("GET", "/hang", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->StartStream(200, {});
+    responder->Write("first");
+    std::lock_guard lock(kept_mutex);
+    kept.push_back(responder);
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  auto first = std::make_shared<Outcome>();
+  auto retry = std::make_shared<Outcome>();
+  auto client = std::make_unique<UpstreamClient>(TestUpstreamOptions());
+  UpstreamCallbacks callbacks = CallbacksFor(first);
+  auto record_first = std::move(callbacks.on_done);
+  UpstreamClient* raw = client.get();
+  callbacks.on_done = [&, record_first, raw](const UpstreamResult& result) {
+    raw->Send(server.endpoint(), Get("/hang"), CallbacksFor(retry));
+    record_first(result);
+  };
+  client->Send(server.endpoint(), Get("/hang"), std::move(callbacks));
+  ASSERT_TRUE(first->WaitFor([&] { return first->pieces == 1; }));
+  auto started = std::chrono::steady_clock::now();
+  client.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  ASSERT_TRUE(retry->WaitDone(1s));
+  EXPECT_EQ(retry->result.status.code(), base::StatusCode::kCancelled);
+  EXPECT_FALSE(retry->result.head_received);
+  std::lock_guard lock(kept_mutex);
+  kept.clear();
+}
+
 }  // namespace
 }  // namespace supercluster::net
