@@ -1,7 +1,8 @@
 // The asynchronous upstream client. Each exchange runs on one strand (its connection's), so
 // its steps, timers, Cancel and resume never race; different exchanges run in parallel on
-// the client's io threads. The only shared state is the pool and the list of exchanges in
-// flight, under one mutex taken once when an exchange starts and once when it ends.
+// the client's io threads, or on the calling HttpServer's (io_threads 0). The only shared
+// state is the pool and the list of exchanges in flight, under one mutex taken once when an
+// exchange starts and once when it ends.
 #include "net/upstream_client.h"
 
 #include <netinet/in.h>
@@ -14,6 +15,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <limits>
 #include <list>
 #include <mutex>
@@ -22,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/io_thread.h"
 #include "net/socket_address.h"
 
 namespace supercluster::net {
@@ -46,12 +49,15 @@ constexpr auto kResolveTtl = std::chrono::seconds(30);
 
 // One connection to an upstream, with the buffers it reuses from exchange to exchange.
 struct Connection {
-  explicit Connection(const Strand& strand)
-      : stream(strand), piece(std::make_unique<char[]>(kPieceBytes)) {
+  Connection(std::shared_ptr<asio::io_context> context, const Strand& strand)
+      : io_context(std::move(context)), stream(strand), piece(std::make_unique<char[]>(kPieceBytes)) {
     // Beast reads at most the buffer's free capacity (and at least 512 bytes) per read;
     // left at its first small allocation, a large body would take a syscall per ~1 kB.
     buffer.reserve(kReadBytes);
   }
+  // The context the socket belongs to (the client's own or a server's); declared first so
+  // that a pooled connection keeps it alive as long as the socket.
+  std::shared_ptr<asio::io_context> io_context;
   Stream stream;
   beast::flat_buffer buffer;  // bytes read from the socket and not yet parsed
   std::unique_ptr<char[]> piece;
@@ -152,12 +158,15 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
 
 }  // namespace
 
-class UpstreamClient::Impl {
+class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient::Impl> {
  public:
   class Exchange;
 
   explicit Impl(UpstreamOptions options);
-  ~Impl();
+
+  // Cancels every exchange and waits for each to end, as UpstreamClient's destructor
+  // promises. Exchanges hold the Impl, so it may be destroyed later than this returns.
+  void Shutdown();
 
   std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, HttpRequest request,
                                          UpstreamCallbacks callbacks);
@@ -171,10 +180,15 @@ class UpstreamClient::Impl {
   // An exchange ended: forgets it and pools `connection` (null when not reusable).
   void Finished(std::list<std::shared_ptr<Exchange>>::iterator registration,
                 const std::string& key, std::unique_ptr<Connection> connection);
+  // True once Shutdown() returned: an exchange that ends later (one abandoned on a server
+  // that stopped running) must not call back into its owner, which may be gone.
+  bool shut_down() const { return shut_down_.load(std::memory_order_acquire); }
 
  private:
   struct Upstream {
-    std::vector<std::unique_ptr<Connection>> idle;  // most recently used last
+    // Most recently used last. Connections of different io_contexts share the list; an
+    // exchange takes only one of its own context.
+    std::vector<std::unique_ptr<Connection>> idle;
     std::vector<Protocol::endpoint> addresses;
     Clock::time_point resolved_at;
   };
@@ -189,6 +203,11 @@ class UpstreamClient::Impl {
   std::mutex mutex_;
   std::unordered_map<std::string, Upstream> upstreams_;
   std::list<std::shared_ptr<Exchange>> in_flight_;  // holds each exchange until it ends
+  std::condition_variable exchange_ended_;          // signalled by Finished
+  // Set when Shutdown begins: an exchange sent from then on (a retry from a callback of one
+  // being cancelled) is cancelled at once instead of being waited for.
+  bool closing_ = false;
+  std::atomic<bool> shut_down_{false};
 };
 
 // One request and its response. Every member below the constructor's is touched only on
@@ -196,10 +215,10 @@ class UpstreamClient::Impl {
 class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
                                              public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(Impl* client, std::shared_ptr<asio::io_context> io_context, const Endpoint& endpoint,
-           HttpRequest request, UpstreamCallbacks callbacks)
+  Exchange(std::shared_ptr<Impl> client, std::shared_ptr<asio::io_context> io_context,
+           const Endpoint& endpoint, HttpRequest request, UpstreamCallbacks callbacks)
       : io_context_(std::move(io_context)),
-        client_(client),
+        client_(std::move(client)),
         endpoint_(endpoint),
         key_(endpoint.ToString()),
         body_(std::move(request.body)),
@@ -221,6 +240,10 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   }
 
   const std::string& key() const { return key_; }
+  asio::io_context* context() const { return io_context_.get(); }
+
+  // Called by Send before Begin: the exchange ends with `status` as soon as it starts.
+  void FailAtStart(base::Status status) { setup_error_ = std::move(status); }
 
   // Called once by Send, under the client's mutex for `registration`.
   void Begin(std::unique_ptr<Connection> pooled,
@@ -261,7 +284,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   void ConnectTo(size_t index) {
     // A socket whose connect failed is not reused for the next address; a fresh one is
     // cheap and this path is rare.
-    connection_ = std::make_unique<Connection>(strand_);
+    connection_ = std::make_unique<Connection>(io_context_, strand_);
     connection_->stream.expires_after(client_->options().connect_timeout);
     connection_->stream.async_connect(
         addresses_[index],
@@ -345,6 +368,18 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     auto& body = parser_->get().body();
     body.data = connection_->piece.get();
     body.size = kPieceBytes;
+    if (connection_->buffer.size() != 0) {
+      // Body bytes that came in the same read as the head (all of a small answer) are parsed
+      // here, not by another read: an async read would complete them only through a post,
+      // so the caller would get the head, the data and the end in separate turns (and a
+      // proxy would write them to its client separately).
+      ErrorCode error;
+      size_t used = parser_->put(connection_->buffer.data(), error);
+      connection_->buffer.consume(used);
+      if (error == http::error::need_more) error = {};
+      // Nothing consumed: the buffered bytes are an incomplete chunk header; read more.
+      if (used != 0 || error) return OnBody(error);
+    }
     // The longest gap between two pieces; a pause for resume is not counted.
     connection_->stream.expires_after(client_->options().response_timeout);
     http::async_read_some(connection_->stream, connection_->buffer, *parser_,
@@ -456,12 +491,12 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     result.elapsed = Clock::now() - started_;
     auto on_done = std::move(callbacks_.on_done);
     callbacks_ = {};  // drops whatever the caller's callbacks hold, now rather than later
-    if (on_done) on_done(result);
+    if (on_done && !client_->shut_down()) on_done(result);
   }
 
   // Declared first so that it is destroyed last: strand_ and connection_ need it.
   std::shared_ptr<asio::io_context> io_context_;
-  Impl* client_;
+  std::shared_ptr<Impl> client_;
   Endpoint endpoint_;
   std::string key_;
   std::string head_;
@@ -488,43 +523,67 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 UpstreamClient::Impl::Impl(UpstreamOptions options)
     : options_(std::move(options)), io_context_(std::make_shared<asio::io_context>()) {
   work_.emplace(io_context_->get_executor());
+  // With io_threads 0 the own thread serves only calls from outside an HttpServer.
   int threads = std::max(1, options_.io_threads);
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([io_context = io_context_] { io_context->run(); });
   }
 }
 
-UpstreamClient::Impl::~Impl() {
+void UpstreamClient::Impl::Shutdown() {
   std::vector<std::shared_ptr<Exchange>> live;
   {
     std::lock_guard lock(mutex_);
+    closing_ = true;
     live.assign(in_flight_.begin(), in_flight_.end());
   }
   for (auto& exchange : live) exchange->Cancel();
   live.clear();
-  // The io threads return once the cancellations and the operations they abort are done.
+  // The own io threads return once the cancellations and the operations they abort are done.
   work_.reset();
   for (auto& thread : threads_) thread.join();
-  std::lock_guard lock(mutex_);
+  // Exchanges on a server's threads end when those threads run the cancellations. One on a
+  // server that stopped running will never end: it is abandoned (and never calls back).
+  std::unique_lock lock(mutex_);
+  auto all_ended_or_stuck = [this] {
+    return std::all_of(in_flight_.begin(), in_flight_.end(),
+                       [](const std::shared_ptr<Exchange>& exchange) {
+                         return exchange->context()->stopped();
+                       });
+  };
+  // Polled as well as signalled: a server may stop while we wait.
+  while (!all_ended_or_stuck()) exchange_ended_.wait_for(lock, std::chrono::milliseconds(10));
+  shut_down_.store(true, std::memory_order_release);
   upstreams_.clear();
 }
 
 std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(const Endpoint& endpoint,
                                                              HttpRequest request,
                                                              UpstreamCallbacks callbacks) {
-  auto exchange = std::make_shared<Exchange>(this, io_context_, endpoint, std::move(request),
-                                             std::move(callbacks));
+  // io_threads 0: a call from an HttpServer io thread (a proxy's handler) runs on that
+  // server's threads, so that the request, the upstream exchange and the response never
+  // wait for another thread to wake up.
+  std::shared_ptr<asio::io_context> context = io_context_;
+  if (options_.io_threads == 0 && internal::CurrentServerIoContext()) {
+    context = internal::CurrentServerIoContext();
+  }
+  auto exchange = std::make_shared<Exchange>(shared_from_this(), context, endpoint,
+                                             std::move(request), std::move(callbacks));
   std::unique_ptr<Connection> pooled;
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
   std::list<std::shared_ptr<Exchange>>::iterator registration;
   {
     std::lock_guard lock(mutex_);
     auto found = upstreams_.find(exchange->key());
-    if (found != upstreams_.end()) {
+    if (closing_) {
+      exchange->FailAtStart(base::Cancelled("upstream " + exchange->key() +
+                                            ": the client is shutting down"));
+    } else if (found != upstreams_.end()) {
       auto& idle = found->second.idle;
-      while (!idle.empty() && !pooled) {
-        std::unique_ptr<Connection> candidate = std::move(idle.back());
-        idle.pop_back();
+      for (size_t i = idle.size(); i-- > 0 && !pooled;) {
+        if (idle[i]->io_context != context) continue;
+        std::unique_ptr<Connection> candidate = std::move(idle[i]);
+        idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(i));
         if (LooksReusable(*candidate)) {
           pooled = std::move(candidate);
         } else {
@@ -576,12 +635,13 @@ void UpstreamClient::Impl::Finished(std::list<std::shared_ptr<Exchange>>::iterat
       }
     }
   }
+  exchange_ended_.notify_all();
 }
 
 UpstreamClient::UpstreamClient(UpstreamOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+    : impl_(std::make_shared<Impl>(std::move(options))) {}
 
-UpstreamClient::~UpstreamClient() = default;
+UpstreamClient::~UpstreamClient() { impl_->Shutdown(); }
 
 std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,
                                                        HttpRequest request,

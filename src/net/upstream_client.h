@@ -3,7 +3,8 @@
 // piece by piece with backpressure. The blocking HttpClient (http_client.h) is for the CLI
 // and control-plane calls; this one is for the request path.
 //
-// Threading: the client owns `io_threads` threads running its own io_context. Send() may be
+// Threading: the client owns `io_threads` threads running its own io_context (or, with 0,
+// borrows the calling HttpServer's; see UpstreamOptions::io_threads). Send() may be
 // called from any thread and returns at once; every callback of one exchange runs on an io
 // thread, one at a time and in order: on_head once, then on_data zero or more times, then
 // on_done exactly once (also after Cancel, with an error). Callbacks must not block.
@@ -36,6 +37,9 @@
 namespace supercluster::net {
 
 struct UpstreamOptions {
+  // The client's own io threads. 0: an exchange started from an HttpServer io thread (a
+  // proxy's request handler) runs on that server's io threads instead, which saves waking
+  // another thread several times per request; calls from other threads use one own thread.
   int io_threads = 1;
   // Idle kept-alive connections kept per upstream endpoint; more are closed after use.
   size_t max_idle_per_endpoint = 64;
@@ -77,7 +81,11 @@ class UpstreamExchange {
 class UpstreamClient {
  public:
   explicit UpstreamClient(UpstreamOptions options);
-  ~UpstreamClient();  // cancels every exchange in flight, then joins its threads
+  // Cancels every exchange in flight and waits until each has ended (on_done ran), then
+  // joins its threads. An exchange on an HttpServer's threads (io_threads 0) whose server no
+  // longer runs is abandoned instead: its on_done never runs. Must not be called on an io
+  // thread of a server whose exchanges it would wait for.
+  ~UpstreamClient();
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
@@ -89,7 +97,7 @@ class UpstreamClient {
 
  private:
   class Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // shared with the exchanges in flight
 };
 
 }  // namespace supercluster::net

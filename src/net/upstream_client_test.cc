@@ -898,5 +898,125 @@ TEST(UpstreamClientTest, RequestFromOnDoneReusesTheConnection) {
   EXPECT_EQ(observer.opened.load(), 1);
 }
 
+// io_threads 0: an exchange started by an HttpServer's handler runs on that server's io
+// thread (the proxy's case), reuses its connections there, and the answer is the same.
+TEST(UpstreamClientTest, ZeroIoThreadsRunsExchangesOnTheCallingServerThread) {
+  TestServer back(testing::TestServerOptions(), BasicRouter());
+  UpstreamOptions options = TestUpstreamOptions();
+  options.io_threads = 0;
+  UpstreamClient client(options);
+  std::mutex mutex;
+  std::vector<bool> same_thread;  // per request: on_done ran on the handler's thread
+  auto front_router = std::make_shared<HttpRouter>();
+  front_router->Handle("GET", "/proxy", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    auto handler_thread = std::this_thread::get_id();
+    auto body = std::make_shared<std::string>();
+    UpstreamCallbacks callbacks;
+    callbacks.on_data = [body](std::string_view data, std::function<void()> resume) {
+      body->append(data);
+      resume();
+    };
+    callbacks.on_done = [&, responder, body, handler_thread](const UpstreamResult& result) {
+      {
+        std::lock_guard lock(mutex);
+        same_thread.push_back(std::this_thread::get_id() == handler_thread);
+      }
+      responder->Send(HttpResponse::Text(result.status.ok() ? 200 : 502, *body));
+    };
+    client.Send(back.endpoint(), Get("/peer"), std::move(callbacks));
+  });
+  ServerOptions front_options = testing::TestServerOptions();
+  front_options.io_threads = 1;
+  TestServer front(front_options, front_router);
+
+  HttpClient http(front.endpoint(), testing::TestClientOptions());
+  HttpRequest request = Get("/proxy");
+  auto first = http.Request(request);
+  auto second = http.Request(request);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(first->status, 200);
+  EXPECT_NE(first->body.find("127.0.0.1:"), std::string::npos) << first->body;
+  EXPECT_EQ(first->body, second->body) << "the second request did not reuse the connection";
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(same_thread, (std::vector<bool>{true, true}));
+}
+
+// io_threads 0 and a client destroyed while its exchange waits on a server that no longer
+// runs: the destructor returns (the exchange is abandoned) and on_done never runs, even
+// when the stopped server later runs what was left.
+TEST(UpstreamClientTest, ZeroIoThreadsDestructionAbandonsExchangesOfAStoppedServer) {
+  std::vector<std::shared_ptr<Responder>> kept;
+  std::mutex kept_mutex;
+  auto back_router = std::make_shared<HttpRouter>();
+  back_router->Handle("GET", "/hang", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->StartStream(200, {});
+    responder->Write("first");
+    std::lock_guard lock(kept_mutex);
+    kept.push_back(responder);
+  });
+  TestServer back(testing::TestServerOptions(), back_router);
+  auto outcome = std::make_shared<Outcome>();
+  auto front_router = std::make_shared<HttpRouter>();
+  std::unique_ptr<UpstreamClient> client;
+  front_router->Handle("GET", "/proxy", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    client->Send(back.endpoint(), Get("/hang"), CallbacksFor(outcome));
+    responder->Send(HttpResponse::Text(200, "started"));
+  });
+  auto front = std::make_unique<TestServer>(testing::TestServerOptions(), front_router);
+  UpstreamOptions options = TestUpstreamOptions();
+  options.io_threads = 0;
+  client = std::make_unique<UpstreamClient>(options);
+  HttpClient http(front->endpoint(), testing::TestClientOptions());
+  ASSERT_TRUE(http.Request(Get("/proxy")).ok());
+  ASSERT_TRUE(outcome->WaitFor([&] { return outcome->pieces == 1; }));
+  http.Close();
+  front->server().Stop();
+  auto started = std::chrono::steady_clock::now();
+  client.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  front.reset();  // runs the handlers the stop left behind
+  std::this_thread::sleep_for(50ms);
+  std::lock_guard lock(outcome->mutex);
+  EXPECT_EQ(outcome->done_count, 0);
+  std::lock_guard kept_lock(kept_mutex);
+  kept.clear();
+}
+
+// A retry sent from the on_done of an exchange the destructor cancelled (what a proxy does
+// on a failure) is cancelled at once, not sent and waited for.
+TEST(UpstreamClientTest, SendDuringDestructionIsCancelledAtOnce) {
+  std::vector<std::shared_ptr<Responder>> kept;
+  std::mutex kept_mutex;
+  auto router = BasicRouter();
+  router->Handle("GET", "/hang", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->StartStream(200, {});
+    responder->Write("first");
+    std::lock_guard lock(kept_mutex);
+    kept.push_back(responder);
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  auto first = std::make_shared<Outcome>();
+  auto retry = std::make_shared<Outcome>();
+  auto client = std::make_unique<UpstreamClient>(TestUpstreamOptions());
+  UpstreamCallbacks callbacks = CallbacksFor(first);
+  auto record_first = std::move(callbacks.on_done);
+  UpstreamClient* raw = client.get();
+  callbacks.on_done = [&, record_first, raw](const UpstreamResult& result) {
+    raw->Send(server.endpoint(), Get("/hang"), CallbacksFor(retry));
+    record_first(result);
+  };
+  client->Send(server.endpoint(), Get("/hang"), std::move(callbacks));
+  ASSERT_TRUE(first->WaitFor([&] { return first->pieces == 1; }));
+  auto started = std::chrono::steady_clock::now();
+  client.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  ASSERT_TRUE(retry->WaitDone(1s));
+  EXPECT_EQ(retry->result.status.code(), base::StatusCode::kCancelled);
+  EXPECT_FALSE(retry->result.head_received);
+  std::lock_guard lock(kept_mutex);
+  kept.clear();
+}
+
 }  // namespace
 }  // namespace supercluster::net
