@@ -1,9 +1,6 @@
 #include "controller/local_cluster.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +14,7 @@
 #include "controller/child_process.h"
 #include "crypto/bytes.h"
 #include "crypto/random.h"
+#include "net/free_ports.h"
 #include "net/http_client.h"
 #include "router/tenant_gate.h"
 #include "store/open_store.h"
@@ -36,32 +34,6 @@ fs::path ClusterFile(const fs::path& data_dir) { return ClusterDir(data_dir) / "
 
 std::pair<std::string, std::string> Ordered(const std::string& a, const std::string& b) {
   return a < b ? std::make_pair(a, b) : std::make_pair(b, a);
-}
-
-// `count` distinct free loopback ports. The sockets stay bound until all are chosen, so no
-// port is handed out twice; another program could still take one before its user binds
-// it, which on a developer machine is rare enough.
-base::Result<std::vector<uint16_t>> FreePorts(size_t count) {
-  std::vector<int> sockets;
-  std::vector<uint16_t> ports;
-  base::Status status;
-  for (size_t i = 0; i < count && status.ok(); ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      status = base::Unavailable("cannot find a free loopback port");
-    } else {
-      ports.push_back(ntohs(address.sin_port));
-    }
-    if (fd >= 0) sockets.push_back(fd);
-  }
-  for (int fd : sockets) ::close(fd);
-  if (!status.ok()) return status;
-  return ports;
 }
 
 std::string Loopback(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
@@ -328,7 +300,7 @@ void Launcher::StopAll() {
 base::Status Launcher::PlanAddresses() {
   const size_t region_count = options_.regions.size();
   SC_ASSIGN_OR_RETURN(std::vector<uint16_t> ports,
-                      FreePorts(region_count * (region_count + 1) + 1));
+                      net::FreeLoopbackPorts(region_count * (region_count + 1) + 1));
   size_t next = 0;
   for (const std::string& region : options_.regions) {
     region_host_[region] = "127.0.0.1";

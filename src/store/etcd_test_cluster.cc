@@ -1,12 +1,9 @@
 #include "store/etcd_test_cluster.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +15,7 @@
 #include <thread>
 
 #include "net/endpoint.h"
+#include "net/free_ports.h"
 #include "net/http_client.h"
 
 namespace supercluster::store::testing {
@@ -46,32 +44,6 @@ std::string FindEtcd() {
     }
   }
   return ::access("/usr/bin/etcd", X_OK) == 0 ? "/usr/bin/etcd" : "";
-}
-
-// Free TCP ports on 127.0.0.1: each is bound (so the kernel hands out distinct ones) and
-// released before etcd binds it. Another process could take one in between; Start()
-// retries with new ports when a member does not come up.
-base::Result<std::vector<uint16_t>> FreePorts(size_t count) {
-  std::vector<int> sockets;
-  std::vector<uint16_t> ports;
-  base::Status status;
-  for (size_t i = 0; i < count && status.ok(); ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      status = base::Unavailable("cannot find a free port on 127.0.0.1");
-    } else {
-      ports.push_back(ntohs(address.sin_port));
-    }
-    if (fd >= 0) sockets.push_back(fd);
-  }
-  for (int fd : sockets) ::close(fd);
-  if (!status.ok()) return status;
-  return ports;
 }
 
 base::Result<std::string> MakeTemporaryDirectory() {
@@ -123,7 +95,7 @@ EtcdTestCluster::~EtcdTestCluster() {
 
 base::Status EtcdTestCluster::StartAll() {
   SC_ASSIGN_OR_RETURN(std::vector<uint16_t> ports,
-                      FreePorts(2 * static_cast<size_t>(options_.members)));
+                      net::FreeLoopbackPorts(2 * static_cast<size_t>(options_.members)));
   for (int i = 0; i < options_.members; ++i) {
     Member member;
     member.name = "member" + std::to_string(i);
