@@ -29,23 +29,8 @@ TestCluster* cluster = nullptr;
 // the policy-change test need not wait long.
 const std::vector<std::string> kSettings = {"router.attestation_recheck=1s"};
 
-class FailoverEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    owned_ = StartTestCluster("failover", kSettings);
-    cluster = owned_.get();
-  }
-  void TearDown() override {
-    if (owned_) owned_->Stop();
-    cluster = nullptr;
-  }
-
- private:
-  std::unique_ptr<TestCluster> owned_;
-};
-
-const ::testing::Environment* const environment =
-    ::testing::AddGlobalTestEnvironment(new FailoverEnvironment);
+const ::testing::Environment* const environment = ::testing::AddGlobalTestEnvironment(
+    new SharedClusterEnvironment("failover", kSettings, &cluster));
 
 std::string CompletionRequest(const std::string& prompt, int max_tokens) {
   return Json{{"model", "kjv"}, {"prompt", prompt}, {"max_tokens", max_tokens},

@@ -77,6 +77,16 @@ std::unique_ptr<TestCluster> StartTestCluster(const std::string& name,
   return cluster;
 }
 
+void SharedClusterEnvironment::SetUp() {
+  cluster_ = StartTestCluster(name_, settings_);
+  *published_ = cluster_.get();
+}
+
+void SharedClusterEnvironment::TearDown() {
+  if (cluster_) cluster_->Stop();
+  *published_ = nullptr;
+}
+
 std::string AddTenant(const TestCluster& cluster, store::Tenant tenant) {
   auto secret = crypto::RandomBytes(16);
   std::string api_key = "sc-" + tenant.id + "-" + crypto::ToHex(*secret);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "base/status.h"
 #include "client/cluster_client.h"
 #include "controller/local_cluster.h"
@@ -38,6 +40,24 @@ struct TestCluster {
 std::unique_ptr<TestCluster> StartTestCluster(const std::string& name,
                                               std::vector<std::string> settings,
                                               int64_t workers_per_region = 2);
+
+// One cluster for a whole test binary: register it with ::testing::AddGlobalTestEnvironment.
+// It starts the cluster before the first test, stops it after the last, and keeps
+// `*published` pointing at it meanwhile (null when it did not start).
+class SharedClusterEnvironment : public ::testing::Environment {
+ public:
+  SharedClusterEnvironment(std::string name, std::vector<std::string> settings,
+                           TestCluster** published)
+      : name_(std::move(name)), settings_(std::move(settings)), published_(published) {}
+  void SetUp() override;
+  void TearDown() override;
+
+ private:
+  std::string name_;
+  std::vector<std::string> settings_;
+  TestCluster** published_;
+  std::unique_ptr<TestCluster> cluster_;
+};
 
 // Adds a tenant to the cluster's store; returns its new API key.
 std::string AddTenant(const TestCluster& cluster, store::Tenant tenant);

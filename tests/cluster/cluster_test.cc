@@ -22,23 +22,8 @@ using Json = nlohmann::json;
 
 TestCluster* cluster = nullptr;
 
-class ClusterEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    owned_ = StartTestCluster("e2e", {});
-    cluster = owned_.get();
-  }
-  void TearDown() override {
-    if (owned_) owned_->Stop();
-    cluster = nullptr;
-  }
-
- private:
-  std::unique_ptr<TestCluster> owned_;
-};
-
-const ::testing::Environment* const environment =
-    ::testing::AddGlobalTestEnvironment(new ClusterEnvironment);
+const ::testing::Environment* const environment = ::testing::AddGlobalTestEnvironment(
+    new SharedClusterEnvironment("e2e", /*settings=*/{}, &cluster));
 
 class ClusterTest : public ::testing::Test {
  protected:
