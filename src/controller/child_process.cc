@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +15,7 @@
 namespace supercluster::controller {
 
 base::Result<pid_t> SpawnDetached(const std::vector<std::string>& argv,
-                                  const std::filesystem::path& log_file) {
+                                  const std::filesystem::path& log_file, bool die_with_caller) {
   if (argv.empty()) return base::InvalidArgument("no program to start");
   int log_fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) {
@@ -31,6 +32,7 @@ base::Result<pid_t> SpawnDetached(const std::vector<std::string>& argv,
     ::close(log_fd);
     return base::Unavailable(std::string("pipe: ") + std::strerror(errno));
   }
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     int error = errno;
@@ -41,6 +43,11 @@ base::Result<pid_t> SpawnDetached(const std::vector<std::string>& argv,
   }
   if (pid == 0) {
     ::setsid();
+    // The parent may have died between fork and prctl; then there is no one to wait for.
+    if (die_with_caller &&
+        (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent)) {
+      ::_exit(127);
+    }
     int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
     ::dup2(log_fd, STDOUT_FILENO);

@@ -15,9 +15,11 @@
 namespace supercluster::controller {
 
 // Starts `argv[0]` (an absolute path) with `argv`; returns its pid. The child outlives the
-// caller; stop it with StopProcess().
+// caller (stop it with SignalProcess()), unless `die_with_caller`: then the kernel kills it
+// when the calling thread ends, so a test that crashes leaves no cluster behind.
 base::Result<pid_t> SpawnDetached(const std::vector<std::string>& argv,
-                                  const std::filesystem::path& log_file);
+                                  const std::filesystem::path& log_file,
+                                  bool die_with_caller = false);
 
 // Whether `pid` is alive and still runs the program `program` (its /proc/PID/exe), so that
 // a pid reused by the system after the child exited is never signalled.

@@ -1,9 +1,11 @@
 #include "controller/child_process.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 #include <gtest/gtest.h>
 
 namespace supercluster::controller {
@@ -43,6 +45,27 @@ TEST_F(ChildProcessTest, StartsWaitsForItsLineAndStopsIt) {
   EXPECT_EQ(::kill(pid_, 0), 0);
   ::kill(pid_, SIGKILL);
   pid_ = 0;
+}
+
+// A child started with die_with_caller goes when the thread that started it ends.
+TEST_F(ChildProcessTest, AChildTiedToItsCallerDiesWithIt) {
+  pid_t child = 0;
+  std::thread caller([&] {
+    auto pid = SpawnDetached({"/bin/sh", "-c", "exec sleep 30"}, dir_ / "tied.log",
+                             /*die_with_caller=*/true);
+    ASSERT_TRUE(pid.ok());
+    child = *pid;
+    ASSERT_TRUE(WaitForLogLine(dir_ / "tied.log", "never", child, milliseconds(200))
+                    .status().code() == base::StatusCode::kDeadlineExceeded);
+  });
+  caller.join();
+  ASSERT_GT(child, 0);
+  bool gone = false;
+  for (int i = 0; i < 250 && !gone; ++i) {
+    gone = ::kill(child, 0) != 0 || ::waitpid(child, nullptr, WNOHANG) == child;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_TRUE(gone) << "the child outlived the thread that started it";
 }
 
 TEST_F(ChildProcessTest, SignalStopsARunningChild) {

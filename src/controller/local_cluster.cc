@@ -277,7 +277,7 @@ base::Result<ClusterProcess> Launcher::Start(std::string name, std::string role,
     command.insert(command.begin(), {options_.ip_binary.string(), "netns", "exec",
                                      NamespaceOf(namespace_region)});
   }
-  SC_ASSIGN_OR_RETURN(process.pid, SpawnDetached(command, process.log));
+  SC_ASSIGN_OR_RETURN(process.pid, SpawnDetached(command, process.log, options_.stop_with_caller));
   info_.processes.push_back(process);
   SC_ASSIGN_OR_RETURN(std::string line, WaitForLogLine(process.log, marker, process.pid,
                                                        options_.start_timeout));

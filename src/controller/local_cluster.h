@@ -48,6 +48,10 @@ struct LocalClusterOptions {
   // netem) instead of through the relay. The global endpoint runs in the client region's
   // namespace.
   bool netns = false;
+  // Every process is killed when the thread that started the cluster ends (tests: a test
+  // that crashes leaves no cluster behind). `supercluster up` leaves it false: the cluster
+  // outlives the command.
+  bool stop_with_caller = false;
   std::filesystem::path ip_binary = "/usr/sbin/ip";
 
   // cluster.* keys (docs/configuration.md); the paths are the caller's.

@@ -3,6 +3,7 @@
 // the client; then the refusals (replay, another enclave's key, truncated, reordered or
 // tampered streams, a peer sending garbage, anything after the wipe) while it keeps serving.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,6 +68,7 @@ class EnclaveProcessTest : public ::testing::Test {
     pid_ = ::fork();
     ASSERT_GE(pid_, 0);
     if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test leaves no enclave behind
       ::execl(SUPERCLUSTER_ENCLAVE_BINARY, SUPERCLUSTER_ENCLAVE_BINARY, "--data-dir",
               data_dir.c_str(), "--listen", listen.c_str(), "--worker-binary", worker.c_str(),
               "--log-level", "warn", static_cast<char*>(nullptr));

@@ -67,6 +67,7 @@ std::unique_ptr<TestCluster> StartTestCluster(const std::string& name,
   options->workers_per_region = workers_per_region;
   options->global_listen = "127.0.0.1:0";
   options->service_settings = std::move(settings);
+  options->stop_with_caller = true;  // a crashed test leaves no processes behind
   auto info = controller::StartLocalCluster(*options, [](const std::string& line) {
     std::cerr << "[cluster] " << line << "\n";
   });
