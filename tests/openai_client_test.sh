@@ -10,6 +10,7 @@ binary=$(realpath "$1")
 enclave_binary=$(realpath "$2")
 source_dir=$(cd "$(dirname "$0")/.." && pwd)
 oracles="$source_dir/tests/oracles"
+source "$source_dir/tests/lib/worker_process.sh"
 if ! command -v node > /dev/null || [[ ! -f "$oracles/node_modules/openai/package.json" ]]; then
   echo "openai_client_test: SKIP: node or the npm openai package is missing (run scripts/install-deps)"
   exit 77
@@ -30,25 +31,7 @@ fail() {
   exit 1
 }
 
-"$binary" dev-ca init --data-dir "$work/data" > /dev/null
-socket="$work/enclave.sock"
-"$enclave_binary" --data-dir "$work/data" --listen "unix://$socket" 2> "$work/enclave.log" &
-enclave_pid=$!
-for _ in $(seq 200); do [[ -S "$socket" ]] && break; sleep 0.05; done
-[[ -S "$socket" ]] || fail "the enclave did not start: $(cat "$work/enclave.log")"
-
-store="sqlite://$work/state.db"
-tenant='{"schema":1,"kind":"Tenant","id":"open","display_name":"","api_key_hashes":[],"policy_id":"","requests_per_second":0,"max_concurrent_requests":0,"allowed_regions":[],"allow_plaintext":true}'
-"$binary" store put --store "$store" /sc/v1/tenants/open "$tenant" > /dev/null
-"$binary" worker --model "$source_dir/models/kjv/kjv.gguf" --enclave "unix://$socket" \
-  --store "$store" --listen 127.0.0.1:0 --instance-id w1 \
-  > "$work/worker.out" 2> "$work/worker.log" &
-worker_pid=$!
-for _ in $(seq 600); do
-  grep -q "serving on" "$work/worker.out" 2>/dev/null && break
-  kill -0 "$worker_pid" 2>/dev/null || fail "the worker exited"
-  sleep 0.05
-done
+start_enclave_and_worker "$work" "$binary" "$enclave_binary" "$source_dir/models/kjv/kjv.gguf"
 url=$(sed -n 's/^worker w1 serving on //p' "$work/worker.out")
 [[ -n "$url" ]] || fail "the worker did not say where it serves"
 

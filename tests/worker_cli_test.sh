@@ -9,6 +9,7 @@ set -euo pipefail
 binary=$(realpath "$1")
 enclave_binary=$(realpath "$2")
 source_dir=$(cd "$(dirname "$0")/.." && pwd)
+source "$source_dir/tests/lib/worker_process.sh"
 model="$source_dir/models/kjv/kjv.gguf"
 work=$(mktemp -d)
 enclave_pid=""
@@ -37,28 +38,9 @@ set -e
 [[ $code -eq 1 ]] || fail "worker with no enclave exited $code, want 1"
 grep -q "absent.sock" "$work/err" || fail "the refusal does not name the enclave: $(cat "$work/err")"
 
-data="$work/data"
-"$binary" dev-ca init --data-dir "$data" > /dev/null
-socket="$work/enclave.sock"
-"$enclave_binary" --data-dir "$data" --listen "unix://$socket" 2> "$work/enclave.log" &
-enclave_pid=$!
-for _ in $(seq 200); do [[ -S "$socket" ]] && break; sleep 0.05; done
-[[ -S "$socket" ]] || fail "the enclave did not start: $(cat "$work/enclave.log")"
-
-store="sqlite://$work/state.db"
-tenant='{"schema":1,"kind":"Tenant","id":"open","display_name":"","api_key_hashes":[],"policy_id":"","requests_per_second":0,"max_concurrent_requests":0,"allowed_regions":[],"allow_plaintext":true}'
-"$binary" store put --store "$store" /sc/v1/tenants/open "$tenant" > /dev/null
-
-"$binary" worker --model "$model" --enclave "unix://$socket" --store "$store" \
-  --listen 127.0.0.1:0 --region test-1 --instance-id w1 --log-format json \
-  > "$work/worker.out" 2> "$work/worker.log" &
-worker_pid=$!
-for _ in $(seq 600); do
-  grep -q "serving on" "$work/worker.out" 2>/dev/null && break
-  kill -0 "$worker_pid" 2>/dev/null || fail "the worker exited"
-  sleep 0.05
-done
-line=$(grep "serving on" "$work/worker.out") || fail "no serving line"
+start_enclave_and_worker "$work" "$binary" "$enclave_binary" "$model" --region test-1 \
+  --log-format json
+line=$serving_line
 [[ "$line" =~ ^worker\ w1\ serving\ on\ (http://127\.0\.0\.1:[0-9]+)$ ]] || fail "serving line: $line"
 url=${BASH_REMATCH[1]}
 grep -q "loaded in" "$work/worker.log" || fail "the model load time is not logged"
