@@ -11,7 +11,8 @@
 # Proxies, each to both upstream addresses, each with `--threads N` workers (default 1):
 #   nginx    `upstream { least_conn; keepalive 64; }`, HTTP/1.1 to the upstream
 #   haproxy  `balance leastconn`, `http-reuse always`
-#   router   `supercluster router --tier regional --static-worker U1 --static-worker U2`
+#   router   `supercluster router --tier regional --region bench --static-worker U1
+#            --static-worker U2`
 #            (static upstreams: no store, no attestation). It gets
 #            `Authorization: Bearer bench` on every request (static mode is expected to
 #            accept it, or no key at all); the anchors ignore the header.
@@ -37,7 +38,7 @@
 #   not a proxy; the request then goes to POST /v1/echo everywhere); `none` runs the anchors
 #   only. ROUTER_FLAGS: the router's flags after --tier, --listen and --static-worker
 #   (default "--log-level warn --set server.io_threads=N"); ROUTER_EXTRA_FLAGS: flags added
-#   to those (e.g. "--region bench"). OUT_DIR (default build/bench),
+#   to those (e.g. "--set router.max_attempts=1"). OUT_DIR (default build/bench),
 #   NGINX_BINARY, HAPROXY_BINARY, WRK_BINARY, BENCH_PATH, BENCH_NICE (e.g. -10: run
 #   everything it starts at that priority, on a machine shared with other work).
 set -euo pipefail
@@ -335,7 +336,7 @@ if [[ "$router_mode" != none ]]; then
   # shellcheck disable=SC2086  # ROUTER_FLAGS is a list of flags
   if [[ "$router_mode" == router ]]; then
     log "starting supercluster router (core(s) $proxy_cpus) on 127.0.0.1:$router_port"
-    $prio taskset -c "$proxy_cpus" "$supercluster" router --tier regional \
+    $prio taskset -c "$proxy_cpus" "$supercluster" router --tier regional --region bench \
       --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_port_1" \
       --static-worker "127.0.0.1:$upstream_port_2" $router_flags >"$tmp/router.log" 2>&1 &
   else

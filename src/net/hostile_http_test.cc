@@ -172,6 +172,52 @@ TEST(HostileHttpTest, IdleConnectionIsClosedAtTheIdleTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
 }
 
+// The server re-arms its one timer per connection only when a deadline moves earlier than
+// the moment the timer is set for (http_server.cc, "Deadlines"). These two tests keep a
+// connection busy with requests first, so that the timer is left armed for an older, later
+// deadline, and then check the timeouts still fire on time.
+
+// Answers `count` keep-alive requests on `connection` one after the other.
+void AnswerRequests(RawConnection& connection, int count) {
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(connection.Send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string response = connection.ReadUntil("hello\n", 5s);
+    ASSERT_NE(response.find("hello\n"), std::string::npos) << "request " << i << ": " << response;
+  }
+}
+
+TEST(HostileHttpTest, IdleTimeoutShorterThanReadTimeoutHoldsAfterManyRequests) {
+  auto options = testing::TestServerOptions();
+  options.idle_timeout = 600ms;
+  options.read_timeout = 5000ms;
+  TestServer server(options, EchoRouter());
+  RawConnection connection(server.port());
+  AnswerRequests(connection, 50);
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(connection.WaitForClose(5s));
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(elapsed, 500ms);
+  EXPECT_LE(elapsed, 2500ms) << "closed at the read timeout, not the idle timeout";
+}
+
+TEST(HostileHttpTest, ReadTimeoutShorterThanIdleTimeoutHoldsAfterManyRequests) {
+  auto options = testing::TestServerOptions();
+  options.idle_timeout = 10000ms;
+  options.read_timeout = 800ms;
+  TestServer server(options, EchoRouter());
+  RawConnection connection(server.port());
+  AnswerRequests(connection, 50);
+  std::this_thread::sleep_for(300ms);  // idle for a while, then half a request
+  ASSERT_TRUE(connection.Send("GET /hello HTTP/1.1\r\nHo"));
+  auto start = std::chrono::steady_clock::now();
+  std::string response = connection.ReadUntilClose(8s);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(StatusOf(response), 408) << response;
+  EXPECT_GE(elapsed, 700ms);
+  EXPECT_LE(elapsed, 3000ms) << "closed at the idle timeout, not the read timeout";
+  ExpectServerHealthy(server.port());
+}
+
 TEST(HostileHttpTest, ThousandConnectionsOpenedAndDropped) {
   auto options = testing::TestServerOptions();
   TestServer server(options, EchoRouter());

@@ -1,7 +1,8 @@
 // The HTTP/1.1 server: accept loops, one Connection per socket (templated on plain or TLS
 // stream), and the Responder handlers use to answer. See http_server.h for the model.
 //
-// A connection moves through these states, all on its strand:
+// A connection moves through these states, all on its executor (a strand, or the single io
+// thread):
 //   kHandshake -> kIdle -> kReading -> kHandling -> (kIdle again | kClosing) -> kClosed
 // At most one read and one write are outstanding at any time. While a handler works on a
 // request (kHandling) the connection keeps one read open, so it notices a client that goes
@@ -184,8 +185,7 @@ class Connection final : public ConnectionBase,
         shared_(std::move(shared)),
         stream_(std::move(stream)),
         executor_(stream_.get_executor()),
-        read_timer_(executor_),
-        write_timer_(executor_),
+        deadline_timer_(executor_),
         peer_(std::move(peer)) {
     shared_->open_connections.fetch_add(1);
     if (shared_->options.observer) shared_->options.observer->OnConnectionOpened();
@@ -225,7 +225,7 @@ class Connection final : public ConnectionBase,
   bool closed() const { return closed_.load(); }
   const asio::any_io_executor& executor() const { return executor_; }
 
-  // --- Called by ResponderImpl, always on the strand. ---
+  // --- Called by ResponderImpl, always on the connection's executor. ---
 
   void SendResponse(uint64_t sequence, HttpResponse response) {
     if (!IsCurrent(sequence) || responded_) return;
@@ -329,13 +329,54 @@ class Connection final : public ConnectionBase,
 
   auto& Lowest() { return beast::get_lowest_layer(stream_); }
 
-  // --- Timers ---
+  // --- Deadlines ---
+  //
+  // A connection has a read deadline (idle, request, handshake or linger time) and a write
+  // deadline, and one timer serves both. Setting or clearing a deadline only stores a time;
+  // the timer is re-armed only when a new deadline falls before the moment it is already
+  // armed for. A keep-alive connection answering request after request therefore touches
+  // the timer about once per read_timeout instead of five times per request (each a lock
+  // and often a timerfd_settime; docs/performance.md). When the timer fires it handles the
+  // deadlines that have passed and re-arms for the earliest one left.
 
-  void ArmReadTimer(std::chrono::milliseconds timeout) {
-    read_timer_.expires_after(timeout);
-    read_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code error) {
-      if (error != asio::error::operation_aborted) self->OnReadTimeout();
+  void SetReadDeadline(std::chrono::milliseconds timeout) {
+    read_deadline_ = Clock::now() + timeout;
+    EnsureTimerBy(read_deadline_);
+  }
+  void ClearReadDeadline() { read_deadline_ = Clock::time_point::max(); }
+
+  void SetWriteDeadline() {
+    write_deadline_ = Clock::now() + shared_->options.write_timeout;
+    EnsureTimerBy(write_deadline_);
+  }
+  void ClearWriteDeadline() { write_deadline_ = Clock::time_point::max(); }
+
+  void EnsureTimerBy(Clock::time_point deadline) {
+    if (timer_armed_ && timer_expiry_ <= deadline) return;
+    timer_armed_ = true;
+    timer_expiry_ = deadline;
+    deadline_timer_.expires_at(deadline);  // cancels an earlier wait, if any
+    deadline_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code error) {
+      if (error != asio::error::operation_aborted) self->OnDeadlineTimer();
     });
+  }
+
+  void OnDeadlineTimer() {
+    timer_armed_ = false;
+    if (state_ == State::kClosed) return;
+    Clock::time_point now = Clock::now();
+    if (write_deadline_ <= now) {
+      spdlog::debug("http: {}: write timeout", peer_);
+      Close();
+      return;
+    }
+    if (read_deadline_ <= now) {
+      ClearReadDeadline();
+      OnReadTimeout();
+      if (state_ == State::kClosed) return;
+    }
+    Clock::time_point next = std::min(read_deadline_, write_deadline_);
+    if (next != Clock::time_point::max()) EnsureTimerBy(next);
   }
 
   void OnReadTimeout() {
@@ -355,26 +396,16 @@ class Connection final : public ConnectionBase,
     }
   }
 
-  void ArmWriteTimer() {
-    write_timer_.expires_after(shared_->options.write_timeout);
-    write_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code error) {
-      if (error != asio::error::operation_aborted) {
-        spdlog::debug("http: {}: write timeout", self->peer_);
-        self->Close();
-      }
-    });
-  }
-
   // --- Reading ---
 
   void Handshake() {
     if constexpr (kIsTls) {
       state_ = State::kHandshake;
-      ArmReadTimer(shared_->options.read_timeout);
+      SetReadDeadline(shared_->options.read_timeout);
       stream_.async_handshake(ssl::stream_base::server,
                               [self = this->shared_from_this()](boost::system::error_code error) {
                                 if (self->state_ == State::kClosed) return;
-                                self->read_timer_.cancel();
+                                self->ClearReadDeadline();
                                 if (error) {
                                   spdlog::debug("http: {}: TLS handshake failed: {}", self->peer_,
                                                 error.message());
@@ -393,14 +424,14 @@ class Connection final : public ConnectionBase,
       return;
     }
     if (read_pending_) {  // the watch read from the last request is still open
-      ArmReadTimer(shared_->options.idle_timeout);
+      SetReadDeadline(shared_->options.idle_timeout);
       return;
     }
     if (buffer_.size() > 0) {  // a pipelined request arrived while the last one ran
       ReadRequest();
       return;
     }
-    ArmReadTimer(shared_->options.idle_timeout);
+    SetReadDeadline(shared_->options.idle_timeout);
     ReadSome();
   }
 
@@ -495,7 +526,7 @@ class Connection final : public ConnectionBase,
     parser_.emplace();
     internal::ConfigureRequestParser(*parser_, shared_->options.max_header_bytes,
                                      shared_->options.max_body_bytes);
-    ArmReadTimer(shared_->options.read_timeout);
+    SetReadDeadline(shared_->options.read_timeout);
     ReadHeaderSection();
   }
 
@@ -549,11 +580,11 @@ class Connection final : public ConnectionBase,
   // Tells a client that waits before sending its body (Expect: 100-continue) to go on.
   void QueueInterimContinue() {
     auto bytes = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
-    ArmWriteTimer();
+    SetWriteDeadline();
     asio::async_write(stream_, asio::buffer(*bytes),
                       [self = this->shared_from_this(), bytes](boost::system::error_code error,
                                                                size_t) {
-                        self->write_timer_.cancel();
+                        self->ClearWriteDeadline();
                         if (self->state_ != State::kReading) return;
                         if (error) {
                           self->Close();
@@ -596,7 +627,7 @@ class Connection final : public ConnectionBase,
   }
 
   void OnRequestComplete() {
-    read_timer_.cancel();
+    ClearReadDeadline();
     state_ = State::kHandling;
     ++sequence_;
     const auto& message = parser_->get();
@@ -668,7 +699,7 @@ class Connection final : public ConnectionBase,
   // Writes the first queued writes (up to kMaxGatheredWrites) in one gathered write.
   void WriteNext() {
     write_pending_ = true;
-    ArmWriteTimer();
+    SetWriteDeadline();
     writing_count_ = std::min(queue_.size(), kMaxGatheredWrites);
     // A fixed array (unused entries empty) keeps the buffer sequence free of allocation.
     std::array<asio::const_buffer, kMaxGatheredWrites> buffers;
@@ -681,7 +712,7 @@ class Connection final : public ConnectionBase,
 
   void OnWritten(boost::system::error_code error) {
     write_pending_ = false;
-    write_timer_.cancel();
+    ClearWriteDeadline();
     if (state_ == State::kClosed) return;  // Close() already failed the queue
     if (error) {
       ClientGone();
@@ -748,7 +779,7 @@ class Connection final : public ConnectionBase,
     Lowest().shutdown(asio::socket_base::shutdown_send, ignored);
     lingered_bytes_ = 0;
     buffer_.consume(buffer_.size());
-    ArmReadTimer(kLingerTime);
+    SetReadDeadline(kLingerTime);
     if (!read_pending_) ReadSome();
   }
 
@@ -775,8 +806,9 @@ class Connection final : public ConnectionBase,
     state_ = State::kClosed;
     closed_.store(true);
     ReleaseSlot(/*notify_observer=*/true);
-    read_timer_.cancel();
-    write_timer_.cancel();
+    ClearReadDeadline();
+    ClearWriteDeadline();
+    deadline_timer_.cancel();
     boost::system::error_code ignored;
     Lowest().close(ignored);
     std::deque<PendingWrite> failed = std::move(queue_);
@@ -798,8 +830,11 @@ class Connection final : public ConnectionBase,
   std::shared_ptr<ServerShared> shared_;
   Stream stream_;
   asio::any_io_executor executor_;
-  asio::steady_timer read_timer_;
-  asio::steady_timer write_timer_;
+  asio::steady_timer deadline_timer_;
+  Clock::time_point read_deadline_ = Clock::time_point::max();
+  Clock::time_point write_deadline_ = Clock::time_point::max();
+  bool timer_armed_ = false;  // deadline_timer_ has a wait pending ...
+  Clock::time_point timer_expiry_;  // ... that fires at this time
   const std::string peer_;
 
   State state_ = State::kIdle;
@@ -834,7 +869,7 @@ class Connection final : public ConnectionBase,
   size_t queued_bytes_ = 0;
 };
 
-// --- ResponderImpl: every call hops onto the connection's strand. ---
+// --- ResponderImpl: every call hops onto the connection's executor. ---
 
 template <class Stream>
 ResponderImpl<Stream>::~ResponderImpl() {
@@ -949,7 +984,11 @@ ServerOptions ServerOptions::FromConfig(const base::Config& config) {
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, std::shared_ptr<const HttpRouter> router)
-      : io_context_(std::make_shared<asio::io_context>()),
+      : io_thread_count_(IoThreadCount(options)),
+        // With one io thread, telling asio so lets it queue handlers posted from that
+        // thread without taking the scheduler's lock or waking anyone.
+        io_context_(std::make_shared<asio::io_context>(
+            io_thread_count_ == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT)),
         shared_(std::make_shared<ServerShared>()),
         work_(asio::make_work_guard(*io_context_)) {
     shared_->options = std::move(options);
@@ -1002,9 +1041,7 @@ class HttpServer::Impl {
     if (listeners_.empty()) return base::FailedPrecondition("Start() before any Listen()");
     if (!threads_.empty()) return base::FailedPrecondition("the server is already running");
     for (auto& listener : listeners_) Accept(*listener);
-    int count = shared_->options.io_threads;
-    if (count <= 0) count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    for (int i = 0; i < count; ++i) {
+    for (int i = 0; i < io_thread_count_; ++i) {
       threads_.emplace_back([this] {
         internal::SetCurrentServerIoContext(io_context_);
         io_context_->run();
@@ -1073,6 +1110,19 @@ class HttpServer::Impl {
     Endpoint endpoint;
   };
 
+  static int IoThreadCount(const ServerOptions& options) {
+    if (options.io_threads > 0) return options.io_threads;
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+
+  // A connection's handlers run one at a time: on a strand when several threads run the
+  // io_context, and on the io_context itself when one thread does (a strand would only
+  // add a queue and a lock to every handler).
+  asio::any_io_executor ConnectionExecutor() {
+    if (io_thread_count_ == 1) return io_context_->get_executor();
+    return asio::make_strand(*io_context_);
+  }
+
   static base::Status RemoveStaleUnixSocket(const std::string& path) {
     struct stat info {};
     if (::lstat(path.c_str(), &info) != 0) return base::Status::Ok();
@@ -1086,7 +1136,7 @@ class HttpServer::Impl {
 
   void Accept(Listener& listener) {
     listener.acceptor.async_accept(
-        asio::any_io_executor(asio::make_strand(*io_context_)),
+        ConnectionExecutor(),
         [this, &listener](boost::system::error_code error, Socket socket) {
           if (error == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
           if (error) {
@@ -1173,6 +1223,7 @@ class HttpServer::Impl {
     closed.get_future().wait();
   }
 
+  const int io_thread_count_;
   std::shared_ptr<asio::io_context> io_context_;
   std::shared_ptr<ServerShared> shared_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;

@@ -1,8 +1,9 @@
 // HTTP/1.1 server for every Supercluster service (router, worker, kms, controller, serve).
 //
-// Threading model: one asio io_context run by `io_threads` threads. Each connection runs
-// on its own strand, so a connection's reads, writes and timers never race, while
-// different connections proceed in parallel. Handlers are called on an io thread and must
+// Threading model: one asio io_context run by `io_threads` threads. With more than one,
+// each connection runs on its own strand, so a connection's reads, writes and timers never
+// race, while different connections proceed in parallel; with one, the io thread itself
+// serialises them and there is no strand. Handlers are called on an io thread and must
 // not block: slow work (inference, store calls) goes to another thread, which later
 // completes the request through its Responder. A Responder may be used from any thread.
 //
