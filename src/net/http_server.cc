@@ -1043,9 +1043,9 @@ class HttpServer::Impl {
     for (auto& listener : listeners_) Accept(*listener);
     for (int i = 0; i < io_thread_count_; ++i) {
       threads_.emplace_back([this] {
-        internal::SetCurrentServerIoContext(io_context_);
+        internal::SetCurrentServerIoThread({io_context_, io_thread_count_ == 1});
         io_context_->run();
-        internal::SetCurrentServerIoContext(nullptr);
+        internal::SetCurrentServerIoThread({});
       });
     }
     return base::Status::Ok();

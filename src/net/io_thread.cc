@@ -3,16 +3,14 @@
 namespace supercluster::net::internal {
 namespace {
 
-thread_local std::shared_ptr<boost::asio::io_context> current_server_io_context;
+thread_local ServerIoThread current_server_io_thread;
 
 }  // namespace
 
-const std::shared_ptr<boost::asio::io_context>& CurrentServerIoContext() {
-  return current_server_io_context;
-}
+const ServerIoThread& CurrentServerIoThread() { return current_server_io_thread; }
 
-void SetCurrentServerIoContext(std::shared_ptr<boost::asio::io_context> io_context) {
-  current_server_io_context = std::move(io_context);
+void SetCurrentServerIoThread(ServerIoThread thread) {
+  current_server_io_thread = std::move(thread);
 }
 
 }  // namespace supercluster::net::internal

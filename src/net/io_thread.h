@@ -10,11 +10,19 @@
 
 namespace supercluster::net::internal {
 
-// The io_context whose run() the calling thread is in, when it is an HttpServer io thread;
-// null on any other thread.
-const std::shared_ptr<boost::asio::io_context>& CurrentServerIoContext();
+struct ServerIoThread {
+  std::shared_ptr<boost::asio::io_context> io_context;
+  // True when this thread is the only one running `io_context`: work started from it
+  // needs no strand to run one step at a time.
+  bool only_thread = false;
+};
 
-// Called by HttpServer on each of its io threads before it runs `io_context`.
-void SetCurrentServerIoContext(std::shared_ptr<boost::asio::io_context> io_context);
+// The calling thread's registration when it is an HttpServer io thread inside run();
+// io_context is null on any other thread.
+const ServerIoThread& CurrentServerIoThread();
+
+// Called by HttpServer on each of its io threads before it runs the io_context, and with
+// an empty ServerIoThread after.
+void SetCurrentServerIoThread(ServerIoThread thread);
 
 }  // namespace supercluster::net::internal

@@ -1,8 +1,14 @@
-// The asynchronous upstream client. Each exchange runs on one strand (its connection's), so
-// its steps, timers, Cancel and resume never race; different exchanges run in parallel on
-// the client's io threads, or on the calling HttpServer's (io_threads 0). The only shared
-// state is the pool and the list of exchanges in flight, under one mutex taken once when an
-// exchange starts and once when it ends.
+// The asynchronous upstream client. Each exchange runs on one executor (its connection's):
+// a strand when several threads run the io_context, or the io_context itself when one
+// thread does. So its steps, its deadline, Cancel and resume never race, while different
+// exchanges run in parallel on the client's io threads, or on the calling HttpServer's
+// (io_threads 0). The only shared state is the pool and the list of exchanges in flight,
+// under one mutex taken once when an exchange starts and once when it ends.
+//
+// Sockets are plain asio sockets read and written by hand, with Beast's parser fed from
+// the connection's buffer: Beast's stream and its composed reads arm a timer per operation
+// and run every step through a strand, which cost a proxy more CPU per request than the
+// rest of its upstream exchange (docs/performance.md).
 #include "net/upstream_client.h"
 
 #include <netinet/in.h>
@@ -33,8 +39,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using internal::Protocol;
-using Strand = asio::strand<asio::io_context::executor_type>;
-using Stream = beast::basic_stream<Protocol, Strand>;
 using Clock = std::chrono::steady_clock;
 using ErrorCode = boost::system::error_code;
 
@@ -47,30 +51,36 @@ constexpr size_t kReadBytes = 64 * 1024;
 // How long a name's resolved addresses are used before resolving it again.
 constexpr auto kResolveTtl = std::chrono::seconds(30);
 
+// How long a pooled connection may sit idle before it is checked (one peek) for having been
+// closed by the server before it is used again. Servers close idle keep-alive connections
+// after seconds, not milliseconds; a connection reused sooner than this goes out unchecked,
+// and the retry in FailBeforeResponse covers the rare race.
+constexpr auto kCheckAfterIdle = std::chrono::milliseconds(250);
+
 // One connection to an upstream, with the buffers it reuses from exchange to exchange.
 struct Connection {
-  Connection(std::shared_ptr<asio::io_context> context, const Strand& strand)
-      : io_context(std::move(context)), stream(strand), piece(std::make_unique<char[]>(kPieceBytes)) {
-    // Beast reads at most the buffer's free capacity (and at least 512 bytes) per read;
-    // left at its first small allocation, a large body would take a syscall per ~1 kB.
+  Connection(std::shared_ptr<asio::io_context> context, const asio::any_io_executor& executor)
+      : io_context(std::move(context)), socket(executor), piece(std::make_unique<char[]>(kPieceBytes)) {
     buffer.reserve(kReadBytes);
   }
   // The context the socket belongs to (the client's own or a server's); declared first so
   // that a pooled connection keeps it alive as long as the socket.
   std::shared_ptr<asio::io_context> io_context;
-  Stream stream;
+  Protocol::socket socket;
   beast::flat_buffer buffer;  // bytes read from the socket and not yet parsed
   std::unique_ptr<char[]> piece;
+  Clock::time_point idle_since;  // when it was last pooled
 };
 
 // Whether an idle pooled connection can carry another request: the server has not closed it
 // and has sent nothing unasked (either shows as readable). A peek costs one syscall and
-// catches almost every stale connection before a request is written to it.
-bool LooksReusable(Connection& connection) {
+// catches almost every stale connection before a request is written to it, so it is only
+// spent on connections idle long enough for a server to have closed them.
+bool LooksReusable(Connection& connection, Clock::time_point now) {
   if (connection.buffer.size() != 0) return false;
+  if (now - connection.idle_since < kCheckAfterIdle) return true;
   char byte;
-  ssize_t got = ::recv(connection.stream.socket().native_handle(), &byte, 1,
-                       MSG_PEEK | MSG_DONTWAIT);
+  ssize_t got = ::recv(connection.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -194,6 +204,7 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   };
 
   UpstreamOptions options_;
+  const int own_threads_;
   // Shared with every exchange so that strands and sockets an exchange still holds after
   // the client is gone never outlive their io_context.
   std::shared_ptr<asio::io_context> io_context_;
@@ -211,12 +222,13 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
 };
 
 // One request and its response. Every member below the constructor's is touched only on
-// strand_, except finished_ (read anywhere to make late Cancel and resume calls cheap).
+// executor_, except finished_ (read anywhere to make late Cancel and resume calls cheap).
 class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
                                              public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(std::shared_ptr<Impl> client, std::shared_ptr<asio::io_context> io_context,
-           const Endpoint& endpoint, HttpRequest request, UpstreamCallbacks callbacks)
+           asio::any_io_executor executor, const Endpoint& endpoint, HttpRequest request,
+           UpstreamCallbacks callbacks)
       : io_context_(std::move(io_context)),
         client_(std::move(client)),
         endpoint_(endpoint),
@@ -225,7 +237,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
         is_head_request_(request.method == "HEAD"),
         callbacks_(std::move(callbacks)),
         started_(Clock::now()),
-        strand_(asio::make_strand(*io_context_)) {
+        executor_(std::move(executor)) {
     if (endpoint.tls) {
       setup_error_ = base::FailedPrecondition("upstream " + key_ +
                                               ": TLS upstreams are not supported");
@@ -250,22 +262,59 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
              std::list<std::shared_ptr<Exchange>>::iterator registration) {
     registration_ = registration;
     if (pooled) {
-      strand_ = pooled->stream.get_executor();
+      executor_ = pooled->socket.get_executor();
       connection_ = std::move(pooled);
       reused_ = true;
     }
-    asio::post(strand_, [self = shared_from_this()] { self->Start(); });
+    timer_.emplace(executor_);
+    // Posted even on the calling thread: callbacks must not run inside Send().
+    asio::post(executor_, [self = shared_from_this()] { self->Start(); });
   }
 
   void Cancel() override {
     if (finished_.load(std::memory_order_acquire)) return;
-    asio::post(strand_, [self = shared_from_this()] {
+    asio::post(executor_, [self = shared_from_this()] {
       if (self->finished_.load(std::memory_order_relaxed)) return;
       self->Fail(base::Cancelled("upstream " + self->key_ + ": request cancelled"));
     });
   }
 
  private:
+  // --- The deadline ---
+  //
+  // One timer per exchange, armed at most once per stage: setting a later deadline than the
+  // timer is armed for only stores it, and the timer re-arms when it fires early. When the
+  // deadline passes, the socket is closed; the operation pending on it then fails, and
+  // timed_out_ tells it why.
+
+  void SetDeadline(std::chrono::milliseconds timeout) {
+    deadline_ = Clock::now() + timeout;
+    ArmTimerBy(deadline_);
+  }
+
+  void ArmTimerBy(Clock::time_point deadline) {
+    if (timer_armed_ && timer_expiry_ <= deadline) return;
+    timer_armed_ = true;
+    timer_expiry_ = deadline;
+    timer_->expires_at(deadline);
+    timer_->async_wait([self = shared_from_this()](ErrorCode error) {
+      if (error != asio::error::operation_aborted) self->OnDeadlineTimer();
+    });
+  }
+
+  void ClearDeadline() { deadline_ = Clock::time_point::max(); }
+
+  void OnDeadlineTimer() {
+    timer_armed_ = false;
+    if (finished_ || deadline_ == Clock::time_point::max()) return;
+    if (Clock::now() < deadline_) return ArmTimerBy(deadline_);
+    timed_out_ = true;
+    ErrorCode ignored;
+    if (connection_) connection_->socket.close(ignored);  // the pending operation fails
+  }
+
+  // --- The steps ---
+
   void Start() {
     if (finished_) return;
     if (!setup_error_.ok()) return Fail(setup_error_);
@@ -284,9 +333,10 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   void ConnectTo(size_t index) {
     // A socket whose connect failed is not reused for the next address; a fresh one is
     // cheap and this path is rare.
-    connection_ = std::make_unique<Connection>(io_context_, strand_);
-    connection_->stream.expires_after(client_->options().connect_timeout);
-    connection_->stream.async_connect(
+    connection_ = std::make_unique<Connection>(io_context_, executor_);
+    timed_out_ = false;
+    SetDeadline(client_->options().connect_timeout);
+    connection_->socket.async_connect(
         addresses_[index],
         [self = shared_from_this(), index](ErrorCode error) { self->OnConnected(error, index); });
   }
@@ -294,8 +344,8 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   void OnConnected(ErrorCode error, size_t index) {
     if (finished_) return;
     if (error) {
-      if (index + 1 < addresses_.size()) return ConnectTo(index + 1);
-      if (error == beast::error::timeout) {
+      if (index + 1 < addresses_.size() && !timed_out_) return ConnectTo(index + 1);
+      if (timed_out_) {
         return Fail(base::DeadlineExceeded(
             "connecting to upstream " + key_ + ": no answer within " +
             std::to_string(client_->options().connect_timeout.count()) + " ms"));
@@ -305,18 +355,17 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     }
     if (internal::IsTcp(addresses_[index])) {
       int one = 1;
-      ::setsockopt(connection_->stream.socket().native_handle(), IPPROTO_TCP, TCP_NODELAY, &one,
+      ::setsockopt(connection_->socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one,
                    sizeof(one));
     }
     Write();
   }
 
   void Write() {
-    // The response timeout runs from here to the end of the head (Beast's stream timeout
-    // covers every operation started until it is set again).
-    connection_->stream.expires_after(client_->options().response_timeout);
+    // The response timeout runs from here to the end of the head, then between pieces.
+    SetDeadline(client_->options().response_timeout);
     std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
-    asio::async_write(connection_->stream, buffers,
+    asio::async_write(connection_->socket, buffers,
                       [self = shared_from_this()](ErrorCode error, size_t) {
                         self->OnWritten(error);
                       });
@@ -325,18 +374,53 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   void OnWritten(ErrorCode error) {
     if (finished_) return;
     if (error) return FailBeforeResponse(error);
-    ReadHead();
+    StartHead();
   }
 
-  void ReadHead() {
+  void StartHead() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(client_->options().max_response_header_bytes));
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     if (is_head_request_) parser_->skip(true);
-    http::async_read_header(connection_->stream, connection_->buffer, *parser_,
-                            [self = shared_from_this()](ErrorCode error, size_t) {
-                              self->OnHead(error);
-                            });
+    ParseHead();
+  }
+
+  // Parses what the buffer holds; reads more until the head is complete.
+  void ParseHead() {
+    ErrorCode error;
+    if (connection_->buffer.size() != 0) {
+      size_t used = parser_->put(connection_->buffer.data(), error);
+      connection_->buffer.consume(used);
+      if (error == http::error::need_more) error = {};
+      if (error || parser_->is_header_done()) return OnHead(error);
+    }
+    ReadMore([self = shared_from_this()](ErrorCode read_error) {
+      if (read_error) return self->OnHead(read_error);
+      self->ParseHead();
+    });
+  }
+
+  // Reads whatever arrives into the connection's buffer, then calls `next`. At the end of
+  // the stream the parser is told (a body delimited by the close is then complete) and
+  // `next` gets an error only when the message is not.
+  template <class Next>
+  void ReadMore(Next next) {
+    connection_->socket.async_read_some(
+        connection_->buffer.prepare(kReadBytes),
+        [self = shared_from_this(), next = std::move(next)](ErrorCode error, size_t bytes) {
+          if (self->finished_) return;
+          self->connection_->buffer.commit(bytes);
+          if (error == asio::error::eof) {
+            if (!self->parser_->got_some()) {
+              error = http::error::end_of_stream;
+            } else {
+              error = {};
+              self->parser_->put_eof(error);
+              if (!error) self->at_eof_ = true;
+            }
+          }
+          next(error);
+        });
   }
 
   void OnHead(ErrorCode error) {
@@ -348,7 +432,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     }
     received_ = true;
     int status = static_cast<int>(parser_->get().result_int());
-    if (status >= 100 && status < 200 && status != 101) return ReadHead();  // interim answer
+    if (status >= 100 && status < 200 && status != 101) return StartHead();  // interim answer
     // No retry can happen from here on: the request's bytes are not needed any more.
     std::string().swap(head_);
     std::string().swap(body_);
@@ -363,16 +447,16 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     ReadBody();
   }
 
+  // Fills the piece buffer from what the buffer holds, reading more when it holds nothing
+  // the parser can use. Body bytes that came in the same read as the head (all of a small
+  // answer) are parsed at once, so the caller gets the head, the data and the end in one
+  // turn (and a proxy writes them to its client together).
   void ReadBody() {
     if (parser_->is_done()) return Complete();
     auto& body = parser_->get().body();
     body.data = connection_->piece.get();
     body.size = kPieceBytes;
     if (connection_->buffer.size() != 0) {
-      // Body bytes that came in the same read as the head (all of a small answer) are parsed
-      // here, not by another read: an async read would complete them only through a post,
-      // so the caller would get the head, the data and the end in separate turns (and a
-      // proxy would write them to its client separately).
       ErrorCode error;
       size_t used = parser_->put(connection_->buffer.data(), error);
       connection_->buffer.consume(used);
@@ -380,12 +464,14 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
       // Nothing consumed: the buffered bytes are an incomplete chunk header; read more.
       if (used != 0 || error) return OnBody(error);
     }
+    if (at_eof_) return OnBody(http::error::partial_message);
     // The longest gap between two pieces; a pause for resume is not counted.
-    connection_->stream.expires_after(client_->options().response_timeout);
-    http::async_read_some(connection_->stream, connection_->buffer, *parser_,
-                          [self = shared_from_this()](ErrorCode error, size_t) {
-                            self->OnBody(error);
-                          });
+    SetDeadline(client_->options().response_timeout);
+    ReadMore([self = shared_from_this()](ErrorCode error) {
+      if (error) return self->OnBody(error);
+      if (self->parser_->is_done()) return self->OnBody({});
+      self->ReadBody();
+    });
   }
 
   void OnBody(ErrorCode error) {
@@ -397,10 +483,11 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     bool last = parser_->is_done();
     awaiting_resume_ = true;
     resume_now_ = false;
-    in_on_data_ = true;
+    ClearDeadline();
+    in_on_data_ = this;
     callbacks_.on_data(std::string_view(connection_->piece.get(), got),
                        [self = shared_from_this()] { self->Resume(); });
-    in_on_data_ = false;
+    in_on_data_ = nullptr;
     if (last) return Complete();
     if (resume_now_) {
       awaiting_resume_ = false;
@@ -412,11 +499,11 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // backpressure) it only sets a flag, saving a post.
   void Resume() {
     if (finished_.load(std::memory_order_acquire)) return;
-    if (strand_.running_in_this_thread() && in_on_data_) {
+    if (in_on_data_ == this) {
       resume_now_ = true;
       return;
     }
-    asio::post(strand_, [self = shared_from_this()] {
+    asio::post(executor_, [self = shared_from_this()] {
       if (self->finished_ || !self->awaiting_resume_) return;
       self->awaiting_resume_ = false;
       self->ReadBody();
@@ -428,10 +515,10 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // on a fresh connection. (The server closed without answering, so it did not take the
   // request; a timeout, by contrast, may mean it is working on it and is not retried.)
   void FailBeforeResponse(ErrorCode error) {
-    if (reused_ && !retried_ && error != beast::error::timeout) {
+    if (reused_ && !retried_ && !timed_out_) {
       retried_ = true;
       ErrorCode ignored;
-      connection_->stream.socket().close(ignored);
+      connection_->socket.close(ignored);
       connection_.reset();
       return Connect();
     }
@@ -441,7 +528,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   base::Status Describe(ErrorCode error) const {
     std::string where = "upstream " + key_;
     const auto& options = client_->options();
-    if (error == beast::error::timeout) {
+    if (timed_out_) {
       return base::DeadlineExceeded(where + ": no response within " +
                                     std::to_string(options.response_timeout.count()) + " ms");
     }
@@ -462,11 +549,13 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   }
 
   void Complete() {
-    bool reusable = parser_->keep_alive() && parser_->get().result_int() != 101 &&
+    bool reusable = !at_eof_ && parser_->keep_alive() && parser_->get().result_int() != 101 &&
                     connection_->buffer.size() == 0;
-    connection_->stream.expires_never();
     std::unique_ptr<Connection> pooled;
-    if (reusable) pooled = std::move(connection_);
+    if (reusable) {
+      pooled = std::move(connection_);
+      pooled->idle_since = Clock::now();
+    }
     End(base::Status::Ok(), std::move(pooled));
   }
 
@@ -475,13 +564,14 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   void Fail(base::Status status) {
     if (connection_) {
       ErrorCode ignored;
-      connection_->stream.socket().close(ignored);
+      connection_->socket.close(ignored);
     }
     End(std::move(status), nullptr);
   }
 
   void End(base::Status status, std::unique_ptr<Connection> pooled) {
     finished_.store(true, std::memory_order_release);
+    if (timer_armed_) timer_->cancel();
     // Pool the connection before on_done, so a request sent from on_done can reuse it.
     auto self = shared_from_this();
     client_->Finished(registration_, key_, std::move(pooled));
@@ -494,7 +584,10 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     if (on_done && !client_->shut_down()) on_done(result);
   }
 
-  // Declared first so that it is destroyed last: strand_ and connection_ need it.
+  // The exchange whose on_data runs on this thread right now (see Resume).
+  static thread_local const Exchange* in_on_data_;
+
+  // Declared first so that it is destroyed last: the executor, timer and connection need it.
   std::shared_ptr<asio::io_context> io_context_;
   std::shared_ptr<Impl> client_;
   Endpoint endpoint_;
@@ -505,27 +598,37 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   UpstreamCallbacks callbacks_;
   Clock::time_point started_;
   base::Status setup_error_;
-  Strand strand_;
+  asio::any_io_executor executor_;
   std::list<std::shared_ptr<Exchange>>::iterator registration_;
 
   std::atomic<bool> finished_{false};
   std::unique_ptr<Connection> connection_;
+  std::optional<asio::steady_timer> timer_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool timer_armed_ = false;
+  Clock::time_point timer_expiry_;
+  bool timed_out_ = false;
   std::vector<Protocol::endpoint> addresses_;
   std::optional<http::response_parser<http::buffer_body>> parser_;
+  bool at_eof_ = false;  // the server closed; the parser has been told
   bool reused_ = false;
   bool retried_ = false;
   bool received_ = false;
   bool awaiting_resume_ = false;
-  bool in_on_data_ = false;
   bool resume_now_ = false;
 };
 
+thread_local const UpstreamClient::Impl::Exchange* UpstreamClient::Impl::Exchange::in_on_data_ =
+    nullptr;
+
 UpstreamClient::Impl::Impl(UpstreamOptions options)
-    : options_(std::move(options)), io_context_(std::make_shared<asio::io_context>()) {
+    : options_(std::move(options)),
+      // With io_threads 0 the own thread serves only calls from outside an HttpServer.
+      own_threads_(std::max(1, options_.io_threads)),
+      io_context_(std::make_shared<asio::io_context>(
+          own_threads_ == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT)) {
   work_.emplace(io_context_->get_executor());
-  // With io_threads 0 the own thread serves only calls from outside an HttpServer.
-  int threads = std::max(1, options_.io_threads);
-  for (int i = 0; i < threads; ++i) {
+  for (int i = 0; i < own_threads_; ++i) {
     threads_.emplace_back([io_context = io_context_] { io_context->run(); });
   }
 }
@@ -564,14 +667,23 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(const Endpoint& end
   // server's threads, so that the request, the upstream exchange and the response never
   // wait for another thread to wake up.
   std::shared_ptr<asio::io_context> context = io_context_;
-  if (options_.io_threads == 0 && internal::CurrentServerIoContext()) {
-    context = internal::CurrentServerIoContext();
+  bool only_thread = own_threads_ == 1;
+  if (options_.io_threads == 0) {
+    const internal::ServerIoThread& server_thread = internal::CurrentServerIoThread();
+    if (server_thread.io_context) {
+      context = server_thread.io_context;
+      only_thread = server_thread.only_thread;
+    }
   }
-  auto exchange = std::make_shared<Exchange>(shared_from_this(), context, endpoint,
-                                             std::move(request), std::move(callbacks));
+  // One thread runs the exchange's steps one at a time by itself; several need a strand.
+  asio::any_io_executor executor = context->get_executor();
+  if (!only_thread) executor = asio::make_strand(*context);
+  auto exchange = std::make_shared<Exchange>(shared_from_this(), context, std::move(executor),
+                                             endpoint, std::move(request), std::move(callbacks));
   std::unique_ptr<Connection> pooled;
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
   std::list<std::shared_ptr<Exchange>>::iterator registration;
+  Clock::time_point now = Clock::now();
   {
     std::lock_guard lock(mutex_);
     auto found = upstreams_.find(exchange->key());
@@ -584,7 +696,7 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(const Endpoint& end
         if (idle[i]->io_context != context) continue;
         std::unique_ptr<Connection> candidate = std::move(idle[i]);
         idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(i));
-        if (LooksReusable(*candidate)) {
+        if (LooksReusable(*candidate, now)) {
           pooled = std::move(candidate);
         } else {
           stale.push_back(std::move(candidate));
