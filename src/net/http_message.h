@@ -21,6 +21,8 @@ class Headers {
   // The first value of the field, or "" when absent.
   std::string Get(std::string_view name) const;
   bool Has(std::string_view name) const;
+  // Makes room for `count` fields in all, so that adding them does not reallocate.
+  void Reserve(size_t count) { fields_.reserve(count); }
 
   const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
   bool empty() const { return fields_.empty(); }

@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <limits>
+#include <iterator>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -439,7 +440,9 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     if (callbacks_.on_head) {
       ResponseHead head;
       head.status = status;
-      for (const auto& field : parser_->get().base()) {
+      const auto& fields = parser_->get().base();
+      head.headers.Reserve(static_cast<size_t>(std::distance(fields.begin(), fields.end())));
+      for (const auto& field : fields) {
         head.headers.Add(std::string(field.name_string()), std::string(field.value()));
       }
       callbacks_.on_head(head);

@@ -37,6 +37,7 @@ bool IsHopByHop(const std::string& name) {
 
 net::Headers EndToEndHeaders(const net::Headers& headers) {
   net::Headers kept;
+  kept.Reserve(headers.fields().size() + 2);  // and the one or two the proxy adds
   for (const auto& [name, value] : headers.fields()) {
     if (!IsHopByHop(name)) kept.Add(name, value);
   }
@@ -62,8 +63,10 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   }
 
  private:
-  // One try on one upstream.
+  // One try on one upstream. It holds the call, so that each upstream callback captures
+  // one pointer (small enough for std::function to store without allocating).
   struct Try {
+    std::shared_ptr<ProxyCall> call;
     ProxyTarget target;
     Clock::time_point started;
     std::chrono::nanoseconds time_to_head{0};
@@ -124,27 +127,28 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     if (target->spill) metrics_.Spilled();
 
     auto attempt = std::make_shared<Try>();
-    attempt->target = *target;
+    attempt->call = shared_from_this();
+    attempt->target = std::move(*target);
     attempt->started = Clock::now();
-    target->balancer->OnStart(target->id);
+    const ProxyTarget& chosen = attempt->target;
+    chosen.balancer->OnStart(chosen.id);
     int number = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       number = ++attempt_number_;
     }
-    auto self = shared_from_this();
     net::UpstreamCallbacks callbacks;
-    callbacks.on_head = [self, attempt](const net::ResponseHead& head) {
-      self->OnHead(*attempt, head);
+    callbacks.on_head = [attempt](const net::ResponseHead& head) {
+      attempt->call->OnHead(*attempt, head);
     };
-    callbacks.on_data = [self, attempt](std::string_view data, std::function<void()> resume) {
-      self->OnData(*attempt, data, std::move(resume));
+    callbacks.on_data = [attempt](std::string_view data, std::function<void()> resume) {
+      attempt->call->OnData(*attempt, data, std::move(resume));
     };
-    callbacks.on_done = [self, attempt](const net::UpstreamResult& result) {
-      self->OnDone(*attempt, result);
+    callbacks.on_done = [attempt](const net::UpstreamResult& result) {
+      attempt->call->OnDone(*attempt, result);
     };
     std::shared_ptr<net::UpstreamExchange> exchange =
-        client_.Send(target->endpoint, RequestFor(*target), std::move(callbacks));
+        client_.Send(chosen.endpoint, RequestFor(chosen), std::move(callbacks));
     bool cancel = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -158,13 +162,13 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   void OnHead(Try& attempt, const net::ResponseHead& head) {
     attempt.time_to_head = Clock::now() - attempt.started;
     attempt.status = head.status;
-    attempt.headers = EndToEndHeaders(head.headers);
     metrics_.UpstreamLatency(attempt.target.is_router, attempt.time_to_head);
     if (head.status >= 500) {
+      attempt.headers = EndToEndHeaders(head.headers);
       attempt.held = true;  // maybe another upstream does better; decided in OnDone
       return;
     }
-    net::Headers headers = attempt.headers;
+    net::Headers headers = EndToEndHeaders(head.headers);
     headers.Set("X-Supercluster-Request-Id", request_id_);
     event_stream_ = headers.Get("Content-Type").find("text/event-stream") != std::string::npos;
     streaming_ = true;

@@ -28,9 +28,9 @@ constexpr char kCandidatesHeader[] = "X-Supercluster-Candidates";
 std::string NewRequestId() {
   static thread_local std::mt19937_64 engine{std::random_device{}()};
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string id;
+  std::string id(16, '0');
   uint64_t bits = engine();
-  for (int i = 0; i < 16; ++i) id.push_back(kDigits[(bits >> (i * 4)) & 0xf]);
+  for (int i = 0; i < 16; ++i) id[i] = kDigits[(bits >> (i * 4)) & 0xf];
   return id;
 }
 
