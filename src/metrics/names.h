@@ -71,7 +71,8 @@ inline constexpr char kOutcomeLabel[] = "outcome";
 // Counter {tier, outcome}: client requests on the proxied paths, by how they ended: ok,
 // upstream_error (a 5xx passed on), stream_broken (failed after the first byte),
 // no_upstream (nothing could take it), unauthenticated, rate_limited, too_large,
-// bad_request, not_found, region_forbidden, cancelled (the client went away).
+// bad_request, not_found, region_forbidden, plaintext_forbidden (a confidential tenant's
+// request to the OpenAI-compatible API), cancelled (the client went away).
 inline constexpr char kRouterRequestsTotal[] = "supercluster_router_requests_total";
 
 // Histogram {tier, kind}: time from sending a request upstream to its response head, in

@@ -16,6 +16,7 @@ const char* RequestOutcomeName(RequestOutcome outcome) {
     case RequestOutcome::kBadRequest: return "bad_request";
     case RequestOutcome::kNotFound: return "not_found";
     case RequestOutcome::kRegionForbidden: return "region_forbidden";
+    case RequestOutcome::kPlaintextForbidden: return "plaintext_forbidden";
     case RequestOutcome::kCancelled: return "cancelled";
   }
   return "unknown";

@@ -24,6 +24,7 @@ enum class RequestOutcome {
   kBadRequest,
   kNotFound,
   kRegionForbidden,
+  kPlaintextForbidden,
   kCancelled,
 };
 const char* RequestOutcomeName(RequestOutcome outcome);

@@ -131,7 +131,10 @@ class RouterService::Handlers {
     Admitted admitted;
     TenantGate* gate = service_.dependencies_.gate;
     if (gate == nullptr) {
+      // Static mode (benchmarks, tests): no tenant records, so no tenant policy here; a
+      // worker still applies its own.
       admitted.tenant.id = "anonymous";
+      admitted.tenant.allow_plaintext = true;
       return admitted;
     }
     base::Result<store::Tenant> tenant = gate->Authenticate(request.headers.Get("Authorization"));
@@ -352,6 +355,17 @@ class RouterService::Handlers {
   void Completion(net::HttpRequest request, std::shared_ptr<net::Responder> responder) {
     std::optional<Admitted> admitted = Admit(request, *responder);
     if (!admitted) return;
+    // The worker refuses it too; refusing here keeps a confidential tenant's plaintext
+    // prompt from travelling any further than the first router.
+    if (!admitted->tenant.allow_plaintext) {
+      return Answer(request, *responder,
+                    ErrorResponse(403,
+                                  "tenant " + admitted->tenant.id +
+                                      " may not send plaintext; seal requests to the enclave "
+                                      "(POST /v1/sealed)",
+                                  "plaintext_forbidden"),
+                    RequestOutcome::kPlaintextForbidden);
+    }
     json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
     if (body.is_discarded() || !body.is_object()) {
       return Answer(request, *responder,

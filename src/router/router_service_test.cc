@@ -395,6 +395,26 @@ TEST_F(RouterServiceTest, RefusesMissingUnknownAndMalformedCredentials) {
   EXPECT_EQ(worker.state().requests.load(), 0);
 }
 
+// A tenant that may not send plaintext is refused at the router, for both OpenAI paths,
+// and its prompt never reaches a worker; the same key's sealed path is not affected here.
+TEST_F(RouterServiceTest, PlaintextOfAConfidentialTenantStopsAtTheRouter) {
+  store::Tenant confidential = MakeTenant("tenant-sealed", "key-sealed");
+  confidential.allow_plaintext = false;
+  PutTenant(confidential);
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  for (const char* path : {"/v1/completions", "/v1/chat/completions"}) {
+    net::HttpResponse response = Post(router.endpoint(), "key-sealed", kPrompt, path);
+    EXPECT_EQ(response.status, 403) << path << ": " << response.body;
+    EXPECT_NE(response.body.find("plaintext_forbidden"), std::string::npos) << response.body;
+  }
+  EXPECT_EQ(worker.state().requests.load(), 0);
+  // Another tenant's plaintext still goes through.
+  EXPECT_EQ(Post(router.endpoint(), "key-a", kPrompt).status, 200);
+  EXPECT_EQ(worker.state().requests.load(), 1);
+}
+
 TEST_F(RouterServiceTest, BadRequestsAreAnsweredByTheRouter) {
   FakeWorker& worker = AddWorker("us-east-1", "w1");
   TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
