@@ -26,7 +26,7 @@ demo: build
 	scripts/demo $(BUILD_DIR)/apps/supercluster/supercluster
 
 bench: build
-	bench/http/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
+	bench/http/run.sh $(BUILD_DIR)/apps/supercluster/supercluster --rounds 3
 	bench/router/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	bench/store/run.sh $(BUILD_DIR)
 	bench/crypto/run.sh $(BUILD_DIR)

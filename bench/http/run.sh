@@ -10,6 +10,12 @@
 # by wrk, and by everything else on the machine; the script warns when other work used more
 # than 0.1 core, since such a run is not trustworthy.
 #
+# Rounds: with --rounds R (default 1) every connection count is measured R times, the two
+# servers in alternating order (supercluster first in odd rounds, nginx first in even ones),
+# and the table shows each measure's median over the rounds, with the per-round ratios
+# beside it. On a shared or virtual machine single runs scatter; medians of 3 or more are
+# what to compare.
+#
 # CPU pinning: the servers run on cores 0..N-1 (N = --threads), wrk on core N, so the load
 # generator does not steal the servers' CPU. On a 2-core machine with the default N=1:
 # server = core 0, wrk = core 1.
@@ -18,7 +24,7 @@
 # off); it never reads /etc/nginx and never listens on port 80.
 #
 # Usage: bench/http/run.sh path/to/supercluster [--threads N] [--connections "1 16 64"]
-#                                               [--duration SECONDS]
+#                                               [--duration SECONDS] [--rounds R]
 #   (or `make bench`). Environment: OUT_DIR (default build/bench), NGINX_BINARY (default
 #   /usr/sbin/nginx), WRK_BINARY (default wrk).
 set -euo pipefail
@@ -38,12 +44,14 @@ shift
 threads=1
 connections="1 16 64"
 duration=10
+rounds=1
 warmup=2
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) threads=${2:?--threads needs a value}; shift 2 ;;
     --connections) connections=${2:?--connections needs a value}; shift 2 ;;
     --duration) duration=${2:?--duration needs a value}; shift 2 ;;
+    --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
     -h|--help) usage ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage ;;
   esac
@@ -68,6 +76,7 @@ for tool in "$wrk" taskset curl python3; do
 done
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
 [[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer (seconds)"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 for c in $connections; do
   [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--connections must be positive integers, got '$c'"
 done
@@ -253,12 +262,16 @@ children_cpu_ms() {
 # busy during a run besides the server and wrk is interference from other work.
 results="$tmp/results.tsv"
 : >"$results"
+for round in $(seq "$rounds"); do
 for c in $connections; do
-  # Interleaved per connection count, so a slow drift of the machine hits both alike.
-  for server in supercluster nginx; do
+  # Interleaved per connection count, so a slow drift of the machine hits both alike; the
+  # order alternates between rounds, so neither server always runs first.
+  order="supercluster nginx"
+  (( round % 2 == 0 )) && order="nginx supercluster"
+  for server in $order; do
     if [[ $server == supercluster ]]; then url=$supercluster_url; pid=$supercluster_pid
     else url=$nginx_url; pid=$nginx_pid; fi
-    log "$server: $c connections: ${warmup} s warm-up, ${duration} s measured"
+    log "round $round/$rounds: $server: $c connections: ${warmup} s warm-up, ${duration} s measured"
     run_wrk "$url" "$c" "$warmup" "$tmp/warmup.txt"
     server_ticks_before=$(cpu_ticks "$pid")
     machine_ticks_before=$(machine_busy_ticks)
@@ -274,9 +287,10 @@ for c in $connections; do
       || { cat "$tmp/wrk-$server-$c.txt" >&2; die "no result from wrk for $server"; }
     line="${line#RESULT } server_cpu_ms=$(( server_ticks * 1000 / clock_ticks ))"
     line+=" wrk_cpu_ms=$wrk_ms machine_cpu_ms=$(( machine_ticks * 1000 / clock_ticks ))"
-    printf '%s\t%s\t%s\n' "$server" "$c" "$line" >>"$results"
+    printf '%s\t%s\t%s\t%s\n' "$round" "$server" "$c" "$line" >>"$results"
     log "  $line"
   done
+done
 done
 
 # --- report ----------------------------------------------------------------------------
@@ -284,19 +298,20 @@ mkdir -p "$out_dir"
 json_file="$out_dir/http-$(date -u +%Y%m%dT%H%M%SZ).json"
 supercluster_binary=$(realpath "$supercluster")
 export supercluster_binary cpu_model cores kernel nginx_version wrk_version run_date git_revision placement \
-  threads duration warmup supercluster_version supercluster_header_bytes nginx_header_bytes
+  threads duration warmup rounds supercluster_version supercluster_header_bytes nginx_header_bytes
 python3 - "$results" "$json_file" <<'EOF'
-import json, os, sys
+import json, os, statistics, sys
 
 results_path, json_path = sys.argv[1], sys.argv[2]
 env = os.environ
-rows = {}
+runs = {}  # connections -> server -> [one measurement per round]
 for line in open(results_path):
-    server, connections, fields = line.rstrip("\n").split("\t")
+    round_number, server, connections, fields = line.rstrip("\n").split("\t")
     values = dict(item.split("=") for item in fields.split())
     values = {k: int(v) for k, v in values.items()}
     seconds = values["duration_us"] / 1e6
-    rows.setdefault(int(connections), {})[server] = {
+    runs.setdefault(int(connections), {}).setdefault(server, []).append({
+        "round": int(round_number),
         "requests_per_second": values["requests"] / seconds,
         # Share of one core used by the server / by wrk during the measured run
         # (1.0 = one core saturated).
@@ -313,7 +328,18 @@ for line in open(results_path):
         "requests": values["requests"],
         "errors": values["errors"],
         "non_2xx": values["non2xx"],
-    }
+    })
+
+def median_of(measurements):
+    """Each numeric measure's median over the rounds (errors are summed)."""
+    keys = [k for k in measurements[0] if k != "round"]
+    merged = {k: statistics.median(m[k] for m in measurements) for k in keys}
+    for k in ("requests", "errors", "non_2xx"):
+        merged[k] = sum(m[k] for m in measurements)
+    return merged
+
+rows = {c: {server: median_of(ms) for server, ms in by_server.items()}
+        for c, by_server in runs.items()}
 
 machine = (f'{env["cpu_model"]}, {env["cores"]} cores, {env["kernel"]}, {env["nginx_version"]}, '
            f'wrk {env["wrk_version"]}, {env["run_date"]}, git {env["git_revision"]}')
@@ -322,14 +348,15 @@ print(f"HTTP: supercluster serve vs nginx, GET /v1/echo (24-byte body), keep-ali
 print(f"machine:  {machine}")
 print(f"binary:   {env['supercluster_version'] or '?'} ({env['supercluster_binary']})")
 print(f"setup:    {env['threads']} io thread(s) / nginx worker(s); wrk -t1; {env['placement']}; "
-      f"{env['warmup']} s warm-up + {env['duration']} s per run")
+      f"{env['warmup']} s warm-up + {env['duration']} s per run; {env['rounds']} round(s)"
+      + (", medians shown" if int(env["rounds"]) > 1 else ""))
 print(f"response headers: supercluster {env['supercluster_header_bytes']} bytes, "
       f"nginx {env['nginx_header_bytes']} bytes")
 print()
 header = ("connections", "sc req/s", "sc p50 ms", "sc p99 ms",
           "nginx req/s", "nginx p50 ms", "nginx p99 ms", "ratio",
           "sc CPU", "nginx CPU", "sc µs CPU/req", "nginx µs CPU/req", "wrk CPU (sc/nginx)",
-          "other CPU (sc/nginx)")
+          "other CPU (sc/nginx)", "ratio per round")
 print("| " + " | ".join(header) + " |")
 print("|" + "|".join("-" * (len(h) + 2) for h in header) + "|")
 table = []
@@ -337,25 +364,32 @@ noisy = False
 for connections in sorted(rows):
     sc, ng = rows[connections]["supercluster"], rows[connections]["nginx"]
     ratio = sc["requests_per_second"] / ng["requests_per_second"] if ng["requests_per_second"] else 0
-    table.append({"connections": connections, "supercluster": sc, "nginx": ng, "ratio": ratio})
+    round_ratios = [s["requests_per_second"] / n["requests_per_second"] if n["requests_per_second"] else 0
+                    for s, n in zip(runs[connections]["supercluster"], runs[connections]["nginx"])]
+    table.append({"connections": connections, "supercluster": sc, "nginx": ng, "ratio": ratio,
+                  "ratio_per_round": round_ratios,
+                  "rounds": {"supercluster": runs[connections]["supercluster"],
+                             "nginx": runs[connections]["nginx"]}})
     cells = (str(connections), f'{sc["requests_per_second"]:.0f}', f'{sc["p50_ms"]:.3f}',
              f'{sc["p99_ms"]:.3f}', f'{ng["requests_per_second"]:.0f}', f'{ng["p50_ms"]:.3f}',
              f'{ng["p99_ms"]:.3f}', f"{ratio:.2f}",
              f'{sc["server_cpu_cores"]:.2f}', f'{ng["server_cpu_cores"]:.2f}',
              f'{sc["server_cpu_us_per_request"]:.1f}', f'{ng["server_cpu_us_per_request"]:.1f}',
              f'{sc["wrk_cpu_cores"]:.2f}/{ng["wrk_cpu_cores"]:.2f}',
-             f'{sc["other_cpu_cores"]:.2f}/{ng["other_cpu_cores"]:.2f}')
+             f'{sc["other_cpu_cores"]:.2f}/{ng["other_cpu_cores"]:.2f}',
+             " ".join(f"{r:.2f}" for r in round_ratios))
     print("| " + " | ".join(cells) + " |")
     for name, r in (("supercluster", sc), ("nginx", ng)):
-        if r["other_cpu_cores"] > 0.10:
+        if any(m["other_cpu_cores"] > 0.10 for m in runs[connections][name]):
             noisy = True
         if r["errors"] or r["non_2xx"]:
             print(f"  warning: {name} at {connections} connections: {r['errors']} socket errors, "
                   f"{r['non_2xx']} non-2xx responses")
 print()
-print("ratio = supercluster req/s / nginx req/s (goal: >= 1.00). CPU = cores busy during the")
-print("measured run (1.00 = the server's core saturated); µs CPU/req = server CPU time per request;")
-print("other CPU = what the rest of the machine used meanwhile (interference).")
+print("ratio = supercluster req/s / nginx req/s (goal: >= 1.00), of the medians when there are")
+print("several rounds. CPU = cores busy during the measured run (1.00 = the server's core")
+print("saturated); µs CPU/req = server CPU time per request; other CPU = what the rest of the")
+print("machine used meanwhile (interference).")
 if noisy:
     print("WARNING: other work used more than 0.10 core during some runs; rerun on a quiet machine.")
 
@@ -371,6 +405,7 @@ document = {
     "setup": {
         "threads": int(env["threads"]), "wrk_threads": 1, "placement": env["placement"],
         "warmup_seconds": int(env["warmup"]), "duration_seconds": int(env["duration"]),
+        "rounds": int(env["rounds"]),
         "response_header_bytes": {"supercluster": int(env["supercluster_header_bytes"]),
                                   "nginx": int(env["nginx_header_bytes"])},
     },
