@@ -258,9 +258,11 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // Called by Send before Begin: the exchange ends with `status` as soon as it starts.
   void FailAtStart(base::Status status) { setup_error_ = std::move(status); }
 
-  // Called once by Send, under the client's mutex for `registration`.
-  void Begin(std::unique_ptr<Connection> pooled,
-             std::list<std::shared_ptr<Exchange>>::iterator registration) {
+  // Called once by Send, under the client's mutex, right after the exchange was added to
+  // the exchanges in flight at `registration`: whatever Cancel (from Shutdown) and End
+  // read is set before another thread can find the exchange there.
+  void Register(std::list<std::shared_ptr<Exchange>>::iterator registration,
+                std::unique_ptr<Connection> pooled) {
     registration_ = registration;
     if (pooled) {
       executor_ = pooled->socket.get_executor();
@@ -268,6 +270,10 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
       reused_ = true;
     }
     timer_.emplace(executor_);
+  }
+
+  // Called once by Send after Register, outside the mutex.
+  void Begin() {
     // Posted even on the calling thread: callbacks must not run inside Send().
     asio::post(executor_, [self = shared_from_this()] { self->Start(); });
   }
@@ -685,7 +691,6 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(const Endpoint& end
                                              endpoint, std::move(request), std::move(callbacks));
   std::unique_ptr<Connection> pooled;
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
-  std::list<std::shared_ptr<Exchange>>::iterator registration;
   Clock::time_point now = Clock::now();
   {
     std::lock_guard lock(mutex_);
@@ -706,10 +711,10 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(const Endpoint& end
         }
       }
     }
-    registration = in_flight_.insert(in_flight_.end(), exchange);
+    exchange->Register(in_flight_.insert(in_flight_.end(), exchange), std::move(pooled));
   }
   stale.clear();
-  exchange->Begin(std::move(pooled), registration);
+  exchange->Begin();
   return exchange;
 }
 
