@@ -432,48 +432,38 @@ class Connection final : public ConnectionBase,
       return;
     }
     SetReadDeadline(shared_->options.idle_timeout);
-    ReadSome();
+    ReadSomeSoon();
   }
 
-  // Reads whatever arrives next into buffer_. On a plain socket it waits for readability
-  // and then reads without blocking: asio's async_read_some would first try a recv that,
-  // on an idle keep-alive connection, nearly always fails with EAGAIN, one wasted system
-  // call per request. TLS records need the stream's own read.
+  // Reads whatever arrives next into buffer_. Asio tries the read at once and waits for
+  // readability only when nothing is there (no system call beyond that first read).
   void ReadSome() {
     read_pending_ = true;
-    if constexpr (kIsTls) {
-      stream_.async_read_some(
-          buffer_.prepare(kReadChunk),
-          [self = this->shared_from_this()](boost::system::error_code error, size_t bytes) {
-            self->read_pending_ = false;
-            self->buffer_.commit(bytes);
-            self->OnReadSome(error);
-          });
-    } else {
-      stream_.async_wait(asio::socket_base::wait_read,
-                         [self = this->shared_from_this()](boost::system::error_code error) {
-                           self->ReadAvailable(error);
-                         });
-    }
+    stream_.async_read_some(
+        buffer_.prepare(kReadChunk),
+        [self = this->shared_from_this()](boost::system::error_code error, size_t bytes) {
+          self->read_pending_ = false;
+          self->buffer_.commit(bytes);
+          self->OnReadSome(error);
+        });
   }
 
-  void ReadAvailable(boost::system::error_code error) {
-    size_t bytes = 0;
-    if (!error) {
-      // Once per connection: setting it is a system call (ioctl) even when already set.
-      if (!stream_.non_blocking()) stream_.non_blocking(true, error);
-      if (!error) bytes = stream_.read_some(buffer_.prepare(kReadChunk), error);
-      if (error == asio::error::would_block) {  // woken without data: wait again
-        stream_.async_wait(asio::socket_base::wait_read,
-                           [self = this->shared_from_this()](boost::system::error_code next) {
-                             self->ReadAvailable(next);
-                           });
+  // ReadSome, started only after the io thread has looked for new events once more. The
+  // next request of a keep-alive client (or its going away) cannot be there yet when its
+  // answer has only just been written, so reading at once would nearly always fail with
+  // EAGAIN: one wasted system call per request. (Waiting for readability instead costs
+  // the same: asio re-registers the socket with epoll_ctl for every such wait.) Under load
+  // the io thread has other connections to serve first, and by the time the deferred read
+  // runs the next request has often arrived, so it succeeds at once.
+  void ReadSomeSoon() {
+    read_pending_ = true;
+    asio::post(executor_, [self = this->shared_from_this()] {
+      if (self->state_ == State::kClosed) {
+        self->read_pending_ = false;
         return;
       }
-    }
-    read_pending_ = false;
-    buffer_.commit(bytes);
-    OnReadSome(error);
+      self->ReadSome();
+    });
   }
 
   void OnReadSome(boost::system::error_code error) {
@@ -645,7 +635,7 @@ class Connection final : public ConnectionBase,
     request_start_ = Clock::now();
 
     // Watch for the client going away while the handler works.
-    if (!read_pending_ && buffer_.size() == 0) ReadSome();
+    if (!read_pending_ && buffer_.size() == 0) ReadSomeSoon();
 
     auto responder = std::make_shared<ResponderImpl<Stream>>(this->shared_from_this(), sequence_);
     try {
