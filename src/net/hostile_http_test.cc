@@ -311,6 +311,40 @@ TEST(HostileHttpTest, NeverReadingClientHitsStreamBufferLimit) { RunNeverReading
 
 TEST(HostileHttpTest, NeverReadingClientHitsWriteTimeout) { RunNeverReadingClient(true); }
 
+// Connections that are open but send nothing cost the server its bookkeeping, not a read
+// buffer each (a 4 KiB buffer per connection would put this at over 4 KiB).
+TEST(HostileHttpTest, IdleConnectionsHoldNoReadBuffer) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer's redzones and quarantine change what memory costs";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  GTEST_SKIP() << "AddressSanitizer's redzones and quarantine change what memory costs";
+#endif
+#endif
+  constexpr int kConnections = 2000;
+  auto options = testing::TestServerOptions();
+  options.max_connections = kConnections + 10;
+  TestServer server(options, EchoRouter());
+  ExpectServerHealthy(server.port());  // the server's own start-up allocations come first
+  size_t rss_before = testing::ResidentBytes();
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < kConnections; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(server.port()));
+    ASSERT_TRUE(idle.back()->connected()) << "connection " << i;
+  }
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server.server().ConnectionCount() < static_cast<size_t>(kConnections) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(server.server().ConnectionCount(), static_cast<size_t>(kConnections));
+  double per_connection_kib =
+      static_cast<double>(testing::ResidentBytes() - rss_before) / 1024.0 / kConnections;
+  EXPECT_LT(per_connection_kib, 3.5) << "KiB of server memory per idle connection";
+  idle.clear();
+  ExpectServerHealthy(server.port());
+}
+
 TEST(HostileHttpTest, ConnectionsOverTheLimitGet503) {
   auto options = testing::TestServerOptions();
   options.max_connections = 2;
