@@ -79,8 +79,6 @@ std::string SafeHeaderText(std::string text) {
   return text;
 }
 
-// Header names must be RFC 9110 tokens; a handler's header with any other byte in its name
-// is dropped rather than sent malformed.
 // ASCII only: std::isalnum consults the locale on every call, a visible cost when every
 // header of every response goes through here.
 bool IsTokenChar(char c) {
@@ -88,6 +86,8 @@ bool IsTokenChar(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
+// Header names must be RFC 9110 tokens; a handler's header with any other byte in its name
+// is dropped rather than sent malformed.
 bool IsToken(std::string_view name) {
   if (name.empty()) return false;
   for (char c : name) {
