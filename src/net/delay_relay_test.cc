@@ -258,7 +258,14 @@ TEST(DelayRelayTest, LargeTransferArrivesIntactAndInOrderBothWays) {
   ASSERT_TRUE(response.ok()) << response.status().ToString();
   ASSERT_EQ(response->body.size(), body.size());
   EXPECT_TRUE(response->body == body) << "the echoed body differs from what was sent";
+  // The relay counts bytes as written when its write completes, which on a busy machine can
+  // be a moment after the client has read them.
   RelayStats stats = relay->Stats();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (stats.buffered_bytes != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+    stats = relay->Stats();
+  }
   EXPECT_GE(stats.bytes_to_target, body.size());
   EXPECT_GE(stats.bytes_to_client, body.size());
   EXPECT_EQ(stats.buffered_bytes, 0u);

@@ -84,6 +84,16 @@ HttpRequest ToHttpRequest(RequestParser& parser) {
   return request;
 }
 
+bool IsToken(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    bool token_char = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!token_char) return false;
+  }
+  return true;
+}
+
 }  // namespace internal
 
 base::Result<HttpRequest> ParseHttpRequest(std::string_view bytes, size_t max_header_bytes,

@@ -32,4 +32,9 @@ int ValidateParsedRequest(const RequestParser& parser, std::string* reason);
 // Converts the parsed message into the plain HttpRequest handlers see.
 HttpRequest ToHttpRequest(RequestParser& parser);
 
+// Whether `text` is an RFC 9110 token (a method or a header name): not empty, and only
+// letters, digits and !#$%&'*+-.^_`|~. ASCII only, without the locale std::isalnum
+// consults on every call (a visible cost when every header of every message goes through).
+bool IsToken(std::string_view text);
+
 }  // namespace supercluster::net::internal

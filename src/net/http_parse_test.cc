@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "net/http_parse.h"
 #include "net/http_server.h"
 
 namespace supercluster::net {
@@ -320,3 +321,22 @@ TEST(HttpParseTest, RejectsTransferEncodingWhoseLastCodingIsNotChunked) {
 
 }  // namespace
 }  // namespace supercluster::net
+
+namespace supercluster::net::internal {
+namespace {
+
+TEST(IsTokenTest, AcceptsRfc9110TokensOnly) {
+  EXPECT_TRUE(IsToken("Content-Type"));
+  EXPECT_TRUE(IsToken("X-Supercluster-Request-Id"));
+  EXPECT_TRUE(IsToken("!#$%&'*+-.^_`|~09azAZ"));
+  EXPECT_FALSE(IsToken(""));
+  for (std::string_view bad : {"a b", "a:b", "a\r", "a\n", "(a)", "a/b", "a\"b", "a,b", "a;b",
+                               "a=b", "a{b}", "a@b", "a?b", "a\\b", "a[b]"}) {
+    EXPECT_FALSE(IsToken(bad)) << bad;
+  }
+  EXPECT_FALSE(IsToken(std::string_view("a\0b", 3)));
+  EXPECT_FALSE(IsToken("caf\xc3\xa9"));  // bytes above 127 are never token characters
+}
+
+}  // namespace
+}  // namespace supercluster::net::internal

@@ -79,23 +79,6 @@ std::string SafeHeaderText(std::string text) {
   return text;
 }
 
-// ASCII only: std::isalnum consults the locale on every call, a visible cost when every
-// header of every response goes through here.
-bool IsTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-// Header names must be RFC 9110 tokens; a handler's header with any other byte in its name
-// is dropped rather than sent malformed.
-bool IsToken(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (!IsTokenChar(c)) return false;
-  }
-  return true;
-}
-
 // Builds the status line and header section by appending to one string. A Beast message
 // printed through an ostringstream took 4.5 % of the server's CPU in a perf profile of
 // bench/http (docs/performance.md), mostly locale set-up.
@@ -110,7 +93,9 @@ std::string SerializeHead(int status, int version, const Headers& headers,
   out += StatusReason(status);
   out += "\r\n";
   for (const auto& [name, value] : headers.fields()) {
-    if (!IsToken(name) || beast::iequals(name, "content-length") ||
+    // Header names must be tokens; a handler's header with any other byte in its name is
+    // dropped rather than sent malformed.
+    if (!internal::IsToken(name) || beast::iequals(name, "content-length") ||
         beast::iequals(name, "transfer-encoding") || beast::iequals(name, "connection")) {
       continue;  // framing is the server's job
     }

@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/http_parse.h"
 #include "net/io_thread.h"
 #include "net/socket_address.h"
 
@@ -85,21 +86,6 @@ bool LooksReusable(Connection& connection, Clock::time_point now) {
   return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-bool IsTokenChar(char c) {
-  if (c >= 'a' && c <= 'z') return true;
-  if (c >= 'A' && c <= 'Z') return true;
-  if (c >= '0' && c <= '9') return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool IsToken(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    if (!IsTokenChar(c)) return false;
-  }
-  return true;
-}
-
 bool IsFieldValue(std::string_view text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
@@ -136,7 +122,7 @@ std::string HostHeader(const Endpoint& endpoint) {
 // `body_size` is given apart because the caller has already moved the body out.
 base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoint& endpoint,
                                         size_t body_size) {
-  if (!IsToken(request.method)) {
+  if (!internal::IsToken(request.method)) {
     return base::InvalidArgument("upstream request: invalid method '" + request.method + "'");
   }
   if (!IsTarget(request.target)) {
@@ -147,7 +133,7 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
   head.append(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
   bool has_host = false;
   for (const auto& [name, value] : request.headers.fields()) {
-    if (!IsToken(name) || !IsFieldValue(value)) {
+    if (!internal::IsToken(name) || !IsFieldValue(value)) {
       return base::InvalidArgument("upstream request: header '" + name +
                                    "' has a name or value that cannot be sent (CR, LF, NUL)");
     }
