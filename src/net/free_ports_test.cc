@@ -29,5 +29,17 @@ TEST(FreeLoopbackPortsTest, HandsOutDistinctPortsThatCanBeBound) {
   EXPECT_TRUE(FreeLoopbackPorts(0)->empty());
 }
 
+// Outgoing connections take their local ports from the ephemeral range, so a port chosen
+// there could be gone before its user binds it.
+TEST(FreeLoopbackPortsTest, ChoosesPortsOutsideTheEphemeralRange) {
+  auto [first, last] = EphemeralPortRange();
+  ASSERT_LE(first, last);
+  auto ports = FreeLoopbackPorts(50);
+  ASSERT_TRUE(ports.ok()) << ports.status().ToString();
+  for (uint16_t port : *ports) {
+    EXPECT_TRUE(port < first || port > last) << port << " is in " << first << "-" << last;
+  }
+}
+
 }  // namespace
 }  // namespace supercluster::net
