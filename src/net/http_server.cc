@@ -29,6 +29,7 @@
 #include <unordered_map>
 
 #include "base/logging.h"
+#include "net/earliest_timer.h"
 #include "net/http_parse.h"
 #include "net/io_thread.h"
 #include "net/socket_address.h"
@@ -338,12 +339,9 @@ class Connection final : public ConnectionBase,
   // --- Deadlines ---
   //
   // A connection has a read deadline (idle, request, handshake or linger time) and a write
-  // deadline, and one timer serves both. Setting or clearing a deadline only stores a time;
-  // the timer is re-armed only when a new deadline falls before the moment it is already
-  // armed for. A keep-alive connection answering request after request therefore touches
-  // the timer about once per read_timeout instead of five times per request (each a lock
-  // and often a timerfd_settime; docs/performance.md). When the timer fires it handles the
-  // deadlines that have passed and re-arms for the earliest one left.
+  // deadline, and one EarliestTimer serves both: setting or clearing a deadline stores a
+  // time and touches the timer only when it would fire too late. When it fires, the
+  // deadlines that have passed are handled and it is set for the earliest one left.
 
   void SetReadDeadline(std::chrono::milliseconds timeout) {
     read_deadline_ = CoarseNow() + timeout;
@@ -358,17 +356,10 @@ class Connection final : public ConnectionBase,
   void ClearWriteDeadline() { write_deadline_ = Clock::time_point::max(); }
 
   void EnsureTimerBy(Clock::time_point deadline) {
-    if (timer_armed_ && timer_expiry_ <= deadline) return;
-    timer_armed_ = true;
-    timer_expiry_ = deadline;
-    deadline_timer_.expires_at(deadline);  // cancels an earlier wait, if any
-    deadline_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code error) {
-      if (error != asio::error::operation_aborted) self->OnDeadlineTimer();
-    });
+    deadline_timer_.FireBy(deadline, [self = this->shared_from_this()] { self->OnDeadlineTimer(); });
   }
 
   void OnDeadlineTimer() {
-    timer_armed_ = false;
     if (state_ == State::kClosed) return;
     Clock::time_point now = Clock::now();
     if (write_deadline_ <= now) {
@@ -827,7 +818,7 @@ class Connection final : public ConnectionBase,
     ReleaseSlot(/*notify_observer=*/true);
     ClearReadDeadline();
     ClearWriteDeadline();
-    deadline_timer_.cancel();
+    deadline_timer_.Cancel();
     boost::system::error_code ignored;
     Lowest().close(ignored);
     std::deque<PendingWrite> failed = std::move(queue_);
@@ -849,11 +840,9 @@ class Connection final : public ConnectionBase,
   std::shared_ptr<ServerShared> shared_;
   Stream stream_;
   asio::any_io_executor executor_;
-  asio::steady_timer deadline_timer_;
+  internal::EarliestTimer deadline_timer_;
   Clock::time_point read_deadline_ = Clock::time_point::max();
   Clock::time_point write_deadline_ = Clock::time_point::max();
-  bool timer_armed_ = false;  // deadline_timer_ has a wait pending ...
-  Clock::time_point timer_expiry_;  // ... that fires at this time
   const std::string peer_;
 
   State state_ = State::kIdle;

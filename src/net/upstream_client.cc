@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/earliest_timer.h"
 #include "net/http_parse.h"
 #include "net/io_thread.h"
 #include "net/socket_address.h"
@@ -275,10 +276,9 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
  private:
   // --- The deadline ---
   //
-  // One timer per exchange, armed at most once per stage: setting a later deadline than the
-  // timer is armed for only stores it, and the timer re-arms when it fires early. When the
-  // deadline passes, the socket is closed; the operation pending on it then fails, and
-  // timed_out_ tells it why.
+  // One EarliestTimer per exchange: a later deadline than the timer is set for only stores
+  // it, and the timer is set again when it fires early. When the deadline passes, the
+  // socket is closed; the operation pending on it then fails, and timed_out_ tells it why.
 
   void SetDeadline(std::chrono::milliseconds timeout) {
     deadline_ = Clock::now() + timeout;
@@ -286,19 +286,12 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   }
 
   void ArmTimerBy(Clock::time_point deadline) {
-    if (timer_armed_ && timer_expiry_ <= deadline) return;
-    timer_armed_ = true;
-    timer_expiry_ = deadline;
-    timer_->expires_at(deadline);
-    timer_->async_wait([self = shared_from_this()](ErrorCode error) {
-      if (error != asio::error::operation_aborted) self->OnDeadlineTimer();
-    });
+    timer_->FireBy(deadline, [self = shared_from_this()] { self->OnDeadlineTimer(); });
   }
 
   void ClearDeadline() { deadline_ = Clock::time_point::max(); }
 
   void OnDeadlineTimer() {
-    timer_armed_ = false;
     if (finished_ || deadline_ == Clock::time_point::max()) return;
     if (Clock::now() < deadline_) return ArmTimerBy(deadline_);
     timed_out_ = true;
@@ -566,7 +559,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 
   void End(base::Status status, std::unique_ptr<Connection> pooled) {
     finished_.store(true, std::memory_order_release);
-    if (timer_armed_) timer_->cancel();
+    timer_->Cancel();
     // Pool the connection before on_done, so a request sent from on_done can reuse it.
     auto self = shared_from_this();
     client_->Finished(registration_, key_, std::move(pooled));
@@ -598,10 +591,8 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 
   std::atomic<bool> finished_{false};
   std::unique_ptr<Connection> connection_;
-  std::optional<asio::steady_timer> timer_;
+  std::optional<internal::EarliestTimer> timer_;
   Clock::time_point deadline_ = Clock::time_point::max();
-  bool timer_armed_ = false;
-  Clock::time_point timer_expiry_;
   bool timed_out_ = false;
   std::vector<Protocol::endpoint> addresses_;
   std::optional<http::response_parser<http::buffer_body>> parser_;

@@ -1,0 +1,55 @@
+// Internal to net: a timer for deadlines that move often but rarely fire, shared by the HTTP
+// server's connections and the upstream client's exchanges.
+//
+// FireBy(deadline) makes sure the timer fires no later than `deadline`. It re-arms the timer
+// only when it is not armed or is armed for a later time; a later deadline only needs the
+// owner to remember it and check again when the timer fires (early). A keep-alive
+// connection that sets its deadlines on every request thus touches the timer about once
+// per timeout instead of several times per request: each arming takes the reactor's lock
+// and often a timerfd_settime (docs/performance.md).
+//
+// Not thread-safe: use it from its executor only (a strand, or the single io thread).
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <utility>
+
+namespace supercluster::net::internal {
+
+class EarliestTimer {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit EarliestTimer(const boost::asio::any_io_executor& executor) : timer_(executor) {}
+
+  // `on_fire` runs once when the timer fires, not when it is re-armed or cancelled. It must
+  // keep the EarliestTimer's owner alive (capture a shared_ptr to it).
+  template <class OnFire>
+  void FireBy(Clock::time_point deadline, OnFire on_fire) {
+    if (armed_ && expiry_ <= deadline) return;
+    armed_ = true;
+    expiry_ = deadline;
+    timer_.expires_at(deadline);  // cancels an earlier wait, if any
+    timer_.async_wait([this, on_fire = std::move(on_fire)](boost::system::error_code error) {
+      if (error == boost::asio::error::operation_aborted) return;
+      armed_ = false;
+      on_fire();
+    });
+  }
+
+  // Cancels a pending wait (its on_fire does not run).
+  void Cancel() {
+    if (!armed_) return;
+    armed_ = false;
+    timer_.cancel();
+  }
+
+ private:
+  boost::asio::steady_timer timer_;
+  bool armed_ = false;       // a wait is pending ...
+  Clock::time_point expiry_;  // ... that fires at this time
+};
+
+}  // namespace supercluster::net::internal
