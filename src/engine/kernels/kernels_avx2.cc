@@ -5,11 +5,18 @@
 // leak AVX2 code into the rest of the program, and Avx2KernelTable() returns nullptr unless
 // CPUID says the CPU (and OS) support all three extensions.
 //
-// Matrix products are tiled: a micro-kernel computes R weight rows x C input rows with R*C
-// vector accumulators, so each weight vector (or quantized block, unpacked once) is reused
-// for C input rows from registers. Every output keeps its own 8-lane accumulator, fed in
-// the same order whatever R and C are, and is reduced the same way, so tile shapes,
-// thread counts and M never change a result.
+// Matrix products are tiled: a micro-kernel computes R weight rows x C input rows with
+// vector accumulators per output, so each weight vector (or quantized block, unpacked once)
+// is reused for C input rows from registers. Every output keeps its own accumulators (two
+// 8-lane ones for float weights, one for quantized), fed in the same order whatever R and C
+// are, and is reduced the same way, so tile shapes, thread counts and M never change a result.
+//
+// MatVec (M = 1) reads one weight row at a time, front to back. Measured on a Zen 4 VM
+// (2 cores) streaming rows from a mapped 1-2 GiB model file: one row at a time ran at the
+// machine's plain read bandwidth (F16 ~30 GB/s, Q8_0 ~35 GB/s), four rows side by side at
+// 13-21 GB/s. A float row needs its two accumulators to go that fast (each FMA waits for the
+// previous one on its accumulator, and one 8-element chain cannot keep up with memory); a
+// quantized block has enough work of its own to hide its one accumulator's wait.
 #include "engine/kernels/kernel_table.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -61,25 +68,43 @@ struct Bf16Loader {
 };
 
 // y[c * y_stride + r] = dot(w row r, x row c) for r < R, c < C. Rows are k long.
+// Each output has two accumulators: `even` takes elements [16j, 16j + 8) and `odd`
+// [16j + 8, 16j + 16); a last 8 elements that make no pair of steps go to `even`; then
+// hsum(even + odd), then the scalar tail. Every tile shape follows exactly this order.
 template <class Loader, int R, int C>
 SC_AVX2 inline void FloatTile(const typename Loader::Element* w, const float* x, int64_t k,
                               float* y, int64_t y_stride) {
-  __m256 acc[R][C];
+  __m256 even[R][C];
+  __m256 odd[R][C];
   for (int r = 0; r < R; ++r) {
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+    for (int c = 0; c < C; ++c) even[r][c] = odd[r][c] = _mm256_setzero_ps();
   }
   int64_t i = 0;
-  for (; i + 8 <= k; i += 8) {
+  for (; i + 16 <= k; i += 16) {
     __m256 weights[R];
     for (int r = 0; r < R; ++r) weights[r] = Loader::Load8(w + r * k + i);
     for (int c = 0; c < C; ++c) {
       const __m256 input = _mm256_loadu_ps(x + c * k + i);
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(weights[r], input, acc[r][c]);
+      for (int r = 0; r < R; ++r) even[r][c] = _mm256_fmadd_ps(weights[r], input, even[r][c]);
     }
+    for (int r = 0; r < R; ++r) weights[r] = Loader::Load8(w + r * k + i + 8);
+    for (int c = 0; c < C; ++c) {
+      const __m256 input = _mm256_loadu_ps(x + c * k + i + 8);
+      for (int r = 0; r < R; ++r) odd[r][c] = _mm256_fmadd_ps(weights[r], input, odd[r][c]);
+    }
+  }
+  if (i + 8 <= k) {
+    for (int r = 0; r < R; ++r) {
+      const __m256 weights = Loader::Load8(w + r * k + i);
+      for (int c = 0; c < C; ++c) {
+        even[r][c] = _mm256_fmadd_ps(weights, _mm256_loadu_ps(x + c * k + i), even[r][c]);
+      }
+    }
+    i += 8;
   }
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < C; ++c) {
-      float sum = HorizontalSum(acc[r][c]);
+      float sum = HorizontalSum(_mm256_add_ps(even[r][c], odd[r][c]));
       for (int64_t j = i; j < k; ++j) sum = std::fma(Loader::Load1(w + r * k + j), x[c * k + j], sum);
       y[c * y_stride + r] = sum;
     }
@@ -118,9 +143,6 @@ SC_AVX2 inline void QuantTile(const Block* w, const BlockQ8_0* x, int64_t blocks
     float weight_scale[R];
     for (int r = 0; r < R; ++r) {
       const Block& block = w[r * blocks + b];
-      // Decode streams each weight row once: ask for the row's bytes well before they are
-      // needed (a hint; past the row's end it touches the next row's, which is harmless).
-      _mm_prefetch(reinterpret_cast<const char*>(&block) + 512, _MM_HINT_T0);
       codes[r] = WeightCodes(block);
       magnitudes[r] = _mm256_sign_epi8(codes[r], codes[r]);
       weight_scale[r] = HalfToFloat(block.d);
@@ -144,11 +166,17 @@ SC_AVX2 inline void QuantTile(const Block* w, const BlockQ8_0* x, int64_t blocks
 }
 
 // Adapters so one driver serves both weight families: a row of k elements is `Stride(k)`
-// elements of type Element, and a Tile computes R x C outputs.
+// elements of type Element, and a Tile computes R x C outputs. When M > 1, tiles are
+// kTileRows x kTileColumns. Float tiles take 2 weight rows, so each input vector loaded
+// serves two rows (2 x 3 outputs x 2 accumulators is what 16 vector registers hold next to
+// the weights). Quantized tiles take 1: reading two rows side by side slowed small batches
+// (M = 2 to 4) below one row at a time, and unpacking a block is the work worth sharing.
 template <class Loader>
 struct FloatFamily {
   using Element = typename Loader::Element;
   using Input = float;
+  static constexpr int kTileRows = 2;
+  static constexpr int kTileColumns = 3;
   static int64_t Stride(int64_t k) { return k; }
   template <int R, int C>
   SC_AVX2 static void Tile(const Element* w, const Input* x, int64_t k, float* y, int64_t ys) {
@@ -159,6 +187,8 @@ template <class Block>
 struct QuantFamily {
   using Element = Block;
   using Input = BlockQ8_0;
+  static constexpr int kTileRows = 1;
+  static constexpr int kTileColumns = 4;
   static int64_t Stride(int64_t k) { return k / kQuantBlockSize; }
   template <int R, int C>
   SC_AVX2 static void Tile(const Element* w, const Input* x, int64_t k, float* y, int64_t ys) {
@@ -166,18 +196,24 @@ struct QuantFamily {
   }
 };
 
-// All input rows [m_begin, m_end) against R weight rows starting at w, C = 4 at a time.
+// All input rows [m_begin, m_end) against R weight rows starting at w, kTileColumns at a time.
 template <class Family, int R>
 SC_AVX2 void TilesForRows(const typename Family::Element* w, const typename Family::Input* x,
                           int64_t k, int64_t m_begin, int64_t m_end, float* y,
                           int64_t y_stride) {
+  constexpr int kColumns = Family::kTileColumns;
+  static_assert(kColumns == 3 || kColumns == 4);
   const int64_t x_stride = Family::Stride(k);
   int64_t m = m_begin;
-  for (; m + 4 <= m_end; m += 4) {
-    Family::template Tile<R, 4>(w, x + m * x_stride, k, y + m * y_stride, y_stride);
+  for (; m + kColumns <= m_end; m += kColumns) {
+    Family::template Tile<R, kColumns>(w, x + m * x_stride, k, y + m * y_stride, y_stride);
   }
   switch (m_end - m) {
-    case 3: Family::template Tile<R, 3>(w, x + m * x_stride, k, y + m * y_stride, y_stride); break;
+    case 3:
+      if constexpr (kColumns > 3) {
+        Family::template Tile<R, 3>(w, x + m * x_stride, k, y + m * y_stride, y_stride);
+      }
+      break;
     case 2: Family::template Tile<R, 2>(w, x + m * x_stride, k, y + m * y_stride, y_stride); break;
     case 1: Family::template Tile<R, 1>(w, x + m * x_stride, k, y + m * y_stride, y_stride); break;
     default: break;
@@ -188,8 +224,9 @@ SC_AVX2 void TilesForRows(const typename Family::Element* w, const typename Fami
 // weight rows of this part stream past it.
 template <class Family>
 int64_t InputRowsPerBlock(int64_t k) {
+  constexpr int64_t kColumns = Family::kTileColumns;
   const int64_t row_bytes = Family::Stride(k) * static_cast<int64_t>(sizeof(typename Family::Input));
-  return std::max<int64_t>(4, (256 * 1024 / std::max<int64_t>(row_bytes, 1)) / 4 * 4);
+  return std::max(kColumns, (256 * 1024 / std::max<int64_t>(row_bytes, 1)) / kColumns * kColumns);
 }
 
 template <class Family>
@@ -199,21 +236,21 @@ SC_AVX2 void MatMulRows(const WeightMatrix& w, const void* input, int64_t m_coun
   const auto* x = static_cast<const typename Family::Input*>(input);
   const int64_t k = w.cols;
   const int64_t w_stride = Family::Stride(k);
-  if (m_count == 1) {
-    // MatVec: four weight rows at a time give four independent accumulator chains.
-    int64_t n = row_begin;
-    for (; n + 4 <= row_end; n += 4) Family::template Tile<4, 1>(weights + n * w_stride, x, k, y + n, 1);
-    for (; n < row_end; ++n) Family::template Tile<1, 1>(weights + n * w_stride, x, k, y + n, 1);
+  if (m_count == 1) {  // MatVec: one weight row at a time (see the top of this file)
+    for (int64_t n = row_begin; n < row_end; ++n) {
+      Family::template Tile<1, 1>(weights + n * w_stride, x, k, y + n, 1);
+    }
     return;
   }
+  constexpr int kRows = Family::kTileRows;
   const int64_t block_rows = InputRowsPerBlock<Family>(k);
   for (int64_t m_begin = 0; m_begin < m_count; m_begin += block_rows) {
     const int64_t m_end = std::min(m_count, m_begin + block_rows);
     int64_t n = row_begin;
-    for (; n + 2 <= row_end; n += 2) {
-      TilesForRows<Family, 2>(weights + n * w_stride, x, k, m_begin, m_end, y + n, w.rows);
+    for (; n + kRows <= row_end; n += kRows) {
+      TilesForRows<Family, kRows>(weights + n * w_stride, x, k, m_begin, m_end, y + n, w.rows);
     }
-    if (n < row_end) {
+    for (; n < row_end; ++n) {
       TilesForRows<Family, 1>(weights + n * w_stride, x, k, m_begin, m_end, y + n, w.rows);
     }
   }
