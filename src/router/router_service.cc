@@ -13,6 +13,7 @@
 
 #include "metrics/endpoints.h"
 #include "router/proxy.h"
+#include "router/requested_model.h"
 
 namespace supercluster::router {
 namespace {
@@ -366,19 +367,20 @@ class RouterService::Handlers {
                                   "plaintext_forbidden"),
                     RequestOutcome::kPlaintextForbidden);
     }
-    json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded() || !body.is_object()) {
-      return Answer(request, *responder,
-                    ErrorResponse(400, "the request body is not a JSON object", "invalid_request"),
-                    RequestOutcome::kBadRequest);
+    RequestedModel requested = ReadRequestedModel(request.body);
+    switch (requested.problem) {
+      case RequestedModel::Problem::kNotAnObject:
+        return Answer(request, *responder,
+                      ErrorResponse(400, "the request body is not a JSON object", "invalid_request"),
+                      RequestOutcome::kBadRequest);
+      case RequestedModel::Problem::kNoModel:
+        return Answer(request, *responder,
+                      ErrorResponse(400, "the request has no \"model\" string", "invalid_request"),
+                      RequestOutcome::kBadRequest);
+      case RequestedModel::Problem::kNone:
+        break;
     }
-    auto model = body.find("model");
-    if (model == body.end() || !model->is_string() || model->get<std::string>().empty()) {
-      return Answer(request, *responder,
-                    ErrorResponse(400, "the request has no \"model\" string", "invalid_request"),
-                    RequestOutcome::kBadRequest);
-    }
-    Forward(std::move(request), std::move(responder), *admitted, model->get<std::string>(),
+    Forward(std::move(request), std::move(responder), *admitted, requested.model,
             std::nullopt);
   }
 
