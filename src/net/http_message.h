@@ -18,6 +18,11 @@ class Headers {
   // Replaces every field of this name with one field.
   void Set(std::string name, std::string value);
   void Remove(std::string_view name);
+  // Removes every field whose name `drop` returns true for; the others keep their order.
+  template <typename Predicate>
+  void RemoveIf(Predicate drop) {
+    std::erase_if(fields_, [&drop](const auto& field) { return drop(field.first); });
+  }
   // The first value of the field, or "" when absent.
   std::string Get(std::string_view name) const;
   bool Has(std::string_view name) const;

@@ -79,6 +79,18 @@ TEST(HttpMessageHeadersTest, RemoveDropsEveryFieldOfThatNameOnly) {
   EXPECT_EQ(headers.fields(), (Fields{{"Accept", "*/*"}}));
 }
 
+TEST(HttpMessageHeadersTest, RemoveIfDropsTheChosenFieldsAndKeepsTheOrder) {
+  Headers headers;
+  headers.Add("Connection", "keep-alive");
+  headers.Add("Accept", "*/*");
+  headers.Add("X-Drop-Me", "1");
+  headers.Add("Content-Type", "text/plain");
+  headers.RemoveIf([](const std::string& name) { return name == "Connection" || name == "X-Drop-Me"; });
+  EXPECT_EQ(headers.fields(), (Fields{{"Accept", "*/*"}, {"Content-Type", "text/plain"}}));
+  headers.RemoveIf([](const std::string&) { return false; });
+  EXPECT_EQ(headers.fields().size(), 2u);
+}
+
 TEST(HttpMessageRequestTest, PathStripsTheQuery) {
   EXPECT_EQ(RequestFor("/v1/models?x=1&y=2").path(), "/v1/models");
   EXPECT_EQ(RequestFor("/v1/models").path(), "/v1/models");

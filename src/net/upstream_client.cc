@@ -430,7 +430,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
       for (const auto& field : fields) {
         head.headers.Add(std::string(field.name_string()), std::string(field.value()));
       }
-      callbacks_.on_head(head);
+      callbacks_.on_head(std::move(head));
     }
     ReadBody();
   }

@@ -65,7 +65,8 @@ struct UpstreamResult {
 };
 
 struct UpstreamCallbacks {
-  std::function<void(const ResponseHead& head)> on_head;
+  // The head is the callback's to keep: moving its headers out saves copying them.
+  std::function<void(ResponseHead head)> on_head;
   std::function<void(std::string_view data, std::function<void()> resume)> on_data;
   std::function<void(const UpstreamResult& result)> on_done;
 };

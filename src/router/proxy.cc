@@ -44,6 +44,12 @@ net::Headers EndToEndHeaders(const net::Headers& headers) {
   return kept;
 }
 
+// EndToEndHeaders for headers the caller gives up: filtered in place, nothing copied.
+net::Headers EndToEndHeaders(net::Headers&& headers) {
+  headers.RemoveIf(IsHopByHop);
+  return std::move(headers);
+}
+
 class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
  public:
   ProxyCall(ProxyRequest request, std::shared_ptr<net::Responder> responder,
@@ -138,8 +144,8 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       number = ++attempt_number_;
     }
     net::UpstreamCallbacks callbacks;
-    callbacks.on_head = [attempt](const net::ResponseHead& head) {
-      attempt->call->OnHead(*attempt, head);
+    callbacks.on_head = [attempt](net::ResponseHead head) {
+      attempt->call->OnHead(*attempt, std::move(head));
     };
     callbacks.on_data = [attempt](std::string_view data, std::function<void()> resume) {
       attempt->call->OnData(*attempt, data, std::move(resume));
@@ -159,16 +165,16 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     if (cancel) exchange->Cancel();
   }
 
-  void OnHead(Try& attempt, const net::ResponseHead& head) {
+  void OnHead(Try& attempt, net::ResponseHead head) {
     attempt.time_to_head = Clock::now() - attempt.started;
     attempt.status = head.status;
     metrics_.UpstreamLatency(attempt.target.is_router, attempt.time_to_head);
     if (head.status >= 500) {
-      attempt.headers = EndToEndHeaders(head.headers);
+      attempt.headers = EndToEndHeaders(std::move(head.headers));
       attempt.held = true;  // maybe another upstream does better; decided in OnDone
       return;
     }
-    net::Headers headers = EndToEndHeaders(head.headers);
+    net::Headers headers = EndToEndHeaders(std::move(head.headers));
     headers.Set("X-Supercluster-Request-Id", request_id_);
     event_stream_ = headers.Get("Content-Type").find("text/event-stream") != std::string::npos;
     streaming_ = true;

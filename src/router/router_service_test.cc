@@ -151,6 +151,11 @@ class FakeWorker {
       net::HttpResponse response =
           net::HttpResponse::Json(200, "{\"served_by\":\"" + state->name + "\"}");
       response.headers.Set("X-Supercluster-Served-By", state->name);
+      // Hop-by-hop fields the router must not pass on, next to an end-to-end one it must.
+      response.headers.Set("Keep-Alive", "timeout=5");
+      response.headers.Set("Proxy-Connection", "keep-alive");
+      response.headers.Set("Trailer", "X-Checksum");
+      response.headers.Set("X-Worker-Note", "end to end");
       responder->Send(std::move(response));
     });
   }
@@ -378,6 +383,26 @@ TEST_F(RouterServiceTest, RoutesToAnEligibleWorkerAsTheAuthenticatedTenant) {
   EXPECT_EQ(worker.LastHeaders().Get("X-Supercluster-Request-Id"), "trace-42");
   EXPECT_EQ(worker.LastHeaders().Get("X-Supercluster-Tenant"), "tenant-b");
   EXPECT_EQ(worker.state().requests.load(), 2);
+}
+
+TEST_F(RouterServiceTest, HopByHopHeadersStopAtTheRouter) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpResponse response =
+      Post(router.endpoint(), "key-a", kPrompt, "/v1/completions",
+           {{"Keep-Alive", "timeout=9"}, {"Proxy-Connection", "keep-alive"}, {"TE", "trailers"},
+            {"X-Client-Note", "end to end"}});
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.headers.Get("X-Worker-Note"), "end to end");
+  for (const char* hop : {"Keep-Alive", "Proxy-Connection", "Trailer"}) {
+    EXPECT_FALSE(response.headers.Has(hop)) << hop << " reached the client";
+  }
+  net::Headers seen = worker.LastHeaders();
+  EXPECT_EQ(seen.Get("X-Client-Note"), "end to end");
+  for (const char* hop : {"Keep-Alive", "Proxy-Connection", "TE"}) {
+    EXPECT_FALSE(seen.Has(hop)) << hop << " reached the worker";
+  }
 }
 
 TEST_F(RouterServiceTest, RefusesMissingUnknownAndMalformedCredentials) {
