@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Memory allocations per request: `supercluster serve` answering GET /v1/echo, and
+# `supercluster router` proxying POST /v1/completions to an nginx upstream (the request of
+# bench/router). Each runs with the alloc_count library preloaded (bench/allocs/
+# alloc_count.cc, built with the project) and is driven by wrk: a warm-up, then the count
+# over a measured run, divided by the requests wrk completed in it. Unlike CPU time on a
+# shared machine the figure barely moves between runs, so it shows what a change to the
+# request path saves. It counts malloc calls (operator new included), not calloc or realloc.
+#
+# Usage: bench/allocs/run.sh BUILD_DIR [--connections N] [--duration S]
+#   BUILD_DIR holds apps/supercluster/supercluster and bench/allocs/liballoc_count.so
+#   (`make build`). Needs nginx and wrk (scripts/install-deps).
+set -euo pipefail
+
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+[[ $# -ge 1 ]] || usage
+case "$1" in -h|--help) usage ;; esac
+build_dir=$1
+shift
+connections=16
+duration=2
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --connections) connections=${2:?--connections needs a value}; shift 2 ;;
+    --duration) duration=${2:?--duration needs a value}; shift 2 ;;
+    -h|--help) usage ;;
+    *) echo "run.sh: unknown argument: $1" >&2; usage ;;
+  esac
+done
+
+log() { echo "bench/allocs: $*" >&2; }
+die() { echo "bench/allocs: FAIL: $*" >&2; exit 1; }
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
+
+supercluster=$build_dir/apps/supercluster/supercluster
+preload=$build_dir/bench/allocs/liballoc_count.so
+nginx=${NGINX_BINARY:-/usr/sbin/nginx}
+[[ -x "$supercluster" ]] || die "not an executable: $supercluster (make build)"
+[[ -f "$preload" ]] || die "missing $preload (make build)"
+[[ -x "$nginx" ]] || die "nginx not found at $nginx (scripts/install-deps installs nginx-light)"
+command -v wrk >/dev/null || die "wrk not found (scripts/install-deps installs it)"
+[[ "$connections" =~ ^[1-9][0-9]*$ ]] || die "--connections must be a positive integer"
+[[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer (seconds)"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do stop_process "$pid" "a benchmark process"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+unset NGINX  # nginx reads it as inherited listening sockets
+
+wait_for_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "nothing listens on port $1"
+}
+
+# count NAME PID URL [WRK ARGS...]: allocations per request of PID while wrk drives URL.
+count() {
+  local name=$1 pid=$2 url=$3
+  shift 3
+  local log_file=$work/$name.log
+  wrk -t1 -c"$connections" -d1 "$@" "$url" >/dev/null
+  kill -USR2 "$pid"
+  sleep 0.2
+  local requests
+  requests=$(wrk -t1 -c"$connections" -d"$duration" "$@" "$url" | awk '/requests in/ {print $1}')
+  kill -USR2 "$pid"
+  sleep 0.2
+  local counts
+  counts=$(grep '^alloc_count:' "$log_file" | tail -2 | awk '{print $3}' | paste -sd' ')
+  read -r before after <<<"$counts"
+  [[ -n "$after" && "$requests" -gt 0 ]] || die "$name: no counts or no requests (see $log_file)"
+  printf '| %s | %s | %s |\n' "$name" "$requests" \
+    "$(awk -v a="$before" -v b="$after" -v n="$requests" 'BEGIN {printf "%.1f", (b - a) / n}')"
+}
+
+serve_port=$(free_port)
+LD_PRELOAD=$preload "$supercluster" serve --listen "127.0.0.1:$serve_port" --log-level warn \
+  --set server.io_threads=1 >"$work/serve.log" 2>&1 &
+pids+=($!)
+serve_pid=$!
+wait_for_port "$serve_port"
+
+upstream_port=$(free_port)
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log error;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work;
+  server {
+    listen 127.0.0.1:$upstream_port;
+    location / { default_type application/json; return 200 '{"bench":"upstream"}'; }
+  }
+}
+CONF
+"$nginx" -p "$work" -c "$work/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 &
+pids+=($!)
+wait_for_port "$upstream_port"
+
+router_port=$(free_port)
+LD_PRELOAD=$preload "$supercluster" router --tier regional --region bench \
+  --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_port" \
+  --log-level warn --set server.io_threads=1 >"$work/router.log" 2>&1 &
+pids+=($!)
+router_pid=$!
+wait_for_port "$router_port"
+cat >"$work/request.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"model":"bench","prompt":"hello","max_tokens":1}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench"
+LUA
+
+log "$connections connections, 1 s warm-up + $duration s counted per process"
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+echo "machine: $cpu, $(nproc) cores, Linux $(uname -r); $("$supercluster" version)"
+echo
+echo "| process | requests | allocations per request |"
+echo "|---|---:|---:|"
+count serve "$serve_pid" "http://127.0.0.1:$serve_port/v1/echo"
+count router "$router_pid" "http://127.0.0.1:$router_port/v1/completions" -s "$work/request.lua"
