@@ -60,7 +60,7 @@ constexpr size_t kMaxGatheredWrites = 8;
 // connections for the client going away (a read that sees the close). Watching every
 // request at once cost a system call per request that nearly always failed with EAGAIN
 // (a proxied request: the client waits for its answer and sends nothing), about one in
-// four of a router's system calls. Now a request answered within this interval is never
+// five of a router's system calls. Now a request answered within this interval is never
 // watched, and a client that goes away is noticed within one to two intervals.
 constexpr std::chrono::milliseconds kClientWatchInterval{50};
 
