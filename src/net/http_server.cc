@@ -1106,7 +1106,6 @@ class HttpServer::Impl {
   void Stop() {
     if (stopped_) return;
     stopped_ = true;
-    watch_timer_stopped_.store(true);
     shared_->draining.store(true);
     CloseListeners();
     ForEachConnection([](ConnectionBase& connection) { connection.ForceClose(); });
@@ -1236,7 +1235,7 @@ class HttpServer::Impl {
     if (!client_watch_timer_) client_watch_timer_ = std::make_unique<asio::steady_timer>(*io_context_);
     client_watch_timer_->expires_after(kClientWatchInterval);
     client_watch_timer_->async_wait([this](boost::system::error_code error) {
-      if (error || watch_timer_stopped_.load()) return;
+      if (error || stopped_.load()) return;
       ForEachConnection([](ConnectionBase& connection) { connection.StartClientWatchIfWanted(); });
       ArmClientWatchTimer();
     });
@@ -1281,10 +1280,9 @@ class HttpServer::Impl {
   std::mutex registry_mutex_;
   std::vector<std::weak_ptr<ConnectionBase>> connections_;
   size_t registry_size_after_sweep_ = 0;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};  // also read by the client watch timer, on io threads
   // Runs on the io threads; declared after io_context_, so destroyed before it.
   std::unique_ptr<asio::steady_timer> client_watch_timer_;
-  std::atomic<bool> watch_timer_stopped_{false};
 };
 
 HttpServer::HttpServer(ServerOptions options, std::shared_ptr<const HttpRouter> router)
