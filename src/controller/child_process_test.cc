@@ -39,8 +39,13 @@ TEST_F(ChildProcessTest, StartsWaitsForItsLineAndStopsIt) {
   auto line = WaitForLogLine(log, "serving on", pid_, milliseconds(5000));
   ASSERT_TRUE(line.ok()) << line.status().ToString();
   EXPECT_EQ(*line, "x serving on tcp://1.2.3.4:5");
-  // `exec sleep` replaced the shell: the process no longer runs /bin/sh, so a check by
-  // program refuses to signal it (this is what protects a reused pid).
+  // Once `exec sleep` has replaced the shell, the process no longer runs /bin/sh, so a check
+  // by program refuses to signal it (this is what protects a reused pid). The exec follows
+  // the line, and on a busy machine it can come some time later.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (ProcessRunning(pid_, "/bin/sh") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
   EXPECT_FALSE(ProcessRunning(pid_, "/bin/sh"));
   EXPECT_EQ(::kill(pid_, 0), 0);
   ::kill(pid_, SIGKILL);
