@@ -57,10 +57,15 @@ void Headers::Remove(std::string_view name) {
 }
 
 std::string Headers::Get(std::string_view name) const {
+  const std::string* value = Find(name);
+  return value ? *value : std::string();
+}
+
+const std::string* Headers::Find(std::string_view name) const {
   for (const auto& [field_name, value] : fields_) {
-    if (EqualsIgnoreCase(field_name, name)) return value;
+    if (EqualsIgnoreCase(field_name, name)) return &value;
   }
-  return "";
+  return nullptr;
 }
 
 bool Headers::Has(std::string_view name) const {

@@ -25,6 +25,8 @@ class Headers {
   }
   // The first value of the field, or "" when absent.
   std::string Get(std::string_view name) const;
+  // The first value of the field, or null when absent; valid until the headers change.
+  const std::string* Find(std::string_view name) const;
   bool Has(std::string_view name) const;
   // Makes room for `count` fields in all, so that adding them does not reallocate.
   void Reserve(size_t count) { fields_.reserve(count); }

@@ -50,6 +50,18 @@ TEST(HttpMessageHeadersTest, AddKeepsDuplicatesInOrderAndGetReturnsTheFirst) {
             (Fields{{"X-Tag", "one"}, {"Accept", "*/*"}, {"x-tag", "two"}}));
 }
 
+TEST(HttpMessageHeadersTest, FindPointsAtTheFirstValueOrIsNull) {
+  Headers headers;
+  EXPECT_EQ(headers.Find("X-Tag"), nullptr);
+  headers.Add("X-Tag", "one");
+  headers.Add("x-tag", "two");
+  const std::string* found = headers.Find("X-TAG");
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(*found, "one");
+  EXPECT_EQ(found, &headers.fields()[0].second);
+  EXPECT_EQ(headers.Find("X-Ta"), nullptr);
+}
+
 TEST(HttpMessageHeadersTest, SetReplacesEveryDuplicateWithOneField) {
   Headers headers;
   headers.Add("X-Tag", "one");

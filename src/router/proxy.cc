@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <mutex>
 #include <string_view>
 #include <nlohmann/json.hpp>
@@ -50,6 +51,17 @@ net::Headers EndToEndHeaders(net::Headers&& headers) {
   return std::move(headers);
 }
 
+// The body length a response head gives, or nullopt without a (single, numeric)
+// Content-Length. The upstream client's parser has already refused a malformed one.
+std::optional<uint64_t> ContentLength(const net::Headers& headers) {
+  const std::string* value = headers.Find("Content-Length");
+  if (value == nullptr) return std::nullopt;
+  uint64_t length = 0;
+  auto [end, error] = std::from_chars(value->data(), value->data() + value->size(), length);
+  if (error != std::errc() || end != value->data() + value->size()) return std::nullopt;
+  return length;
+}
+
 class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
  public:
   ProxyCall(ProxyRequest request, std::shared_ptr<net::Responder> responder,
@@ -69,6 +81,13 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   }
 
  private:
+  // How an upstream's answer goes on to the client.
+  enum class Delivery {
+    kStream,   // piece by piece as it arrives (chunked), with backpressure
+    kWhole,    // collected (a Content-Length within the limit), then sent with its length
+    kHeld,     // a 5xx kept back: maybe another upstream does better; decided in OnDone
+  };
+
   // One try on one upstream. It holds the call, so that each upstream callback captures
   // one pointer (small enough for std::function to store without allocating).
   struct Try {
@@ -77,9 +96,9 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     Clock::time_point started;
     std::chrono::nanoseconds time_to_head{0};
     int status = 0;
-    net::Headers headers;
-    bool held = false;  // a 5xx kept back from the client
-    std::string held_body;
+    Delivery delivery = Delivery::kStream;
+    net::Headers headers;  // kWhole and kHeld: the head, until it is sent
+    std::string body;      // kWhole: the body; kHeld: its first kMaxHeldErrorBytes
   };
 
   void OnClientGone() {
@@ -171,20 +190,36 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     metrics_.UpstreamLatency(attempt.target.is_router, attempt.time_to_head);
     if (head.status >= 500) {
       attempt.headers = EndToEndHeaders(std::move(head.headers));
-      attempt.held = true;  // maybe another upstream does better; decided in OnDone
+      attempt.delivery = Delivery::kHeld;
       return;
     }
+    std::optional<uint64_t> length = ContentLength(head.headers);
     net::Headers headers = EndToEndHeaders(std::move(head.headers));
     headers.Set("X-Supercluster-Request-Id", request_id_);
-    event_stream_ = headers.Get("Content-Type").find("text/event-stream") != std::string::npos;
+    const std::string* type = headers.Find("Content-Type");
+    event_stream_ = type != nullptr && type->find("text/event-stream") != std::string::npos;
+    // A HEAD answer's Content-Length describes a body that is not there: streamed, the
+    // server sends its head alone.
+    if (length && *length <= request_.max_collected_response_bytes && !event_stream_ &&
+        request_.request.method != "HEAD") {
+      attempt.delivery = Delivery::kWhole;
+      attempt.headers = std::move(headers);
+      attempt.body.reserve(*length);
+      return;
+    }
     streaming_ = true;
     responder_->StartStream(head.status, std::move(headers));
   }
 
   void OnData(Try& attempt, std::string_view data, std::function<void()> resume) {
-    if (attempt.held || !streaming_) {
-      if (attempt.held_body.size() < kMaxHeldErrorBytes) {
-        attempt.held_body.append(data.substr(0, kMaxHeldErrorBytes - attempt.held_body.size()));
+    if (attempt.delivery == Delivery::kWhole) {
+      attempt.body.append(data);  // the parser stops at Content-Length, within the limit
+      resume();
+      return;
+    }
+    if (attempt.delivery == Delivery::kHeld || !streaming_) {
+      if (attempt.body.size() < kMaxHeldErrorBytes) {
+        attempt.body.append(data.substr(0, kMaxHeldErrorBytes - attempt.body.size()));
       }
       resume();
       return;
@@ -223,22 +258,47 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         event.data = ErrorJson("the upstream failed mid-stream (" + target.id + ")",
                                "upstream_error");
         responder_->Write(net::FormatSseEvent(event));
+        responder_->Finish();
+      } else {
+        // No event to tell the client with: the response is cut off without its last
+        // chunk (the responder, let go unfinished, closes the connection), so that a
+        // truncated body never looks whole.
+        responder_.reset();
       }
-      responder_->Finish();
       return Done(RequestOutcome::kStreamBroken, attempt.status);
     }
     if (cancelled) {
       target.balancer->OnFinish(target.id, Outcome::kAbandoned, attempt.time_to_head);
       return Done(RequestOutcome::kCancelled, 499);
     }
-    if (attempt.held) {
+    if (attempt.delivery == Delivery::kWhole) {
+      if (!result.status.ok()) {
+        // Nothing reached the client yet, but the upstream may have acted on the request
+        // (its head arrived): not retried, answered as a failure instead of a short body.
+        target.balancer->OnFinish(target.id, Outcome::kFailure, attempt.time_to_head);
+        spdlog::warn("request {}: upstream {} failed mid-response: {}", request_id_, target.id,
+                     result.status.message());
+        return SendFinal(ErrorResponse(
+            502, "the upstream " + target.id + " failed mid-response: " + result.status.message(),
+            "upstream_error"));
+      }
+      target.balancer->OnFinish(target.id, Outcome::kSuccess, attempt.time_to_head);
+      bytes_out_ += attempt.body.size();
+      net::HttpResponse response;
+      response.status = attempt.status;
+      response.headers = std::move(attempt.headers);
+      response.body = std::move(attempt.body);
+      responder_->Send(std::move(response));
+      return Done(RequestOutcome::kOk, attempt.status);
+    }
+    if (attempt.delivery == Delivery::kHeld) {
       bool saturated = attempt.status == 503;
       target.balancer->OnFinish(target.id, saturated ? Outcome::kSaturated : Outcome::kFailure,
                                 attempt.time_to_head);
       net::HttpResponse response;
       response.status = attempt.status;
-      response.headers = attempt.headers;
-      response.body = std::move(attempt.held_body);
+      response.headers = std::move(attempt.headers);
+      response.body = std::move(attempt.body);
       last_error_ = std::move(response);
       last_was_failure_ = !saturated;
       return Attempt();

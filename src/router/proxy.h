@@ -2,8 +2,11 @@
 // answer back with backpressure, and tries another upstream while nothing has reached the
 // client yet. The rules (docs/data-plane.md):
 //
-// - An answer below 500 is streamed to the client as it arrives; the upstream is read only
-//   as fast as the client takes the bytes (Responder::Write's on_written resumes it).
+// - An answer below 500 with a Content-Length of at most max_collected_response_bytes (and
+//   not an event stream) is collected and sent on whole, with its Content-Length: one write
+//   to the client instead of a chunked stream. Any other answer below 500 is streamed to
+//   the client as it arrives; the upstream is read only as fast as the client takes the
+//   bytes (Responder::Write's on_written resumes it).
 // - A 503 is "saturated": another upstream is tried at no cost to the retry budget. Any
 //   other 5xx, a refused connection or a timeout before any byte of the answer is a failure
 //   (counted towards the upstream's ejection), and another upstream is tried only while the
@@ -11,7 +14,9 @@
 // - When nothing is left to try, the client gets the last upstream's error answer, or a 502
 //   / 504 naming what failed, or (nothing tried at all) `no_target_response`.
 // - A failure after the first byte ends an event stream with `event: error` and a
-//   {"error":{...}} data line, then ends the response: never a hang.
+//   {"error":{...}} data line, then ends the response: never a hang. Any other stream is
+//   cut off (the connection closes before the last chunk), so a short body never looks
+//   whole. A collected answer that fails before its end becomes a 502.
 // - The client going away cancels the upstream exchange.
 //
 // Request bodies are never logged or kept beyond the exchange. Callers: RouterService.
@@ -47,6 +52,8 @@ struct ProxyRequest {
   net::HttpRequest request;
   std::string tenant_id;
   std::string own_region;
+  // The largest Content-Length of an answer collected whole (see above); 0 streams all.
+  uint64_t max_collected_response_bytes = 0;
   // The next upstream to try, given the ids already tried; nullopt when none is left.
   std::function<std::optional<ProxyTarget>(const std::vector<std::string>& tried)> next_target;
   // The answer when not a single upstream could be tried.

@@ -107,6 +107,8 @@ RouterServiceOptions RouterServiceOptions::FromConfig(const base::Config& config
   options.upstream.response_timeout = config.GetDuration("router.upstream_response_timeout");
   options.max_attestation_candidates =
       static_cast<int>(config.GetInt("router.max_attestation_candidates"));
+  options.max_collected_response_bytes =
+      static_cast<uint64_t>(config.GetInt("router.max_collected_response_bytes"));
   return options;
 }
 
@@ -347,6 +349,7 @@ class RouterService::Handlers {
     }
     proxy.tenant_id = tenant.id;
     proxy.own_region = service_.options_.region;
+    proxy.max_collected_response_bytes = service_.options_.max_collected_response_bytes;
     proxy.hold = admitted.hold;
     proxy.request = std::move(request);
     StartProxy(std::move(proxy), std::move(responder), *service_.client_, *service_.metrics_);

@@ -40,6 +40,8 @@ struct RouterServiceOptions {
   net::UpstreamOptions upstream;
   std::vector<std::string> via;  // "REGION=HOST:PORT", as --via gives them
   int max_attestation_candidates = 16;  // the most `k` a client may ask for
+  // Answers with a Content-Length up to this are passed on whole (ProxyRequest).
+  uint64_t max_collected_response_bytes = 64 * 1024;
 
   // Reads the router.* keys (docs/configuration.md).
   static RouterServiceOptions FromConfig(const base::Config& config);

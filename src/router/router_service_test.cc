@@ -6,6 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <future>
@@ -27,7 +32,10 @@ using std::chrono::milliseconds;
 // ---- a fake worker ----
 
 enum class WorkerMode { kOk, kFail500, kSaturated, kDieMidStream, kCloseConnection, kEndlessStream,
-                        kBigStream };
+                        kBigStream, kDieMidPlainStream, kLargeAnswer };
+
+// kLargeAnswer's body: over router.max_collected_response_bytes (64 KiB by default).
+const std::string kLargeAnswerBody = "\"" + std::string(100 * 1024, 'y') + "\"";
 
 struct WorkerState {
   std::string name;
@@ -105,6 +113,18 @@ class FakeWorker {
           Kill();
           return;
         }
+        case WorkerMode::kDieMidPlainStream: {
+          net::Headers headers;
+          headers.Set("Content-Type", "application/octet-stream");
+          responder->StartStream(200, std::move(headers));
+          responder->Write("the first part");
+          std::this_thread::sleep_for(milliseconds(100));
+          Kill();
+          return;
+        }
+        case WorkerMode::kLargeAnswer:
+          responder->Send(net::HttpResponse::Json(200, kLargeAnswerBody));
+          return;
         case WorkerMode::kEndlessStream: {
           // Streams until the router goes away, as a long generation would.
           responder->OnClose([state] { state->client_went_away = true; });
@@ -164,6 +184,79 @@ class FakeWorker {
   std::unique_ptr<net::testing::TestServer> server_;
   std::mutex threads_mutex_;
   std::vector<std::thread> threads_;
+};
+
+// A worker that promises more than it sends: its answer to any POST declares a
+// Content-Length of 1000 and the connection closes after 12 bytes of body. Raw sockets,
+// because net::HttpServer always frames its answers correctly. GET /readyz is answered
+// properly, so that the router's health checks let it in. One request per connection.
+class ShortAnswerWorker {
+ public:
+  ShortAnswerWorker() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), length), 0);
+    EXPECT_EQ(::listen(listen_fd_, 64), 0);
+    EXPECT_EQ(::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~ShortAnswerWorker() {
+    ::shutdown(listen_fd_, SHUT_RDWR);  // accept() fails and Serve returns
+    thread_.join();
+    ::close(listen_fd_);
+  }
+
+  std::string address() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int posts() const { return posts_.load(); }
+
+ private:
+  void Serve() {
+    while (true) {
+      int fd = ::accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0) return;
+      Answer(fd);
+      ::close(fd);
+    }
+  }
+
+  // Reads one request (head, then the body its Content-Length gives) and answers it.
+  void Answer(int fd) {
+    std::string received;
+    size_t head_end = std::string::npos;
+    char buffer[4096];
+    while (true) {
+      if (head_end == std::string::npos) head_end = received.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        size_t body = 0;
+        if (size_t at = received.find("Content-Length: "); at != std::string::npos) {
+          body = std::stoul(received.substr(at + 16));
+        }
+        if (received.size() >= head_end + 4 + body) break;
+      }
+      ssize_t got = ::read(fd, buffer, sizeof(buffer));
+      if (got <= 0) return;
+      received.append(buffer, static_cast<size_t>(got));
+    }
+    std::string answer;
+    if (received.starts_with("GET /readyz ")) {
+      answer = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nready\n";
+    } else {
+      ++posts_;
+      answer =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
+          "Connection: close\r\n\r\n{\"cut-short\"";
+    }
+    EXPECT_EQ(::write(fd, answer.data(), answer.size()), static_cast<ssize_t>(answer.size()));
+  }
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> posts_{0};
+  std::thread thread_;
 };
 
 // ---- records ----
@@ -287,16 +380,24 @@ class RouterServiceTest : public ::testing::Test {
                         const attest::DevMeasurements* measurements = nullptr,
                         const std::string& model = "kjv") {
     workers_.push_back(std::make_unique<FakeWorker>(region + "/" + id));
+    RegisterWorker(region, id, workers_.back()->address(), measurements ? *measurements : good_,
+                   model);
+    return *workers_.back();
+  }
+
+  // Registers a worker listening at `address` (http://HOST:PORT) as serving `model`.
+  void RegisterWorker(const std::string& region, const std::string& id,
+                      const std::string& address, const attest::DevMeasurements& measurements,
+                      const std::string& model = "kjv") {
     store::Instance instance;
     instance.id = id;
     instance.region = region;
     instance.state = store::InstanceState::kServing;
-    instance.address = workers_.back()->address();
+    instance.address = address;
     instance.model = model;
     instance.capacity = 8;
-    instance.attestation_b64 = Document(measurements ? *measurements : good_);
+    instance.attestation_b64 = Document(measurements);
     EXPECT_TRUE(store_->Put(store::keys::Instance(region, id), store::Encode(instance)).ok());
-    return *workers_.back();
   }
 
   void RemoveWorker(const std::string& region, const std::string& id) {
@@ -603,6 +704,72 @@ TEST_F(RouterServiceTest, WorkerDyingMidStreamEndsTheClientStreamWithAnError) {
   EXPECT_EQ(events[0].data, R"({"text":"In the"})");
   EXPECT_EQ(events[1].event, "error");
   EXPECT_NE(events[1].data.find("\"error\":{"), std::string::npos) << events[1].data;
+}
+
+// Without an event stream to carry an error event, a broken stream is cut off: the client
+// gets no last chunk and sees the body incomplete, never a short body that looks whole.
+TEST_F(RouterServiceTest, WorkerDyingMidPlainStreamCutsTheClientResponseOff) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  worker.state().mode = WorkerMode::kDieMidPlainStream;
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
+  net::HttpRequest request;
+  request.method = "POST";
+  request.target = "/v1/completions";
+  request.headers.Set("Authorization", "Bearer key-a");
+  request.body = kPrompt;
+  std::string received;
+  int status = 0;
+  auto start = std::chrono::steady_clock::now();
+  auto head = client.Stream(
+      request, [&](const net::ResponseHead& response) { status = response.status; },
+      [&](std::string_view data) {
+        received.append(data);
+        return true;
+      });
+  EXPECT_FALSE(head.ok()) << "a cut-off body was delivered as complete";
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(received, "the first part");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3)) << "no hang";
+}
+
+// Answers with a Content-Length within router.max_collected_response_bytes reach the client
+// whole with their length; longer ones are streamed chunked, byte for byte the same.
+TEST_F(RouterServiceTest, SmallAnswersKeepTheirLengthAndLargeOnesStream) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpResponse small = Post(router.endpoint(), "key-a", kPrompt);
+  ASSERT_EQ(small.status, 200) << small.body;
+  EXPECT_EQ(small.body, R"({"served_by":"us-east-1/w1"})");
+  EXPECT_EQ(small.headers.Get("Content-Length"), std::to_string(small.body.size()));
+  EXPECT_FALSE(small.headers.Has("Transfer-Encoding"));
+  EXPECT_EQ(small.headers.Get("Content-Type"), "application/json");
+  EXPECT_EQ(small.headers.Get("X-Worker-Note"), "end to end");
+  EXPECT_FALSE(small.headers.Get("X-Supercluster-Request-Id").empty());
+
+  worker.state().mode = WorkerMode::kLargeAnswer;
+  net::HttpResponse large = Post(router.endpoint(), "key-a", kPrompt);
+  ASSERT_EQ(large.status, 200);
+  EXPECT_EQ(large.body, kLargeAnswerBody);
+  EXPECT_EQ(large.headers.Get("Transfer-Encoding"), "chunked");
+  EXPECT_FALSE(large.headers.Has("Content-Length"));
+  EXPECT_FALSE(large.headers.Get("X-Supercluster-Request-Id").empty());
+}
+
+// A collected answer that ends before its Content-Length is not passed on short, and not
+// retried (the worker may have acted on the request): the client gets a 502.
+TEST_F(RouterServiceTest, AnAnswerShorterThanItsLengthBecomesA502) {
+  ShortAnswerWorker worker;
+  RegisterWorker("us-east-1", "w1", worker.address(), good_);
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt);
+  EXPECT_EQ(response.status, 502) << response.body;
+  EXPECT_NE(response.body.find("upstream_error"), std::string::npos) << response.body;
+  EXPECT_EQ(response.body.find("cut-short"), std::string::npos) << response.body;
+  EXPECT_EQ(worker.posts(), 1);
 }
 
 TEST_F(RouterServiceTest, ClientGoingAwayCancelsTheUpstreamExchange) {
