@@ -167,7 +167,7 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   void Shutdown();
 
   std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, HttpRequest request,
-                                         UpstreamCallbacks callbacks);
+                                         std::shared_ptr<UpstreamHandler> handler);
 
   // --- For Exchange. ---
   const UpstreamOptions& options() const { return options_; }
@@ -216,14 +216,14 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
  public:
   Exchange(std::shared_ptr<Impl> client, std::shared_ptr<asio::io_context> io_context,
            asio::any_io_executor executor, const Endpoint& endpoint, HttpRequest request,
-           UpstreamCallbacks callbacks)
+           std::shared_ptr<UpstreamHandler> handler)
       : io_context_(std::move(io_context)),
         client_(std::move(client)),
         endpoint_(endpoint),
         key_(endpoint.ToString()),
         body_(std::move(request.body)),
         is_head_request_(request.method == "HEAD"),
-        callbacks_(std::move(callbacks)),
+        handler_(std::move(handler)),
         started_(Clock::now()),
         executor_(std::move(executor)) {
     if (endpoint.tls) {
@@ -259,9 +259,14 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     timer_.emplace(executor_);
   }
 
-  // Called once by Send after Register, outside the mutex.
-  void Begin() {
-    // Posted even on the calling thread: callbacks must not run inside Send().
+  // Called once by Send after Register, outside the mutex. `on_own_thread`: the caller is
+  // the only thread that runs this exchange's executor, so its steps may run right here.
+  void Begin(bool on_own_thread) {
+    // A request on a pooled connection starts at once: its first step only starts the
+    // write, and a write's completion never runs inside the call that starts it, so no
+    // callback runs inside Send(). That saves a trip through the io_context's queue per
+    // proxied request. Everything else (a connect, which may fail at once) is posted.
+    if (on_own_thread && connection_ && setup_error_.ok()) return Write();
     asio::post(executor_, [self = shared_from_this()] { self->Start(); });
   }
 
@@ -422,7 +427,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     // No retry can happen from here on: the request's bytes are not needed any more.
     std::string().swap(head_);
     std::string().swap(body_);
-    if (callbacks_.on_head) {
+    {
       ResponseHead head;
       head.status = status;
       const auto& fields = parser_->get().base();
@@ -430,7 +435,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
       for (const auto& field : fields) {
         head.headers.Add(std::string(field.name_string()), std::string(field.value()));
       }
-      callbacks_.on_head(std::move(head));
+      handler_->OnHead(std::move(head));
     }
     ReadBody();
   }
@@ -467,14 +472,14 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     if (error == http::error::need_buffer) error = {};  // the piece buffer is full
     if (error) return Fail(Describe(error));
     size_t got = kPieceBytes - parser_->get().body().size;
-    if (got == 0 || !callbacks_.on_data) return ReadBody();
+    if (got == 0) return ReadBody();
     bool last = parser_->is_done();
     awaiting_resume_ = true;
     resume_now_ = false;
     ClearDeadline();
     in_on_data_ = this;
-    callbacks_.on_data(std::string_view(connection_->piece.get(), got),
-                       [self = shared_from_this()] { self->Resume(); });
+    handler_->OnData(std::string_view(connection_->piece.get(), got),
+                     [self = shared_from_this()] { self->Resume(); });
     in_on_data_ = nullptr;
     if (last) return Complete();
     if (resume_now_) {
@@ -567,9 +572,9 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     result.status = std::move(status);
     result.head_received = received_;
     result.elapsed = Clock::now() - started_;
-    auto on_done = std::move(callbacks_.on_done);
-    callbacks_ = {};  // drops whatever the caller's callbacks hold, now rather than later
-    if (on_done && !client_->shut_down()) on_done(result);
+    // Let go of the handler now rather than when the exchange goes: it may hold the caller.
+    std::shared_ptr<UpstreamHandler> handler = std::move(handler_);
+    if (!client_->shut_down()) handler->OnDone(result);
   }
 
   // The exchange whose on_data runs on this thread right now (see Resume).
@@ -583,7 +588,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   std::string head_;
   std::string body_;
   bool is_head_request_;
-  UpstreamCallbacks callbacks_;
+  std::shared_ptr<UpstreamHandler> handler_;
   Clock::time_point started_;
   base::Status setup_error_;
   asio::any_io_executor executor_;
@@ -646,26 +651,27 @@ void UpstreamClient::Impl::Shutdown() {
   upstreams_.clear();
 }
 
-std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(const Endpoint& endpoint,
-                                                             HttpRequest request,
-                                                             UpstreamCallbacks callbacks) {
+std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
+    const Endpoint& endpoint, HttpRequest request, std::shared_ptr<UpstreamHandler> handler) {
   // io_threads 0: a call from an HttpServer io thread (a proxy's handler) runs on that
   // server's threads, so that the request, the upstream exchange and the response never
   // wait for another thread to wake up.
   std::shared_ptr<asio::io_context> context = io_context_;
   bool only_thread = own_threads_ == 1;
+  bool on_own_thread = false;  // this thread alone runs the exchange's executor
   if (options_.io_threads == 0) {
     const internal::ServerIoThread& server_thread = internal::CurrentServerIoThread();
     if (server_thread.io_context) {
       context = server_thread.io_context;
       only_thread = server_thread.only_thread;
+      on_own_thread = only_thread;
     }
   }
   // One thread runs the exchange's steps one at a time by itself; several need a strand.
   asio::any_io_executor executor = context->get_executor();
   if (!only_thread) executor = asio::make_strand(*context);
   auto exchange = std::make_shared<Exchange>(shared_from_this(), context, std::move(executor),
-                                             endpoint, std::move(request), std::move(callbacks));
+                                             endpoint, std::move(request), std::move(handler));
   std::unique_ptr<Connection> pooled;
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
   Clock::time_point now = Clock::now();
@@ -691,7 +697,7 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(const Endpoint& end
     exchange->Register(in_flight_.insert(in_flight_.end(), exchange), std::move(pooled));
   }
   stale.clear();
-  exchange->Begin();
+  exchange->Begin(on_own_thread);
   return exchange;
 }
 
@@ -742,8 +748,43 @@ UpstreamClient::~UpstreamClient() { impl_->Shutdown(); }
 
 std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,
                                                        HttpRequest request,
+                                                       std::shared_ptr<UpstreamHandler> handler) {
+  return impl_->Send(endpoint, std::move(request), std::move(handler));
+}
+
+namespace {
+
+// UpstreamCallbacks as an UpstreamHandler; a missing callback is skipped (without on_data
+// the body is read and dropped).
+class CallbacksHandler final : public UpstreamHandler {
+ public:
+  explicit CallbacksHandler(UpstreamCallbacks callbacks) : callbacks_(std::move(callbacks)) {}
+
+  void OnHead(ResponseHead head) override {
+    if (callbacks_.on_head) callbacks_.on_head(std::move(head));
+  }
+  void OnData(std::string_view data, std::function<void()> resume) override {
+    if (callbacks_.on_data) {
+      callbacks_.on_data(data, std::move(resume));
+    } else {
+      resume();
+    }
+  }
+  void OnDone(const UpstreamResult& result) override {
+    if (callbacks_.on_done) callbacks_.on_done(result);
+  }
+
+ private:
+  UpstreamCallbacks callbacks_;
+};
+
+}  // namespace
+
+std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,
+                                                       HttpRequest request,
                                                        UpstreamCallbacks callbacks) {
-  return impl_->Send(endpoint, std::move(request), std::move(callbacks));
+  return Send(endpoint, std::move(request),
+              std::make_shared<CallbacksHandler>(std::move(callbacks)));
 }
 
 }  // namespace supercluster::net

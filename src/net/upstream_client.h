@@ -5,9 +5,10 @@
 //
 // Threading: the client owns `io_threads` threads running its own io_context (or, with 0,
 // borrows the calling HttpServer's; see UpstreamOptions::io_threads). Send() may be
-// called from any thread and returns at once; every callback of one exchange runs on an io
-// thread, one at a time and in order: on_head once, then on_data zero or more times, then
-// on_done exactly once (also after Cancel, with an error). Callbacks must not block.
+// called from any thread and returns at once; every callback of one exchange (an
+// UpstreamHandler's methods, or the UpstreamCallbacks functions) runs on an io thread, one
+// at a time and in order: on_head once, then on_data zero or more times, then on_done
+// exactly once (also after Cancel, with an error). Callbacks must not block.
 //
 // Backpressure: on_data gets a `resume` function; the client reads no more of that response
 // until it is called (from any thread, once per piece). A proxy calls it once the downstream
@@ -64,8 +65,18 @@ struct UpstreamResult {
   std::chrono::nanoseconds elapsed{0};
 };
 
+// What one exchange tells its caller, in the order and on the threads described at the top.
+class UpstreamHandler {
+ public:
+  virtual ~UpstreamHandler() = default;
+  // The head is the handler's to keep: moving its headers out saves copying them.
+  virtual void OnHead(ResponseHead head) = 0;
+  virtual void OnData(std::string_view data, std::function<void()> resume) = 0;
+  virtual void OnDone(const UpstreamResult& result) = 0;
+};
+
+// The same as functions, for callers that need no class of their own; any may be empty.
 struct UpstreamCallbacks {
-  // The head is the callback's to keep: moving its headers out saves copying them.
   std::function<void(ResponseHead head)> on_head;
   std::function<void(std::string_view data, std::function<void()> resume)> on_data;
   std::function<void(const UpstreamResult& result)> on_done;
@@ -93,6 +104,9 @@ class UpstreamClient {
   // Sends `request` to `endpoint` (TCP or Unix). Host is filled in when absent; the body is
   // always framed by Content-Length (any Content-Length or Transfer-Encoding given is
   // replaced). Header names and values must not contain CR, LF or NUL (kInvalidArgument).
+  // The exchange holds `handler` until on_done has run.
+  std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, HttpRequest request,
+                                         std::shared_ptr<UpstreamHandler> handler);
   std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, HttpRequest request,
                                          UpstreamCallbacks callbacks);
 

@@ -907,23 +907,32 @@ TEST(UpstreamClientTest, ZeroIoThreadsRunsExchangesOnTheCallingServerThread) {
   UpstreamClient client(options);
   std::mutex mutex;
   std::vector<bool> same_thread;  // per request: on_done ran on the handler's thread
+  // Set while Send runs: the second request starts on a pooled connection right inside
+  // Send, but its callbacks must still run only after Send returned.
+  std::atomic<bool> inside_send{false};
+  std::atomic<int> callbacks_inside_send{0};
   auto front_router = std::make_shared<HttpRouter>();
   front_router->Handle("GET", "/proxy", [&](HttpRequest, std::shared_ptr<Responder> responder) {
     auto handler_thread = std::this_thread::get_id();
     auto body = std::make_shared<std::string>();
     UpstreamCallbacks callbacks;
-    callbacks.on_data = [body](std::string_view data, std::function<void()> resume) {
+    callbacks.on_head = [&](ResponseHead) { callbacks_inside_send += inside_send ? 1 : 0; };
+    callbacks.on_data = [&, body](std::string_view data, std::function<void()> resume) {
+      callbacks_inside_send += inside_send ? 1 : 0;
       body->append(data);
       resume();
     };
     callbacks.on_done = [&, responder, body, handler_thread](const UpstreamResult& result) {
+      callbacks_inside_send += inside_send ? 1 : 0;
       {
         std::lock_guard lock(mutex);
         same_thread.push_back(std::this_thread::get_id() == handler_thread);
       }
       responder->Send(HttpResponse::Text(result.status.ok() ? 200 : 502, *body));
     };
+    inside_send = true;
     client.Send(back.endpoint(), Get("/peer"), std::move(callbacks));
+    inside_send = false;
   });
   ServerOptions front_options = testing::TestServerOptions();
   front_options.io_threads = 1;
@@ -938,8 +947,52 @@ TEST(UpstreamClientTest, ZeroIoThreadsRunsExchangesOnTheCallingServerThread) {
   EXPECT_EQ(first->status, 200);
   EXPECT_NE(first->body.find("127.0.0.1:"), std::string::npos) << first->body;
   EXPECT_EQ(first->body, second->body) << "the second request did not reuse the connection";
+  EXPECT_EQ(callbacks_inside_send.load(), 0);
   std::lock_guard lock(mutex);
   EXPECT_EQ(same_thread, (std::vector<bool>{true, true}));
+}
+
+// The same as StalePooledConnectionIsRetriedOnce on a server's io thread, where a request
+// on a pooled connection starts its write inside Send: the write to the closed connection
+// fails after Send returned, and the request goes once more on a fresh connection.
+TEST(UpstreamClientTest, ZeroIoThreadsStalePooledConnectionIsRetriedOnce) {
+  ScriptedServer raw([](int fd, int index) {
+    ReadRequestHead(fd);
+    WriteAll(fd, index == 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+                            : "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nretry");
+    // then close: the connection pooled after "first" is stale
+  });
+  UpstreamOptions options = TestUpstreamOptions();
+  options.io_threads = 0;
+  UpstreamClient client(options);
+  auto front_router = std::make_shared<HttpRouter>();
+  front_router->Handle("GET", "/proxy", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    auto body = std::make_shared<std::string>();
+    UpstreamCallbacks callbacks;
+    callbacks.on_data = [body](std::string_view data, std::function<void()> resume) {
+      body->append(data);
+      resume();
+    };
+    callbacks.on_done = [responder, body](const UpstreamResult& result) {
+      responder->Send(result.status.ok() ? HttpResponse::Text(200, *body)
+                                         : HttpResponse::Text(502, result.status.ToString()));
+    };
+    client.Send(raw.endpoint(), Get("/"), std::move(callbacks));
+  });
+  ServerOptions front_options = testing::TestServerOptions();
+  front_options.io_threads = 1;
+  TestServer front(front_options, front_router);
+  HttpClient http(front.endpoint(), testing::TestClientOptions());
+  auto first = http.Request(Get("/proxy"));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(first->body, "first");
+  // Let the server's close reach the pooled connection before it is used again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto second = http.Request(Get("/proxy"));
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(second->status, 200) << second->body;
+  EXPECT_EQ(second->body, "retry");
+  EXPECT_EQ(raw.accepted(), 2);
 }
 
 // io_threads 0 and a client destroyed while its exchange waits on a server that no longer

@@ -88,9 +88,15 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     kHeld,     // a 5xx kept back: maybe another upstream does better; decided in OnDone
   };
 
-  // One try on one upstream. It holds the call, so that each upstream callback captures
-  // one pointer (small enough for std::function to store without allocating).
-  struct Try {
+  // One try on one upstream, and the handler of its exchange: it holds the call and hands
+  // each event to it.
+  struct Try final : net::UpstreamHandler {
+    void OnHead(net::ResponseHead head) override { call->OnHead(*this, std::move(head)); }
+    void OnData(std::string_view data, std::function<void()> resume) override {
+      call->OnData(*this, data, std::move(resume));
+    }
+    void OnDone(const net::UpstreamResult& result) override { call->OnDone(*this, result); }
+
     std::shared_ptr<ProxyCall> call;
     ProxyTarget target;
     Clock::time_point started;
@@ -162,18 +168,8 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       std::lock_guard<std::mutex> lock(mutex_);
       number = ++attempt_number_;
     }
-    net::UpstreamCallbacks callbacks;
-    callbacks.on_head = [attempt](net::ResponseHead head) {
-      attempt->call->OnHead(*attempt, std::move(head));
-    };
-    callbacks.on_data = [attempt](std::string_view data, std::function<void()> resume) {
-      attempt->call->OnData(*attempt, data, std::move(resume));
-    };
-    callbacks.on_done = [attempt](const net::UpstreamResult& result) {
-      attempt->call->OnDone(*attempt, result);
-    };
     std::shared_ptr<net::UpstreamExchange> exchange =
-        client_.Send(chosen.endpoint, RequestFor(chosen), std::move(callbacks));
+        client_.Send(chosen.endpoint, RequestFor(chosen), attempt);
     bool cancel = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
