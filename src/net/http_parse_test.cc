@@ -338,5 +338,15 @@ TEST(IsTokenTest, AcceptsRfc9110TokensOnly) {
   EXPECT_FALSE(IsToken("caf\xc3\xa9"));  // bytes above 127 are never token characters
 }
 
+TEST(IsTokenTest, EveryByteAsRfc9110Says) {
+  const std::string_view specials = "!#$%&'*+-.^_`|~";
+  for (int byte = 0; byte < 256; ++byte) {
+    char c = static_cast<char>(byte);
+    bool expected = (byte >= '0' && byte <= '9') || (byte >= 'a' && byte <= 'z') ||
+                    (byte >= 'A' && byte <= 'Z') || specials.find(c) != std::string_view::npos;
+    EXPECT_EQ(IsToken(std::string_view(&c, 1)), expected) << "byte " << byte;
+  }
+}
+
 }  // namespace
 }  // namespace supercluster::net::internal

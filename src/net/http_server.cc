@@ -96,13 +96,18 @@ void AppendSafeHeaderText(std::string_view text, std::string& out) {
 std::string SerializeHead(int status, int version, const Headers& headers,
                           bool keep_alive, std::optional<uint64_t> content_length,
                           bool chunked, size_t room_after = 0) {
+  using namespace std::string_view_literals;
+  // Sized once: the status line and the server's own fields fit in 96 bytes.
+  size_t size = 96 + room_after;
+  for (const auto& [name, value] : headers.fields()) size += name.size() + value.size() + 4;
   std::string out;
-  out.reserve(128 + room_after);
-  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  out += std::to_string(status);
+  out.reserve(size);
+  out += version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv;
+  char number[24];
+  out.append(number, std::to_chars(number, number + sizeof(number), status).ptr);
   out += ' ';
   out += StatusReason(status);
-  out += "\r\n";
+  out += "\r\n"sv;
   for (const auto& [name, value] : headers.fields()) {
     // Header names must be tokens; a handler's header with any other byte in its name is
     // dropped rather than sent malformed.
@@ -111,19 +116,19 @@ std::string SerializeHead(int status, int version, const Headers& headers,
       continue;  // framing is the server's job
     }
     out += name;
-    out += ": ";
+    out += ": "sv;
     AppendSafeHeaderText(value, out);
-    out += "\r\n";
+    out += "\r\n"sv;
   }
-  if (version == 11 && !keep_alive) out += "Connection: close\r\n";
-  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
-  if (chunked) out += "Transfer-Encoding: chunked\r\n";
+  if (version == 11 && !keep_alive) out += "Connection: close\r\n"sv;
+  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n"sv;
+  if (chunked) out += "Transfer-Encoding: chunked\r\n"sv;
   if (content_length) {
-    out += "Content-Length: ";
-    out += std::to_string(*content_length);
-    out += "\r\n";
+    out += "Content-Length: "sv;
+    out.append(number, std::to_chars(number, number + sizeof(number), *content_length).ptr);
+    out += "\r\n"sv;
   }
-  out += "\r\n";
+  out += "\r\n"sv;
   return out;
 }
 

@@ -21,6 +21,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <charconv>
 #include <condition_variable>
 #include <limits>
 #include <iterator>
@@ -129,9 +130,15 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
   if (!IsTarget(request.target)) {
     return base::InvalidArgument("upstream request: invalid target '" + request.target + "'");
   }
+  using namespace std::string_view_literals;
+  // Sized once: the request line's fixed parts, Host and Content-Length fit in 128 bytes.
+  size_t size = 128 + request.method.size() + request.target.size() + endpoint.host.size();
+  for (const auto& [name, value] : request.headers.fields()) {
+    size += name.size() + value.size() + 4;
+  }
   std::string head;
-  head.reserve(256 + request.target.size());
-  head.append(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
+  head.reserve(size);
+  head.append(request.method).append(" "sv).append(request.target).append(" HTTP/1.1\r\n"sv);
   bool has_host = false;
   for (const auto& [name, value] : request.headers.fields()) {
     if (!internal::IsToken(name) || !IsFieldValue(value)) {
@@ -142,15 +149,18 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
       continue;  // the body below is always framed by its own length
     }
     if (EqualsIgnoreCase(name, "Host")) has_host = true;
-    head.append(name).append(": ").append(value).append("\r\n");
+    head.append(name).append(": "sv).append(value).append("\r\n"sv);
   }
-  if (!has_host) head.append("Host: ").append(HostHeader(endpoint)).append("\r\n");
+  if (!has_host) head.append("Host: "sv).append(HostHeader(endpoint)).append("\r\n"sv);
   bool has_body_semantics = request.method == "POST" || request.method == "PUT" ||
                             request.method == "PATCH";
   if (body_size > 0 || has_body_semantics) {
-    head.append("Content-Length: ").append(std::to_string(body_size)).append("\r\n");
+    char number[24];
+    head.append("Content-Length: "sv)
+        .append(number, std::to_chars(number, number + sizeof(number), body_size).ptr)
+        .append("\r\n"sv);
   }
-  head.append("\r\n");
+  head.append("\r\n"sv);
   return head;
 }
 
