@@ -1,63 +1,34 @@
 #include "router/requested_model.h"
 
-#include <cstddef>
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdint>
+#include <system_error>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 namespace supercluster::router {
 namespace {
 
-using json = nlohmann::json;
-
-// A SAX handler that follows the nesting depth and keeps the value of the top-level
-// "model" key. Every event returns true (go on) except a parse error.
-class ModelFinder {
+// A strict JSON reader (RFC 8259, with nlohmann's two liberties: a UTF-8 byte order mark
+// before the text, and a NUL byte where a token would start ends the input) that checks
+// the whole text and keeps only the value of the top-level "model" key.
+//
+// It is iterative, with an explicit stack of open containers, so that deep nesting costs
+// memory (one byte per level) and never the call stack.
+class ModelScanner {
  public:
-  bool null() { return OtherValue(); }
-  bool boolean(bool) { return OtherValue(); }
-  bool number_integer(json::number_integer_t) { return OtherValue(); }
-  bool number_unsigned(json::number_unsigned_t) { return OtherValue(); }
-  bool number_float(json::number_float_t, const json::string_t&) { return OtherValue(); }
-  bool binary(json::binary_t&) { return OtherValue(); }
-  bool string(json::string_t& value) {
-    if (!NextIsModel()) return true;
-    next_is_model_ = false;
-    model_ = std::move(value);
-    model_is_string_ = true;
-    return true;
-  }
-  bool start_object(std::size_t) {
-    if (depth_ == 0) top_is_object_ = true;
-    OtherValue();
-    ++depth_;
-    return true;
-  }
-  bool end_object() {
-    --depth_;
-    return true;
-  }
-  bool start_array(std::size_t) {
-    OtherValue();
-    ++depth_;
-    return true;
-  }
-  bool end_array() {
-    --depth_;
-    return true;
-  }
-  bool key(json::string_t& name) {
-    if (depth_ == 1) next_is_model_ = name == "model";
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
-    return false;
-  }
+  explicit ModelScanner(std::string_view text) : text_(text) {}
 
-  RequestedModel Result() && {
-    RequestedModel result;
-    if (!top_is_object_) return result;  // kNotAnObject
+  RequestedModel Scan() && {
+    RequestedModel result;  // kNotAnObject until proven otherwise
+    if (text_.starts_with("\xEF\xBB\xBF")) {
+      position_ = 3;
+    } else if (!text_.empty() && static_cast<unsigned char>(text_[0]) == 0xEF) {
+      return result;  // the start of a byte order mark, but not a whole one
+    }
+    if (!Document() || !AtEnd()) return result;
+    if (!top_is_object_) return result;
     if (!model_is_string_ || model_.empty()) {
       result.problem = RequestedModel::Problem::kNoModel;
       return result;
@@ -68,32 +39,331 @@ class ModelFinder {
   }
 
  private:
-  bool NextIsModel() const { return depth_ == 1 && next_is_model_; }
+  // The next byte, or NUL at the end (nlohmann treats both as the end of the input where a
+  // token would start; inside a token a NUL is simply invalid).
+  char Peek() const { return position_ < text_.size() ? text_[position_] : '\0'; }
 
-  // A value other than a string: if it is the model key's, the model is not a string (a
-  // later "model" key may still give one).
-  bool OtherValue() {
-    if (NextIsModel()) {
-      next_is_model_ = false;
-      model_is_string_ = false;
-      model_.clear();
+  void SkipSpace() {
+    while (position_ < text_.size()) {
+      char c = text_[position_];
+      if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return;
+      ++position_;
     }
+  }
+
+  // After the document: only whitespace, then the end (or a NUL, which ends it too).
+  bool AtEnd() {
+    SkipSpace();
+    return Peek() == '\0';
+  }
+
+  // One JSON value with everything nested in it.
+  bool Document() {
+    while (true) {
+      // A value starts here.
+      SkipSpace();
+      const bool is_model_value = next_is_model_;
+      next_is_model_ = false;
+      char c = Peek();
+      if (c == '{' || c == '[') {
+        if (stack_.empty() && c == '{') top_is_object_ = true;
+        if (is_model_value) SetModelNotString();
+        stack_.push_back(c);
+        ++position_;
+        SkipSpace();
+        if (Peek() == (c == '{' ? '}' : ']')) {
+          ++position_;
+          stack_.pop_back();
+        } else {
+          if (c == '{' && !Key()) return false;
+          continue;  // the first member's value, or the first element
+        }
+      } else if (c == '"') {
+        std::string* into = nullptr;
+        if (is_model_value) {
+          model_.clear();
+          into = &model_;
+        }
+        if (!String(into)) return false;
+        if (is_model_value) model_is_string_ = true;
+      } else {
+        if (!Literal() && !Number()) return false;
+        if (is_model_value) SetModelNotString();
+      }
+      // A value ended: close what it ends, or go on to the next member or element.
+      while (true) {
+        if (stack_.empty()) return true;
+        SkipSpace();
+        char next = Peek();
+        char open = stack_.back();
+        if (next == ',') {
+          ++position_;
+          if (open == '{') {
+            SkipSpace();
+            if (!Key()) return false;
+          }
+          break;
+        }
+        if (next != (open == '{' ? '}' : ']')) return false;
+        ++position_;
+        stack_.pop_back();
+      }
+    }
+  }
+
+  // A member's key and its colon; notes whether it is the top level's "model".
+  bool Key() {
+    if (Peek() != '"') return false;
+    if (stack_.size() == 1) {
+      key_.clear();
+      if (!String(&key_)) return false;
+      next_is_model_ = key_ == "model";
+    } else if (!String(nullptr)) {
+      return false;
+    }
+    SkipSpace();
+    if (Peek() != ':') return false;
+    ++position_;
     return true;
   }
 
-  int64_t depth_ = 0;
+  void SetModelNotString() {
+    model_is_string_ = false;
+    model_.clear();
+  }
+
+  bool Literal() {
+    for (std::string_view literal : {"true", "false", "null"}) {
+      if (text_.substr(position_).starts_with(literal)) {
+        position_ += literal.size();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, and finite as a double when it does
+  // not fit a 64-bit integer (nlohmann refuses a number that overflows to infinity).
+  bool Number() {
+    const size_t start = position_;
+    auto digits = [this] {
+      size_t first = position_;
+      while (position_ < text_.size() && text_[position_] >= '0' && text_[position_] <= '9') {
+        ++position_;
+      }
+      return position_ - first;
+    };
+    bool negative = Peek() == '-';
+    if (negative) ++position_;
+    if (Peek() == '0') {
+      ++position_;
+    } else if (digits() == 0) {
+      return false;
+    }
+    bool integer = true;
+    if (Peek() == '.') {
+      ++position_;
+      if (digits() == 0) return false;
+      integer = false;
+    }
+    if (Peek() == 'e' || Peek() == 'E') {
+      ++position_;
+      if (Peek() == '+' || Peek() == '-') ++position_;
+      if (digits() == 0) return false;
+      integer = false;
+    }
+    const char* first = text_.data() + start;
+    const char* last = text_.data() + position_;
+    if (integer) {
+      std::errc fits = negative ? std::from_chars(first, last, signed_scratch_).ec
+                                : std::from_chars(first, last, unsigned_scratch_).ec;
+      if (fits == std::errc()) return true;
+    }
+    double value = 0;
+    auto [end, error] = std::from_chars(first, last, value);
+    if (error == std::errc()) return end == last && std::isfinite(value);
+    // Out of range: too large (infinity, refused) or too small (rounds to zero, accepted).
+    return error == std::errc::result_out_of_range && !TooLarge(first, last);
+  }
+
+  // For a number out of a double's range: whether it is beyond the largest double rather
+  // than below the smallest. The two are hundreds of decimal orders apart, so the position
+  // of the first significant digit and the exponent tell them apart.
+  static bool TooLarge(const char* first, const char* last) {
+    std::string_view number(first, static_cast<size_t>(last - first));
+    size_t exponent_at = number.find_first_of("eE");
+    std::string_view mantissa = number.substr(0, exponent_at);
+    int64_t exponent = 0;
+    if (exponent_at != std::string_view::npos) {
+      std::string_view digits = number.substr(exponent_at + 1);
+      bool negative = !digits.empty() && digits[0] == '-';
+      if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) digits.remove_prefix(1);
+      for (char c : digits) {  // saturates: only the order of magnitude matters
+        exponent = std::min<int64_t>(exponent * 10 + (c - '0'), int64_t{1} << 40);
+      }
+      if (negative) exponent = -exponent;
+    }
+    // The power of ten of the first significant digit, before the exponent.
+    size_t point = mantissa.find('.');
+    std::string_view whole = mantissa.substr(0, point);
+    int64_t magnitude = 0;
+    size_t leading = whole.find_first_not_of("-0");
+    if (leading != std::string_view::npos) {
+      magnitude = static_cast<int64_t>(whole.size() - leading) - 1;
+    } else if (point != std::string_view::npos) {
+      std::string_view fraction = mantissa.substr(point + 1);
+      size_t first_digit = fraction.find_first_not_of('0');
+      if (first_digit == std::string_view::npos) return false;  // zero
+      magnitude = -static_cast<int64_t>(first_digit) - 1;
+    } else {
+      return false;  // zero
+    }
+    return magnitude + exponent > 0;
+  }
+
+  // A string; its decoded value is appended to `out` unless that is null.
+  bool String(std::string* out) {
+    ++position_;  // the opening quote
+    while (true) {
+      // A run of characters that stand for themselves, taken in one step.
+      size_t run_end = position_;
+      while (run_end < text_.size() && IsPlain(text_[run_end])) ++run_end;
+      if (out != nullptr) out->append(text_.data() + position_, run_end - position_);
+      position_ = run_end;
+      if (position_ >= text_.size()) return false;
+      auto c = static_cast<unsigned char>(text_[position_]);
+      if (c == '"') {
+        ++position_;
+        return true;
+      }
+      if (c == '\\') {
+        if (!Escape(out)) return false;
+        continue;
+      }
+      if (c < 0x20) return false;  // control characters must be escaped
+      size_t length = c < 0x80 ? 1 : Utf8SequenceLength();
+      if (length == 0) return false;
+      if (out != nullptr) out->append(text_.substr(position_, length));
+      position_ += length;
+    }
+  }
+
+  // Printable ASCII other than the quote and the backslash.
+  static bool IsPlain(char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x20 && byte < 0x80 && byte != '"' && byte != '\\';
+  }
+
+  // The length of the well-formed UTF-8 sequence at position_ (RFC 3629, section 4: no
+  // overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+  size_t Utf8SequenceLength() const {
+    auto byte = [this](size_t offset) -> unsigned {
+      size_t at = position_ + offset;
+      return at < text_.size() ? static_cast<unsigned char>(text_[at]) : 0x100;
+    };
+    auto in = [](unsigned value, unsigned low, unsigned high) {
+      return value >= low && value <= high;
+    };
+    unsigned lead = byte(0);
+    if (in(lead, 0xC2, 0xDF)) return in(byte(1), 0x80, 0xBF) ? 2 : 0;
+    if (in(lead, 0xE0, 0xEF)) {
+      unsigned low = lead == 0xE0 ? 0xA0 : 0x80;
+      unsigned high = lead == 0xED ? 0x9F : 0xBF;
+      return in(byte(1), low, high) && in(byte(2), 0x80, 0xBF) ? 3 : 0;
+    }
+    if (in(lead, 0xF0, 0xF4)) {
+      unsigned low = lead == 0xF0 ? 0x90 : 0x80;
+      unsigned high = lead == 0xF4 ? 0x8F : 0xBF;
+      return in(byte(1), low, high) && in(byte(2), 0x80, 0xBF) && in(byte(3), 0x80, 0xBF) ? 4
+                                                                                          : 0;
+    }
+    return 0;
+  }
+
+  // A backslash escape at position_; its character is appended to `out` unless null.
+  bool Escape(std::string* out) {
+    ++position_;  // the backslash
+    char c = Peek();
+    ++position_;
+    char simple = 0;
+    switch (c) {
+      case '"': simple = '"'; break;
+      case '\\': simple = '\\'; break;
+      case '/': simple = '/'; break;
+      case 'b': simple = '\b'; break;
+      case 'f': simple = '\f'; break;
+      case 'n': simple = '\n'; break;
+      case 'r': simple = '\r'; break;
+      case 't': simple = '\t'; break;
+      case 'u': break;
+      default: return false;
+    }
+    if (c != 'u') {
+      if (out != nullptr) out->push_back(simple);
+      return true;
+    }
+    uint32_t code_point = 0;
+    if (!HexUnit(&code_point)) return false;
+    if (code_point >= 0xDC00 && code_point <= 0xDFFF) return false;  // a low surrogate first
+    if (code_point >= 0xD800 && code_point <= 0xDBFF) {
+      // A high surrogate: a \u low surrogate must follow.
+      uint32_t low = 0;
+      if (!text_.substr(position_).starts_with("\\u")) return false;
+      position_ += 2;
+      if (!HexUnit(&low) || low < 0xDC00 || low > 0xDFFF) return false;
+      code_point = 0x10000 + ((code_point - 0xD800) << 10) + (low - 0xDC00);
+    }
+    if (out != nullptr) AppendUtf8(code_point, *out);
+    return true;
+  }
+
+  // Four hex digits at position_.
+  bool HexUnit(uint32_t* unit) {
+    if (position_ + 4 > text_.size()) return false;
+    const char* first = text_.data() + position_;
+    auto [end, error] = std::from_chars(first, first + 4, *unit, 16);
+    if (error != std::errc() || end != first + 4) return false;
+    position_ += 4;
+    return true;
+  }
+
+  static void AppendUtf8(uint32_t code_point, std::string& out) {
+    auto byte = [](uint32_t value) { return static_cast<char>(value); };
+    if (code_point < 0x80) {
+      out.push_back(byte(code_point));
+    } else if (code_point < 0x800) {
+      out.push_back(byte(0xC0 | (code_point >> 6)));
+      out.push_back(byte(0x80 | (code_point & 0x3F)));
+    } else if (code_point < 0x10000) {
+      out.push_back(byte(0xE0 | (code_point >> 12)));
+      out.push_back(byte(0x80 | ((code_point >> 6) & 0x3F)));
+      out.push_back(byte(0x80 | (code_point & 0x3F)));
+    } else {
+      out.push_back(byte(0xF0 | (code_point >> 18)));
+      out.push_back(byte(0x80 | ((code_point >> 12) & 0x3F)));
+      out.push_back(byte(0x80 | ((code_point >> 6) & 0x3F)));
+      out.push_back(byte(0x80 | (code_point & 0x3F)));
+    }
+  }
+
+  const std::string_view text_;
+  size_t position_ = 0;
+  // '{' or '[' for each open container, innermost last. A string: up to 15 levels fit
+  // without an allocation.
+  std::string stack_;
   bool top_is_object_ = false;
-  bool next_is_model_ = false;  // the last top-level key was "model" and its value is next
+  bool next_is_model_ = false;  // the last key was the top level's "model"
   bool model_is_string_ = false;
   std::string model_;
+  std::string key_;  // a top-level key, decoded
+  int64_t signed_scratch_ = 0;
+  uint64_t unsigned_scratch_ = 0;
 };
 
 }  // namespace
 
 RequestedModel ReadRequestedModel(std::string_view body) {
-  ModelFinder finder;
-  if (!json::sax_parse(body, &finder)) return RequestedModel{};
-  return std::move(finder).Result();
+  return ModelScanner(body).Scan();
 }
 
 }  // namespace supercluster::router

@@ -2,11 +2,12 @@
 // /v1/chat/completions): the top-level "model" string, and nothing else. The router routes
 // on it; the worker parses the whole request.
 //
-// The body is checked to be one well-formed JSON object, as a full parse would, but no
-// document is built: with a full parse the router made 8 more memory allocations per
-// proxied request (69 instead of 61, counted at 16 connections). When "model" appears
-// more than once at the top level, the last one counts, as in a full nlohmann parse (which
-// the worker does).
+// The body is checked to be one well-formed JSON object exactly as nlohmann's parser (the
+// worker's) would check it, but nothing else is kept: a scanner of its own walks the text
+// once. It replaced a full parse (8 more memory allocations per proxied request), then
+// nlohmann's SAX parser (7 % of the router's instructions per request). Its tests use a
+// full nlohmann parse as the oracle. When "model" appears more than once at the top level,
+// the last one counts, as in a full parse.
 #pragma once
 
 #include <string>

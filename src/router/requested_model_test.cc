@@ -72,6 +72,60 @@ TEST(ReadRequestedModelTest, AgreesWithAFullParseOnEachBody) {
   for (const std::string& body : kBodies) ExpectSameAsFullParse(body);
 }
 
+// What a scanner of its own could get wrong where JSON (and nlohmann) is particular.
+const std::vector<std::string> kEdgeBodies = {
+    // byte order mark: a whole one is skipped, a partial one is an error
+    "\xEF\xBB\xBF{\"model\":\"bom\"}", "\xEF\xBB{\"model\":\"x\"}", "\xEF\xBB\xBF",
+    "\xEF{}", " \xEF\xBB\xBF{}",
+    // a NUL where a token would start ends the input; inside a token it is an error
+    std::string("{\"model\":\"x\"}") + '\0' + "trailing", std::string("{\"model\":\"x\"} ") + '\0',
+    std::string("{") + '\0' + "}", std::string("{\"model\":") + '\0' + "\"x\"}",
+    std::string("{\"model\":tr") + '\0' + "ue}", std::string("{\"mo") + '\0' + "del\":\"x\"}",
+    // escapes, in keys too
+    R"({"mod\u0065l":"escaped key"})", R"({"\u006d\u006f\u0064\u0065\u006c":"all escaped"})",
+    R"({"model":"tab\tquote\"slash\/back\\bell\b\f\n\r"})", R"({"model":"\u0000"})",
+    R"({"model":"\u00E9\u00e9"})", R"({"model":"\ud83d\ude00 pair"})", R"({"model":"\ud83d alone"})",
+    R"({"model":"\ude00 low first"})", R"({"model":"\ud83d\u0041"})", R"({"model":"\ud83d\"})",
+    R"({"model":"\u12"})", R"({"model":"\u12G4"})", R"({"model":"\U0041"})", R"({"model":"\x41"})",
+    R"({"model":"\'"})", "{\"model\":\"\\",
+    // raw bytes in strings: control characters, DEL, and UTF-8 well or badly formed
+    "{\"model\":\"a\tb\"}", "{\"model\":\"a\x1f\"}", "{\"model\":\"a\x7f\"}",
+    "{\"model\":\"\xc3\xa9\"}", "{\"model\":\"\xc0\x80\"}", "{\"model\":\"\xc1\xbf\"}",
+    "{\"model\":\"\xe0\x80\x80\"}", "{\"model\":\"\xe0\xa0\x80\"}", "{\"model\":\"\xed\x9f\xbf\"}",
+    "{\"model\":\"\xed\xa0\x80\"}", "{\"model\":\"\xef\xbf\xbf\"}", "{\"model\":\"\xf0\x8f\xbf\xbf\"}",
+    "{\"model\":\"\xf0\x90\x80\x80\"}", "{\"model\":\"\xf4\x8f\xbf\xbf\"}", "{\"model\":\"\xf4\x90\x80\x80\"}",
+    "{\"model\":\"\xf5\x80\x80\x80\"}", "{\"model\":\"\xe2\x82\"}", "{\"model\":\"\xe2\x82",
+    "{\"model\":\"\x80\"}", "{\"model\":\"\xf0\x9f\x98\"}",
+    // numbers
+    R"({"model":"m","n":0})", R"({"model":"m","n":-0})", R"({"model":"m","n":01})",
+    R"({"model":"m","n":1.})", R"({"model":"m","n":.5})", R"({"model":"m","n":-})",
+    R"({"model":"m","n":+1})", R"({"model":"m","n":1e})", R"({"model":"m","n":1e+})",
+    R"({"model":"m","n":1E+2})", R"({"model":"m","n":1.5e-3})", R"({"model":"m","n":1.5.3})",
+    R"({"model":"m","n":1e308})", R"({"model":"m","n":1e309})", R"({"model":"m","n":-1e309})",
+    R"({"model":"m","n":1.7976931348623157e308})", R"({"model":"m","n":1.7976931348623159e308})",
+    R"({"model":"m","n":1e-400})", R"({"model":"m","n":-1e-400})", R"({"model":"m","n":0.0000e-999999})",
+    R"({"model":"m","n":4.9e-324})", R"({"model":"m","n":18446744073709551615})",
+    R"({"model":"m","n":18446744073709551616})", R"({"model":"m","n":-9223372036854775809})",
+    "{\"model\":\"m\",\"n\":" + std::string(400, '9') + "}",
+    "{\"model\":\"m\",\"n\":0." + std::string(400, '0') + "1}",
+    "{\"model\":\"m\",\"n\":1e99999999999999999999}",
+    "{\"model\":\"m\",\"n\":1e-99999999999999999999}",
+    R"({"model":"m","n":1e5x})", R"({"model":"m","n":0x10})", R"({"model":"m","n":Infinity})",
+    R"({"model":"m","n":NaN})",
+    // literals and structure
+    R"({"model":"m","b":tru})", R"({"model":"m","b":truee})", R"({"model":"m","b":nul})",
+    R"({"model":"m","b":True})", R"({"model":"m","a":[1,]})", R"({"model":"m","a":[,1]})",
+    R"({"model":"m","a":[1 2]})", R"({"model":"m","o":{"a":1,}})", R"({"model":"m","o":{"a"}})",
+    R"({"model":"m","o":{"a":}})", R"({"model":"m","o":{1:2}})", R"({"model":"m"]})",
+    R"({"model":"m","a":[}})", "\t\r\n {\"model\" \t:\n\"ws\"\r} \n", "{\"model\":\"m\"}\x0b",
+    R"({"model":"m"} // comment)", R"(/* c */ {"model":"m"})", R"({"model":"x", "model":"")",
+    R"({"model":{"model":"inner"}})", R"({"a":{"b":[{"model":"deep"}]},"model":"top"})",
+};
+
+TEST(ReadRequestedModelTest, AgreesWithAFullParseOnEdgeCases) {
+  for (const std::string& body : kEdgeBodies) ExpectSameAsFullParse(body);
+}
+
 TEST(ReadRequestedModelTest, FindsTheTopLevelModelOnly) {
   EXPECT_EQ(ReadRequestedModel(kBodies[0]).model, "kjv");
   EXPECT_EQ(ReadRequestedModel(kBodies[2]).model, "chat");
