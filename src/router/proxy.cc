@@ -22,30 +22,23 @@ constexpr size_t kMaxHeldErrorBytes = 64 * 1024;
 // when every header of every request and response goes through IsHopByHop).
 char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 
+bool EqualsIgnoreCase(std::string_view name, std::string_view lower) {
+  return name.size() == lower.size() &&
+         std::equal(name.begin(), name.end(), lower.begin(),
+                    [](char a, char b) { return AsciiLower(a) == b; });
+}
+
 bool IsHopByHop(const std::string& name) {
   static constexpr std::string_view kNames[] = {"connection", "keep-alive",  "transfer-encoding",
                                                 "te",         "trailer",     "upgrade",
                                                 "proxy-connection", "content-length", "host"};
   for (std::string_view hop : kNames) {
-    if (name.size() == hop.size() &&
-        std::equal(name.begin(), name.end(), hop.begin(),
-                   [](char a, char b) { return AsciiLower(a) == b; })) {
-      return true;
-    }
+    if (EqualsIgnoreCase(name, hop)) return true;
   }
   return false;
 }
 
-net::Headers EndToEndHeaders(const net::Headers& headers) {
-  net::Headers kept;
-  kept.Reserve(headers.fields().size() + 2);  // and the one or two the proxy adds
-  for (const auto& [name, value] : headers.fields()) {
-    if (!IsHopByHop(name)) kept.Add(name, value);
-  }
-  return kept;
-}
-
-// EndToEndHeaders for headers the caller gives up: filtered in place, nothing copied.
+// The headers without the hop-by-hop ones: filtered in place, nothing copied.
 net::Headers EndToEndHeaders(net::Headers&& headers) {
   headers.RemoveIf(IsHopByHop);
   return std::move(headers);
@@ -70,7 +63,10 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         responder_(std::move(responder)),
         client_(client),
         metrics_(metrics),
-        request_id_(request_.request.headers.Get("X-Supercluster-Request-Id")) {}
+        request_id_(request_.request.headers.Get("X-Supercluster-Request-Id")) {
+    // The client's hop-by-hop fields end at this hop: dropped once, not on every attempt.
+    request_.request.headers.RemoveIf(IsHopByHop);
+  }
 
   void Start() {
     std::weak_ptr<ProxyCall> weak = shared_from_this();
@@ -122,19 +118,29 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     return client_gone_;
   }
 
+  // The request for one upstream, built in one pass over the client's end-to-end fields.
   net::HttpRequest RequestFor(const ProxyTarget& target) const {
+    // A router authenticates the client again and learns the tenant from that; a worker
+    // gets the tenant from us and never the client's credentials.
+    // The tenant field, whoever sent it, is never passed on: only this router's own goes.
+    const bool to_worker = !target.is_router;
+    const bool add_spilled = target.is_router && target.spill;
     net::HttpRequest upstream;
     upstream.method = request_.request.method;
     upstream.target = request_.request.target;
     upstream.body = request_.request.body;
-    upstream.headers = EndToEndHeaders(request_.request.headers);
-    if (target.is_router) {
-      upstream.headers.Remove("X-Supercluster-Tenant");
-      if (target.spill) upstream.headers.Set("X-Supercluster-Spilled", request_.own_region);
-    } else {
-      upstream.headers.Remove("Authorization");
-      upstream.headers.Set("X-Supercluster-Tenant", request_.tenant_id);
+    const auto& fields = request_.request.headers.fields();
+    upstream.headers.Reserve(fields.size() + 1);
+    for (const auto& [name, value] : fields) {
+      if (EqualsIgnoreCase(name, "x-supercluster-tenant") ||
+          (to_worker && EqualsIgnoreCase(name, "authorization")) ||
+          (add_spilled && EqualsIgnoreCase(name, "x-supercluster-spilled"))) {
+        continue;
+      }
+      upstream.headers.Add(name, value);
     }
+    if (add_spilled) upstream.headers.Add("X-Supercluster-Spilled", request_.own_region);
+    if (to_worker) upstream.headers.Add("X-Supercluster-Tenant", request_.tenant_id);
     return upstream;
   }
 
