@@ -29,6 +29,7 @@ bench: build
 	bench/http/run.sh $(BUILD_DIR)/apps/supercluster/supercluster --rounds 3
 	bench/router/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	bench/allocs/run.sh $(BUILD_DIR)
+	bench/instructions/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	bench/store/run.sh $(BUILD_DIR)
 	bench/crypto/run.sh $(BUILD_DIR)
 	scripts/install-deps --bench

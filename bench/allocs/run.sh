@@ -5,7 +5,8 @@
 # alloc_count.cc, built with the project) and is driven by wrk: a warm-up, then the count
 # over a measured run, divided by the requests wrk completed in it. Unlike CPU time on a
 # shared machine the figure barely moves between runs, so it shows what a change to the
-# request path saves. It counts malloc calls (operator new included), not calloc or realloc.
+# request path saves. It counts every allocation call (malloc, calloc, operator new, ...;
+# see alloc_count.cc), whichever allocator the binary uses.
 #
 # Usage: bench/allocs/run.sh BUILD_DIR [--connections N] [--duration S]
 #   BUILD_DIR holds apps/supercluster/supercluster and bench/allocs/liballoc_count.so
