@@ -119,8 +119,9 @@ class RouterService::Handlers {
 
   // ---- admission ----
 
+  // The tenant is shared, not copied, by everything the request's routing keeps.
   struct Admitted {
-    store::Tenant tenant;
+    std::shared_ptr<const store::Tenant> tenant;
     std::shared_ptr<void> hold;
   };
 
@@ -136,8 +137,7 @@ class RouterService::Handlers {
     if (gate == nullptr) {
       // Static mode (benchmarks, tests): no tenant records, so no tenant policy here; a
       // worker still applies its own.
-      admitted.tenant.id = "anonymous";
-      admitted.tenant.allow_plaintext = true;
+      admitted.tenant = anonymous_;
       return admitted;
     }
     base::Result<store::Tenant> tenant = gate->Authenticate(request.headers.Get("Authorization"));
@@ -159,7 +159,7 @@ class RouterService::Handlers {
       response.headers.Set("Retry-After", std::to_string(std::max<int64_t>(1, retry_after.count())));
       return Refuse(request, responder, std::move(response), RequestOutcome::kRateLimited);
     }
-    admitted.tenant = std::move(*tenant);
+    admitted.tenant = std::make_shared<const store::Tenant>(std::move(*tenant));
     admitted.hold = std::shared_ptr<AdmissionTicket>(std::move(admission->ticket));
     return admitted;
   }
@@ -199,8 +199,8 @@ class RouterService::Handlers {
   // What the regional tier tries for one request: local workers (by two choices), then the
   // peers' routers (unless the request was spilled here already).
   std::function<std::optional<ProxyTarget>(const std::vector<std::string>&)> RegionalNext(
-      std::string model, std::optional<std::set<std::string>> candidates, store::Tenant tenant,
-      bool local_allowed, bool may_spill) {
+      std::string model, std::optional<std::set<std::string>> candidates,
+      std::shared_ptr<const store::Tenant> tenant, bool local_allowed, bool may_spill) {
     return [this, model = std::move(model), candidates = std::move(candidates),
             tenant = std::move(tenant), local_allowed,
             may_spill](const std::vector<std::string>& tried) -> std::optional<ProxyTarget> {
@@ -227,7 +227,7 @@ class RouterService::Handlers {
       }
       if (!may_spill) return std::nullopt;
       for (const PeerRouter& peer : OrderedPeers()) {
-        if (!TenantGate::RegionAllowed(tenant, peer.region) || already(peer.region)) continue;
+        if (!TenantGate::RegionAllowed(*tenant, peer.region) || already(peer.region)) continue;
         if (candidates && std::none_of(candidates->begin(), candidates->end(),
                                        [&](const std::string& id) {
                                          return RegionOf(id) == peer.region;
@@ -259,11 +259,12 @@ class RouterService::Handlers {
   }
 
   std::function<std::optional<ProxyTarget>(const std::vector<std::string>&)> GlobalNext(
-      std::optional<std::set<std::string>> candidates, store::Tenant tenant) {
+      std::optional<std::set<std::string>> candidates,
+      std::shared_ptr<const store::Tenant> tenant) {
     return [this, candidates = std::move(candidates),
             tenant = std::move(tenant)](const std::vector<std::string>& tried)
                -> std::optional<ProxyTarget> {
-      for (const PeerRouter& region : NearestRegions(tenant)) {
+      for (const PeerRouter& region : NearestRegions(*tenant)) {
         if (std::find(tried.begin(), tried.end(), region.region) != tried.end()) continue;
         if (candidates && std::none_of(candidates->begin(), candidates->end(),
                                        [&](const std::string& id) {
@@ -287,17 +288,17 @@ class RouterService::Handlers {
     return false;
   }
 
-  std::function<net::HttpResponse()> NoTargetResponse(const store::Tenant& tenant,
-                                                      const std::string& model,
-                                                      bool local_allowed) {
-    const std::string& region = service_.options_.region;
-    bool global = service_.options_.tier == Tier::kGlobal;
-    std::string allowed = JoinRegions(tenant.allowed_regions);
-    bool any_allowed = (!global && local_allowed) || AnyAllowedPeer(tenant);
-    return [=]() {
+  // Worked out only when it is needed (nothing could be tried), from the peers known then.
+  std::function<net::HttpResponse()> NoTargetResponse(std::shared_ptr<const store::Tenant> tenant,
+                                                      std::string model, bool local_allowed) {
+    return [this, tenant = std::move(tenant), model = std::move(model), local_allowed]() {
+      const std::string& region = service_.options_.region;
+      bool global = service_.options_.tier == Tier::kGlobal;
+      std::string allowed = JoinRegions(tenant->allowed_regions);
+      bool any_allowed = (!global && local_allowed) || AnyAllowedPeer(*tenant);
       if (!any_allowed) {
         return ErrorResponse(503,
-                             "no allowed region can serve this request: tenant " + tenant.id +
+                             "no allowed region can serve this request: tenant " + tenant->id +
                                  " may only be served in " + allowed +
                                  (global ? std::string() : ", and this is " + region),
                              "no_allowed_region");
@@ -319,10 +320,10 @@ class RouterService::Handlers {
   // ---- the proxied endpoints ----
 
   void Forward(net::HttpRequest request, std::shared_ptr<net::Responder> responder,
-               const Admitted& admitted, const std::string& model,
+               Admitted admitted, std::string model,
                std::optional<std::set<std::string>> candidates) {
     ProxyRequest proxy;
-    const store::Tenant& tenant = admitted.tenant;
+    const store::Tenant& tenant = *admitted.tenant;
     bool spilled_in = request.headers.Has(kSpilledHeader);
     if (service_.options_.tier == Tier::kRegional) {
       bool local_allowed = TenantGate::RegionAllowed(tenant, service_.options_.region);
@@ -340,17 +341,18 @@ class RouterService::Handlers {
                                     "model_not_found"),
                       RequestOutcome::kNotFound);
       }
-      proxy.next_target = RegionalNext(model, std::move(candidates), tenant, local_allowed && known,
-                                       may_spill);
-      proxy.no_target_response = NoTargetResponse(tenant, model, local_allowed);
+      proxy.next_target = RegionalNext(model, std::move(candidates), admitted.tenant,
+                                       local_allowed && known, may_spill);
+      proxy.no_target_response =
+          NoTargetResponse(admitted.tenant, std::move(model), local_allowed);
     } else {
-      proxy.next_target = GlobalNext(std::move(candidates), tenant);
-      proxy.no_target_response = NoTargetResponse(tenant, model, false);
+      proxy.next_target = GlobalNext(std::move(candidates), admitted.tenant);
+      proxy.no_target_response = NoTargetResponse(admitted.tenant, std::move(model), false);
     }
     proxy.tenant_id = tenant.id;
     proxy.own_region = service_.options_.region;
     proxy.max_collected_response_bytes = service_.options_.max_collected_response_bytes;
-    proxy.hold = admitted.hold;
+    proxy.hold = std::move(admitted.hold);
     proxy.request = std::move(request);
     StartProxy(std::move(proxy), std::move(responder), *service_.client_, *service_.metrics_);
   }
@@ -361,10 +363,10 @@ class RouterService::Handlers {
     if (!admitted) return;
     // The worker refuses it too; refusing here keeps a confidential tenant's plaintext
     // prompt from travelling any further than the first router.
-    if (!admitted->tenant.allow_plaintext) {
+    if (!admitted->tenant->allow_plaintext) {
       return Answer(request, *responder,
                     ErrorResponse(403,
-                                  "tenant " + admitted->tenant.id +
+                                  "tenant " + admitted->tenant->id +
                                       " may not send plaintext; seal requests to the enclave "
                                       "(POST /v1/sealed)",
                                   "plaintext_forbidden"),
@@ -383,8 +385,8 @@ class RouterService::Handlers {
       case RequestedModel::Problem::kNone:
         break;
     }
-    Forward(std::move(request), std::move(responder), *admitted, requested.model,
-            std::nullopt);
+    Forward(std::move(request), std::move(responder), std::move(*admitted),
+            std::move(requested.model), std::nullopt);
   }
 
   // POST /v1/sealed: the model and the workers it was sealed to come from headers.
@@ -405,7 +407,8 @@ class RouterService::Handlers {
                     ErrorResponse(400, candidates.status().message(), "invalid_request"),
                     RequestOutcome::kBadRequest);
     }
-    Forward(std::move(request), std::move(responder), *admitted, model, std::move(*candidates));
+    Forward(std::move(request), std::move(responder), std::move(*admitted), std::move(model),
+            std::move(*candidates));
   }
 
   // ---- gathered answers (the global tier asks each region) ----
@@ -475,14 +478,14 @@ class RouterService::Handlers {
     };
     if (service_.options_.tier == Tier::kRegional) {
       std::set<std::string> models;
-      if (TenantGate::RegionAllowed(admitted->tenant, service_.options_.region)) {
+      if (TenantGate::RegionAllowed(*admitted->tenant, service_.options_.region)) {
         for (const WorkerInfo& worker : *service_.dependencies_.workers->Eligible()) {
           if (!worker.model.empty()) models.insert(worker.model);
         }
       }
       return answer(models);
     }
-    Gather(NearestRegions(admitted->tenant), "/v1/models", request,
+    Gather(NearestRegions(*admitted->tenant), "/v1/models", request,
            [answer](std::vector<std::string> bodies) {
              std::set<std::string> models;
              for (const std::string& body : bodies) {
@@ -528,12 +531,12 @@ class RouterService::Handlers {
     // No candidate at all is an error the client can act on, not an empty list: say whether
     // the tenant's residency is what leaves nothing.
     std::string nothing_message = "no worker serving model '" + model + "' is available";
-    if (!admitted->tenant.allowed_regions.empty()) {
+    if (!admitted->tenant->allowed_regions.empty()) {
       std::string regions;
-      for (const std::string& region : admitted->tenant.allowed_regions) {
+      for (const std::string& region : admitted->tenant->allowed_regions) {
         regions += (regions.empty() ? "" : ", ") + region;
       }
-      nothing_message += " in the regions tenant '" + admitted->tenant.id + "' may use (" +
+      nothing_message += " in the regions tenant '" + admitted->tenant->id + "' may use (" +
                          regions + ")";
     }
     auto answer = [this, responder, request_id = request.headers.Get(kRequestIdHeader),
@@ -554,7 +557,7 @@ class RouterService::Handlers {
     };
     if (service_.options_.tier == Tier::kRegional) {
       json candidates = json::array();
-      if (TenantGate::RegionAllowed(admitted->tenant, service_.options_.region)) {
+      if (TenantGate::RegionAllowed(*admitted->tenant, service_.options_.region)) {
         std::vector<WorkerInfo> workers;
         for (const WorkerInfo& worker : *service_.dependencies_.workers->Eligible()) {
           if (worker.model == model && !worker.attestation_b64.empty() &&
@@ -585,7 +588,7 @@ class RouterService::Handlers {
                                   "invalid_request"),
                     RequestOutcome::kBadRequest);
     }
-    Gather(NearestRegions(admitted->tenant), target, request,
+    Gather(NearestRegions(*admitted->tenant), target, request,
            [answer, k](std::vector<std::string> bodies) {
              // Round robin across regions in RTT order, so that a client sealing to the
              // result has workers in more than one region to fall back on.
@@ -617,7 +620,16 @@ class RouterService::Handlers {
   }
 
  private:
+  static std::shared_ptr<const store::Tenant> AnonymousTenant() {
+    auto tenant = std::make_shared<store::Tenant>();
+    tenant->id = "anonymous";
+    tenant->allow_plaintext = true;
+    return tenant;
+  }
+
   RouterService& service_;
+  // Static mode's tenant (see Admit), shared by every request.
+  const std::shared_ptr<const store::Tenant> anonymous_ = AnonymousTenant();
 };
 
 RouterService::RouterService(RouterServiceOptions options, RouterServiceDependencies dependencies)
