@@ -175,6 +175,7 @@ class FakeWorker {
       response.headers.Set("Keep-Alive", "timeout=5");
       response.headers.Set("Proxy-Connection", "keep-alive");
       response.headers.Set("Trailer", "X-Checksum");
+      response.headers.Set("Upgrade", "h2c");
       response.headers.Set("X-Worker-Note", "end to end");
       responder->Send(std::move(response));
     });
@@ -493,15 +494,15 @@ TEST_F(RouterServiceTest, HopByHopHeadersStopAtTheRouter) {
   net::HttpResponse response =
       Post(router.endpoint(), "key-a", kPrompt, "/v1/completions",
            {{"Keep-Alive", "timeout=9"}, {"Proxy-Connection", "keep-alive"}, {"TE", "trailers"},
-            {"X-Client-Note", "end to end"}});
+            {"Upgrade", "h2c"}, {"X-Client-Note", "end to end"}});
   ASSERT_EQ(response.status, 200) << response.body;
   EXPECT_EQ(response.headers.Get("X-Worker-Note"), "end to end");
-  for (const char* hop : {"Keep-Alive", "Proxy-Connection", "Trailer"}) {
+  for (const char* hop : {"Keep-Alive", "Proxy-Connection", "Trailer", "Upgrade"}) {
     EXPECT_FALSE(response.headers.Has(hop)) << hop << " reached the client";
   }
   net::Headers seen = worker.LastHeaders();
   EXPECT_EQ(seen.Get("X-Client-Note"), "end to end");
-  for (const char* hop : {"Keep-Alive", "Proxy-Connection", "TE"}) {
+  for (const char* hop : {"Keep-Alive", "Proxy-Connection", "TE", "Upgrade"}) {
     EXPECT_FALSE(seen.Has(hop)) << hop << " reached the worker";
   }
 }
