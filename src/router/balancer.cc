@@ -21,12 +21,9 @@ Balancer::Balancer(BalancerOptions options, Clock clock, Random random)
       retry_budget_(options.retry_budget) {
   if (!clock_) clock_ = [] { return std::chrono::steady_clock::now(); };
   if (!random_) {
+    // Called only from Pick, under mutex_: the engine needs no lock of its own.
     auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
-    auto engine_mutex = std::make_shared<std::mutex>();
-    random_ = [engine, engine_mutex] {
-      std::lock_guard<std::mutex> lock(*engine_mutex);
-      return (*engine)();
-    };
+    random_ = [engine] { return (*engine)(); };
   }
 }
 
@@ -102,10 +99,9 @@ bool Balancer::RecordFailureLocked(Entry& entry, TimePoint now) {
 void Balancer::OnFinish(const std::string& id, Outcome outcome,
                         std::chrono::nanoseconds time_to_head) {
   bool ejected = false;
-  std::function<void(const std::string&)> observer;
+  std::function<void(const std::string&)> observer;  // copied only when it will be called
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    observer = ejection_observer_;
     TimePoint now = clock_();
     Entry& entry = EntryFor(id);
     if (entry.outstanding > 0) --entry.outstanding;
@@ -132,6 +128,7 @@ void Balancer::OnFinish(const std::string& id, Outcome outcome,
       }
       case Outcome::kFailure:
         ejected = RecordFailureLocked(entry, now);
+        if (ejected) observer = ejection_observer_;
         break;
       case Outcome::kSaturated:
       case Outcome::kAbandoned:

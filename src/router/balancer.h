@@ -72,7 +72,8 @@ class Balancer {
   using Clock = std::function<TimePoint()>;
   using Random = std::function<uint64_t()>;
 
-  // Empty `clock`: the steady clock. Empty `random`: a seeded std::mt19937_64.
+  // Empty `clock`: the steady clock. Empty `random`: a seeded std::mt19937_64. `random` is
+  // called only with the balancer's lock held.
   explicit Balancer(BalancerOptions options, Clock clock = {}, Random random = {});
 
   // Forgets every upstream not in `ids` (upstreams are otherwise added on first mention).
