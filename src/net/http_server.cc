@@ -255,6 +255,19 @@ class Connection final : public ConnectionBase,
   bool closed() const { return closed_.load(); }
   const asio::any_io_executor& executor() const { return executor_; }
 
+  // Runs `step` on the connection's executor: right here when this is the one io thread
+  // the connection runs on (what asio::dispatch would do too, without the type-erased
+  // executor's machinery, a visible cost once per response), else dispatched.
+  template <class Step>
+  void Run(Step step) {
+    const auto* plain = executor_.template target<asio::io_context::executor_type>();
+    if (plain != nullptr && plain->running_in_this_thread()) {
+      step();
+    } else {
+      asio::dispatch(executor_, std::move(step));
+    }
+  }
+
   // --- Called by ResponderImpl, always on the connection's executor. ---
 
   void SendResponse(uint64_t sequence, HttpResponse response) {
@@ -936,10 +949,10 @@ void ResponderImpl<Stream>::Send(HttpResponse response) {
     return;
   }
   if (connection_->closed()) return;
-  asio::dispatch(connection_->executor(),
-             [connection = connection_, sequence = sequence_, response = std::move(response)]() mutable {
-               connection->SendResponse(sequence, std::move(response));
-             });
+  connection_->Run(
+      [connection = connection_, sequence = sequence_, response = std::move(response)]() mutable {
+        connection->SendResponse(sequence, std::move(response));
+      });
 }
 
 template <class Stream>
@@ -950,10 +963,10 @@ void ResponderImpl<Stream>::StartStream(int status, Headers headers) {
   }
   streaming_.store(true);
   if (connection_->closed()) return;
-  asio::dispatch(connection_->executor(),
-             [connection = connection_, sequence = sequence_, status, headers = std::move(headers)] {
-               connection->StartStream(sequence, status, headers);
-             });
+  connection_->Run(
+      [connection = connection_, sequence = sequence_, status, headers = std::move(headers)] {
+        connection->StartStream(sequence, status, headers);
+      });
 }
 
 template <class Stream>
@@ -962,9 +975,8 @@ void ResponderImpl<Stream>::Write(std::string chunk, std::function<void(base::St
     if (on_written) on_written(base::Cancelled("the client connection is closed"));
     return;
   }
-  asio::dispatch(connection_->executor(), [connection = connection_, sequence = sequence_,
-                                       chunk = std::move(chunk),
-                                       on_written = std::move(on_written)]() mutable {
+  connection_->Run([connection = connection_, sequence = sequence_, chunk = std::move(chunk),
+                    on_written = std::move(on_written)]() mutable {
     connection->WriteChunk(sequence, std::move(chunk), std::move(on_written));
   });
 }
@@ -973,7 +985,7 @@ template <class Stream>
 void ResponderImpl<Stream>::Finish() {
   finished_.store(true);
   if (connection_->closed()) return;
-  asio::dispatch(connection_->executor(), [connection = connection_, sequence = sequence_] {
+  connection_->Run([connection = connection_, sequence = sequence_] {
     connection->FinishStream(sequence);
   });
 }
@@ -989,8 +1001,8 @@ void ResponderImpl<Stream>::OnClose(std::function<void()> callback) {
     callback();
     return;
   }
-  asio::dispatch(connection_->executor(), [connection = connection_, sequence = sequence_,
-                                       callback = std::move(callback)]() mutable {
+  connection_->Run([connection = connection_, sequence = sequence_,
+                    callback = std::move(callback)]() mutable {
     connection->AddCloseCallback(sequence, std::move(callback));
   });
 }
