@@ -8,8 +8,8 @@
 // whatever allocator the binary uses (glibc's, or mimalloc, which the binary links and
 // whose operator new does not call malloc). An operator new that does call malloc (glibc's
 // libstdc++) is counted once: malloc does not count while an operator new or delete runs
-// on its thread. Until the next definitions are looked up, calloc (which dlsym itself may
-// call) is served from a small static buffer.
+// on its thread. Until the next definitions are looked up, malloc and calloc (which dlsym
+// itself may call) are served from a small static buffer.
 //
 // SIGUSR2 writes "alloc_count: mallocs N frees M" to standard error. The counters are
 // relaxed atomics (the count is all that matters, not its order).
@@ -110,6 +110,16 @@ bool InBootstrap(void* pointer) {
   return byte >= bootstrap && byte < bootstrap + sizeof(bootstrap);
 }
 
+// A zeroed block from the bootstrap buffer, or null when it is used up.
+void* BootstrapAllocate(size_t bytes) {
+  bytes = (bytes + alignof(std::max_align_t) - 1) & ~(alignof(std::max_align_t) - 1);
+  if (bootstrap_used + bytes > sizeof(bootstrap)) return nullptr;
+  void* block = bootstrap + bootstrap_used;
+  bootstrap_used += bytes;
+  std::memset(block, 0, bytes);
+  return block;
+}
+
 template <class Fn>
 void Find(Fn* slot, const char* name) {
   *slot = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
@@ -165,27 +175,26 @@ struct Install {
 
 extern "C" void* malloc(size_t size) {
   Resolve();
+  if (next.malloc == nullptr) return BootstrapAllocate(size);  // dlsym is running
   if (in_operator == 0) Count();
   return next.malloc(size);
 }
 
 extern "C" void* calloc(size_t count, size_t size) {
   if (next.calloc == nullptr) Resolve();
-  if (next.calloc == nullptr) {  // dlsym is running: serve from the bootstrap buffer
-    size_t bytes = (count * size + alignof(std::max_align_t) - 1) &
-                   ~(alignof(std::max_align_t) - 1);
-    if (bootstrap_used + bytes > sizeof(bootstrap)) return nullptr;
-    void* block = bootstrap + bootstrap_used;
-    bootstrap_used += bytes;
-    std::memset(block, 0, bytes);
-    return block;
-  }
+  if (next.calloc == nullptr) return BootstrapAllocate(count * size);  // dlsym is running
   if (in_operator == 0) Count();
   return next.calloc(count, size);
 }
 
 extern "C" void* realloc(void* pointer, size_t size) {
   Resolve();
+  if (InBootstrap(pointer)) {  // moves out of the bootstrap buffer, which it cannot grow in
+    void* moved = malloc(size);
+    size_t room = static_cast<size_t>(bootstrap + sizeof(bootstrap) - static_cast<char*>(pointer));
+    if (moved != nullptr) std::memcpy(moved, pointer, size < room ? size : room);
+    return moved;
+  }
   if (pointer == nullptr && in_operator == 0) Count();
   return next.realloc(pointer, size);
 }

@@ -760,12 +760,6 @@ UpstreamClient::UpstreamClient(UpstreamOptions options)
 
 UpstreamClient::~UpstreamClient() { impl_->Shutdown(); }
 
-std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,
-                                                       HttpRequest request,
-                                                       std::shared_ptr<UpstreamHandler> handler) {
-  return impl_->Send(endpoint, std::move(request), std::move(handler));
-}
-
 namespace {
 
 // UpstreamCallbacks as an UpstreamHandler; a missing callback is skipped (without on_data
@@ -793,6 +787,13 @@ class CallbacksHandler final : public UpstreamHandler {
 };
 
 }  // namespace
+
+std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,
+                                                       HttpRequest request,
+                                                       std::shared_ptr<UpstreamHandler> handler) {
+  if (handler == nullptr) handler = std::make_shared<CallbacksHandler>(UpstreamCallbacks{});
+  return impl_->Send(endpoint, std::move(request), std::move(handler));
+}
 
 std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,
                                                        HttpRequest request,

@@ -320,6 +320,21 @@ TEST(UpstreamClientTest, BodyIsDiscardedWithoutOnData) {
   EXPECT_EQ(observer.opened.load(), 1);
 }
 
+// A null handler is a request whose answer nobody wants: read to its end and dropped, and
+// the connection is kept for the next request.
+TEST(UpstreamClientTest, NullHandlerReadsAndDropsTheAnswer) {
+  CountingObserver observer;
+  TestServer server(ObservedServerOptions(&observer), BasicRouter());
+  UpstreamClient client(TestUpstreamOptions());
+  client.Send(server.endpoint(), Post("/echo", std::string(200000, 'd')),
+              std::shared_ptr<UpstreamHandler>());
+  auto outcome = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Post("/echo", "after"), CallbacksFor(outcome));
+  ASSERT_TRUE(outcome->WaitDone());
+  EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+  EXPECT_EQ(outcome->body, "after");
+}
+
 TEST(UpstreamClientTest, SequentialRequestsReuseOneConnection) {
   CountingObserver observer;
   TestServer server(ObservedServerOptions(&observer), BasicRouter());

@@ -17,6 +17,9 @@ using Clock = std::chrono::steady_clock;
 
 // Error bodies of upstreams are kept (to pass on if nothing else answers) up to this size.
 constexpr size_t kMaxHeldErrorBytes = 64 * 1024;
+// A collected answer's buffer is reserved for its Content-Length up to this; beyond, it
+// grows as the body arrives.
+constexpr size_t kMaxReservedBodyBytes = 64 * 1024;
 
 // ASCII only, unlike std::tolower, which consults the locale on every call (a visible cost
 // when every header of every request and response goes through IsHopByHop).
@@ -207,11 +210,13 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     event_stream_ = type != nullptr && type->find("text/event-stream") != std::string::npos;
     // A HEAD answer's Content-Length describes a body that is not there: streamed, the
     // server sends its head alone.
-    if (length && *length <= request_.max_collected_response_bytes && !event_stream_ &&
+    const uint64_t limit = request_.max_collected_response_bytes;
+    if (limit > 0 && length && *length <= limit && !event_stream_ &&
         request_.request.method != "HEAD") {
       attempt.delivery = Delivery::kWhole;
       attempt.headers = std::move(headers);
-      attempt.body.reserve(*length);
+      // Not all of a large limit up front: the length is only the upstream's word so far.
+      attempt.body.reserve(std::min<uint64_t>(*length, kMaxReservedBodyBytes));
       return;
     }
     streaming_ = true;
@@ -268,8 +273,9 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         responder_->Finish();
       } else {
         // No event to tell the client with: the response is cut off without its last
-        // chunk (the responder, let go unfinished, closes the connection), so that a
-        // truncated body never looks whole.
+        // chunk (the responder, let go unfinished, closes the connection), so that an
+        // HTTP/1.1 client never takes a truncated body for a whole one. (An HTTP/1.0 body
+        // ends with the connection either way.)
         responder_.reset();
       }
       return Done(RequestOutcome::kStreamBroken, attempt.status);

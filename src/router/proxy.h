@@ -15,8 +15,9 @@
 //   / 504 naming what failed, or (nothing tried at all) `no_target_response`.
 // - A failure after the first byte ends an event stream with `event: error` and a
 //   {"error":{...}} data line, then ends the response: never a hang. Any other stream is
-//   cut off (the connection closes before the last chunk), so a short body never looks
-//   whole. A collected answer that fails before its end becomes a 502.
+//   cut off (the connection closes before the last chunk), so an HTTP/1.1 client never
+//   takes a short body for a whole one. A collected answer that fails before its end
+//   becomes a 502.
 // - The client going away cancels the upstream exchange.
 //
 // Request bodies are never logged or kept beyond the exchange. Callers: RouterService.

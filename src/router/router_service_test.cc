@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <future>
@@ -485,6 +486,35 @@ TEST_F(RouterServiceTest, RoutesToAnEligibleWorkerAsTheAuthenticatedTenant) {
   EXPECT_EQ(worker.LastHeaders().Get("X-Supercluster-Request-Id"), "trace-42");
   EXPECT_EQ(worker.LastHeaders().Get("X-Supercluster-Tenant"), "tenant-b");
   EXPECT_EQ(worker.state().requests.load(), 2);
+}
+
+// Header names are case-insensitive: no spelling or repetition of the tenant field gets a
+// client's claim to a worker, and no spelling of Authorization gets its key there.
+TEST_F(RouterServiceTest, TenantAndCredentialFieldsInAnyCaseNeverReachAWorker) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
+  net::HttpRequest request;
+  request.method = "POST";
+  request.target = "/v1/completions";
+  request.body = kPrompt;
+  request.headers.Add("authorization", "Bearer key-a");
+  request.headers.Add("x-supercluster-tenant", "tenant-b");
+  request.headers.Add("X-SUPERCLUSTER-TENANT", "tenant-east");
+  auto response = client.Request(request);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  ASSERT_EQ(response->status, 200) << response->body;
+  std::vector<std::string> tenants;
+  const net::Headers seen = worker.LastHeaders();
+  for (const auto& [name, value] : seen.fields()) {
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    EXPECT_NE(lower, "authorization") << "the API key reached a worker";
+    if (lower == "x-supercluster-tenant") tenants.push_back(value);
+  }
+  EXPECT_EQ(tenants, std::vector<std::string>{"tenant-a"});
 }
 
 TEST_F(RouterServiceTest, HopByHopHeadersStopAtTheRouter) {
