@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
+#include <cstring>
 #include <limits>
 #include <iterator>
 #include <list>
@@ -115,56 +116,94 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::string HostHeader(const Endpoint& endpoint) {
-  if (endpoint.kind != Endpoint::Kind::kTcp) return "localhost";
-  bool ipv6 = endpoint.host.find(':') != std::string::npos;
-  std::string host = ipv6 ? "[" + endpoint.host + "]" : endpoint.host;
-  return host + ":" + std::to_string(endpoint.port);
-}
-
 // The request line and header section, written by hand into one string: it is cheaper than
 // building Beast's field list, and the checks below keep a header from smuggling a second
 // request (the router forwards client-supplied fields).
 // `body_size` is given apart because the caller has already moved the body out.
 base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoint& endpoint,
                                         size_t body_size) {
+  using namespace std::string_view_literals;
   if (!internal::IsToken(request.method)) {
     return base::InvalidArgument("upstream request: invalid method '" + request.method + "'");
   }
   if (!IsTarget(request.target)) {
     return base::InvalidArgument("upstream request: invalid target '" + request.target + "'");
   }
-  using namespace std::string_view_literals;
-  // Sized once: the request line's fixed parts, Host and Content-Length fit in 128 bytes.
-  size_t size = 128 + request.method.size() + request.target.size() + endpoint.host.size();
-  for (const auto& [name, value] : request.headers.fields()) {
-    size += name.size() + value.size() + 4;
-  }
-  std::string head;
-  head.reserve(size);
-  head.append(request.method).append(" "sv).append(request.target).append(" HTTP/1.1\r\n"sv);
   bool has_host = false;
   for (const auto& [name, value] : request.headers.fields()) {
     if (!internal::IsToken(name) || !IsFieldValue(value)) {
       return base::InvalidArgument("upstream request: header '" + name +
                                    "' has a name or value that cannot be sent (CR, LF, NUL)");
     }
+    if (EqualsIgnoreCase(name, "Host")) has_host = true;
+  }
+  // Host, when the request has none: the endpoint's address (localhost for Unix and vsock).
+  const bool tcp = endpoint.kind == Endpoint::Kind::kTcp;
+  const bool ipv6 = tcp && endpoint.host.find(':') != std::string::npos;
+  const std::string_view host = tcp ? std::string_view(endpoint.host) : "localhost"sv;
+  char port_digits[8];
+  std::string_view port_text;
+  if (tcp) {
+    port_text = std::string_view(
+        port_digits, static_cast<size_t>(std::to_chars(port_digits, port_digits + sizeof(port_digits),
+                                                       endpoint.port).ptr - port_digits));
+  }
+  char length_digits[24];
+  std::string_view length_text;
+  const bool has_body_semantics = request.method == "POST" || request.method == "PUT" ||
+                                  request.method == "PATCH";
+  if (body_size > 0 || has_body_semantics) {
+    length_text = std::string_view(
+        length_digits,
+        static_cast<size_t>(std::to_chars(length_digits, length_digits + sizeof(length_digits),
+                                          body_size).ptr - length_digits));
+  }
+
+  // The exact size of every piece (and of every field, though the framing ones are dropped
+  // below), so that the pieces are copied into one buffer without a capacity check each.
+  size_t bound = request.method.size() + 1 + request.target.size() + " HTTP/1.1\r\n"sv.size() +
+                 "\r\n"sv.size();
+  for (const auto& [name, value] : request.headers.fields()) bound += name.size() + value.size() + 4;
+  if (!has_host) bound += "Host: "sv.size() + host.size() + 2 + 1 + port_text.size() + 2;
+  if (!length_text.empty()) bound += "Content-Length: "sv.size() + length_text.size() + 2;
+  std::string head;
+  head.resize(bound);
+  char* cursor = head.data();
+  auto put = [&cursor](std::string_view text) {
+    std::memcpy(cursor, text.data(), text.size());
+    cursor += text.size();
+  };
+  put(request.method);
+  put(" "sv);
+  put(request.target);
+  put(" HTTP/1.1\r\n"sv);
+  for (const auto& [name, value] : request.headers.fields()) {
     if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding")) {
       continue;  // the body below is always framed by its own length
     }
-    if (EqualsIgnoreCase(name, "Host")) has_host = true;
-    head.append(name).append(": "sv).append(value).append("\r\n"sv);
+    put(name);
+    put(": "sv);
+    put(value);
+    put("\r\n"sv);
   }
-  if (!has_host) head.append("Host: "sv).append(HostHeader(endpoint)).append("\r\n"sv);
-  bool has_body_semantics = request.method == "POST" || request.method == "PUT" ||
-                            request.method == "PATCH";
-  if (body_size > 0 || has_body_semantics) {
-    char number[24];
-    head.append("Content-Length: "sv)
-        .append(number, std::to_chars(number, number + sizeof(number), body_size).ptr)
-        .append("\r\n"sv);
+  if (!has_host) {
+    put("Host: "sv);
+    if (ipv6) put("["sv);
+    put(host);
+    if (ipv6) put("]"sv);
+    if (tcp) {
+      put(":"sv);
+      put(port_text);
+    }
+    put("\r\n"sv);
   }
-  head.append("\r\n"sv);
+  if (!length_text.empty()) {
+    put("Content-Length: "sv);
+    put(length_text);
+    put("\r\n"sv);
+  }
+  put("\r\n"sv);
+  head.resize(static_cast<size_t>(cursor - head.data()));
   return head;
 }
 

@@ -897,6 +897,28 @@ TEST(UpstreamClientTest, UnixSocketUpstream) {
   EXPECT_EQ(observer.opened.load(), 1);
 }
 
+// An IPv6 upstream's Host field puts the address in brackets (RFC 9110, section 7.2).
+TEST(UpstreamClientTest, Ipv6UpstreamGetsABracketedHost) {
+  HttpServer server(testing::TestServerOptions(), BasicRouter());
+  auto listen = ParseEndpoint("[::1]:0");
+  ASSERT_TRUE(listen.ok());
+  if (!server.Listen(*listen).ok()) GTEST_SKIP() << "no IPv6 loopback here";
+  ASSERT_TRUE(server.Start().ok());
+  Endpoint endpoint;
+  endpoint.host = "::1";
+  endpoint.port = server.BoundEndpoints().at(0).port;
+  {
+    UpstreamClient client(TestUpstreamOptions());
+    auto outcome = std::make_shared<Outcome>();
+    client.Send(endpoint, Post("/echo", "over IPv6"), CallbacksFor(outcome));
+    ASSERT_TRUE(outcome->WaitDone());
+    EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+    EXPECT_EQ(outcome->body, "over IPv6");
+    EXPECT_EQ(outcome->head->headers.Get("X-Host"), "[::1]:" + std::to_string(endpoint.port));
+  }
+  server.Stop();
+}
+
 // Sending the next request from on_done finds the connection already back in the pool.
 TEST(UpstreamClientTest, RequestFromOnDoneReusesTheConnection) {
   CountingObserver observer;
