@@ -1,5 +1,5 @@
 # Shell helpers shared by the benchmark scripts (bench/*/run.sh); sourced, not run.
-# Each script defines log() before sourcing this file.
+# Each script defines log() (and die(), which wait_for_port uses) before sourcing this file.
 
 # stop_process PID NAME: SIGTERM, wait up to 10 s, then SIGKILL.
 stop_process() {
@@ -25,4 +25,14 @@ free_port() {
 # CPU ticks the whole machine has spent busy (user, nice, system, irq, softirq, steal).
 machine_busy_ticks() {
   awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
+}
+
+# wait_for_port PORT: until something accepts on 127.0.0.1:PORT, or die after 30 s (a
+# process under valgrind takes several seconds to start). Needs die().
+wait_for_port() {
+  for _ in $(seq 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "nothing listens on port $1"
 }

@@ -58,14 +58,6 @@ cleanup() {
 trap cleanup EXIT
 unset NGINX  # nginx reads it as inherited listening sockets
 
-wait_for_port() {
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "nothing listens on port $1"
-}
-
 # count NAME PID URL [WRK ARGS...]: allocations per request of PID while wrk drives URL.
 count() {
   local name=$1 pid=$2 url=$3

@@ -55,14 +55,6 @@ cleanup() {
 trap cleanup EXIT
 unset NGINX  # nginx reads it as inherited listening sockets
 
-wait_for_port() {
-  for _ in $(seq 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "nothing listens on port $1"
-}
-
 # The upstream: one nginx worker on two ports (not counted).
 upstream_a=$(free_port)
 upstream_b=$(free_port)
