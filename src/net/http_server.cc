@@ -126,6 +126,7 @@ std::string SerializeHead(int status, int version, const Headers& headers,
   out.resize(bound);
   char* cursor = out.data();
   auto put = [&cursor](std::string_view text) {
+    if (text.empty()) return;  // an empty view may have no data pointer, which memcpy forbids
     std::memcpy(cursor, text.data(), text.size());
     cursor += text.size();
   };

@@ -170,6 +170,7 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
   head.resize(bound);
   char* cursor = head.data();
   auto put = [&cursor](std::string_view text) {
+    if (text.empty()) return;  // an empty view may have no data pointer, which memcpy forbids
     std::memcpy(cursor, text.data(), text.size());
     cursor += text.size();
   };
