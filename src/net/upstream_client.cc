@@ -116,6 +116,68 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+// A response parser that builds the ResponseHead directly (Beast's own parser stores each
+// field in its field container first, which the head was then copied from) and puts body
+// bytes into a buffer the caller provides, as Beast's buffer_body does. Parsing, framing
+// and the checks on both stay Beast's: this class only receives what basic_parser found.
+class ResponseParser final : public http::basic_parser<false> {
+ public:
+  ResponseParser() { head_.headers.Reserve(8); }
+
+  int status() const { return status_; }
+  // The head; call once, after is_header_done().
+  ResponseHead TakeHead() { return std::move(head_); }
+
+  // Where the next body bytes go. When it is full, put() stops with need_buffer.
+  void SetBodyBuffer(char* data, size_t size) {
+    body_data_ = data;
+    body_room_ = size;
+  }
+  size_t body_room() const { return body_room_; }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                       ErrorCode&) override {}
+  void on_response_impl(int code, beast::string_view, int, ErrorCode&) override {
+    status_ = code;
+    head_.status = code;
+  }
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     ErrorCode&) override {
+    head_.headers.Add(std::string(name.data(), name.size()),
+                      std::string(value.data(), value.size()));
+  }
+  void on_header_impl(ErrorCode&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, ErrorCode&) override {}
+  size_t on_body_impl(beast::string_view body, ErrorCode& error) override {
+    return Store(body, error);
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, ErrorCode&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, ErrorCode& error) override {
+    return Store(body, error);
+  }
+  void on_finish_impl(ErrorCode&) override {}
+
+  // As buffer_body's reader: copies what fits, and need_buffer when not all of it did.
+  size_t Store(beast::string_view body, ErrorCode& error) {
+    if (body_data_ == nullptr) {
+      error = http::error::need_buffer;
+      return 0;
+    }
+    size_t stored = std::min(body.size(), body_room_);
+    if (stored > 0) std::memcpy(body_data_, body.data(), stored);
+    body_data_ += stored;
+    body_room_ -= stored;
+    if (stored != body.size()) error = http::error::need_buffer;
+    return stored;
+  }
+
+  int status_ = 0;
+  ResponseHead head_;
+  char* body_data_ = nullptr;
+  size_t body_room_ = 0;
+};
+
 // The request line and header section, written by hand into one string: it is cheaper than
 // building Beast's field list, and the checks below keep a header from smuggling a second
 // request (the router forwards client-supplied fields).
@@ -476,21 +538,12 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
       return Fail(Describe(error));
     }
     received_ = true;
-    int status = static_cast<int>(parser_->get().result_int());
+    int status = parser_->status();
     if (status >= 100 && status < 200 && status != 101) return StartHead();  // interim answer
     // No retry can happen from here on: the request's bytes are not needed any more.
     std::string().swap(head_);
     std::string().swap(body_);
-    {
-      ResponseHead head;
-      head.status = status;
-      const auto& fields = parser_->get().base();
-      head.headers.Reserve(static_cast<size_t>(std::distance(fields.begin(), fields.end())));
-      for (const auto& field : fields) {
-        head.headers.Add(std::string(field.name_string()), std::string(field.value()));
-      }
-      handler_->OnHead(std::move(head));
-    }
+    handler_->OnHead(parser_->TakeHead());
     ReadBody();
   }
 
@@ -500,9 +553,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // turn (and a proxy writes them to its client together).
   void ReadBody() {
     if (parser_->is_done()) return Complete();
-    auto& body = parser_->get().body();
-    body.data = connection_->piece.get();
-    body.size = kPieceBytes;
+    parser_->SetBodyBuffer(connection_->piece.get(), kPieceBytes);
     if (connection_->buffer.size() != 0) {
       ErrorCode error;
       size_t used = parser_->put(connection_->buffer.data(), error);
@@ -525,7 +576,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     if (finished_) return;
     if (error == http::error::need_buffer) error = {};  // the piece buffer is full
     if (error) return Fail(Describe(error));
-    size_t got = kPieceBytes - parser_->get().body().size;
+    size_t got = kPieceBytes - parser_->body_room();
     if (got == 0) return ReadBody();
     bool last = parser_->is_done();
     awaiting_resume_ = true;
@@ -596,7 +647,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   }
 
   void Complete() {
-    bool reusable = !at_eof_ && parser_->keep_alive() && parser_->get().result_int() != 101 &&
+    bool reusable = !at_eof_ && parser_->keep_alive() && parser_->status() != 101 &&
                     connection_->buffer.size() == 0;
     std::unique_ptr<Connection> pooled;
     if (reusable) {
@@ -654,7 +705,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timed_out_ = false;
   std::vector<Protocol::endpoint> addresses_;
-  std::optional<http::response_parser<http::buffer_body>> parser_;
+  std::optional<ResponseParser> parser_;
   bool at_eof_ = false;  // the server closed; the parser has been told
   bool reused_ = false;
   bool retried_ = false;
