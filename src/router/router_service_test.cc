@@ -454,6 +454,16 @@ class RouterServiceTest : public ::testing::Test {
     return response.ok() ? *response : net::HttpResponse{};
   }
 
+  // POST /v1/completions as tenant-a, for tests that drive the HTTP client themselves.
+  static net::HttpRequest CompletionRequest(std::string body = kPrompt) {
+    net::HttpRequest request;
+    request.method = "POST";
+    request.target = "/v1/completions";
+    request.headers.Set("Authorization", "Bearer key-a");
+    request.body = std::move(body);
+    return request;
+  }
+
   static constexpr char kPrompt[] = R"({"model":"kjv","prompt":"In the beginning"})";
 
   std::string dir_;
@@ -718,11 +728,7 @@ TEST_F(RouterServiceTest, WorkerDyingMidStreamEndsTheClientStreamWithAnError) {
   TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
   WaitForWorkers(router, 1);
   net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
-  net::HttpRequest request;
-  request.method = "POST";
-  request.target = "/v1/completions";
-  request.headers.Set("Authorization", "Bearer key-a");
-  request.body = R"({"model":"kjv","prompt":"x","stream":true})";
+  net::HttpRequest request = CompletionRequest(R"({"model":"kjv","prompt":"x","stream":true})");
   std::vector<net::SseEvent> events;
   net::SseParser parser([&](const net::SseEvent& event) { events.push_back(event); });
   auto start = std::chrono::steady_clock::now();
@@ -745,11 +751,7 @@ TEST_F(RouterServiceTest, WorkerDyingMidPlainStreamCutsTheClientResponseOff) {
   TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
   WaitForWorkers(router, 1);
   net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
-  net::HttpRequest request;
-  request.method = "POST";
-  request.target = "/v1/completions";
-  request.headers.Set("Authorization", "Bearer key-a");
-  request.body = kPrompt;
+  net::HttpRequest request = CompletionRequest();
   std::string received;
   int status = 0;
   auto start = std::chrono::steady_clock::now();
@@ -809,11 +811,7 @@ TEST_F(RouterServiceTest, ClientGoingAwayCancelsTheUpstreamExchange) {
   TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
   WaitForWorkers(router, 1);
   net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
-  net::HttpRequest request;
-  request.method = "POST";
-  request.target = "/v1/completions";
-  request.headers.Set("Authorization", "Bearer key-a");
-  request.body = R"({"model":"kjv","prompt":"x","stream":true})";
+  net::HttpRequest request = CompletionRequest(R"({"model":"kjv","prompt":"x","stream":true})");
   size_t received = 0;
   auto head = client.Stream(request, [](const net::ResponseHead&) {}, [&](std::string_view data) {
     received += data.size();
@@ -865,11 +863,7 @@ TEST_F(RouterServiceTest, ASlowClientSlowsTheWorkerDown) {
   TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
   WaitForWorkers(router, 1);
   net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
-  net::HttpRequest request;
-  request.method = "POST";
-  request.target = "/v1/completions";
-  request.headers.Set("Authorization", "Bearer key-a");
-  request.body = kPrompt;
+  net::HttpRequest request = CompletionRequest();
   int64_t received = 0;
   int64_t ahead_while_paused = -1;
   bool intact = true;
