@@ -36,3 +36,27 @@ wait_for_port() {
   done
   die "nothing listens on port $1"
 }
+
+# nginx_least_conn_proxy LISTEN_PORT UPSTREAM_PORT...: the `upstream` and `server` blocks
+# (inside `http {}`) of an nginx that proxies 127.0.0.1:LISTEN_PORT to the upstream ports on
+# 127.0.0.1 by least connections, over kept-alive HTTP/1.1: the anchor of bench/router and
+# bench/instructions.
+nginx_least_conn_proxy() {
+  local listen=$1 port
+  shift
+  echo "  upstream backends {"
+  echo "    least_conn;"
+  for port in "$@"; do echo "    server 127.0.0.1:$port;"; done
+  echo "    keepalive 64;"
+  echo "  }"
+  cat <<EOF
+  server {
+    listen 127.0.0.1:$listen;
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+EOF
+}

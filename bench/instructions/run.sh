@@ -126,20 +126,7 @@ http {
   keepalive_requests 1000000;
   client_body_temp_path $work;
   proxy_temp_path $work;
-  upstream backends {
-    least_conn;
-    server 127.0.0.1:$upstream_a;
-    server 127.0.0.1:$upstream_b;
-    keepalive 64;
-  }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / {
-      proxy_pass http://backends;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
+$(nginx_least_conn_proxy "$nginx_port" "$upstream_a" "$upstream_b")
 }
 CONF
 

@@ -268,23 +268,8 @@ nginx_port=$(free_port)
   nginx_common nginx "$threads"
   echo "http {"
   nginx_http_common nginx
-  cat <<EOF
-  upstream backends {
-    least_conn;
-    server 127.0.0.1:$upstream_port_1;
-    server 127.0.0.1:$upstream_port_2;
-    keepalive 64;
-  }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / {
-      proxy_pass http://backends;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
+  nginx_least_conn_proxy "$nginx_port" "$upstream_port_1" "$upstream_port_2"
+  echo "}"
 } >"$tmp/nginx.conf"
 log "starting nginx (least_conn, $threads workers, core(s) $proxy_cpus) on 127.0.0.1:$nginx_port"
 start_nginx nginx "$proxy_cpus"
