@@ -1,7 +1,7 @@
 #include "net/http_parse.h"
 
 #include <array>
-#include <iterator>
+#include <boost/beast/core/string.hpp>
 
 #include "net/http_server.h"
 
@@ -10,11 +10,96 @@ namespace internal {
 
 namespace http = boost::beast::http;
 
-void ConfigureRequestParser(RequestParser& parser, size_t max_header_bytes,
-                            uint64_t max_body_bytes) {
-  parser.header_limit(static_cast<std::uint32_t>(max_header_bytes));
-  parser.body_limit(max_body_bytes);
-  parser.eager(true);
+// Fields a request usually has, reserved at once: a few from the client plus the few a
+// proxy or handler adds.
+constexpr size_t kExpectedFields = 12;
+
+RequestParser::RequestParser(size_t max_header_bytes, uint64_t max_body_bytes) {
+  header_limit(static_cast<std::uint32_t>(max_header_bytes));
+  body_limit(max_body_bytes);
+  eager(true);
+  request_.headers.Reserve(kExpectedFields);
+}
+
+void RequestParser::on_request_impl(http::verb method, boost::beast::string_view method_text,
+                                    boost::beast::string_view target, int version, ErrorCode&) {
+  method_ = method;
+  version_ = version;
+  request_.method.assign(method_text.data(), method_text.size());
+  request_.target.assign(target.data(), target.size());
+}
+
+void RequestParser::on_field_impl(http::field field, boost::beast::string_view name,
+                                  boost::beast::string_view value, ErrorCode&) {
+  switch (field) {
+    case http::field::host:
+      has_host_ = true;
+      break;
+    case http::field::transfer_encoding:
+      has_transfer_encoding_ = true;
+      break;
+    case http::field::expect:
+      if (!seen_expect_) expects_continue_ = boost::beast::iequals(value, "100-continue");
+      seen_expect_ = true;
+      break;
+    default:
+      break;
+  }
+  request_.headers.Add(std::string(name.data(), name.size()),
+                       std::string(value.data(), value.size()));
+}
+
+void RequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                                      ErrorCode&) {
+  // basic_parser has already held the length to the body limit.
+  if (content_length) request_.body.reserve(static_cast<size_t>(*content_length));
+}
+
+size_t RequestParser::on_body_impl(boost::beast::string_view body, ErrorCode&) {
+  request_.body.append(body.data(), body.size());
+  return body.size();
+}
+
+size_t RequestParser::on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
+                                         ErrorCode&) {
+  request_.body.append(body.data(), body.size());
+  return body.size();
+}
+
+int RequestParser::Validate(std::string* reason) const {
+  // Beast itself refuses versions other than 1.0 and 1.1 (bad_version, answered 400).
+  // Beast treats a body as chunked only when chunked is the last coding, and otherwise
+  // falls back to Content-Length or no body; another server on the path may frame the
+  // same bytes differently, which is request smuggling. RFC 9112 6.3 says: answer 400.
+  if (has_transfer_encoding_ && !chunked()) {
+    *reason = "Transfer-Encoding must end with chunked";
+    return 400;
+  }
+  std::string_view target = request_.target;
+  bool origin_form = !target.empty() && target.front() == '/';
+  bool asterisk_form = target == "*" && method_ == http::verb::options;
+  bool absolute_form = target.starts_with("http://") || target.starts_with("https://");
+  if (!origin_form && !asterisk_form && !absolute_form) {
+    *reason = "request target must be a path starting with '/'";
+    return 400;
+  }
+  if (version_ == 11 && !has_host_) {
+    *reason = "HTTP/1.1 requests need a Host header";
+    return 400;
+  }
+  return 0;
+}
+
+HttpRequest RequestParser::TakeRequest() {
+  std::string& target = request_.target;
+  if (!target.starts_with("/") && target != "*") {
+    // Validate() let through only absolute form here.
+    size_t authority_start = target.find("://") + 3;
+    size_t path_start = target.find_first_of("/?", authority_start);
+    target.erase(0, path_start == std::string::npos ? target.size() : path_start);
+  }
+  if (target.empty() || target.front() == '?') target.insert(0, "/");
+  return std::move(request_);
 }
 
 HeaderScan ScanHeaderSection(std::string_view received, size_t max_header_bytes) {
@@ -35,54 +120,6 @@ int StatusForParseError(const boost::system::error_code& error) {
   if (error == http::error::header_limit) return 431;
   if (error == http::error::body_limit) return 413;
   return 400;
-}
-
-int ValidateParsedRequest(const RequestParser& parser, std::string* reason) {
-  // Beast itself refuses versions other than 1.0 and 1.1 (bad_version, answered 400).
-  const auto& message = parser.get();
-  // Beast treats a body as chunked only when chunked is the last coding, and otherwise
-  // falls back to Content-Length or no body; another server on the path may frame the
-  // same bytes differently, which is request smuggling. RFC 9112 6.3 says: answer 400.
-  if (message.find(http::field::transfer_encoding) != message.end() && !parser.chunked()) {
-    *reason = "Transfer-Encoding must end with chunked";
-    return 400;
-  }
-  std::string_view target = message.target();
-  bool origin_form = !target.empty() && target.front() == '/';
-  bool asterisk_form = target == "*" && message.method() == http::verb::options;
-  bool absolute_form = target.starts_with("http://") || target.starts_with("https://");
-  if (!origin_form && !asterisk_form && !absolute_form) {
-    *reason = "request target must be a path starting with '/'";
-    return 400;
-  }
-  if (message.version() == 11 && message.find(http::field::host) == message.end()) {
-    *reason = "HTTP/1.1 requests need a Host header";
-    return 400;
-  }
-  return 0;
-}
-
-HttpRequest ToHttpRequest(RequestParser& parser) {
-  auto& message = parser.get();
-  HttpRequest request;
-  request.method = std::string(message.method_string());
-  std::string_view target = message.target();
-  // Absolute-form ("http://host/path") is reduced to its path, as RFC 9112 3.2.2 asks of
-  // a server that is not a proxy.
-  if (!target.starts_with("/") && target != "*") {
-    size_t authority_start = target.find("://") + 3;
-    size_t path_start = target.find_first_of("/?", authority_start);
-    target = path_start == std::string_view::npos ? "" : target.substr(path_start);
-  }
-  request.target = target.empty() || target.front() == '?' ? "/" + std::string(target)
-                                                           : std::string(target);
-  // Room for the fields plus the few a proxy or handler adds, in one allocation.
-  request.headers.Reserve(static_cast<size_t>(std::distance(message.begin(), message.end())) + 4);
-  for (const auto& field : message) {
-    request.headers.Add(std::string(field.name_string()), std::string(field.value()));
-  }
-  request.body = std::move(message.body());
-  return request;
 }
 
 namespace {
@@ -121,8 +158,7 @@ base::Result<HttpRequest> ParseHttpRequest(std::string_view bytes, size_t max_he
     case internal::HeaderScan::kComplete:
       break;
   }
-  internal::RequestParser parser;
-  internal::ConfigureRequestParser(parser, max_header_bytes, max_body_bytes);
+  internal::RequestParser parser(max_header_bytes, max_body_bytes);
   boost::system::error_code error;
   size_t consumed = 0;
   while (!parser.is_done() && consumed < bytes.size()) {
@@ -146,10 +182,10 @@ base::Result<HttpRequest> ParseHttpRequest(std::string_view bytes, size_t max_he
     if (error || !parser.is_done()) return base::InvalidArgument("400 truncated request");
   }
   std::string reason;
-  if (int status = internal::ValidateParsedRequest(parser, &reason); status != 0) {
+  if (int status = parser.Validate(&reason); status != 0) {
     return base::InvalidArgument(std::to_string(status) + " " + reason);
   }
-  return internal::ToHttpRequest(parser);
+  return parser.TakeRequest();
 }
 
 }  // namespace supercluster::net

@@ -594,9 +594,7 @@ class Connection final : public ConnectionBase,
   void ReadRequest() {
     state_ = State::kReading;
     read_timed_out_ = false;
-    parser_.emplace();
-    internal::ConfigureRequestParser(*parser_, shared_->options.max_header_bytes,
-                                     shared_->options.max_body_bytes);
+    parser_.emplace(shared_->options.max_header_bytes, shared_->options.max_body_bytes);
     SetReadDeadline(shared_->options.read_timeout);
     ReadHeaderSection();
   }
@@ -635,13 +633,11 @@ class Connection final : public ConnectionBase,
       return;
     }
     std::string reason;
-    if (int status = internal::ValidateParsedRequest(*parser_, &reason); status != 0) {
+    if (int status = parser_->Validate(&reason); status != 0) {
       SendErrorAndClose(status, reason);
       return;
     }
-    auto expect = parser_->get().find(http::field::expect);
-    if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue") &&
-        !parser_->is_done()) {
+    if (parser_->expects_continue() && !parser_->is_done()) {
       QueueInterimContinue();
       return;
     }
@@ -701,14 +697,13 @@ class Connection final : public ConnectionBase,
     ClearReadDeadline();
     state_ = State::kHandling;
     ++sequence_;
-    const auto& message = parser_->get();
-    keep_alive_ = message.keep_alive() && !shared_->draining.load();
-    http_version_ = message.version() == 10 ? 10 : 11;
-    head_request_ = message.method() == http::verb::head;
+    keep_alive_ = parser_->keep_alive() && !shared_->draining.load();
+    http_version_ = parser_->version() == 10 ? 10 : 11;
+    head_request_ = parser_->is_head();
     responded_ = streaming_ = finish_requested_ = false;
     response_status_ = 0;
     close_callbacks_.clear();
-    HttpRequest request = internal::ToHttpRequest(*parser_);
+    HttpRequest request = parser_->TakeRequest();
     parser_.reset();
     request.remote_address = peer_;
     method_label_ = MethodLabel(request.method);
