@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# User-space instructions per proxied request: `supercluster router` and, as the anchor,
-# nginx doing the same least-connection proxying (the set-up of bench/router), each run
-# under valgrind's callgrind and driven by wrk with the request of bench/router. Counting
+# User-space instructions per request, for two jobs, each against nginx doing the same job:
+#   proxy: `supercluster router` and nginx doing the same least-connection proxying (the
+#          set-up and POST request of bench/router);
+#   serve: `supercluster serve` and nginx answering GET /v1/echo with the same 24-byte
+#          body (the set-up of bench/http).
+# Each runs under valgrind's callgrind, driven by wrk. Counting
 # starts after a warm-up (callgrind_control -i on) and stops after the measured run; the
 # count is divided by the requests wrk completed. Unlike CPU time on a shared machine the
 # figure moves by well under 1 % between runs, so it shows what a change to the request
 # path saves; it leaves out the kernel, which costs both proxies about the same.
 #
 # Usage: bench/instructions/run.sh path/to/supercluster [--connections N] [--duration S]
-#   Needs valgrind, nginx and wrk (scripts/install-deps). About 40 s.
+#                                         [--jobs "proxy serve"]
+#   Needs valgrind, nginx and wrk (scripts/install-deps). About 40 s per job.
 set -euo pipefail
 
 usage() {
@@ -23,10 +27,12 @@ supercluster=$1
 shift
 connections=16
 duration=5
+jobs="proxy serve"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --connections) connections=${2:?--connections needs a value}; shift 2 ;;
     --duration) duration=${2:?--duration needs a value}; shift 2 ;;
+    --jobs) jobs=${2:?--jobs needs a value}; shift 2 ;;
     -h|--help) usage ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage ;;
   esac
@@ -45,6 +51,9 @@ for tool in wrk valgrind callgrind_control; do
 done
 [[ "$connections" =~ ^[1-9][0-9]*$ ]] || die "--connections must be a positive integer"
 [[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer (seconds)"
+for job in $jobs; do
+  [[ "$job" == proxy || "$job" == serve ]] || die "unknown job '$job' (proxy or serve)"
+done
 
 work=$(mktemp -d)
 pids=()
@@ -85,22 +94,25 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer bench"
 LUA
 
-# measure NAME PORT COMMAND...: starts COMMAND under callgrind (counting off), warms up,
-# counts over the measured run, stops the process and prints a table row.
+# measure NAME PORT PATH SCRIPT COMMAND...: starts COMMAND under callgrind (counting off),
+# warms up, counts over the measured run of wrk asking for PATH (with the wrk Lua SCRIPT,
+# or a plain GET when SCRIPT is ""), stops the process and prints a table row.
 measure() {
-  local name=$1 port=$2
-  shift 2
+  local name=$1 port=$2 path=$3 script=$4
+  shift 4
   local out=$work/callgrind.$name
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "$@" \
     >"$work/$name.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
   wait_for_port "$port"
-  local url=http://127.0.0.1:$port/v1/completions
-  wrk -t1 -c"$connections" -d2 -s "$work/request.lua" "$url" >/dev/null
+  local url=http://127.0.0.1:$port$path
+  local script_args=()
+  [[ -n "$script" ]] && script_args=(-s "$script")
+  wrk -t1 -c"$connections" -d2 "${script_args[@]}" "$url" >/dev/null
   callgrind_control -i on "$pid" >/dev/null 2>&1
   local requests
-  requests=$(wrk -t1 -c"$connections" -d"$duration" -s "$work/request.lua" "$url" |
+  requests=$(wrk -t1 -c"$connections" -d"$duration" "${script_args[@]}" "$url" |
     awk '/requests in/ {print $1}')
   callgrind_control -i off "$pid" >/dev/null 2>&1
   # Dumped now rather than at exit: nginx under valgrind does not always act on SIGTERM.
@@ -114,8 +126,16 @@ measure() {
   echo "$((instructions / requests))" >"$work/$name.per-request"
 }
 
-nginx_port=$(free_port)
-cat >"$work/proxy.conf" <<CONF
+# ratio A B: prints "A/B instructions per request = R" from the two measured rows.
+ratio() {
+  awk -v a="$(cat "$work/$1.per-request")" -v b="$(cat "$work/$2.per-request")" \
+    -v label="$1/$2" 'BEGIN {printf "%s instructions per request = %.2f\n", label, a / b}'
+}
+
+proxy_job() {
+  local nginx_port router_port
+  nginx_port=$(free_port)
+  cat >"$work/proxy.conf" <<CONF
 worker_processes 1;
 master_process off;
 pid $work/proxy.pid;
@@ -129,19 +149,59 @@ http {
 $(nginx_least_conn_proxy "$nginx_port" "$upstream_a" "$upstream_b")
 }
 CONF
+  router_port=$(free_port)
+  echo "proxy: POST /v1/completions through two upstreams, least connections"
+  echo
+  echo "| proxy | requests | user-space instructions per request |"
+  echo "|---|---:|---:|"
+  measure nginx-proxy "$nginx_port" /v1/completions "$work/request.lua" \
+    "$nginx" -p "$work" -c "$work/proxy.conf" -g 'daemon off;'
+  measure router "$router_port" /v1/completions "$work/request.lua" \
+    "$supercluster" router --tier regional --region bench \
+    --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
+    --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1
+  echo
+  ratio router nginx-proxy
+}
 
-router_port=$(free_port)
-log "$connections connections, 2 s warm-up + $duration s counted per proxy, under callgrind"
+serve_job() {
+  local nginx_port serve_port
+  nginx_port=$(free_port)
+  cat >"$work/serve.conf" <<CONF
+worker_processes 1;
+master_process off;
+pid $work/serve.pid;
+error_log $work/serve-error.log error;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location = /v1/echo { default_type text/plain; return 200 "hello from supercluster\n"; }
+  }
+}
+CONF
+  serve_port=$(free_port)
+  echo "serve: GET /v1/echo, a 24-byte answer"
+  echo
+  echo "| server | requests | user-space instructions per request |"
+  echo "|---|---:|---:|"
+  measure nginx-serve "$nginx_port" /v1/echo "" \
+    "$nginx" -p "$work" -c "$work/serve.conf" -g 'daemon off;'
+  measure serve "$serve_port" /v1/echo "" \
+    "$supercluster" serve --listen "127.0.0.1:$serve_port" --log-level warn \
+    --set server.io_threads=1
+  echo
+  ratio serve nginx-serve
+}
+
+log "$connections connections, 2 s warm-up + $duration s counted per server, under callgrind"
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 echo "machine: $cpu, $(nproc) cores, Linux $(uname -r), $("$nginx" -v 2>&1 | sed 's/^nginx version: //'), $(valgrind --version)"
 echo "binary:  $("$supercluster" version)"
-echo
-echo "| proxy | requests | user-space instructions per request |"
-echo "|---|---:|---:|"
-measure nginx "$nginx_port" "$nginx" -p "$work" -c "$work/proxy.conf" -g 'daemon off;'
-measure router "$router_port" "$supercluster" router --tier regional --region bench \
-  --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
-  --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1
-echo
-awk -v r="$(cat "$work/router.per-request")" -v n="$(cat "$work/nginx.per-request")" \
-  'BEGIN {printf "router/nginx instructions per request = %.2f\n", r / n}'
+for job in $jobs; do
+  echo
+  "${job}_job"
+done
