@@ -9,6 +9,7 @@
 // away and can tell the handler (OnClose) to cancel upstream work.
 #include "net/http_server.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -766,6 +767,7 @@ class Connection final : public ConnectionBase,
 
   // Writes the first queued writes (up to kMaxGatheredWrites) in one gathered write.
   void WriteNext() {
+    if (SentWholeResponseAtOnce()) return;
     write_pending_ = true;
     SetWriteDeadline();
     writing_count_ = std::min(queue_.size(), kMaxGatheredWrites);
@@ -783,6 +785,37 @@ class Connection final : public ConnectionBase,
                       [self = this->shared_from_this()](boost::system::error_code error, size_t) {
                         self->OnWritten(error);
                       });
+  }
+
+  // A whole response (one write, the last, that nobody waits on) is first offered to the
+  // kernel directly, without blocking: on loopback or a LAN it nearly always goes at once,
+  // and the response is then done without asio's round trip (an operation allocated, the
+  // socket's reactor state locked, a completion posted and run later: 5 % of `serve`'s
+  // instructions per request). Not what remains of a partial send, not TLS, and not when
+  // a pipelined request is waiting in the buffer: finishing inline starts the next request
+  // at once, and its handler would then run inside this one's call to Send.
+  // Returns whether the response went whole; otherwise the bytes not sent are left queued.
+  bool SentWholeResponseAtOnce() {
+    if constexpr (kIsTls) {
+      return false;
+    } else {
+      if (queue_.size() != 1 || !queue_.front().last || queue_.front().on_written ||
+          buffer_.size() > 0) {
+        return false;
+      }
+      std::string& bytes = queue_.front().bytes;
+      ssize_t sent = ::send(Lowest().native_handle(), bytes.data(), bytes.size(),
+                            MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent <= 0) return false;  // EAGAIN, or an error the asio write reports as usual
+      if (static_cast<size_t>(sent) < bytes.size()) {
+        bytes.erase(0, static_cast<size_t>(sent));
+        queued_bytes_ -= static_cast<size_t>(sent);
+        return false;
+      }
+      writing_count_ = 1;
+      OnWritten({});
+      return true;
+    }
   }
 
   void OnWritten(boost::system::error_code error) {

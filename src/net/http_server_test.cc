@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <future>
 #include <gtest/gtest.h>
@@ -101,6 +102,51 @@ TEST(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
   ASSERT_NE(first, std::string::npos) << response;
   ASSERT_NE(second, std::string::npos) << response;
   EXPECT_LT(first, second);
+}
+
+// Bytes that differ at every offset (each 8-byte block spells its own offset), so a part
+// sent twice, lost or out of order cannot go unnoticed.
+std::string NumberedBytes(size_t size) {
+  std::string bytes;
+  bytes.reserve(size + 8);
+  char block[16];
+  for (size_t offset = 0; bytes.size() < size; offset += 8) {
+    std::snprintf(block, sizeof(block), "%07zx ", offset);
+    bytes.append(block, 8);
+  }
+  bytes.resize(size);
+  return bytes;
+}
+
+TEST(HttpServerTest, WholeResponseLargerThanTheSocketBufferReachesASlowReaderIntact) {
+  // The server first offers a whole response to the kernel at once; most of 4 MiB cannot
+  // go, and the rest must follow from where that send stopped. Then the connection must
+  // serve its next request.
+  const std::string body = NumberedBytes(4 << 20);
+  auto router = std::make_shared<HttpRouter>();
+  router->Handle("GET", "/big", [&body](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->Send(HttpResponse::Text(200, body));
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  RawConnection connection(server.port());
+  connection.SetReceiveBuffer(16 * 1024);
+  ASSERT_TRUE(connection.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(200ms);  // let the server's first send fill the buffers
+  ASSERT_TRUE(connection.Send("GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  std::string received = connection.ReadUntilClose(20s);
+  const std::string head_end = "\r\n\r\n";
+  size_t first_body = received.find(head_end);
+  ASSERT_NE(first_body, std::string::npos);
+  first_body += head_end.size();
+  ASSERT_GE(received.size(), first_body + body.size());
+  EXPECT_TRUE(received.compare(first_body, body.size(), body) == 0);
+  size_t second_head = first_body + body.size();
+  EXPECT_EQ(received.compare(second_head, 15, "HTTP/1.1 200 OK"), 0);
+  size_t second_body = received.find(head_end, second_head);
+  ASSERT_NE(second_body, std::string::npos);
+  second_body += head_end.size();
+  EXPECT_EQ(received.size(), second_body + body.size());
+  EXPECT_TRUE(received.compare(second_body, std::string::npos, body) == 0);
 }
 
 TEST(HttpServerTest, ExpectContinueGetsInterimResponse) {

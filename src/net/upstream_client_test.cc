@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <future>
 #include <gtest/gtest.h>
 #include <mutex>
@@ -273,6 +274,52 @@ TEST(UpstreamClientTest, GetAndPostRoundTrip) {
   EXPECT_EQ(post->head->headers.Get("X-Method"), "POST");
   EXPECT_EQ(post->head->headers.Get("X-Host"), "127.0.0.1:" + std::to_string(server.port()));
   EXPECT_EQ(post->done_count, 1);
+}
+
+// Bytes that differ at every offset (each 8-byte block spells its own offset), so a part
+// sent twice, lost or out of order cannot go unnoticed.
+std::string NumberedBytes(size_t size) {
+  std::string bytes;
+  bytes.reserve(size + 8);
+  char block[16];
+  for (size_t offset = 0; bytes.size() < size; offset += 8) {
+    std::snprintf(block, sizeof(block), "%07zx ", offset);
+    bytes.append(block, 8);
+  }
+  bytes.resize(size);
+  return bytes;
+}
+
+TEST(UpstreamClientTest, RequestLargerThanTheSocketBuffersArrivesIntact) {
+  // Against an upstream that does not read yet, most of 8 MiB cannot go at once; the rest
+  // must follow, in order, when it does.
+  const std::string body = NumberedBytes(8 << 20);
+  std::atomic<bool> intact{false};
+  ScriptedServer server([&](int fd, int) {
+    std::this_thread::sleep_for(200ms);
+    std::string received;
+    char chunk[65536];
+    size_t head_end = std::string::npos;
+    while (head_end == std::string::npos || received.size() < head_end + 4 + body.size()) {
+      ssize_t got = ::recv(fd, chunk, sizeof(chunk), 0);
+      if (got <= 0) return;
+      received.append(chunk, static_cast<size_t>(got));
+      if (head_end == std::string::npos) head_end = received.find("\r\n\r\n");
+    }
+    intact = received.starts_with("POST /upload HTTP/1.1\r\n") &&
+             received.find("Content-Length: " + std::to_string(body.size()) + "\r\n") <
+                 head_end &&
+             received.compare(head_end + 4, std::string::npos, body) == 0;
+    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+  });
+  UpstreamClient client(TestUpstreamOptions());
+  auto outcome = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Post("/upload", body), CallbacksFor(outcome));
+  ASSERT_TRUE(outcome->WaitDone());
+  EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+  EXPECT_TRUE(intact);
+  EXPECT_EQ(outcome->body, "ok");
 }
 
 TEST(UpstreamClientTest, EmptyPostAndHeadRequest) {
