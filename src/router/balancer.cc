@@ -60,19 +60,21 @@ bool Balancer::Available(const std::string& id) {
 std::optional<std::string> Balancer::Pick(const std::vector<std::string>& candidates) {
   std::lock_guard<std::mutex> lock(mutex_);
   TimePoint now = clock_();
-  std::vector<const std::string*> available;
+  // Each candidate's entry is looked up once (a map search with string compares).
+  std::vector<std::pair<const std::string*, const Entry*>> available;
   available.reserve(candidates.size());
   for (const std::string& id : candidates) {
-    if (AvailableLocked(EntryFor(id), now)) available.push_back(&id);
+    const Entry& entry = EntryFor(id);
+    if (AvailableLocked(entry, now)) available.emplace_back(&id, &entry);
   }
   if (available.empty()) return std::nullopt;
-  if (available.size() == 1) return *available[0];
+  if (available.size() == 1) return *available[0].first;
   size_t first = static_cast<size_t>(random_() % available.size());
   size_t second = static_cast<size_t>(random_() % (available.size() - 1));
   if (second >= first) ++second;  // two distinct choices
-  const std::string& a = *available[first];
-  const std::string& b = *available[second];
-  return Cost(entries_.at(a)) <= Cost(entries_.at(b)) ? a : b;
+  const auto& [a, a_entry] = available[first];
+  const auto& [b, b_entry] = available[second];
+  return Cost(*a_entry) <= Cost(*b_entry) ? *a : *b;
 }
 
 void Balancer::OnStart(const std::string& id) {
