@@ -31,8 +31,13 @@
 # CPU placement: proxies on cores 0..N-1, the upstream and wrk share core N (on 2 cores:
 # proxy core 0, upstream and wrk core 1). The proxy's CPU per request comes from /proc.
 #
+# Rounds: with --rounds R (default 1) every connection count is measured R times, the
+# targets in a different order each round (reversed in even rounds), and the table shows
+# each measure's median over the rounds, with the per-round router/nginx ratios beside
+# it. Single runs on a shared or virtual machine scatter by 15 % or more; compare medians.
+#
 # Usage: bench/router/run.sh path/to/supercluster [--threads N] [--connections "1 16 64"]
-#                            [--duration SECONDS] [--idle-connections N]
+#                            [--duration SECONDS] [--idle-connections N] [--rounds R]
 #   (or `make bench`). Environment: ROUTER=router (default) | serve | none: `serve` puts
 #   `supercluster serve` where the router goes, to check the script's plumbing only (it is
 #   not a proxy; the request then goes to POST /v1/echo everywhere); `none` runs the anchors
@@ -60,12 +65,14 @@ connections="1 16 64"
 duration=10
 warmup=2
 idle_connections=10000
+rounds=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) threads=${2:?--threads needs a value}; shift 2 ;;
     --connections) connections=${2:?--connections needs a value}; shift 2 ;;
     --duration) duration=${2:?--duration needs a value}; shift 2 ;;
     --idle-connections) idle_connections=${2:?--idle-connections needs a value}; shift 2 ;;
+    --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
     -h|--help) usage ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage ;;
   esac
@@ -106,6 +113,7 @@ fi
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
 [[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer (seconds)"
 [[ "$idle_connections" =~ ^[0-9]+$ ]] || die "--idle-connections must be a number"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 for c in $connections; do
   [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--connections must be positive integers, got '$c'"
 done
@@ -427,33 +435,38 @@ fd_count() {  # open file descriptors of a process and its direct children
 
 results="$tmp/results.tsv"
 : >"$results"
-for c in $connections; do
-  # Interleaved per connection count, so a slow drift of the machine hits all alike.
-  for target in $targets; do
-    url=$(url_of "$target")
-    pid=$(pid_of "$target")
-    log "$target: $c connections: ${warmup} s warm-up, ${duration} s measured"
-    run_wrk "$url" "$c" "$warmup" "$tmp/warmup.txt"
-    proxy_before=$(cpu_ticks "$pid")
-    upstream_before=$(cpu_ticks "$upstream_pid")
-    machine_before=$(machine_busy_ticks)
-    children_cpu_ms
-    wrk_ms_before=$children_ms
-    run_wrk "$url" "$c" "$duration" "$tmp/wrk-$target-$c.txt"
-    children_cpu_ms
-    wrk_ms=$(( children_ms - wrk_ms_before ))
-    proxy_ticks=$(( $(cpu_ticks "$pid") - proxy_before ))
-    upstream_ticks=$(( $(cpu_ticks "$upstream_pid") - upstream_before ))
-    machine_ticks=$(( $(machine_busy_ticks) - machine_before ))
-    kill -0 "$pid" 2>/dev/null || die "$target died during the run"
-    line=$(grep '^RESULT ' "$tmp/wrk-$target-$c.txt") \
-      || { cat "$tmp/wrk-$target-$c.txt" >&2; die "no result from wrk for $target"; }
-    [[ "$target" == direct ]] && proxy_ticks=0
-    line="${line#RESULT } proxy_cpu_ms=$(( proxy_ticks * 1000 / clock_ticks ))"
-    line+=" upstream_cpu_ms=$(( upstream_ticks * 1000 / clock_ticks ))"
-    line+=" wrk_cpu_ms=$wrk_ms machine_cpu_ms=$(( machine_ticks * 1000 / clock_ticks ))"
-    printf '%s\t%s\t%s\n' "$target" "$c" "$line" >>"$results"
-    log "  $line"
+for round in $(seq "$rounds"); do
+  # Reversed in even rounds, so that no target always runs first (or right after another).
+  order=$targets
+  (( round % 2 == 0 )) && order=$(tr ' ' '\n' <<<"$targets" | tac | tr '\n' ' ')
+  for c in $connections; do
+    # Interleaved per connection count, so a slow drift of the machine hits all alike.
+    for target in $order; do
+      url=$(url_of "$target")
+      pid=$(pid_of "$target")
+      log "round $round/$rounds: $target: $c connections: ${warmup} s warm-up, ${duration} s measured"
+      run_wrk "$url" "$c" "$warmup" "$tmp/warmup.txt"
+      proxy_before=$(cpu_ticks "$pid")
+      upstream_before=$(cpu_ticks "$upstream_pid")
+      machine_before=$(machine_busy_ticks)
+      children_cpu_ms
+      wrk_ms_before=$children_ms
+      run_wrk "$url" "$c" "$duration" "$tmp/wrk-$target-$c.txt"
+      children_cpu_ms
+      wrk_ms=$(( children_ms - wrk_ms_before ))
+      proxy_ticks=$(( $(cpu_ticks "$pid") - proxy_before ))
+      upstream_ticks=$(( $(cpu_ticks "$upstream_pid") - upstream_before ))
+      machine_ticks=$(( $(machine_busy_ticks) - machine_before ))
+      kill -0 "$pid" 2>/dev/null || die "$target died during the run"
+      line=$(grep '^RESULT ' "$tmp/wrk-$target-$c.txt") \
+        || { cat "$tmp/wrk-$target-$c.txt" >&2; die "no result from wrk for $target"; }
+      [[ "$target" == direct ]] && proxy_ticks=0
+      line="${line#RESULT } proxy_cpu_ms=$(( proxy_ticks * 1000 / clock_ticks ))"
+      line+=" upstream_cpu_ms=$(( upstream_ticks * 1000 / clock_ticks ))"
+      line+=" wrk_cpu_ms=$wrk_ms machine_cpu_ms=$(( machine_ticks * 1000 / clock_ticks ))"
+      printf '%s\t%s\t%s\t%s\n' "$target" "$c" "$round" "$line" >>"$results"
+      log "  $line"
+    done
   done
 done
 
@@ -520,20 +533,20 @@ mkdir -p "$out_dir"
 json_file="$out_dir/router-$(date -u +%Y%m%dT%H%M%SZ).json"
 export cpu_model cores kernel nginx_version haproxy_version wrk_version run_date git_revision \
   placement threads duration warmup supercluster_version router_mode router_label bench_path \
-  idle_connections
+  idle_connections rounds
 bench_nice=${BENCH_NICE:-}
 export bench_nice
 python3 - "$results" "$memory" "$json_file" <<'EOF'
-import json, os, sys
+import json, os, statistics, sys
 
 results_path, memory_path, json_path = sys.argv[1:4]
 env = os.environ
-rows = {}
+runs = {}  # connections -> target -> one measure dict per round
 for line in open(results_path):
-    target, connections, fields = line.rstrip("\n").split("\t")
+    target, connections, round_number, fields = line.rstrip("\n").split("\t")
     values = {k: int(v) for k, v in (item.split("=") for item in fields.split())}
     seconds = values["duration_us"] / 1e6
-    rows.setdefault(int(connections), {})[target] = {
+    runs.setdefault(int(connections), {}).setdefault(target, []).append({
         "requests_per_second": values["requests"] / seconds,
         "p50_ms": values["p50_us"] / 1000.0,
         "p99_ms": values["p99_us"] / 1000.0,
@@ -548,7 +561,19 @@ for line in open(results_path):
         "requests": values["requests"],
         "errors": values["errors"],
         "non_2xx": values["non2xx"],
-    }
+    })
+# Each measure's median over the rounds (errors summed); the per-round router/nginx ratio.
+rows = {}
+round_ratios = {}
+for connections, by_target in runs.items():
+    for target, measures in by_target.items():
+        merged = {key: statistics.median(m[key] for m in measures) for key in measures[0]}
+        for key in ("requests", "errors", "non_2xx"):
+            merged[key] = sum(m[key] for m in measures)
+        rows.setdefault(connections, {})[target] = merged
+    if "router" in by_target and "nginx" in by_target:
+        round_ratios[connections] = [r["requests_per_second"] / n["requests_per_second"]
+                                     for r, n in zip(by_target["router"], by_target["nginx"])]
 memory = []
 for line in open(memory_path):
     target, before, held, after, closed, accepted = line.rstrip("\n").split("\t")
@@ -566,6 +591,7 @@ if env["supercluster_version"]:
     print(f"binary:  {env['supercluster_version']}")
 print(f"setup:   {env['threads']} proxy thread(s)/worker(s); wrk -t1; {env['placement']}; "
       f"{env['warmup']} s warm-up + {env['duration']} s per run"
+      + (f"; {env['rounds']} rounds, medians shown" if env["rounds"] != "1" else "")
       + (f"; everything at nice {env['bench_nice']}" if env["bench_nice"] else ""))
 print()
 header = ("connections", "target", "req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
@@ -609,8 +635,12 @@ for connections in sorted(rows):
             if "added_p99_ms" in entry:
                 added = (f"; added p99 {entry['added_p99_ms'][0]:.3f} ms vs "
                          f"{entry['added_p99_ms'][1]:.3f} ms")
+            per_round = ""
+            if subject == "router" and anchor == "nginx" and len(round_ratios.get(connections, [])) > 1:
+                entry["throughput_ratio_per_round"] = round_ratios[connections]
+                per_round = " (rounds: " + ", ".join(f"{x:.2f}" for x in round_ratios[connections]) + ")"
             print(f"{connections:>3} connections: {names[subject]}/{anchor} req/s = "
-                  f"{entry['throughput_ratio']:.2f}{added}")
+                  f"{entry['throughput_ratio']:.2f}{per_round}{added}")
 if "router" in next(iter(rows.values()), {}) and env["router_mode"] == "router":
     print("goal: router/nginx req/s >= 1.00 and router added p99 < 0.5 ms on loopback")
 elif env["router_mode"] == "serve":
@@ -658,6 +688,7 @@ document = {
                 "supercluster_version": env["supercluster_version"]},
     "setup": {"threads": int(env["threads"]), "placement": env["placement"],
               "warmup_seconds": int(env["warmup"]), "duration_seconds": int(env["duration"]),
+              "rounds": int(env["rounds"]),
               "router_mode": env["router_mode"], "nice": env["bench_nice"]},
     "results": table,
     "ratios": ratios,
