@@ -27,7 +27,7 @@ demo: build
 
 bench: build
 	bench/http/run.sh $(BUILD_DIR)/apps/supercluster/supercluster --rounds 3
-	bench/router/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
+	bench/router/run.sh $(BUILD_DIR)/apps/supercluster/supercluster --rounds 3
 	bench/allocs/run.sh $(BUILD_DIR)
 	bench/instructions/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	bench/store/run.sh $(BUILD_DIR)
