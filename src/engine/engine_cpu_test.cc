@@ -75,14 +75,17 @@ TEST_F(EngineOnCpuTest, EightConcurrentGreedyRequestsEqualEachRunAlone) {
 }
 
 TEST_F(EngineOnCpuTest, CancellingMidStreamFreesTheKvCache) {
-  std::unique_ptr<Engine> engine = Load();
-  ASSERT_NE(engine, nullptr);
+  // What the callback uses is declared before the engine, so that the engine (whose
+  // thread may still be inside the callback after the final event woke the test) goes
+  // first. ASan found the other order writing `events` after its scope ended.
   Result result;
   std::atomic<Engine::RequestId> id{0};
   std::atomic<int> events{0};
-  Engine* raw = engine.get();
   auto collect = result.Callback();
   std::atomic<size_t> seen_in_use{0};
+  std::unique_ptr<Engine> engine = Load();
+  ASSERT_NE(engine, nullptr);
+  Engine* raw = engine.get();
   auto submitted = engine->Submit(Request(0, 48), [&](const GenerationEvent& event) {
     collect(event);
     // While the request runs, its KV reservation is in use.
