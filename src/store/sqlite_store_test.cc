@@ -24,6 +24,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "store/store_test_backend.h"
 
@@ -103,22 +104,61 @@ bool Eventually(Condition condition, std::chrono::milliseconds timeout) {
   return true;
 }
 
-// Runs `body` in a child process, which exits 0 when it returns true. The child never
-// returns into gtest.
-template <class Body>
-pid_t Spawn(Body body) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    bool ok = false;
-    try {
-      ok = body();
-    } catch (...) {
-      ok = false;
+// A child process, forked at once but held until Start(): then it runs `body` and exits 0
+// when that returned true. It never returns into gtest.
+//
+// Create children before the test starts any thread (a store and its watch). fork()
+// copies only the calling thread; a lock another thread held at that moment (SQLite's,
+// or the allocator's under ASan, whose clang 14 runtime does not take its locks around
+// fork) stays locked in the child for ever. make asan once saw a child hang so for 30 s.
+// Held, the child has nothing to wait for but its start signal; a parent that goes away
+// closes the pipe, and the child exits without running `body`.
+class HeldChild {
+ public:
+  template <class Body>
+  explicit HeldChild(Body body) {
+    int gate[2];
+    if (pipe(gate) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(gate[1]);
+      char go = 0;
+      bool ok = false;
+      if (read(gate[0], &go, 1) == 1) {
+        try {
+          ok = body();
+        } catch (...) {
+          ok = false;
+        }
+      }
+      _exit(ok ? 0 : 1);
     }
-    _exit(ok ? 0 : 1);
+    close(gate[0]);
+    gate_ = gate[1];
   }
-  return pid;
-}
+  ~HeldChild() { CloseGate(); }
+  HeldChild(HeldChild&& other) noexcept
+      : pid_(std::exchange(other.pid_, -1)), gate_(std::exchange(other.gate_, -1)) {}
+  HeldChild(const HeldChild&) = delete;
+  HeldChild& operator=(const HeldChild&) = delete;
+  HeldChild& operator=(HeldChild&&) = delete;
+
+  pid_t pid() const { return pid_; }  // -1 when fork() failed
+  void Start() {
+    const char go = 1;
+    if (gate_ >= 0 && write(gate_, &go, 1) != 1) ADD_FAILURE() << "could not start the child";
+    CloseGate();
+  }
+
+ private:
+  void CloseGate() {
+    if (gate_ >= 0) close(gate_);
+    gate_ = -1;
+  }
+
+  pid_t pid_ = -1;
+  int gate_ = -1;
+};
 
 // The child's exit code, or -1 if it had to be killed after `timeout` (or died of a signal).
 int WaitForChild(pid_t pid, std::chrono::milliseconds timeout) {
@@ -188,17 +228,9 @@ TEST_F(SqliteStoreTest, ProcessesIncrementingByCasLoseNoUpdate) {
   constexpr int kProcesses = 4;
   constexpr int kIncrements = 30;
   constexpr int kTotal = kProcesses * kIncrements;
-  auto store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  auto start = store->Put("counter", "0");
-  ASSERT_TRUE(start.ok());
-  testing::WatchRecorder recorder;
-  auto watch = store->WatchPrefix("counter", *start + 1, recorder.Callback());
-  ASSERT_TRUE(watch.ok());
-
-  std::vector<pid_t> children;
+  std::vector<HeldChild> children;
   for (int p = 0; p < kProcesses; ++p) {
-    children.push_back(Spawn([&] {
+    children.emplace_back([this] {
       auto child_store = SqliteStore::Open(TestOptions(DatabasePath()));
       if (!child_store.ok()) return false;
       SqliteStore& client = **child_store;
@@ -212,9 +244,18 @@ TEST_F(SqliteStoreTest, ProcessesIncrementingByCasLoseNoUpdate) {
         if (swapped->succeeded) ++done;
       }
       return true;
-    }));
+    });
+    ASSERT_GT(children.back().pid(), 0);
   }
-  for (pid_t child : children) EXPECT_EQ(WaitForChild(child, 60s), 0);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto start = store->Put("counter", "0");
+  ASSERT_TRUE(start.ok());
+  testing::WatchRecorder recorder;
+  auto watch = store->WatchPrefix("counter", *start + 1, recorder.Callback());
+  ASSERT_TRUE(watch.ok());
+  for (HeldChild& child : children) child.Start();
+  for (HeldChild& child : children) EXPECT_EQ(WaitForChild(child.pid(), 60s), 0);
 
   auto counter = store->Get("counter");
   ASSERT_TRUE(counter.ok() && counter->has_value());
@@ -243,15 +284,9 @@ TEST_F(SqliteStoreTest, WriterKilledMidTransactionLeavesConsistentDatabase) {
   const unsigned seed = std::random_device()();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 random(seed);
-  auto store = OpenStore();  // also keeps the file open across the children (see header)
-  ASSERT_NE(store, nullptr);
-  testing::WatchRecorder recorder;
-  auto watch = store->WatchPrefix("x/", CurrentRevision(*store) + 1, recorder.Callback());
-  ASSERT_TRUE(watch.ok());
-
+  std::vector<HeldChild> children;  // one per round, each started in its round
   for (int round = 0; round < kRounds; ++round) {
-    int64_t before = CurrentRevision(*store);
-    pid_t child = Spawn([&] {
+    children.emplace_back([this, round] {
       auto child_store = SqliteStore::Open(TestOptions(DatabasePath()));
       if (!child_store.ok()) return false;
       // Large values make each commit long, so the kill usually lands inside one. The
@@ -266,11 +301,21 @@ TEST_F(SqliteStoreTest, WriterKilledMidTransactionLeavesConsistentDatabase) {
       }
       return true;
     });
-    ASSERT_GT(child, 0);
+    ASSERT_GT(children.back().pid(), 0);
+  }
+  auto store = OpenStore();  // also keeps the file open across the children (see header)
+  ASSERT_NE(store, nullptr);
+  testing::WatchRecorder recorder;
+  auto watch = store->WatchPrefix("x/", CurrentRevision(*store) + 1, recorder.Callback());
+  ASSERT_TRUE(watch.ok());
+
+  for (int round = 0; round < kRounds; ++round) {
+    int64_t before = CurrentRevision(*store);
+    children[round].Start();
     ASSERT_TRUE(Eventually([&] { return CurrentRevision(*store) > before; }, 10s))
         << "round " << round << ": the child never committed";
     std::this_thread::sleep_for(std::chrono::milliseconds(random() % 40));
-    KillChild(child);
+    KillChild(children[round].pid());
 
     ASSERT_EQ(IntegrityCheck(DatabasePath()), "ok") << "round " << round;
     auto reopened = OpenStore();
@@ -310,16 +355,9 @@ TEST_F(SqliteStoreTest, WriterKilledMidTransactionLeavesConsistentDatabase) {
 // The lease's keys go when its TTL runs out although the process that granted it is dead;
 // the parent's store sweeps it, and its watch sees both deletes in one revision.
 TEST_F(SqliteStoreTest, LeaseOfKilledProcessExpiresAndItsKeysVanish) {
-  auto store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  testing::WatchRecorder recorder;
-  auto watch = store->WatchPrefix("leased/", 0, recorder.Callback());
-  ASSERT_TRUE(watch.ok());
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
-  // Before the child's grant: the lease cannot expire sooner than 1 s after this.
-  auto spawned_at = std::chrono::steady_clock::now();
-  pid_t child = Spawn([&] {
+  HeldChild held([&] {
     close(ready[0]);
     auto child_store = SqliteStore::Open(TestOptions(DatabasePath()));
     if (!child_store.ok()) return false;
@@ -335,8 +373,17 @@ TEST_F(SqliteStoreTest, LeaseOfKilledProcessExpiresAndItsKeysVanish) {
     std::this_thread::sleep_for(30s);  // killed long before
     return true;
   });
+  const pid_t child = held.pid();
   ASSERT_GT(child, 0);
   close(ready[1]);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  testing::WatchRecorder recorder;
+  auto watch = store->WatchPrefix("leased/", 0, recorder.Callback());
+  ASSERT_TRUE(watch.ok());
+  // Before the child's grant: the lease cannot expire sooner than 1 s after this.
+  auto spawned_at = std::chrono::steady_clock::now();
+  held.Start();
   // A child stuck before it reports (a lock inherited across fork) must fail the test,
   // not hang it.
   pollfd ready_poll{ready[0], POLLIN, 0};
@@ -362,18 +409,20 @@ TEST_F(SqliteStoreTest, LeaseOfKilledProcessExpiresAndItsKeysVanish) {
 }
 
 TEST_F(SqliteStoreTest, WatchSeesWritesOfAnotherProcess) {
-  auto store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  testing::WatchRecorder recorder;
-  auto watch = store->WatchPrefix("p/", 0, recorder.Callback());
-  ASSERT_TRUE(watch.ok());
-  pid_t child = Spawn([&] {
+  HeldChild child([this] {
     auto child_store = SqliteStore::Open(TestOptions(DatabasePath()));
     return child_store.ok() && (*child_store)->Put("p/a", "1").ok() &&
            (*child_store)->Put("q/ignored", "x").ok() && (*child_store)->Put("p/b", "2").ok() &&
            (*child_store)->Delete("p/a").ok();
   });
-  ASSERT_EQ(WaitForChild(child, 30s), 0);
+  ASSERT_GT(child.pid(), 0);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  testing::WatchRecorder recorder;
+  auto watch = store->WatchPrefix("p/", 0, recorder.Callback());
+  ASSERT_TRUE(watch.ok());
+  child.Start();
+  ASSERT_EQ(WaitForChild(child.pid(), 30s), 0);
   ASSERT_TRUE(recorder.WaitForEvents(3));
   auto batches = recorder.Batches();
   ASSERT_EQ(batches.size(), 3u);
