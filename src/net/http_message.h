@@ -30,6 +30,8 @@ class Headers {
   bool Has(std::string_view name) const;
   // Makes room for `count` fields in all, so that adding them does not reallocate.
   void Reserve(size_t count) { fields_.reserve(count); }
+  // Removes every field; the room stays.
+  void Clear() { fields_.clear(); }
 
   const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
   bool empty() const { return fields_.empty(); }

@@ -10,11 +10,27 @@ namespace internal {
 
 namespace http = boost::beast::http;
 
+namespace {
+
+// tchar of RFC 9110, section 5.6.2, as a table: every header name of every request and
+// response goes through IsToken.
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+
+}  // namespace
+
 // Fields a request usually has, reserved at once: a few from the client plus the few a
 // proxy or handler adds.
 constexpr size_t kExpectedFields = 12;
 
-RequestParser::RequestParser(size_t max_header_bytes, uint64_t max_body_bytes) {
+RequestParser::RequestParser(size_t max_header_bytes, uint64_t max_body_bytes)
+    : max_header_bytes_(max_header_bytes), max_body_bytes_(max_body_bytes) {
   header_limit(static_cast<std::uint32_t>(max_header_bytes));
   body_limit(max_body_bytes);
   eager(true);
@@ -64,6 +80,137 @@ size_t RequestParser::on_chunk_body_impl(std::uint64_t, boost::beast::string_vie
                                          ErrorCode&) {
   request_.body.append(body.data(), body.size());
   return body.size();
+}
+
+namespace {
+
+// Case-insensitive equality with a lower-case ASCII literal.
+bool IsNamed(std::string_view name, std::string_view lower) {
+  if (name.size() != lower.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+bool IsVisibleAscii(char c) { return c > 0x20 && c < 0x7f; }
+
+// What the fast path takes in a field value: visible ASCII, SP and HTAB (Beast also takes
+// bytes from 0x80 up, which the fast path leaves to it).
+constexpr std::array<bool, 256> kPlainValueChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0x21; c < 0x7f; ++c) table[c] = true;
+  table[' '] = table['\t'] = true;
+  return table;
+}();
+
+}  // namespace
+
+size_t RequestParser::ParseWhole(std::string_view received) {
+  if (whole_ || got_some()) return 0;
+  const char* at = received.data();
+  const char* const end = at + received.size();
+  auto is_token_char = [](char c) { return kTokenChars[static_cast<unsigned char>(c)]; };
+  auto at_crlf = [&] { return end - at >= 2 && at[0] == '\r' && at[1] == '\n'; };
+
+  // request-line = method SP request-target SP HTTP-version CRLF
+  const char* start = at;
+  while (at != end && is_token_char(*at)) ++at;
+  if (at == start || at == end || *at != ' ') return 0;
+  const std::string_view method(start, static_cast<size_t>(at - start));
+  start = ++at;
+  while (at != end && IsVisibleAscii(*at)) ++at;
+  if (at == start || at == end || *at != ' ') return 0;
+  const std::string_view target(start, static_cast<size_t>(at - start));
+  ++at;
+  if (end - at < 10 || std::string_view(at, 7) != "HTTP/1." || (at[7] != '0' && at[7] != '1')) {
+    return 0;
+  }
+  const int version = at[7] == '1' ? 11 : 10;
+  at += 8;
+  if (!at_crlf()) return 0;
+  at += 2;
+
+  // *( field-name ":" OWS field-value OWS CRLF ) CRLF
+  // Fields go straight into request_; a request left to put() leaves none behind.
+  Headers& headers = request_.headers;
+  struct ClearUnlessTaken {
+    Headers& headers;
+    bool taken = false;
+    ~ClearUnlessTaken() {
+      if (!taken) headers.Clear();
+    }
+  } fields_guard{headers};
+  bool has_host = false;
+  bool has_length = false;
+  bool has_connection = false;
+  uint64_t length = 0;
+  enum class Connection { kUnsaid, kClose, kKeepAlive } connection = Connection::kUnsaid;
+  while (!at_crlf()) {
+    start = at;
+    while (at != end && is_token_char(*at)) ++at;  // a folded line starts with SP: not here
+    if (at == start || at == end || *at != ':') return 0;
+    const std::string_view name(start, static_cast<size_t>(at - start));
+    ++at;
+    while (at != end && (*at == ' ' || *at == '\t')) ++at;
+    start = at;
+    while (at != end && kPlainValueChars[static_cast<unsigned char>(*at)]) ++at;
+    if (!at_crlf()) return 0;
+    const char* value_end = at;
+    while (value_end != start && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
+    const std::string_view value(start, static_cast<size_t>(value_end - start));
+    at += 2;
+    if (IsNamed(name, "host")) {
+      has_host = true;
+    } else if (IsNamed(name, "content-length")) {
+      // One plain decimal; lists, repeats and signs are Beast's to judge.
+      if (has_length || value.empty() || value.size() > 18) return 0;
+      for (char c : value) {
+        if (c < '0' || c > '9') return 0;
+        length = length * 10 + static_cast<uint64_t>(c - '0');
+      }
+      has_length = true;
+    } else if (IsNamed(name, "connection")) {
+      if (has_connection) return 0;
+      has_connection = true;
+      if (IsNamed(value, "close")) {
+        connection = Connection::kClose;
+      } else if (IsNamed(value, "keep-alive")) {
+        connection = Connection::kKeepAlive;
+      } else {
+        return 0;
+      }
+    } else if (IsNamed(name, "transfer-encoding") || IsNamed(name, "expect") ||
+               IsNamed(name, "upgrade") || IsNamed(name, "proxy-connection")) {
+      return 0;
+    }
+    headers.Add(std::string(name), std::string(value));
+  }
+  at += 2;
+  // Beast's limits, Beast's answers (431, 413). A section of exactly the limit goes to Beast
+  // too, which need not be sure of where Beast's limit ends.
+  if (static_cast<size_t>(at - received.data()) >= max_header_bytes_) return 0;
+  if (length > max_body_bytes_) return 0;
+  if (static_cast<uint64_t>(end - at) < length) return 0;  // the rest of the body is to come
+
+  // Constructed and moved: assign() takes std::string's general replace path, twice the
+  // instructions for these short strings.
+  request_.method = std::string(method);
+  request_.target = std::string(target);
+  fields_guard.taken = true;
+  if (length > 0) request_.body = std::string(at, static_cast<size_t>(length));
+  at += length;
+  method_ = method == "HEAD" ? http::verb::head
+            : method == "OPTIONS" ? http::verb::options
+                                  : http::verb::unknown;  // only these two are asked about
+  version_ = version;
+  has_host_ = has_host;
+  whole_keep_alive_ = version == 11 ? connection != Connection::kClose
+                                    : connection == Connection::kKeepAlive;
+  whole_ = true;
+  return static_cast<size_t>(at - received.data());
 }
 
 int RequestParser::Validate(std::string* reason) const {
@@ -122,20 +269,6 @@ int StatusForParseError(const boost::system::error_code& error) {
   return 400;
 }
 
-namespace {
-
-// tchar of RFC 9110, section 5.6.2, as a table: every header name of every request and
-// response goes through IsToken.
-constexpr std::array<bool, 256> kTokenChars = [] {
-  std::array<bool, 256> table{};
-  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
-  for (int c = '0'; c <= '9'; ++c) table[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) table[static_cast<unsigned char>(c)] = true;
-  return table;
-}();
-
-}  // namespace
 
 bool IsToken(std::string_view text) {
   if (text.empty()) return false;
@@ -160,8 +293,8 @@ base::Result<HttpRequest> ParseHttpRequest(std::string_view bytes, size_t max_he
   }
   internal::RequestParser parser(max_header_bytes, max_body_bytes);
   boost::system::error_code error;
-  size_t consumed = 0;
-  while (!parser.is_done() && consumed < bytes.size()) {
+  size_t consumed = parser.ParseWhole(bytes);
+  while (!parser.complete() && consumed < bytes.size()) {
     size_t used = parser.put(boost::asio::buffer(bytes.data() + consumed, bytes.size() - consumed),
                              error);
     consumed += used;
@@ -175,7 +308,7 @@ base::Result<HttpRequest> ParseHttpRequest(std::string_view bytes, size_t max_he
                                    error.message());
     }
   }
-  if (!parser.is_done()) {
+  if (!parser.complete()) {
     // A body delimited by end of stream is not allowed in requests, so put_eof() only
     // turns a truncated message into an error.
     parser.put_eof(error);

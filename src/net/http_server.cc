@@ -619,6 +619,12 @@ class Connection final : public ConnectionBase,
   }
 
   void ParseHeaderSection() {
+    std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    if (size_t used = parser_->ParseWhole(received); used > 0) {
+      buffer_.consume(used);
+      OnHeader({});
+      return;
+    }
     boost::system::error_code error;
     size_t used = parser_->put(buffer_.data(), error);
     buffer_.consume(used);
@@ -638,7 +644,7 @@ class Connection final : public ConnectionBase,
       SendErrorAndClose(status, reason);
       return;
     }
-    if (parser_->expects_continue() && !parser_->is_done()) {
+    if (parser_->expects_continue() && !parser_->complete()) {
       QueueInterimContinue();
       return;
     }
@@ -663,7 +669,7 @@ class Connection final : public ConnectionBase,
   }
 
   void ReadBody() {
-    if (parser_->is_done()) {
+    if (parser_->complete()) {
       OnRequestComplete();
       return;
     }
@@ -698,7 +704,7 @@ class Connection final : public ConnectionBase,
     ClearReadDeadline();
     state_ = State::kHandling;
     ++sequence_;
-    keep_alive_ = parser_->keep_alive() && !shared_->draining.load();
+    keep_alive_ = parser_->KeepAlive() && !shared_->draining.load();
     http_version_ = parser_->version() == 10 ? 10 : 11;
     head_request_ = parser_->is_head();
     responded_ = streaming_ = finish_requested_ = false;

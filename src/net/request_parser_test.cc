@@ -1,11 +1,16 @@
 // Tests internal::RequestParser against Beast's own request_parser<string_body>, the parser
 // the server used before: fed the same bytes in the same pieces, both must fail with the
 // same error or produce the same method, target, fields (names as sent, in order,
-// duplicates kept), body, version and keep-alive. What the server adds on top (Validate,
-// the absolute-form reduction, Expect) is tested here and in http_parse_test.cc.
+// duplicates kept), body, version and keep-alive. Its fast path (ParseWhole) must accept
+// only what Beast accepts, with the same result and length, and must take the plain
+// requests it is there for. What the server adds on top (Validate, the absolute-form
+// reduction, Expect) is tested here and in http_parse_test.cc.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/beast/http.hpp>
+#include <cctype>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +26,31 @@ using Fields = std::vector<std::pair<std::string, std::string>>;
 constexpr size_t kHeaderLimit = 1024;
 constexpr uint64_t kBodyLimit = 64;
 
+// Beast's field container keeps fields of one name together: a repeat goes after the last
+// field of its name, not at the end. Ours keep the order of arrival. Both keep the order
+// among fields of one name, which is the order that means something (RFC 9110 5.3); the
+// comparisons put both lists in Beast's order first.
+Fields GroupedByName(const Fields& fields) {
+  std::vector<std::string> first_seen;  // lower-case names, in order of first appearance
+  auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  for (const auto& field : fields) {
+    std::string name = lower(field.first);
+    if (std::find(first_seen.begin(), first_seen.end(), name) == first_seen.end()) {
+      first_seen.push_back(name);
+    }
+  }
+  Fields grouped;
+  for (const std::string& name : first_seen) {
+    for (const auto& field : fields) {
+      if (lower(field.first) == name) grouped.push_back(field);
+    }
+  }
+  return grouped;
+}
+
 struct Outcome {
   std::string error;  // empty when the request parsed
   std::string method;
@@ -30,7 +60,11 @@ struct Outcome {
   int version = 0;
   bool keep_alive = false;
 
-  bool operator==(const Outcome&) const = default;
+  bool operator==(const Outcome& other) const {
+    return error == other.error && method == other.method && target == other.target &&
+           GroupedByName(fields) == GroupedByName(other.fields) && body == other.body &&
+           version == other.version && keep_alive == other.keep_alive;
+  }
 };
 
 std::ostream& operator<<(std::ostream& out, const Outcome& outcome) {
@@ -85,7 +119,9 @@ Outcome ParseWithBeast(std::string_view bytes, size_t split) {
   }
   outcome.body = message.body();
   outcome.version = static_cast<int>(message.version());
-  outcome.keep_alive = message.keep_alive();
+  // The parser's judgement, not message.keep_alive(): the parser also honours
+  // "Proxy-Connection: close", and so does the server.
+  outcome.keep_alive = parser.keep_alive();
   return outcome;
 }
 
@@ -102,6 +138,58 @@ Outcome ParseWithOurs(std::string_view bytes, size_t split) {
   outcome.fields = request.headers.fields();
   outcome.body = request.body;
   return outcome;
+}
+
+// The fast path on `bytes`: the outcome and the length it took, or nullopt when it left
+// the bytes to put().
+std::optional<std::pair<Outcome, size_t>> ParseWholeWithOurs(std::string_view bytes) {
+  RequestParser parser(kHeaderLimit, kBodyLimit);
+  size_t used = parser.ParseWhole(bytes);
+  if (used == 0) return std::nullopt;
+  EXPECT_TRUE(parser.complete());
+  Outcome outcome;
+  outcome.version = parser.version();
+  outcome.keep_alive = parser.KeepAlive();
+  HttpRequest request = parser.TakeRequest();
+  outcome.method = request.method;
+  outcome.target = request.target;
+  outcome.fields = request.headers.fields();
+  outcome.body = request.body;
+  return std::make_pair(outcome, used);
+}
+
+// Beast on `bytes` in one piece: the outcome and the length of the first request.
+std::pair<Outcome, size_t> ParseFirstWithBeast(std::string_view bytes) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(kHeaderLimit);
+  parser.body_limit(kBodyLimit);
+  parser.eager(true);
+  boost::system::error_code error;
+  size_t used = 0;
+  while (!parser.is_done() && used < bytes.size()) {
+    size_t step = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), error);
+    used += step;
+    if (error == http::error::need_more && step > 0) {
+      error = {};
+      continue;
+    }
+    break;
+  }
+  Outcome outcome;
+  if (error || !parser.is_done()) {
+    outcome.error = error ? error.message() : "not done";
+    return {outcome, used};
+  }
+  const auto& message = parser.get();
+  outcome.method = std::string(message.method_string());
+  outcome.target = std::string(message.target());
+  for (const auto& field : message) {
+    outcome.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  outcome.body = message.body();
+  outcome.version = static_cast<int>(message.version());
+  outcome.keep_alive = parser.keep_alive();
+  return {outcome, used};
 }
 
 // Origin-form targets only: TakeRequest() rewrites absolute form, which Beast keeps.
@@ -139,6 +227,42 @@ const std::vector<std::string> kRequests = {
     "GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
     "G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n",
     std::string("GET / HTTP/1.1\r\nHost: x\r\nX-Long: ") + std::string(1100, 'v') + "\r\n\r\n",
+    // Shapes the fast path looks at closely.
+    "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: 5\r\n"
+    "Content-Type: application/json\r\nAuthorization: Bearer k\r\n\r\n{\"a\"}",
+    "POST / HTTP/1.1\r\nHost: x\r\ncontent-LENGTH: 007\r\n\r\nabcdefg",
+    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc",
+    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3 \r\n\r\nabc",
+    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc",
+    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: x\r\nConnection: CLOSE\r\n\r\n",
+    "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nConnection: close\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: x\r\nConnection: close, keep-alive\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: x\r\nProxy-Connection: close\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nab",
+    "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: x\r\nX: caf\xc3\xa9\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: x\r\nX: a\x7f\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: x\r\nX:\r\nY: \t \r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: x\r\n: empty name\r\n\r\n",
+    "GET / HTTP/1.1 \r\nHost: x\r\n\r\n",
+    "GET / http/1.1\r\nHost: x\r\n\r\n",
+    "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "get / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n",
+    // Found by the http_request fuzz target.
+    "GEbTT / HTTP/1.1\r\nHost: nT\r\nhost: h\r\nngth:.\r\nHost:claaa\r\n\r\n\t\n",
+};
+
+// Requests the fast path exists for; it must take them, not leave them to Beast.
+const std::vector<std::string> kPlainRequests = {
+    "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET /health HTTP/1.0\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
+    "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: 5\r\n"
+    "Content-Type: application/json\r\nAuthorization: Bearer k\r\n\r\n{\"a\"}",
+    "GET / HTTP/1.1\r\nHost:   spaced \t\r\nEmpty:\r\n\r\n",
 };
 
 TEST(RequestParserTest, AgreesWithBeastsRequestParserWholeAndSplitAtEveryByte) {
@@ -158,6 +282,66 @@ TEST(RequestParserTest, AgreesWithBeastOnEveryTruncation) {
           << "request: " << request << "\ntruncated to " << length;
     }
   }
+}
+
+TEST(RequestParserTest, FastPathAgreesWithBeastOnEveryPrefix) {
+  for (std::string_view request : kRequests) {
+    for (size_t length = 0; length <= request.size(); ++length) {
+      std::string_view prefix = request.substr(0, length);
+      auto ours = ParseWholeWithOurs(prefix);
+      if (!ours) continue;  // left to put(): the other tests cover that path
+      auto [beast, beast_used] = ParseFirstWithBeast(prefix);
+      ASSERT_EQ(ours->first, beast) << "request: " << request << "\nprefix " << length;
+      // And in exactly the order of arrival, as the callback path keeps it.
+      ASSERT_EQ(ours->first.fields, ParseWithOurs(prefix, length).fields)
+          << "request: " << request << "\nprefix " << length;
+      ASSERT_EQ(ours->second, beast_used) << "request: " << request << "\nprefix " << length;
+    }
+  }
+}
+
+TEST(RequestParserTest, FastPathTakesPlainRequestsAndLeavesTheRest) {
+  for (std::string_view request : kPlainRequests) {
+    auto ours = ParseWholeWithOurs(request);
+    ASSERT_TRUE(ours.has_value()) << request;
+    EXPECT_EQ(ours->second, request.size());
+    EXPECT_EQ(ours->first, ParseFirstWithBeast(request).first);
+    // Not all here yet: left to put(), which reads the rest.
+    EXPECT_FALSE(ParseWholeWithOurs(request.substr(0, request.size() - 1)).has_value());
+  }
+  // Over the body limit: Beast's 413, not a fast-path request.
+  EXPECT_FALSE(ParseWholeWithOurs("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n" +
+                                  std::string(65, 'b'))
+                   .has_value());
+  // Chunked, Expect and folded lines go to Beast.
+  EXPECT_FALSE(ParseWholeWithOurs("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                  "\r\n0\r\n\r\n")
+                   .has_value());
+  EXPECT_FALSE(ParseWholeWithOurs("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n").has_value());
+}
+
+TEST(RequestParserTest, FastPathKnowsHostHeadAndKeepAlive) {
+  RequestParser head(kHeaderLimit, kBodyLimit);
+  ASSERT_GT(head.ParseWhole("HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), 0u);
+  EXPECT_TRUE(head.is_head());
+  EXPECT_TRUE(head.KeepAlive());
+  EXPECT_EQ(head.version(), 10);
+  std::string reason;
+  EXPECT_EQ(head.Validate(&reason), 0);  // HTTP/1.0 needs no Host
+
+  RequestParser no_host(kHeaderLimit, kBodyLimit);
+  ASSERT_GT(no_host.ParseWhole("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"), 0u);
+  EXPECT_FALSE(no_host.KeepAlive());
+  EXPECT_FALSE(no_host.is_head());
+  EXPECT_EQ(no_host.Validate(&reason), 400);
+  EXPECT_EQ(reason, "HTTP/1.1 requests need a Host header");
+
+  RequestParser options(kHeaderLimit, kBodyLimit);
+  ASSERT_GT(options.ParseWhole("OPTIONS * HTTP/1.1\r\nHOST: x\r\n\r\n"), 0u);
+  EXPECT_EQ(options.Validate(&reason), 0);
+  RequestParser asterisk(kHeaderLimit, kBodyLimit);
+  ASSERT_GT(asterisk.ParseWhole("GET * HTTP/1.1\r\nHost: x\r\n\r\n"), 0u);
+  EXPECT_EQ(asterisk.Validate(&reason), 400);
 }
 
 RequestParser ParsedHeader(std::string_view bytes) {

@@ -8,14 +8,20 @@
 //   - an error names the status the server would answer: "400 ", "413 " or "431 ";
 //   - an accepted request respects the body limit and has a usable method and target;
 //   - limits are monotone: what is accepted under smaller limits is accepted, and parsed
-//     the same, under the server's defaults.
+//     the same, under the server's defaults;
+//   - the request parser's fast path (RequestParser::ParseWhole) takes only what Beast's
+//     own request_parser takes, the same number of bytes, with the same result.
+#include <boost/beast/http.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
+#include "net/http_parse.h"
 #include "net/http_server.h"
 
 namespace {
@@ -54,12 +60,81 @@ bool SameRequest(const supercluster::net::HttpRequest& a,
          a.headers.fields() == b.headers.fields();
 }
 
+// Beast's field container keeps fields of one name together (a repeat goes after the last
+// of its name); ours keep the order of arrival. Both keep the order among fields of one
+// name, the order that means something; this puts a list in Beast's order.
+std::vector<std::pair<std::string, std::string>> GroupedByName(
+    const std::vector<std::pair<std::string, std::string>>& fields) {
+  auto lower = [](std::string text) {
+    for (char& c : text) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    }
+    return text;
+  };
+  std::vector<std::string> first_seen;
+  for (const auto& field : fields) {
+    std::string name = lower(field.first);
+    bool seen = false;
+    for (const std::string& known : first_seen) seen = seen || known == name;
+    if (!seen) first_seen.push_back(name);
+  }
+  std::vector<std::pair<std::string, std::string>> grouped;
+  for (const std::string& name : first_seen) {
+    for (const auto& field : fields) {
+      if (lower(field.first) == name) grouped.push_back(field);
+    }
+  }
+  return grouped;
+}
+
+void CheckFastPathAgainstBeast(std::string_view bytes, const Limits& limits) {
+  namespace http = boost::beast::http;
+  supercluster::net::internal::RequestParser fast(limits.max_header_bytes, limits.max_body_bytes);
+  const size_t fast_used = fast.ParseWhole(bytes);
+  if (fast_used == 0) return;  // left to Beast, which the checks above cover
+
+  http::request_parser<http::string_body> beast;
+  beast.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+  beast.body_limit(limits.max_body_bytes);
+  beast.eager(true);
+  boost::system::error_code error;
+  size_t used = 0;
+  while (!beast.is_done() && used < bytes.size()) {
+    size_t step = beast.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), error);
+    used += step;
+    if (error == http::error::need_more && step > 0) {
+      error = {};
+      continue;
+    }
+    break;
+  }
+  if (error || !beast.is_done()) Fail("fast path took what Beast refuses", error.message());
+  if (used != fast_used) Fail("fast path took a different length", bytes);
+  const auto& message = beast.get();
+  supercluster::net::HttpRequest request = fast.TakeRequest();
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const auto& field : message) {
+    fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  if (request.method != message.method_string() || request.body != message.body() ||
+      GroupedByName(request.headers.fields()) != GroupedByName(fields) || fast.version() != static_cast<int>(message.version()) ||
+      fast.KeepAlive() != beast.keep_alive()) {
+    Fail("fast path parsed differently from Beast", bytes);
+  }
+  // The target as sent, unless TakeRequest reduced an absolute form or added a '/'.
+  std::string_view target = message.target();
+  if (target.starts_with("/") && request.target != target) {
+    Fail("fast path read a different target", bytes);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   Limits limits = ChooseLimits(data[0]);
   std::string_view bytes(reinterpret_cast<const char*>(data + 1), size - 1);
+  CheckFastPathAgainstBeast(bytes, limits);
 
   auto parsed =
       supercluster::net::ParseHttpRequest(bytes, limits.max_header_bytes, limits.max_body_bytes);
