@@ -37,6 +37,40 @@ wait_for_port() {
   die "nothing listens on port $1"
 }
 
+# nginx_config DIR NAME MASTER BLOCKS: writes DIR/NAME.conf, a one-worker nginx that keeps
+# everything (pid, error log, temp files) in DIR, logs no access, keeps connections alive
+# for a million requests, and serves BLOCKS (`server` and `upstream` blocks, inside
+# `http {}`). MASTER is on or off (`master_process`: off runs the worker in the started
+# process itself, which callgrind then sees). Prints the path.
+nginx_config() {
+  local dir=$1 name=$2 master=$3 blocks=$4
+  cat >"$dir/$name.conf" <<EOF
+worker_processes 1;
+master_process $master;
+pid $dir/$name.pid;
+error_log $dir/$name-error.log error;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $dir;
+  proxy_temp_path $dir;
+$blocks
+}
+EOF
+  echo "$dir/$name.conf"
+}
+
+# nginx_static_server PORT... BODY_LINE: a `server` block answering every path on the
+# ports with the `location` line given last.
+nginx_static_server() {
+  local ports=("${@:1:$#-1}") location=${*: -1} port
+  echo "  server {"
+  for port in "${ports[@]}"; do echo "    listen 127.0.0.1:$port;"; done
+  echo "    $location"
+  echo "  }"
+}
+
 # nginx_least_conn_proxy LISTEN_PORT UPSTREAM_PORT...: the `upstream` and `server` blocks
 # (inside `http {}`) of an nginx that proxies 127.0.0.1:LISTEN_PORT to the upstream ports on
 # 127.0.0.1 by least connections, over kept-alive HTTP/1.1: the anchor of bench/router and

@@ -86,22 +86,9 @@ serve_pid=$!
 wait_for_port "$serve_port"
 
 upstream_port=$(free_port)
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log error;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work;
-  server {
-    listen 127.0.0.1:$upstream_port;
-    location / { default_type application/json; return 200 '{"bench":"upstream"}'; }
-  }
-}
-CONF
-"$nginx" -p "$work" -c "$work/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 &
+upstream_conf=$(nginx_config "$work" nginx on "$(nginx_static_server "$upstream_port" \
+  "location / { default_type application/json; return 200 '{\"bench\":\"upstream\"}'; }")")
+"$nginx" -p "$work" -c "$upstream_conf" -g 'daemon off;' >/dev/null 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_port"
 

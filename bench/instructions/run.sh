@@ -67,23 +67,9 @@ unset NGINX  # nginx reads it as inherited listening sockets
 # The upstream: one nginx worker on two ports (not counted).
 upstream_a=$(free_port)
 upstream_b=$(free_port)
-cat >"$work/upstream.conf" <<CONF
-worker_processes 1;
-pid $work/upstream.pid;
-error_log $work/upstream-error.log error;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work;
-  server {
-    listen 127.0.0.1:$upstream_a;
-    listen 127.0.0.1:$upstream_b;
-    location / { default_type application/json; return 200 '{"bench":"upstream"}'; }
-  }
-}
-CONF
-"$nginx" -p "$work" -c "$work/upstream.conf" -g 'daemon off;' >/dev/null 2>&1 &
+upstream_conf=$(nginx_config "$work" upstream on "$(nginx_static_server "$upstream_a" "$upstream_b" \
+  "location / { default_type application/json; return 200 '{\"bench\":\"upstream\"}'; }")")
+"$nginx" -p "$work" -c "$upstream_conf" -g 'daemon off;' >/dev/null 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_a"
 
@@ -133,29 +119,17 @@ ratio() {
 }
 
 proxy_job() {
-  local nginx_port router_port
+  local nginx_port router_port conf
   nginx_port=$(free_port)
-  cat >"$work/proxy.conf" <<CONF
-worker_processes 1;
-master_process off;
-pid $work/proxy.pid;
-error_log $work/proxy-error.log error;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work;
-  proxy_temp_path $work;
-$(nginx_least_conn_proxy "$nginx_port" "$upstream_a" "$upstream_b")
-}
-CONF
+  conf=$(nginx_config "$work" proxy off \
+    "$(nginx_least_conn_proxy "$nginx_port" "$upstream_a" "$upstream_b")")
   router_port=$(free_port)
   echo "proxy: POST /v1/completions through two upstreams, least connections"
   echo
   echo "| proxy | requests | user-space instructions per request |"
   echo "|---|---:|---:|"
   measure nginx-proxy "$nginx_port" /v1/completions "$work/request.lua" \
-    "$nginx" -p "$work" -c "$work/proxy.conf" -g 'daemon off;'
+    "$nginx" -p "$work" -c "$conf" -g 'daemon off;'
   measure router "$router_port" /v1/completions "$work/request.lua" \
     "$supercluster" router --tier regional --region bench \
     --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
@@ -165,31 +139,17 @@ CONF
 }
 
 serve_job() {
-  local nginx_port serve_port
+  local nginx_port serve_port conf
   nginx_port=$(free_port)
-  cat >"$work/serve.conf" <<CONF
-worker_processes 1;
-master_process off;
-pid $work/serve.pid;
-error_log $work/serve-error.log error;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location = /v1/echo { default_type text/plain; return 200 "hello from supercluster\n"; }
-  }
-}
-CONF
+  conf=$(nginx_config "$work" serve off "$(nginx_static_server "$nginx_port" \
+    'location = /v1/echo { default_type text/plain; return 200 "hello from supercluster\n"; }')")
   serve_port=$(free_port)
   echo "serve: GET /v1/echo, a 24-byte answer"
   echo
   echo "| server | requests | user-space instructions per request |"
   echo "|---|---:|---:|"
   measure nginx-serve "$nginx_port" /v1/echo "" \
-    "$nginx" -p "$work" -c "$work/serve.conf" -g 'daemon off;'
+    "$nginx" -p "$work" -c "$conf" -g 'daemon off;'
   measure serve "$serve_port" /v1/echo "" \
     "$supercluster" serve --listen "127.0.0.1:$serve_port" --log-level warn \
     --set server.io_threads=1

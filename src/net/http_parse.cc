@@ -190,7 +190,7 @@ size_t RequestParser::ParseWhole(std::string_view received) {
   }
   at += 2;
   // Beast's limits, Beast's answers (431, 413). A section of exactly the limit goes to Beast
-  // too, which need not be sure of where Beast's limit ends.
+  // too, so that the fast path never has to match Beast's limit to the byte.
   if (static_cast<size_t>(at - received.data()) >= max_header_bytes_) return 0;
   if (length > max_body_bytes_) return 0;
   if (static_cast<uint64_t>(end - at) < length) return 0;  // the rest of the body is to come

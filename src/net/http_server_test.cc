@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
 #include <fstream>
 #include <future>
 #include <gtest/gtest.h>
@@ -104,25 +103,11 @@ TEST(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
   EXPECT_LT(first, second);
 }
 
-// Bytes that differ at every offset (each 8-byte block spells its own offset), so a part
-// sent twice, lost or out of order cannot go unnoticed.
-std::string NumberedBytes(size_t size) {
-  std::string bytes;
-  bytes.reserve(size + 8);
-  char block[16];
-  for (size_t offset = 0; bytes.size() < size; offset += 8) {
-    std::snprintf(block, sizeof(block), "%07zx ", offset);
-    bytes.append(block, 8);
-  }
-  bytes.resize(size);
-  return bytes;
-}
-
 TEST(HttpServerTest, WholeResponseLargerThanTheSocketBufferReachesASlowReaderIntact) {
   // The server first offers a whole response to the kernel at once; most of 4 MiB cannot
   // go, and the rest must follow from where that send stopped. Then the connection must
   // serve its next request.
-  const std::string body = NumberedBytes(4 << 20);
+  const std::string body = testing::NumberedBytes(4 << 20);
   auto router = std::make_shared<HttpRouter>();
   router->Handle("GET", "/big", [&body](HttpRequest, std::shared_ptr<Responder> responder) {
     responder->Send(HttpResponse::Text(200, body));

@@ -103,14 +103,23 @@ std::string Feed(Parser& parser, std::string_view bytes, size_t split) {
   return "";
 }
 
-Outcome ParseWithBeast(std::string_view bytes, size_t split) {
-  http::request_parser<http::string_body> parser;
+using BeastParser = http::request_parser<http::string_body>;
+
+void Configure(BeastParser& parser) {
   parser.header_limit(kHeaderLimit);
   parser.body_limit(kBodyLimit);
   parser.eager(true);
+}
+
+Outcome Failed(std::string error) {
   Outcome outcome;
-  outcome.error = Feed(parser, bytes, split);
-  if (!outcome.error.empty()) return outcome;
+  outcome.error = std::move(error);
+  return outcome;
+}
+
+// What a Beast parser that is done parsed.
+Outcome OutcomeOf(BeastParser& parser) {
+  Outcome outcome;
   const auto& message = parser.get();
   outcome.method = std::string(message.method_string());
   outcome.target = std::string(message.target());
@@ -125,19 +134,33 @@ Outcome ParseWithBeast(std::string_view bytes, size_t split) {
   return outcome;
 }
 
-Outcome ParseWithOurs(std::string_view bytes, size_t split) {
-  RequestParser parser(kHeaderLimit, kBodyLimit);
+// What our parser, complete, parsed (it gives its request away).
+Outcome OutcomeOf(RequestParser& parser) {
   Outcome outcome;
-  outcome.error = Feed(parser, bytes, split);
-  if (!outcome.error.empty()) return outcome;
   outcome.version = parser.version();
-  outcome.keep_alive = parser.keep_alive();
+  outcome.keep_alive = parser.KeepAlive();
   HttpRequest request = parser.TakeRequest();
   outcome.method = request.method;
   outcome.target = request.target;
   outcome.fields = request.headers.fields();
   outcome.body = request.body;
   return outcome;
+}
+
+Outcome ParseWithBeast(std::string_view bytes, size_t split) {
+  BeastParser parser;
+  Configure(parser);
+  std::string error = Feed(parser, bytes, split);
+  if (!error.empty()) return Failed(error);
+  return OutcomeOf(parser);
+}
+
+// Our parser through put() only (the callback path).
+Outcome ParseWithOurs(std::string_view bytes, size_t split) {
+  RequestParser parser(kHeaderLimit, kBodyLimit);
+  std::string error = Feed(parser, bytes, split);
+  if (!error.empty()) return Failed(error);
+  return OutcomeOf(parser);
 }
 
 // The fast path on `bytes`: the outcome and the length it took, or nullopt when it left
@@ -147,23 +170,13 @@ std::optional<std::pair<Outcome, size_t>> ParseWholeWithOurs(std::string_view by
   size_t used = parser.ParseWhole(bytes);
   if (used == 0) return std::nullopt;
   EXPECT_TRUE(parser.complete());
-  Outcome outcome;
-  outcome.version = parser.version();
-  outcome.keep_alive = parser.KeepAlive();
-  HttpRequest request = parser.TakeRequest();
-  outcome.method = request.method;
-  outcome.target = request.target;
-  outcome.fields = request.headers.fields();
-  outcome.body = request.body;
-  return std::make_pair(outcome, used);
+  return std::make_pair(OutcomeOf(parser), used);
 }
 
 // Beast on `bytes` in one piece: the outcome and the length of the first request.
 std::pair<Outcome, size_t> ParseFirstWithBeast(std::string_view bytes) {
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(kHeaderLimit);
-  parser.body_limit(kBodyLimit);
-  parser.eager(true);
+  BeastParser parser;
+  Configure(parser);
   boost::system::error_code error;
   size_t used = 0;
   while (!parser.is_done() && used < bytes.size()) {
@@ -175,21 +188,10 @@ std::pair<Outcome, size_t> ParseFirstWithBeast(std::string_view bytes) {
     }
     break;
   }
-  Outcome outcome;
   if (error || !parser.is_done()) {
-    outcome.error = error ? error.message() : "not done";
-    return {outcome, used};
+    return {Failed(error ? error.message() : "not done"), used};
   }
-  const auto& message = parser.get();
-  outcome.method = std::string(message.method_string());
-  outcome.target = std::string(message.target());
-  for (const auto& field : message) {
-    outcome.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
-  outcome.body = message.body();
-  outcome.version = static_cast<int>(message.version());
-  outcome.keep_alive = parser.keep_alive();
-  return {outcome, used};
+  return {OutcomeOf(parser), used};
 }
 
 // Origin-form targets only: TakeRequest() rewrites absolute form, which Beast keeps.

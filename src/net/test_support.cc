@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <stdexcept>
 
@@ -143,6 +144,18 @@ size_t ResidentBytes() {
     if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6)) * 1024;
   }
   return 0;
+}
+
+std::string NumberedBytes(size_t size) {
+  std::string bytes;
+  bytes.reserve(size + 8);
+  char block[16];
+  for (size_t offset = 0; bytes.size() < size; offset += 8) {
+    std::snprintf(block, sizeof(block), "%07zx ", offset);
+    bytes.append(block, 8);
+  }
+  bytes.resize(size);
+  return bytes;
 }
 
 }  // namespace supercluster::net::testing

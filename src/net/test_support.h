@@ -59,4 +59,8 @@ class RawConnection {
 // Resident set size of this process in bytes (from /proc/self/status).
 size_t ResidentBytes();
 
+// `size` bytes that differ at every offset (each 8-byte block spells its own offset in
+// hex), so that a part sent twice, lost or out of order cannot go unnoticed.
+std::string NumberedBytes(size_t size);
+
 }  // namespace supercluster::net::testing

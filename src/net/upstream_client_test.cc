@@ -12,7 +12,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <cstdio>
 #include <future>
 #include <gtest/gtest.h>
 #include <mutex>
@@ -276,24 +275,10 @@ TEST(UpstreamClientTest, GetAndPostRoundTrip) {
   EXPECT_EQ(post->done_count, 1);
 }
 
-// Bytes that differ at every offset (each 8-byte block spells its own offset), so a part
-// sent twice, lost or out of order cannot go unnoticed.
-std::string NumberedBytes(size_t size) {
-  std::string bytes;
-  bytes.reserve(size + 8);
-  char block[16];
-  for (size_t offset = 0; bytes.size() < size; offset += 8) {
-    std::snprintf(block, sizeof(block), "%07zx ", offset);
-    bytes.append(block, 8);
-  }
-  bytes.resize(size);
-  return bytes;
-}
-
 TEST(UpstreamClientTest, RequestLargerThanTheSocketBuffersArrivesIntact) {
   // Against an upstream that does not read yet, most of 8 MiB cannot go at once; the rest
   // must follow, in order, when it does.
-  const std::string body = NumberedBytes(8 << 20);
+  const std::string body = testing::NumberedBytes(8 << 20);
   std::atomic<bool> intact{false};
   ScriptedServer server([&](int fd, int) {
     std::this_thread::sleep_for(200ms);
