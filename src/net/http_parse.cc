@@ -108,6 +108,59 @@ constexpr std::array<bool, 256> kPlainValueChars = [] {
 
 }  // namespace
 
+bool ParsePlainFields(const char*& at, const char* end, Headers* headers, PlainFields* facts) {
+  auto at_crlf = [&] { return end - at >= 2 && at[0] == '\r' && at[1] == '\n'; };
+  bool has_connection = false;
+  while (!at_crlf()) {
+    const char* start = at;
+    // A folded line starts with SP or HTAB, which no name does: it stops here.
+    while (at != end && kTokenChars[static_cast<unsigned char>(*at)]) ++at;
+    if (at == start || at == end || *at != ':') return false;
+    const std::string_view name(start, static_cast<size_t>(at - start));
+    ++at;
+    while (at != end && (*at == ' ' || *at == '\t')) ++at;
+    start = at;
+    while (at != end && kPlainValueChars[static_cast<unsigned char>(*at)]) ++at;
+    if (!at_crlf()) return false;
+    const char* value_end = at;
+    while (value_end != start && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
+    const std::string_view value(start, static_cast<size_t>(value_end - start));
+    at += 2;
+    if (IsNamed(name, "host")) {
+      facts->has_host = true;
+    } else if (IsNamed(name, "content-length")) {
+      // One plain decimal; lists, repeats and signs are Beast's to judge.
+      if (facts->has_length || value.empty() || value.size() > 18) return false;
+      for (char c : value) {
+        if (c < '0' || c > '9') return false;
+        facts->length = facts->length * 10 + static_cast<uint64_t>(c - '0');
+      }
+      facts->has_length = true;
+    } else if (IsNamed(name, "connection")) {
+      if (has_connection) return false;
+      has_connection = true;
+      if (IsNamed(value, "close")) {
+        facts->connection = PlainFields::Connection::kClose;
+      } else if (IsNamed(value, "keep-alive")) {
+        facts->connection = PlainFields::Connection::kKeepAlive;
+      } else {
+        return false;
+      }
+    } else if (IsNamed(name, "transfer-encoding") || IsNamed(name, "expect") ||
+               IsNamed(name, "upgrade") || IsNamed(name, "proxy-connection")) {
+      return false;
+    }
+    headers->Add(std::string(name), std::string(value));
+  }
+  at += 2;
+  return true;
+}
+
+bool KeepsAlive(int version, PlainFields::Connection connection) {
+  return version == 11 ? connection != PlainFields::Connection::kClose
+                       : connection == PlainFields::Connection::kKeepAlive;
+}
+
 size_t RequestParser::ParseWhole(std::string_view received) {
   if (whole_ || got_some()) return 0;
   const char* at = received.data();
@@ -133,65 +186,20 @@ size_t RequestParser::ParseWhole(std::string_view received) {
   if (!at_crlf()) return 0;
   at += 2;
 
-  // *( field-name ":" OWS field-value OWS CRLF ) CRLF
   // Fields go straight into request_; a request left to put() leaves none behind.
-  Headers& headers = request_.headers;
   struct ClearUnlessTaken {
     Headers& headers;
     bool taken = false;
     ~ClearUnlessTaken() {
       if (!taken) headers.Clear();
     }
-  } fields_guard{headers};
-  bool has_host = false;
-  bool has_length = false;
-  bool has_connection = false;
-  uint64_t length = 0;
-  enum class Connection { kUnsaid, kClose, kKeepAlive } connection = Connection::kUnsaid;
-  while (!at_crlf()) {
-    start = at;
-    while (at != end && is_token_char(*at)) ++at;  // a folded line starts with SP: not here
-    if (at == start || at == end || *at != ':') return 0;
-    const std::string_view name(start, static_cast<size_t>(at - start));
-    ++at;
-    while (at != end && (*at == ' ' || *at == '\t')) ++at;
-    start = at;
-    while (at != end && kPlainValueChars[static_cast<unsigned char>(*at)]) ++at;
-    if (!at_crlf()) return 0;
-    const char* value_end = at;
-    while (value_end != start && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
-    const std::string_view value(start, static_cast<size_t>(value_end - start));
-    at += 2;
-    if (IsNamed(name, "host")) {
-      has_host = true;
-    } else if (IsNamed(name, "content-length")) {
-      // One plain decimal; lists, repeats and signs are Beast's to judge.
-      if (has_length || value.empty() || value.size() > 18) return 0;
-      for (char c : value) {
-        if (c < '0' || c > '9') return 0;
-        length = length * 10 + static_cast<uint64_t>(c - '0');
-      }
-      has_length = true;
-    } else if (IsNamed(name, "connection")) {
-      if (has_connection) return 0;
-      has_connection = true;
-      if (IsNamed(value, "close")) {
-        connection = Connection::kClose;
-      } else if (IsNamed(value, "keep-alive")) {
-        connection = Connection::kKeepAlive;
-      } else {
-        return 0;
-      }
-    } else if (IsNamed(name, "transfer-encoding") || IsNamed(name, "expect") ||
-               IsNamed(name, "upgrade") || IsNamed(name, "proxy-connection")) {
-      return 0;
-    }
-    headers.Add(std::string(name), std::string(value));
-  }
-  at += 2;
+  } fields_guard{request_.headers};
+  PlainFields fields;
+  if (!ParsePlainFields(at, end, &request_.headers, &fields)) return 0;
   // Beast's limits, Beast's answers (431, 413). A section of exactly the limit goes to Beast
   // too, so that the fast path never has to match Beast's limit to the byte.
   if (static_cast<size_t>(at - received.data()) >= max_header_bytes_) return 0;
+  const uint64_t length = fields.length;
   if (length > max_body_bytes_) return 0;
   if (static_cast<uint64_t>(end - at) < length) return 0;  // the rest of the body is to come
 
@@ -206,9 +214,8 @@ size_t RequestParser::ParseWhole(std::string_view received) {
             : method == "OPTIONS" ? http::verb::options
                                   : http::verb::unknown;  // only these two are asked about
   version_ = version;
-  has_host_ = has_host;
-  whole_keep_alive_ = version == 11 ? connection != Connection::kClose
-                                    : connection == Connection::kKeepAlive;
+  has_host_ = fields.has_host;
+  whole_keep_alive_ = KeepsAlive(version, fields.connection);
   whole_ = true;
   return static_cast<size_t>(at - received.data());
 }

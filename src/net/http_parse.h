@@ -88,6 +88,28 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   bool expects_continue_ = false;
 };
 
+// The header fields of the plainest kind, as the fast paths (RequestParser::ParseWhole,
+// the upstream client's ResponseParser::ParseWhole) take them, and what they tell.
+struct PlainFields {
+  enum class Connection { kUnsaid, kClose, kKeepAlive };
+  bool has_host = false;
+  bool has_length = false;
+  uint64_t length = 0;  // the Content-Length, when has_length
+  Connection connection = Connection::kUnsaid;
+};
+
+// Parses `*( field-name ":" OWS field-value OWS CRLF ) CRLF` from `at` (which it advances
+// past the final CRLF) into `headers` and `facts`. Returns false, having added some fields
+// perhaps, when a line is not of the plainest kind: a folded line, bytes other than
+// visible ASCII, SP and HTAB in a value, Transfer-Encoding, Expect, Upgrade,
+// Proxy-Connection, a Content-Length that is not one plain decimal, or a Connection other
+// than one "close" or "keep-alive"; or when the section does not end before `end`.
+bool ParsePlainFields(const char*& at, const char* end, Headers* headers, PlainFields* facts);
+
+// Whether a message of `version` (10 or 11) with that Connection field keeps the
+// connection open.
+bool KeepsAlive(int version, PlainFields::Connection connection);
+
 // Beast applies its header limit to each window of input it parses, not to the header
 // section as a whole, so the server first collects the whole header section and checks
 // its size itself. Given the bytes received so far for a request:

@@ -7,15 +7,14 @@
 // reduction, Expect) is tested here and in http_parse_test.cc.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <boost/beast/http.hpp>
-#include <cctype>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "net/http_parse.h"
+#include "net/test_support.h"
 
 namespace supercluster::net::internal {
 namespace {
@@ -25,31 +24,6 @@ using Fields = std::vector<std::pair<std::string, std::string>>;
 
 constexpr size_t kHeaderLimit = 1024;
 constexpr uint64_t kBodyLimit = 64;
-
-// Beast's field container keeps fields of one name together: a repeat goes after the last
-// field of its name, not at the end. Ours keep the order of arrival. Both keep the order
-// among fields of one name, which is the order that means something (RFC 9110 5.3); the
-// comparisons put both lists in Beast's order first.
-Fields GroupedByName(const Fields& fields) {
-  std::vector<std::string> first_seen;  // lower-case names, in order of first appearance
-  auto lower = [](std::string text) {
-    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return text;
-  };
-  for (const auto& field : fields) {
-    std::string name = lower(field.first);
-    if (std::find(first_seen.begin(), first_seen.end(), name) == first_seen.end()) {
-      first_seen.push_back(name);
-    }
-  }
-  Fields grouped;
-  for (const std::string& name : first_seen) {
-    for (const auto& field : fields) {
-      if (lower(field.first) == name) grouped.push_back(field);
-    }
-  }
-  return grouped;
-}
 
 struct Outcome {
   std::string error;  // empty when the request parsed
@@ -62,8 +36,8 @@ struct Outcome {
 
   bool operator==(const Outcome& other) const {
     return error == other.error && method == other.method && target == other.target &&
-           GroupedByName(fields) == GroupedByName(other.fields) && body == other.body &&
-           version == other.version && keep_alive == other.keep_alive;
+           testing::GroupedByName(fields) == testing::GroupedByName(other.fields) &&
+           body == other.body && version == other.version && keep_alive == other.keep_alive;
   }
 };
 

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/config.h"
 #include "net/http_client.h"
@@ -62,5 +64,12 @@ size_t ResidentBytes();
 // `size` bytes that differ at every offset (each 8-byte block spells its own offset in
 // hex), so that a part sent twice, lost or out of order cannot go unnoticed.
 std::string NumberedBytes(size_t size);
+
+// `fields` in the order Beast's field container keeps them: each name's fields together
+// (case-insensitively), at the place of the name's first field, in their order. Our
+// parsers keep the order of arrival; the order among one name's fields, the order that
+// means something (RFC 9110 5.3), is the same. Comparisons against Beast group both sides.
+std::vector<std::pair<std::string, std::string>> GroupedByName(
+    const std::vector<std::pair<std::string, std::string>>& fields);
 
 }  // namespace supercluster::net::testing

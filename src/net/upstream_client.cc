@@ -35,6 +35,7 @@
 
 #include "net/earliest_timer.h"
 #include "net/http_parse.h"
+#include "net/response_parser.h"
 #include "net/io_thread.h"
 #include "net/socket_address.h"
 
@@ -46,6 +47,8 @@ namespace http = beast::http;
 using internal::Protocol;
 using Clock = std::chrono::steady_clock;
 using ErrorCode = boost::system::error_code;
+
+using internal::ResponseParser;
 
 namespace {
 
@@ -116,67 +119,6 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-// A response parser that builds the ResponseHead directly (Beast's own parser stores each
-// field in its field container first, which the head was then copied from) and puts body
-// bytes into a buffer the caller provides, as Beast's buffer_body does. Parsing, framing
-// and the checks on both stay Beast's: this class only receives what basic_parser found.
-class ResponseParser final : public http::basic_parser<false> {
- public:
-  ResponseParser() { head_.headers.Reserve(8); }
-
-  int status() const { return status_; }
-  // The head; call once, after is_header_done().
-  ResponseHead TakeHead() { return std::move(head_); }
-
-  // Where the next body bytes go. When it is full, put() stops with need_buffer.
-  void SetBodyBuffer(char* data, size_t size) {
-    body_data_ = data;
-    body_room_ = size;
-  }
-  size_t body_room() const { return body_room_; }
-
- private:
-  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
-                       ErrorCode&) override {}
-  void on_response_impl(int code, beast::string_view, int, ErrorCode&) override {
-    status_ = code;
-    head_.status = code;
-  }
-  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
-                     ErrorCode&) override {
-    head_.headers.Add(std::string(name.data(), name.size()),
-                      std::string(value.data(), value.size()));
-  }
-  void on_header_impl(ErrorCode&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>&, ErrorCode&) override {}
-  size_t on_body_impl(beast::string_view body, ErrorCode& error) override {
-    return Store(body, error);
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, ErrorCode&) override {}
-  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, ErrorCode& error) override {
-    return Store(body, error);
-  }
-  void on_finish_impl(ErrorCode&) override {}
-
-  // As buffer_body's reader: copies what fits, and need_buffer when not all of it did.
-  size_t Store(beast::string_view body, ErrorCode& error) {
-    if (body_data_ == nullptr) {
-      error = http::error::need_buffer;
-      return 0;
-    }
-    size_t stored = std::min(body.size(), body_room_);
-    if (stored > 0) std::memcpy(body_data_, body.data(), stored);
-    body_data_ += stored;
-    body_room_ -= stored;
-    if (stored != body.size()) error = http::error::need_buffer;
-    return stored;
-  }
-
-  int status_ = 0;
-  ResponseHead head_;
-  char* body_data_ = nullptr;
-  size_t body_room_ = 0;
-};
 
 // The request line and header section, written by hand into one string: it is cheaper than
 // building Beast's field list, and the checks below keep a header from smuggling a second
@@ -495,6 +437,16 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // Parses what the buffer holds; reads more until the head is complete.
   void ParseHead() {
     ErrorCode error;
+    if (connection_->buffer.size() != 0 && !is_head_request_) {
+      std::string_view received(static_cast<const char*>(connection_->buffer.data().data()),
+                                connection_->buffer.size());
+      if (size_t used = parser_->ParseWhole(
+              received, client_->options().max_response_header_bytes, kPieceBytes);
+          used > 0) {
+        connection_->buffer.consume(used);
+        return OnHead({});
+      }
+    }
     if (connection_->buffer.size() != 0) {
       size_t used = parser_->put(connection_->buffer.data(), error);
       connection_->buffer.consume(used);
@@ -552,8 +504,13 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // answer) are parsed at once, so the caller gets the head, the data and the end in one
   // turn (and a proxy writes them to its client together).
   void ReadBody() {
-    if (parser_->is_done()) return Complete();
+    if (parser_->complete()) return Complete();
     parser_->SetBodyBuffer(connection_->piece.get(), kPieceBytes);
+    if (parser_->whole()) {  // the body is all in the buffer, at most one piece
+      parser_->TakeWholeBody(static_cast<const char*>(connection_->buffer.data().data()));
+      connection_->buffer.consume(parser_->body_length());
+      return OnBody({});
+    }
     if (connection_->buffer.size() != 0) {
       ErrorCode error;
       size_t used = parser_->put(connection_->buffer.data(), error);
@@ -567,7 +524,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     SetDeadline(client_->options().response_timeout);
     ReadMore([self = shared_from_this()](ErrorCode error) {
       if (error) return self->OnBody(error);
-      if (self->parser_->is_done()) return self->OnBody({});
+      if (self->parser_->complete()) return self->OnBody({});
       self->ReadBody();
     });
   }
@@ -578,7 +535,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     if (error) return Fail(Describe(error));
     size_t got = kPieceBytes - parser_->body_room();
     if (got == 0) return ReadBody();
-    bool last = parser_->is_done();
+    bool last = parser_->complete();
     awaiting_resume_ = true;
     resume_now_ = false;
     ClearDeadline();
@@ -647,7 +604,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   }
 
   void Complete() {
-    bool reusable = !at_eof_ && parser_->keep_alive() && parser_->status() != 101 &&
+    bool reusable = !at_eof_ && parser_->KeepAlive() && parser_->status() != 101 &&
                     connection_->buffer.size() == 0;
     std::unique_ptr<Connection> pooled;
     if (reusable) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <future>
 #include <gtest/gtest.h>
@@ -26,6 +27,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::TestServer;
+namespace http = boost::beast::http;
 
 // What one exchange delivered, filled in by its callbacks on the client's io threads.
 struct Outcome {
@@ -397,6 +399,35 @@ TEST(UpstreamClientTest, ConnectionCloseAnswerIsNotPooled) {
     ASSERT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
   }
   EXPECT_EQ(observer.opened.load(), 2);
+}
+
+// An answer that ends its connection (Connection: close, or HTTP/1.0 without keep-alive)
+// must not put it back in the pool, even when the server has not closed it yet: here it
+// keeps every connection open and never reads from it again, so a second request sent on
+// the first connection would get no answer.
+TEST(UpstreamClientTest, AnswerEndingItsConnectionIsNotPooledBeforeTheServerCloses) {
+  for (std::string answer : {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                             "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"}) {
+    SCOPED_TRACE(answer);
+    std::vector<int> kept_open;  // written by the server's thread until `raw` is gone
+    {
+      ScriptedServer raw([&](int fd, int) {
+        ReadRequestHead(fd);
+        WriteAll(fd, answer);
+        kept_open.push_back(::dup(fd));  // the server closes only its own descriptor
+      });
+      UpstreamClient client(TestUpstreamOptions());
+      for (int i = 0; i < 2; ++i) {
+        auto outcome = std::make_shared<Outcome>();
+        client.Send(raw.endpoint(), Get("/"), CallbacksFor(outcome));
+        EXPECT_TRUE(outcome->WaitDone(2s))
+            << "request " << i << " waited on a connection that ended";
+        EXPECT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+      }
+      EXPECT_EQ(raw.accepted(), 2);
+    }
+    for (int fd : kept_open) ::close(fd);
+  }
 }
 
 // The server sends one event, then waits for the client to have it before the next: passes
@@ -786,6 +817,70 @@ TEST(UpstreamClientTest, BrokenAnswersAreErrorsNeverHangs) {
         << test_case.answer.substr(0, 40) << ": " << outcome->result.status.ToString();
     EXPECT_TRUE(outcome->result.head_received) << "bytes arrived: not safe to retry";
     EXPECT_EQ(outcome->head.has_value(), test_case.head_seen);
+  }
+}
+
+// The client's parser (a fast path for plain answers that are all in the buffer, Beast's
+// basic_parser for the rest) against Beast's own response_parser as the oracle: the same
+// status, fields, body, and success or failure, for answers on both paths. Fields are
+// compared grouped by name: Beast's container keeps repeats of a name together, ours
+// keep arrival order; the order among one name's fields is the same.
+TEST(UpstreamClientTest, AnswersParseAsBeastsResponseParserParsesThem) {
+  const std::vector<std::string> answers = {
+      // The fast path's kind.
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
+      "HTTP/1.1 201 Created\r\nX-A: 1\r\nX-B: 2\r\nx-a: 3\r\nContent-Length: 2\r\n\r\nok",
+      "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 500 \r\nContent-Length: 3\r\nServer:  spaced \t\r\nEmpty:\r\n\r\nbad",
+      // Beast's.
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+      "HTTP/1.1 204 No Content\r\n\r\n",
+      "HTTP/1.1 200 OK\r\n\r\nuntil the close",
+      "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 1\r\n\r\nz",
+      "HTTP/1.1 200 OK\r\nX: caf\xc3\xa9\r\nContent-Length: 1\r\n\r\nz",
+      "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nz",
+      "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+      "HTTP/1.1 200 OK\r\nBad Name: v\r\nContent-Length: 1\r\n\r\nz",
+      "HTTP/1.1 2000 OK\r\nContent-Length: 1\r\n\r\nz",
+      "HTTP/1.1 200 OK\r\nContent-Length: 40000\r\n\r\n" + std::string(40000, 'L'),
+  };
+  for (const std::string& answer : answers) {
+    SCOPED_TRACE(answer.substr(0, 60));
+    http::response_parser<http::string_body> beast;
+    beast.body_limit(1 << 20);
+    boost::system::error_code error;
+    size_t used = 0;
+    while (!error && !beast.is_done() && used < answer.size()) {
+      used += beast.put(boost::asio::buffer(answer.data() + used, answer.size() - used), error);
+      if (error == http::error::need_more) error = {};
+    }
+    if (!error && !beast.is_done()) beast.put_eof(error);  // the server closes after it
+    const bool beast_ok = !error && beast.is_done();
+
+    ScriptedServer raw([&](int fd, int) {
+      ReadRequestHead(fd);
+      WriteAll(fd, answer);
+    });
+    UpstreamClient client(TestUpstreamOptions());
+    auto outcome = std::make_shared<Outcome>();
+    client.Send(raw.endpoint(), Get("/"), CallbacksFor(outcome));
+    ASSERT_TRUE(outcome->WaitDone());
+    ASSERT_EQ(outcome->result.status.ok(), beast_ok) << outcome->result.status.ToString();
+    if (!beast_ok) continue;
+    const auto& message = beast.get();
+    ASSERT_TRUE(outcome->head.has_value());
+    EXPECT_EQ(outcome->head->status, message.result_int());
+    std::vector<std::pair<std::string, std::string>> fields;
+    for (const auto& field : message) {
+      fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    EXPECT_EQ(testing::GroupedByName(outcome->head->headers.fields()),
+              testing::GroupedByName(fields));
+    EXPECT_EQ(outcome->body, message.body());
   }
 }
 

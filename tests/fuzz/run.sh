@@ -22,7 +22,7 @@ seconds=${2:-60}
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: SECONDS must be a positive integer" >&2; exit 2; }
 source_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-targets=(http_request sse_parser attestation sealed_message gguf safetensors requested_model)
+targets=(http_request http_response sse_parser attestation sealed_message gguf safetensors requested_model)
 
 log() { echo "fuzz: $*" >&2; }
 

@@ -1,0 +1,107 @@
+// libFuzzer target for the upstream client's response parser fast path
+// (net::internal::ResponseParser::ParseWhole): whatever answer it takes, Beast's own
+// response_parser takes too, the same number of bytes, with the same status, fields
+// (grouped by name: Beast's container keeps repeats of a name together), body and
+// keep-alive. Besides "no crash, no leak, no UB" on any bytes.
+// Built by tests/fuzz/CMakeLists.txt (SUPERCLUSTER_FUZZ=ON), run by tests/fuzz/run.sh.
+//
+// The first input byte picks the limits (head and body), so both are reached with short
+// inputs; the rest is the answer.
+#include <boost/beast/http.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "net/response_parser.h"
+
+namespace {
+
+namespace http = boost::beast::http;
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+[[noreturn]] void Fail(const char* what, std::string_view detail) {
+  std::fprintf(stderr, "http_response_fuzz: %s: %.*s\n", what, static_cast<int>(detail.size()),
+               detail.data());
+  std::abort();
+}
+
+// Each name's fields together, at the place of its first field, in their order.
+Fields GroupedByName(const Fields& fields) {
+  auto lower = [](std::string text) {
+    for (char& c : text) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    }
+    return text;
+  };
+  std::vector<std::string> names;
+  for (const auto& field : fields) {
+    bool seen = false;
+    for (const std::string& name : names) seen = seen || name == lower(field.first);
+    if (!seen) names.push_back(lower(field.first));
+  }
+  Fields grouped;
+  for (const std::string& name : names) {
+    for (const auto& field : fields) {
+      if (lower(field.first) == name) grouped.push_back(field);
+    }
+  }
+  return grouped;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const size_t max_head = data[0] & 1 ? 64 : 64 * 1024;
+  const size_t max_body = data[0] & 2 ? 8 : 32 * 1024;
+  std::string_view bytes(reinterpret_cast<const char*>(data + 1), size - 1);
+
+  supercluster::net::internal::ResponseParser fast;
+  const size_t head = fast.ParseWhole(bytes, max_head, max_body);
+  if (head == 0) return 0;
+  if (head > bytes.size() || fast.body_length() > max_body ||
+      bytes.size() - head < fast.body_length()) {
+    Fail("fast path claims bytes that are not there", bytes);
+  }
+  std::string piece(max_body, '\0');
+  fast.SetBodyBuffer(piece.data(), piece.size());
+  fast.TakeWholeBody(bytes.data() + head);
+  piece.resize(max_body - fast.body_room());
+
+  http::response_parser<http::string_body> beast;
+  beast.header_limit(static_cast<std::uint32_t>(max_head));
+  beast.body_limit(max_body);
+  beast.eager(true);
+  boost::system::error_code error;
+  size_t used = 0;
+  while (!beast.is_done() && used < bytes.size()) {
+    size_t step = beast.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), error);
+    used += step;
+    if (error == http::error::need_more && step > 0) {
+      error = {};
+      continue;
+    }
+    break;
+  }
+  if (error || !beast.is_done()) Fail("fast path took what Beast refuses", error.message());
+  if (used != head + fast.body_length()) Fail("fast path took a different length", bytes);
+  const auto& message = beast.get();
+  Fields fields;
+  for (const auto& field : message) {
+    fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  const int status = fast.status();
+  const bool keep_alive = fast.KeepAlive();
+  supercluster::net::ResponseHead parsed = fast.TakeHead();
+  if (status != static_cast<int>(message.result_int()) || parsed.status != status ||
+      GroupedByName(parsed.headers.fields()) != GroupedByName(fields) ||
+      piece != message.body() || keep_alive != beast.keep_alive()) {
+    Fail("fast path parsed differently from Beast", bytes);
+  }
+  return 0;
+}
