@@ -1,6 +1,7 @@
 // Internal to net: the server's request parser, its header-section scan and its
 // error-to-status mapping, shared by the server and ParseHttpRequest() so that the fuzzer
-// exercises exactly the server's parsing.
+// exercises exactly the server's parsing; and the plain-field parser that this parser's
+// fast path shares with the upstream client's (response_parser.h).
 #pragma once
 
 #include <boost/beast/http/basic_parser.hpp>
@@ -30,9 +31,10 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   RequestParser(size_t max_header_bytes, uint64_t max_body_bytes);
 
   // The fast path, for a fresh parser: when `received` starts with a whole request of the
-  // plainest kind (every byte of it here, no Transfer-Encoding, Expect, Upgrade or folded
-  // line, at most one plain Content-Length within the body limit, Connection absent or
-  // "close" or "keep-alive", only visible ASCII in the target and values), parses it and
+  // plainest kind (every byte of it here, no Transfer-Encoding, Expect, Upgrade,
+  // Proxy-Connection or folded line, at most one plain Content-Length within the body
+  // limit, Connection absent or "close" or "keep-alive", only visible ASCII in the target
+  // and values, a header section under the header limit), parses it and
   // returns its length; the request is then complete. Otherwise returns 0 and leaves the
   // parser untouched, for put() to parse the bytes (and to refuse them, when they are
   // malformed: this path never refuses anything).
@@ -56,7 +58,7 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   // answer (0 when acceptable), with a reason in *reason.
   int Validate(std::string* reason) const;
 
-  // The request; once, after is_done(). An absolute-form target ("http://host/path") is
+  // The request; once, after complete(). An absolute-form target ("http://host/path") is
   // reduced to its path and query, as RFC 9112 3.2.2 asks of a server that is not a proxy.
   HttpRequest TakeRequest();
 
