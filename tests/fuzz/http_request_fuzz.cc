@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "beast_oracle.h"
 #include "net/http_parse.h"
 #include "net/http_server.h"
 
@@ -60,33 +61,6 @@ bool SameRequest(const supercluster::net::HttpRequest& a,
          a.headers.fields() == b.headers.fields();
 }
 
-// Beast's field container keeps fields of one name together (a repeat goes after the last
-// of its name); ours keep the order of arrival. Both keep the order among fields of one
-// name, the order that means something; this puts a list in Beast's order.
-std::vector<std::pair<std::string, std::string>> GroupedByName(
-    const std::vector<std::pair<std::string, std::string>>& fields) {
-  auto lower = [](std::string text) {
-    for (char& c : text) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-    }
-    return text;
-  };
-  std::vector<std::string> first_seen;
-  for (const auto& field : fields) {
-    std::string name = lower(field.first);
-    bool seen = false;
-    for (const std::string& known : first_seen) seen = seen || known == name;
-    if (!seen) first_seen.push_back(name);
-  }
-  std::vector<std::pair<std::string, std::string>> grouped;
-  for (const std::string& name : first_seen) {
-    for (const auto& field : fields) {
-      if (lower(field.first) == name) grouped.push_back(field);
-    }
-  }
-  return grouped;
-}
-
 void CheckFastPathAgainstBeast(std::string_view bytes, const Limits& limits) {
   namespace http = boost::beast::http;
   supercluster::net::internal::RequestParser fast(limits.max_header_bytes, limits.max_body_bytes);
@@ -98,26 +72,16 @@ void CheckFastPathAgainstBeast(std::string_view bytes, const Limits& limits) {
   beast.body_limit(limits.max_body_bytes);
   beast.eager(true);
   boost::system::error_code error;
-  size_t used = 0;
-  while (!beast.is_done() && used < bytes.size()) {
-    size_t step = beast.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), error);
-    used += step;
-    if (error == http::error::need_more && step > 0) {
-      error = {};
-      continue;
-    }
-    break;
-  }
+  const size_t used = supercluster::fuzz::PutFirstMessage(beast, bytes, error);
   if (error || !beast.is_done()) Fail("fast path took what Beast refuses", error.message());
   if (used != fast_used) Fail("fast path took a different length", bytes);
   const auto& message = beast.get();
   supercluster::net::HttpRequest request = fast.TakeRequest();
-  std::vector<std::pair<std::string, std::string>> fields;
-  for (const auto& field : message) {
-    fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
+  const supercluster::fuzz::Fields fields = supercluster::fuzz::FieldsOf(message);
+  using supercluster::fuzz::GroupedByName;
   if (request.method != message.method_string() || request.body != message.body() ||
-      GroupedByName(request.headers.fields()) != GroupedByName(fields) || fast.version() != static_cast<int>(message.version()) ||
+      GroupedByName(request.headers.fields()) != GroupedByName(fields) ||
+      fast.version() != static_cast<int>(message.version()) ||
       fast.KeepAlive() != beast.keep_alive()) {
     Fail("fast path parsed differently from Beast", bytes);
   }

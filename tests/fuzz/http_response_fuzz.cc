@@ -17,40 +17,17 @@
 #include <utility>
 #include <vector>
 
+#include "beast_oracle.h"
 #include "net/response_parser.h"
 
 namespace {
 
 namespace http = boost::beast::http;
-using Fields = std::vector<std::pair<std::string, std::string>>;
 
 [[noreturn]] void Fail(const char* what, std::string_view detail) {
   std::fprintf(stderr, "http_response_fuzz: %s: %.*s\n", what, static_cast<int>(detail.size()),
                detail.data());
   std::abort();
-}
-
-// Each name's fields together, at the place of its first field, in their order.
-Fields GroupedByName(const Fields& fields) {
-  auto lower = [](std::string text) {
-    for (char& c : text) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-    }
-    return text;
-  };
-  std::vector<std::string> names;
-  for (const auto& field : fields) {
-    bool seen = false;
-    for (const std::string& name : names) seen = seen || name == lower(field.first);
-    if (!seen) names.push_back(lower(field.first));
-  }
-  Fields grouped;
-  for (const std::string& name : names) {
-    for (const auto& field : fields) {
-      if (lower(field.first) == name) grouped.push_back(field);
-    }
-  }
-  return grouped;
 }
 
 }  // namespace
@@ -78,26 +55,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   beast.body_limit(max_body);
   beast.eager(true);
   boost::system::error_code error;
-  size_t used = 0;
-  while (!beast.is_done() && used < bytes.size()) {
-    size_t step = beast.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), error);
-    used += step;
-    if (error == http::error::need_more && step > 0) {
-      error = {};
-      continue;
-    }
-    break;
-  }
+  const size_t used = supercluster::fuzz::PutFirstMessage(beast, bytes, error);
   if (error || !beast.is_done()) Fail("fast path took what Beast refuses", error.message());
   if (used != head + fast.body_length()) Fail("fast path took a different length", bytes);
   const auto& message = beast.get();
-  Fields fields;
-  for (const auto& field : message) {
-    fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
+  const supercluster::fuzz::Fields fields = supercluster::fuzz::FieldsOf(message);
   const int status = fast.status();
   const bool keep_alive = fast.KeepAlive();
   supercluster::net::ResponseHead parsed = fast.TakeHead();
+  using supercluster::fuzz::GroupedByName;
   if (status != static_cast<int>(message.result_int()) || parsed.status != status ||
       GroupedByName(parsed.headers.fields()) != GroupedByName(fields) ||
       piece != message.body() || keep_alive != beast.keep_alive()) {
