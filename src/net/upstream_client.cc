@@ -172,12 +172,8 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
   if (!length_text.empty()) bound += "Content-Length: "sv.size() + length_text.size() + 2;
   std::string head;
   head.resize(bound);
-  char* cursor = head.data();
-  auto put = [&cursor](std::string_view text) {
-    if (text.empty()) return;  // an empty view may have no data pointer, which memcpy forbids
-    std::memcpy(cursor, text.data(), text.size());
-    cursor += text.size();
-  };
+  internal::PieceWriter writer(head.data());
+  auto put = [&writer](std::string_view text) { writer.Put(text); };
   put(request.method);
   put(" "sv);
   put(request.target);
@@ -208,7 +204,7 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
     put("\r\n"sv);
   }
   put("\r\n"sv);
-  head.resize(static_cast<size_t>(cursor - head.data()));
+  head.resize(static_cast<size_t>(writer.at() - head.data()));
   return head;
 }
 
