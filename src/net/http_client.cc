@@ -43,7 +43,7 @@ http::request<http::string_body> ToBeastRequest(const HttpRequest& request,
   message.method_string(request.method);
   message.target(request.target);
   message.version(11);
-  for (const auto& [name, value] : request.headers.fields()) message.insert(name, value);
+  for (auto [name, value] : request.headers) message.insert(name, value);
   if (!request.headers.Has("Host")) message.set(http::field::host, host);
   message.body() = request.body;
   if (!request.body.empty() || request.method == "POST" || request.method == "PUT") {
@@ -56,7 +56,7 @@ http::request<http::string_body> ToBeastRequest(const HttpRequest& request,
 Headers ToHeaders(const http::fields& fields) {
   Headers headers;
   for (const auto& field : fields) {
-    headers.Add(std::string(field.name_string()), std::string(field.value()));
+    headers.Add(std::string_view(field.name_string()), std::string_view(field.value()));
   }
   return headers;
 }

@@ -1,6 +1,7 @@
 #include "net/http_message.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace supercluster::net {
 namespace {
@@ -43,34 +44,93 @@ std::string DecodeQueryComponent(std::string_view text) {
 
 }  // namespace
 
-void Headers::Add(std::string name, std::string value) {
-  fields_.emplace_back(std::move(name), std::move(value));
+void Headers::Add(std::string_view name, std::string_view value) {
+  Span span;
+  span.name_at = static_cast<uint32_t>(bytes_.size());
+  span.name_size = static_cast<uint32_t>(name.size());
+  span.value_at = span.name_at + span.name_size;
+  span.value_size = static_cast<uint32_t>(value.size());
+  const size_t needed = bytes_.size() + name.size() + value.size();
+  if (needed > bytes_.capacity()) {
+    // Either view may point into bytes_: the old buffer stays until both are copied.
+    std::string grown;
+    grown.reserve(std::max(needed, 2 * bytes_.capacity()));
+    grown.append(bytes_).append(name).append(value);
+    bytes_ = std::move(grown);
+  } else {
+    bytes_.append(name).append(value);  // no reallocation, so the views stay valid
+  }
+  spans_.push_back(span);
 }
 
-void Headers::Set(std::string name, std::string value) {
-  Remove(name);
-  Add(std::move(name), std::move(value));
+void Headers::AddWithin(std::string_view block, const Offsets* fields, size_t count) {
+  const auto base = static_cast<uint32_t>(bytes_.size());
+  bytes_.append(block);
+  const size_t first = spans_.size();
+  spans_.insert(spans_.end(), fields, fields + count);
+  for (size_t i = first; i < spans_.size(); ++i) {
+    spans_[i].name_at += base;
+    spans_[i].value_at += base;
+  }
+}
+
+void Headers::Set(std::string_view name, std::string_view value) {
+  // Added first, because either view may point into a field about to go; then every
+  // older field of the name goes, and the new one, last, stays.
+  Add(name, value);
+  const Span added = spans_.back();
+  const std::string_view added_name = NameOf(added);
+  auto kept_end = std::remove_if(spans_.begin(), spans_.end() - 1, [&](const Span& span) {
+    return EqualsIgnoreCase(NameOf(span), added_name);
+  });
+  *kept_end = added;
+  spans_.erase(kept_end + 1, spans_.end());
+  CompactIfMostlyGarbage();
 }
 
 void Headers::Remove(std::string_view name) {
-  std::erase_if(fields_, [&](const auto& field) { return EqualsIgnoreCase(field.first, name); });
+  std::erase_if(spans_, [&](const Span& span) { return EqualsIgnoreCase(NameOf(span), name); });
+  CompactIfMostlyGarbage();
 }
 
 std::string Headers::Get(std::string_view name) const {
-  const std::string* value = Find(name);
-  return value ? *value : std::string();
+  return std::string(Find(name).value_or(std::string_view()));
 }
 
-const std::string* Headers::Find(std::string_view name) const {
-  for (const auto& [field_name, value] : fields_) {
-    if (EqualsIgnoreCase(field_name, name)) return &value;
+std::optional<std::string_view> Headers::Find(std::string_view name) const {
+  for (const Span& span : spans_) {
+    if (EqualsIgnoreCase(NameOf(span), name)) return ValueOf(span);
   }
-  return nullptr;
+  return std::nullopt;
 }
 
-bool Headers::Has(std::string_view name) const {
-  return std::any_of(fields_.begin(), fields_.end(),
-                     [&](const auto& field) { return EqualsIgnoreCase(field.first, name); });
+bool Headers::Has(std::string_view name) const { return Find(name).has_value(); }
+
+std::vector<std::pair<std::string, std::string>> Headers::Copy() const {
+  std::vector<std::pair<std::string, std::string>> fields;
+  fields.reserve(spans_.size());
+  for (auto [name, value] : *this) fields.emplace_back(name, value);
+  return fields;
+}
+
+void Headers::CompactIfMostlyGarbage() {
+  // Small headers are never worth compacting, and checking costs a pass over the fields.
+  if (bytes_.size() < kCompactAbove) return;
+  size_t live = 0;
+  for (const Span& span : spans_) live += span.name_size + span.value_size;
+  // Garbage up to the live bytes is cheaper to keep than to move.
+  if (bytes_.size() <= 2 * live) return;
+  std::string compacted;
+  compacted.reserve(live);
+  for (Span& span : spans_) {
+    const std::string_view name = NameOf(span);
+    const std::string_view value = ValueOf(span);
+    span.name_at = static_cast<uint32_t>(compacted.size());
+    span.value_at = span.name_at + span.name_size;
+    compacted.append(name);
+    compacted.append(value);
+  }
+  bytes_ = std::move(compacted);
 }
 
 std::string_view HttpRequest::path() const {

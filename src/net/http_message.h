@@ -3,6 +3,8 @@
 // wire; handlers and callers only see these.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,33 +13,104 @@
 namespace supercluster::net {
 
 // Header fields in the order received. Names compare case-insensitively.
+//
+// Every name and value lives in one string, and each field is four offsets into it: a
+// request's fields cost two allocations, not one per long name or value, and copying them
+// costs the same two. (A string of its own for each name and value made one in six of a
+// proxied request's allocations.) Removing a field leaves its bytes behind until they
+// outweigh the live ones.
 class Headers {
  public:
-  // Appends a field; an existing field of the same name is kept (use Set to replace).
-  void Add(std::string name, std::string value);
+  // One field, as views into the Headers; valid until the Headers change.
+  using Field = std::pair<std::string_view, std::string_view>;
+
+  // Appends a copy of the field; an existing field of the same name is kept (use Set to
+  // replace). Either view may point into these Headers.
+  void Add(std::string_view name, std::string_view value);
+  // Where a field's name and value lie in a block of bytes, as offsets from its start.
+  struct Offsets {
+    uint32_t name_at;
+    uint32_t name_size;
+    uint32_t value_at;
+    uint32_t value_size;
+  };
+  // Adds `count` fields that all lie in `block`, such as a header section as received: the
+  // block is stored once, separators and all, and each field is kept as offsets into it.
+  // One copy instead of one per field; for the parsers.
+  // Precondition: every field of fields[0..count) lies within `block`, and `block` does
+  // not view these Headers.
+  void AddWithin(std::string_view block, const Offsets* fields, size_t count);
   // Replaces every field of this name with one field.
-  void Set(std::string name, std::string value);
+  void Set(std::string_view name, std::string_view value);
   void Remove(std::string_view name);
-  // Removes every field whose name `drop` returns true for; the others keep their order.
+  // Removes every field whose name `drop` (called with a std::string_view) returns true
+  // for; the others keep their order.
   template <typename Predicate>
   void RemoveIf(Predicate drop) {
-    std::erase_if(fields_, [&drop](const auto& field) { return drop(field.first); });
+    std::erase_if(spans_, [this, &drop](const Span& span) { return drop(NameOf(span)); });
+    CompactIfMostlyGarbage();
   }
   // The first value of the field, or "" when absent.
   std::string Get(std::string_view name) const;
-  // The first value of the field, or null when absent; valid until the headers change.
-  const std::string* Find(std::string_view name) const;
+  // The first value of the field, or nullopt when absent; valid until the headers change.
+  std::optional<std::string_view> Find(std::string_view name) const;
   bool Has(std::string_view name) const;
-  // Makes room for `count` fields in all, so that adding them does not reallocate.
-  void Reserve(size_t count) { fields_.reserve(count); }
+  // Makes room for `count` fields of `bytes` name and value bytes in all, so that adding
+  // them does not reallocate.
+  void Reserve(size_t count, size_t bytes) {
+    spans_.reserve(count);
+    bytes_.reserve(bytes);
+  }
   // Removes every field; the room stays.
-  void Clear() { fields_.clear(); }
+  void Clear() {
+    spans_.clear();
+    bytes_.clear();
+  }
 
-  const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
-  bool empty() const { return fields_.empty(); }
+  size_t size() const { return spans_.size(); }
+  bool empty() const { return spans_.empty(); }
+  // The i-th field, i < size().
+  Field operator[](size_t i) const { return {NameOf(spans_[i]), ValueOf(spans_[i])}; }
+
+  // The fields in order: `for (auto [name, value] : headers)`.
+  class Iterator {
+   public:
+    Iterator(const Headers* headers, size_t index) : headers_(headers), index_(index) {}
+    Field operator*() const { return (*headers_)[index_]; }
+    Iterator& operator++() {
+      ++index_;
+      return *this;
+    }
+    bool operator==(const Iterator& other) const = default;
+
+   private:
+    const Headers* headers_;
+    size_t index_;
+  };
+  Iterator begin() const { return Iterator(this, 0); }
+  Iterator end() const { return Iterator(this, spans_.size()); }
+
+  // A copy of every field, for tests and comparisons.
+  std::vector<std::pair<std::string, std::string>> Copy() const;
+  // The bytes stored, those of removed fields included (for tests of their reclaiming).
+  size_t stored_bytes() const { return bytes_.size(); }
 
  private:
-  std::vector<std::pair<std::string, std::string>> fields_;
+  using Span = Offsets;  // into bytes_
+  // Not substr(): its range check costs more than the lookups it serves.
+  std::string_view NameOf(const Span& span) const {
+    return std::string_view(bytes_.data() + span.name_at, span.name_size);
+  }
+  std::string_view ValueOf(const Span& span) const {
+    return std::string_view(bytes_.data() + span.value_at, span.value_size);
+  }
+  // Drops the bytes of removed fields once they outweigh the live ones (and there are more
+  // than kCompactAbove bytes in all).
+  void CompactIfMostlyGarbage();
+  static constexpr size_t kCompactAbove = 2048;
+
+  std::vector<Span> spans_;
+  std::string bytes_;  // every field's name and value, back to back
 };
 
 struct HttpRequest {

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,20 +49,20 @@ TEST(HttpMessageHeadersTest, AddKeepsDuplicatesInOrderAndGetReturnsTheFirst) {
   headers.Add("Accept", "*/*");
   headers.Add("x-tag", "two");
   EXPECT_EQ(headers.Get("X-TAG"), "one");
-  EXPECT_EQ(headers.fields(),
+  EXPECT_EQ(headers.Copy(),
             (Fields{{"X-Tag", "one"}, {"Accept", "*/*"}, {"x-tag", "two"}}));
 }
 
-TEST(HttpMessageHeadersTest, FindPointsAtTheFirstValueOrIsNull) {
+TEST(HttpMessageHeadersTest, FindViewsTheFirstValueOrIsNullopt) {
   Headers headers;
-  EXPECT_EQ(headers.Find("X-Tag"), nullptr);
+  EXPECT_EQ(headers.Find("X-Tag"), std::nullopt);
   headers.Add("X-Tag", "one");
   headers.Add("x-tag", "two");
-  const std::string* found = headers.Find("X-TAG");
-  ASSERT_NE(found, nullptr);
+  const std::optional<std::string_view> found = headers.Find("X-TAG");
+  ASSERT_TRUE(found.has_value());
   EXPECT_EQ(*found, "one");
-  EXPECT_EQ(found, &headers.fields()[0].second);
-  EXPECT_EQ(headers.Find("X-Ta"), nullptr);
+  EXPECT_EQ(found->data(), headers[0].second.data());  // a view of the field, not a copy
+  EXPECT_EQ(headers.Find("X-Ta"), std::nullopt);
 }
 
 TEST(HttpMessageHeadersTest, SetReplacesEveryDuplicateWithOneField) {
@@ -69,14 +72,14 @@ TEST(HttpMessageHeadersTest, SetReplacesEveryDuplicateWithOneField) {
   headers.Add("x-tag", "two");
   headers.Set("X-TAG", "three");
   EXPECT_EQ(headers.Get("x-tag"), "three");
-  EXPECT_EQ(headers.fields(), (Fields{{"Accept", "*/*"}, {"X-TAG", "three"}}));
+  EXPECT_EQ(headers.Copy(), (Fields{{"Accept", "*/*"}, {"X-TAG", "three"}}));
 }
 
 TEST(HttpMessageHeadersTest, SetOnAbsentFieldAddsIt) {
   Headers headers;
   headers.Add("Accept", "*/*");
   headers.Set("Host", "example.com");
-  EXPECT_EQ(headers.fields(), (Fields{{"Accept", "*/*"}, {"Host", "example.com"}}));
+  EXPECT_EQ(headers.Copy(), (Fields{{"Accept", "*/*"}, {"Host", "example.com"}}));
 }
 
 TEST(HttpMessageHeadersTest, RemoveDropsEveryFieldOfThatNameOnly) {
@@ -86,9 +89,9 @@ TEST(HttpMessageHeadersTest, RemoveDropsEveryFieldOfThatNameOnly) {
   headers.Add("X-TAG", "two");
   headers.Remove("x-tag");
   EXPECT_FALSE(headers.Has("X-Tag"));
-  EXPECT_EQ(headers.fields(), (Fields{{"Accept", "*/*"}}));
+  EXPECT_EQ(headers.Copy(), (Fields{{"Accept", "*/*"}}));
   headers.Remove("Not-There");  // harmless
-  EXPECT_EQ(headers.fields(), (Fields{{"Accept", "*/*"}}));
+  EXPECT_EQ(headers.Copy(), (Fields{{"Accept", "*/*"}}));
 }
 
 TEST(HttpMessageHeadersTest, RemoveIfDropsTheChosenFieldsAndKeepsTheOrder) {
@@ -97,10 +100,79 @@ TEST(HttpMessageHeadersTest, RemoveIfDropsTheChosenFieldsAndKeepsTheOrder) {
   headers.Add("Accept", "*/*");
   headers.Add("X-Drop-Me", "1");
   headers.Add("Content-Type", "text/plain");
-  headers.RemoveIf([](const std::string& name) { return name == "Connection" || name == "X-Drop-Me"; });
-  EXPECT_EQ(headers.fields(), (Fields{{"Accept", "*/*"}, {"Content-Type", "text/plain"}}));
-  headers.RemoveIf([](const std::string&) { return false; });
-  EXPECT_EQ(headers.fields().size(), 2u);
+  headers.RemoveIf([](std::string_view name) { return name == "Connection" || name == "X-Drop-Me"; });
+  EXPECT_EQ(headers.Copy(), (Fields{{"Accept", "*/*"}, {"Content-Type", "text/plain"}}));
+  headers.RemoveIf([](std::string_view) { return false; });
+  EXPECT_EQ(headers.Copy().size(), 2u);
+}
+
+TEST(HttpMessageHeadersTest, IteratesTheFieldsInOrder) {
+  Headers headers;
+  headers.Add("A", "1");
+  headers.Add("B", "");
+  headers.Add("a", "3");
+  Fields seen;
+  for (auto [name, value] : headers) seen.emplace_back(name, value);
+  EXPECT_EQ(seen, (Fields{{"A", "1"}, {"B", ""}, {"a", "3"}}));
+  EXPECT_EQ(headers.size(), 3u);
+  EXPECT_EQ(headers[2], (Headers::Field{"a", "3"}));
+}
+
+// Names and values share one buffer, so a view into it must survive the buffer growing.
+TEST(HttpMessageHeadersTest, AddTakesViewsIntoTheSameHeadersWhileTheyGrow) {
+  Headers headers;
+  headers.Add("X-Long-Name-Beyond-Small-Strings", "a value long enough to need the heap");
+  for (int i = 0; i < 12; ++i) {
+    // Views are valid until the headers change, so each Add gets fresh ones.
+    auto [name, value] = headers[headers.size() - 1];
+    headers.Add(value, name);
+    auto [same_name, same_value] = headers[headers.size() - 2];
+    headers.Add(same_name, same_value);
+  }
+  ASSERT_EQ(headers.size(), 25u);
+  for (size_t i = 0; i < headers.size(); ++i) {
+    EXPECT_EQ(headers[i].first, "X-Long-Name-Beyond-Small-Strings") << i;
+    EXPECT_EQ(headers[i].second, "a value long enough to need the heap") << i;
+    if (++i < headers.size()) {
+      EXPECT_EQ(headers[i].first, "a value long enough to need the heap") << i;
+    }
+  }
+}
+
+TEST(HttpMessageHeadersTest, SetTakesAViewOfTheFieldItReplaces) {
+  Headers headers;
+  headers.Add("X-Request-Id", "0123456789abcdef0123");
+  headers.Add("Accept", "*/*");
+  auto [name, value] = headers[0];
+  headers.Set(name, value);
+  EXPECT_EQ(headers.Copy(),
+            (Fields{{"Accept", "*/*"}, {"X-Request-Id", "0123456789abcdef0123"}}));
+}
+
+TEST(HttpMessageHeadersTest, CopiesAreIndependent) {
+  Headers original;
+  original.Add("X-Tag", "one");
+  Headers copy = original;
+  copy.Set("X-Tag", "two");
+  copy.Add("Accept", "*/*");
+  EXPECT_EQ(original.Copy(), (Fields{{"X-Tag", "one"}}));
+  EXPECT_EQ(copy.Copy(), (Fields{{"X-Tag", "two"}, {"Accept", "*/*"}}));
+}
+
+// Removed fields leave their bytes behind; replacing one field forever must not grow the
+// storage forever.
+TEST(HttpMessageHeadersTest, ReplacingAFieldOverAndOverKeepsTheStorageBounded) {
+  Headers headers;
+  headers.Add("Accept", "*/*");
+  size_t most_stored = 0;
+  for (int i = 0; i < 10000; ++i) {
+    headers.Set("X-Counter", std::to_string(i) + std::string(100, 'x'));
+    most_stored = std::max(most_stored, headers.stored_bytes());
+  }
+  EXPECT_EQ(headers.Get("X-Counter"), "9999" + std::string(100, 'x'));
+  EXPECT_EQ(headers.Get("Accept"), "*/*");
+  // Kept, the removed bytes would come to over 1 MB; compacted, a few KiB at most.
+  EXPECT_LT(most_stored, 4096u);
 }
 
 TEST(HttpMessageRequestTest, PathStripsTheQuery) {
@@ -186,7 +258,7 @@ TEST(HttpMessageResponseTest, JsonSetsStatusContentTypeAndBody) {
   HttpResponse response = HttpResponse::Json(201, R"({"id":7})");
   EXPECT_EQ(response.status, 201);
   EXPECT_EQ(response.headers.Get("Content-Type"), "application/json");
-  EXPECT_EQ(response.headers.fields().size(), 1u);
+  EXPECT_EQ(response.headers.Copy().size(), 1u);
   EXPECT_EQ(response.body, R"({"id":7})");
 }
 

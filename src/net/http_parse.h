@@ -101,12 +101,16 @@ struct PlainFields {
   Connection connection = Connection::kUnsaid;
 };
 
+// The most fields the fast paths take; a section with more goes to Beast.
+constexpr size_t kMaxPlainFields = 64;
+
 // Parses `*( field-name ":" OWS field-value OWS CRLF ) CRLF` from `at` (which it advances
-// past the final CRLF) into `headers` and `facts`. Returns false, having added some fields
-// perhaps, when a line is not of the plainest kind: a folded line, bytes other than
-// visible ASCII, SP and HTAB in a value, Transfer-Encoding, Expect, Upgrade,
-// Proxy-Connection, a Content-Length that is not one plain decimal, or a Connection other
-// than one "close" or "keep-alive"; or when the section does not end before `end`.
+// past the final CRLF) into `headers` and `facts`. Returns false, having added no field,
+// when a line is not of the plainest kind: a folded line, bytes other than visible ASCII,
+// SP and HTAB in a value, Transfer-Encoding, Expect, Upgrade, Proxy-Connection, a
+// Content-Length that is not one plain decimal, or a Connection other than one "close" or
+// "keep-alive"; when there are more than kMaxPlainFields fields; or when the section does
+// not end before `end`.
 bool ParsePlainFields(const char*& at, const char* end, Headers* headers, PlainFields* facts);
 
 // Whether a message of `version` (10 or 11) with that Connection field keeps the

@@ -56,7 +56,7 @@ TEST(HttpParseTest, ParsesASimpleGet) {
   EXPECT_EQ(request.path(), "/v1/models");
   EXPECT_EQ(request.body, "");
   // Every field, in order, with duplicates kept and names as sent.
-  EXPECT_EQ(request.headers.fields(), (Fields{{"Host", "example.com"},
+  EXPECT_EQ(request.headers.Copy(), (Fields{{"Host", "example.com"},
                                               {"Accept", "application/json"},
                                               {"X-Trace", "a"},
                                               {"x-trace", "b"}}));

@@ -121,7 +121,7 @@ std::string SerializeHead(int status, int version, const Headers& headers,
   size_t bound = "HTTP/1.1 "sv.size() + status_text.size() + 1 + reason.size() + 2 +
                  connection_line.size() + chunked_line.size() + "\r\n"sv.size();
   if (content_length) bound += "Content-Length: "sv.size() + length_text.size() + 2;
-  for (const auto& [name, value] : headers.fields()) bound += name.size() + value.size() + 4;
+  for (auto [name, value] : headers) bound += name.size() + value.size() + 4;
   std::string out;
   out.reserve(bound + room_after);
   out.resize(bound);
@@ -132,7 +132,7 @@ std::string SerializeHead(int status, int version, const Headers& headers,
   put(" "sv);
   put(reason);
   put("\r\n"sv);
-  for (const auto& [name, value] : headers.fields()) {
+  for (auto [name, value] : headers) {
     // Header names must be tokens; a handler's header with any other byte in its name is
     // dropped rather than sent malformed.
     if (!internal::IsToken(name) || beast::iequals(name, "content-length") ||

@@ -116,7 +116,7 @@ Outcome OutcomeOf(RequestParser& parser) {
   HttpRequest request = parser.TakeRequest();
   outcome.method = request.method;
   outcome.target = request.target;
-  outcome.fields = request.headers.fields();
+  outcome.fields = request.headers.Copy();
   outcome.body = request.body;
   return outcome;
 }
@@ -294,6 +294,23 @@ TEST(RequestParserTest, FastPathTakesPlainRequestsAndLeavesTheRest) {
                                   "\r\n0\r\n\r\n")
                    .has_value());
   EXPECT_FALSE(ParseWholeWithOurs("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n").has_value());
+}
+
+TEST(RequestParserTest, FastPathTakesUpToItsFieldCountAndLeavesMoreToBeast) {
+  auto request_with = [](size_t fields) {
+    std::string request = "GET / HTTP/1.1\r\nHost: x\r\n";
+    for (size_t i = 1; i < fields; ++i) request += "F" + std::to_string(i) + ": v\r\n";
+    return request + "\r\n";
+  };
+  const std::string most = request_with(kMaxPlainFields);
+  auto taken = ParseWholeWithOurs(most);
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->first, ParseFirstWithBeast(most).first);
+  EXPECT_EQ(taken->first.fields.size(), kMaxPlainFields);
+  const std::string more = request_with(kMaxPlainFields + 1);
+  EXPECT_FALSE(ParseWholeWithOurs(more).has_value());
+  EXPECT_EQ(ParseWithOurs(more, more.size()), ParseWithBeast(more, more.size()));
+  EXPECT_EQ(ParseWithOurs(more, more.size()).fields.size(), kMaxPlainFields + 1);
 }
 
 TEST(RequestParserTest, FastPathKnowsHostHeadAndKeepAlive) {

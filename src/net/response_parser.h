@@ -19,7 +19,7 @@ class ResponseParser final : public boost::beast::http::basic_parser<false> {
  public:
   using ErrorCode = boost::system::error_code;
 
-  ResponseParser() { head_.headers.Reserve(8); }
+  ResponseParser() { head_.headers.Reserve(8, 256); }
 
   // The fast path, for a fresh parser: when `received` starts with a whole answer of the
   // plainest kind (head and all of a Content-Length body of at most `max_body` bytes here,

@@ -59,7 +59,7 @@ std::optional<Outcome> FastPath(std::string_view bytes) {
   outcome.keep_alive = parser.KeepAlive();
   outcome.body.assign(piece, sizeof(piece) - parser.body_room());
   outcome.used = head + parser.body_length();
-  outcome.fields = parser.TakeHead().headers.fields();
+  outcome.fields = parser.TakeHead().headers.Copy();
   return outcome;
 }
 

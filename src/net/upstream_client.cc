@@ -134,9 +134,9 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
     return base::InvalidArgument("upstream request: invalid target '" + request.target + "'");
   }
   bool has_host = false;
-  for (const auto& [name, value] : request.headers.fields()) {
+  for (auto [name, value] : request.headers) {
     if (!internal::IsToken(name) || !IsFieldValue(value)) {
-      return base::InvalidArgument("upstream request: header '" + name +
+      return base::InvalidArgument("upstream request: header '" + std::string(name) +
                                    "' has a name or value that cannot be sent (CR, LF, NUL)");
     }
     if (EqualsIgnoreCase(name, "Host")) has_host = true;
@@ -167,7 +167,7 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
   // below), so that the pieces are copied into one buffer without a capacity check each.
   size_t bound = request.method.size() + 1 + request.target.size() + " HTTP/1.1\r\n"sv.size() +
                  "\r\n"sv.size();
-  for (const auto& [name, value] : request.headers.fields()) bound += name.size() + value.size() + 4;
+  for (auto [name, value] : request.headers) bound += name.size() + value.size() + 4;
   if (!has_host) bound += "Host: "sv.size() + host.size() + 2 + 1 + port_text.size() + 2;
   if (!length_text.empty()) bound += "Content-Length: "sv.size() + length_text.size() + 2;
   std::string head;
@@ -178,7 +178,7 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
   put(" "sv);
   put(request.target);
   put(" HTTP/1.1\r\n"sv);
-  for (const auto& [name, value] : request.headers.fields()) {
+  for (auto [name, value] : request.headers) {
     if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding")) {
       continue;  // the body below is always framed by its own length
     }

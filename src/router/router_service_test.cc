@@ -517,7 +517,7 @@ TEST_F(RouterServiceTest, TenantAndCredentialFieldsInAnyCaseNeverReachAWorker) {
   ASSERT_EQ(response->status, 200) << response->body;
   std::vector<std::string> tenants;
   const net::Headers seen = worker.LastHeaders();
-  for (const auto& [name, value] : seen.fields()) {
+  for (const auto& [name, value] : seen.Copy()) {
     std::string lower = name;
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
