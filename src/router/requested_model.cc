@@ -114,12 +114,20 @@ class ModelScanner {
   // A member's key and its colon; notes whether it is the top level's "model".
   bool Key() {
     if (Peek() != '"') return false;
+    const size_t opening_quote = position_;
+    if (!String(nullptr)) return false;
     if (stack_.size() == 1) {
-      key_.clear();
-      if (!String(&key_)) return false;
-      next_is_model_ = key_ == "model";
-    } else if (!String(nullptr)) {
-      return false;
+      // Most keys have no escape and are compared where they lie; only a key with one is
+      // decoded (read a second time), since "mod\u0065l" is "model" too.
+      const std::string_view raw = text_.substr(opening_quote + 1, position_ - opening_quote - 2);
+      if (raw.find('\\') == std::string_view::npos) {
+        next_is_model_ = raw == "model";
+      } else {
+        key_.clear();
+        position_ = opening_quote;
+        String(&key_);
+        next_is_model_ = key_ == "model";
+      }
     }
     SkipSpace();
     if (Peek() != ':') return false;
