@@ -51,15 +51,22 @@ void Headers::Add(std::string_view name, std::string_view value) {
   span.value_at = span.name_at + span.name_size;
   span.value_size = static_cast<uint32_t>(value.size());
   const size_t needed = bytes_.size() + name.size() + value.size();
-  if (needed > bytes_.capacity()) {
+  if (bytes_.empty()) {
+    // The first field: nothing here for the views to point into. Room for a few more, so
+    // that a handler's handful of fields costs one allocation for the bytes and one for
+    // the offsets.
+    bytes_.reserve(std::max(needed, kFirstBytes));
+    if (spans_.capacity() == 0) spans_.reserve(kFirstFields);
+  } else if (needed > bytes_.capacity()) {
     // Either view may point into bytes_: the old buffer stays until both are copied.
     std::string grown;
     grown.reserve(std::max(needed, 2 * bytes_.capacity()));
     grown.append(bytes_).append(name).append(value);
     bytes_ = std::move(grown);
-  } else {
-    bytes_.append(name).append(value);  // no reallocation, so the views stay valid
+    spans_.push_back(span);
+    return;
   }
+  bytes_.append(name).append(value);  // no reallocation, so the views stay valid
   spans_.push_back(span);
 }
 

@@ -108,6 +108,9 @@ class Headers {
   // than kCompactAbove bytes in all).
   void CompactIfMostlyGarbage();
   static constexpr size_t kCompactAbove = 2048;
+  // The room the first Add makes.
+  static constexpr size_t kFirstBytes = 128;
+  static constexpr size_t kFirstFields = 6;
 
   std::vector<Span> spans_;
   std::string bytes_;  // every field's name and value, back to back
