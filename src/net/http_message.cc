@@ -46,6 +46,7 @@ std::string DecodeQueryComponent(std::string_view text) {
 
 void Headers::Add(std::string_view name, std::string_view value) {
   Span span;
+  span.checked = false;
   span.name_at = static_cast<uint32_t>(bytes_.size());
   span.name_size = static_cast<uint32_t>(name.size());
   span.value_at = span.name_at + span.name_size;
@@ -73,11 +74,10 @@ void Headers::Add(std::string_view name, std::string_view value) {
 void Headers::AddWithin(std::string_view block, const Offsets* fields, size_t count) {
   const auto base = static_cast<uint32_t>(bytes_.size());
   bytes_.append(block);
-  const size_t first = spans_.size();
-  spans_.insert(spans_.end(), fields, fields + count);
-  for (size_t i = first; i < spans_.size(); ++i) {
-    spans_[i].name_at += base;
-    spans_[i].value_at += base;
+  for (size_t i = 0; i < count; ++i) {
+    const Offsets& field = fields[i];
+    spans_.push_back({base + field.name_at, field.name_size, base + field.value_at,
+                      field.value_size, /*checked=*/true});
   }
 }
 

@@ -175,6 +175,28 @@ TEST(HttpMessageHeadersTest, ReplacingAFieldOverAndOverKeepsTheStorageBounded) {
   EXPECT_LT(most_stored, 4096u);
 }
 
+TEST(HttpMessageHeadersTest, OnlyFieldsAddedWithinABlockAreChecked) {
+  const std::string block = "Host: x\r\nX-A: 1\r\n";
+  const Headers::Offsets fields[] = {{0, 4, 6, 1}, {9, 3, 14, 1}};
+  Headers headers;
+  headers.Add("X-Handler", "v");
+  headers.AddWithin(block, fields, 2);
+  headers.Set("X-Set", "w");
+  ASSERT_EQ(headers.Copy(),
+            (Fields{{"X-Handler", "v"}, {"Host", "x"}, {"X-A", "1"}, {"X-Set", "w"}}));
+  EXPECT_FALSE(headers.checked(0));
+  EXPECT_TRUE(headers.checked(1));
+  EXPECT_TRUE(headers.checked(2));
+  EXPECT_FALSE(headers.checked(3));
+  // A copy keeps the marks; replacing a checked field leaves an unchecked one.
+  Headers copy = headers;
+  copy.Remove("X-Handler");
+  EXPECT_TRUE(copy.checked(0));
+  copy.Set("Host", "y");
+  EXPECT_EQ(copy[copy.size() - 1], (Headers::Field{"Host", "y"}));
+  EXPECT_FALSE(copy.checked(copy.size() - 1));
+}
+
 TEST(HttpMessageRequestTest, PathStripsTheQuery) {
   EXPECT_EQ(RequestFor("/v1/models?x=1&y=2").path(), "/v1/models");
   EXPECT_EQ(RequestFor("/v1/models").path(), "/v1/models");

@@ -132,10 +132,12 @@ std::string SerializeHead(int status, int version, const Headers& headers,
   put(" "sv);
   put(reason);
   put("\r\n"sv);
-  for (auto [name, value] : headers) {
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const auto [name, value] = headers[i];
     // Header names must be tokens; a handler's header with any other byte in its name is
-    // dropped rather than sent malformed.
-    if (!internal::IsToken(name) || beast::iequals(name, "content-length") ||
+    // dropped rather than sent malformed. A parsed field was checked when it was parsed.
+    const bool checked = headers.checked(i);
+    if ((!checked && !internal::IsToken(name)) || beast::iequals(name, "content-length") ||
         beast::iequals(name, "transfer-encoding") || beast::iequals(name, "connection")) {
       continue;  // framing is the server's job
     }
@@ -143,7 +145,7 @@ std::string SerializeHead(int status, int version, const Headers& headers,
     put(": "sv);
     char* value_start = writer.at();
     put(value);
-    ReplaceUnsafeHeaderBytes(value_start, writer.at());
+    if (!checked) ReplaceUnsafeHeaderBytes(value_start, writer.at());
     put("\r\n"sv);
   }
   put(connection_line);

@@ -90,6 +90,36 @@ TEST(HttpServerTest, ChunkedRequestBodyIsReassembled) {
   EXPECT_NE(response.find("\r\n\r\nhello, world"), std::string::npos) << response;
 }
 
+// A handler's fields are checked on the way out: a name that is not a token is dropped
+// and CR, LF and NUL in a value become spaces, so no handler can split the response. Fields
+// the server parsed were checked then, and go out as they came.
+TEST(HttpServerTest, HandlerFieldsAreMadeSafeAndParsedFieldsGoOutAsTheyCame) {
+  auto router = std::make_shared<HttpRouter>();
+  router->Handle("GET", "/fields", [](HttpRequest request, std::shared_ptr<Responder> responder) {
+    HttpResponse response = HttpResponse::Text(200, "ok");
+    response.headers.Add("X-Split", "a\r\nSet-Cookie: stolen=1\r\n\r\nbody");
+    response.headers.Add("Bad Name", "dropped");
+    response.headers.Add(std::string_view("X-Nul"), std::string_view("b\0c", 3));
+    for (auto [name, value] : request.headers) {
+      if (name.starts_with("X-Echo")) response.headers.Add(name, value);
+    }
+    responder->Send(std::move(response));
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  RawConnection connection(server.port());
+  connection.Send("GET /fields HTTP/1.1\r\nHost: x\r\nX-Echo-One: plain \"quoted\" ~value~\r\n"
+                  "Connection: close\r\n\r\n");
+  const std::string response = connection.ReadUntilClose(3s);
+  const std::string head = response.substr(0, response.find("\r\n\r\n") + 4);
+  EXPECT_NE(head.find("\r\nX-Split: a  Set-Cookie: stolen=1    body\r\n"), std::string::npos)
+      << head;
+  EXPECT_EQ(head.find("\r\nSet-Cookie"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Bad Name"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\nX-Nul: b c\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\nX-Echo-One: plain \"quoted\" ~value~\r\n"), std::string::npos)
+      << head;
+}
+
 TEST(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
   TestServer server(testing::TestServerOptions(), BasicRouter());
   RawConnection connection(server.port());

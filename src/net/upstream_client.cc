@@ -134,8 +134,10 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
     return base::InvalidArgument("upstream request: invalid target '" + request.target + "'");
   }
   bool has_host = false;
-  for (auto [name, value] : request.headers) {
-    if (!internal::IsToken(name) || !IsFieldValue(value)) {
+  for (size_t i = 0; i < request.headers.size(); ++i) {
+    const auto [name, value] = request.headers[i];
+    // A parsed field was checked when it was parsed.
+    if (!request.headers.checked(i) && (!internal::IsToken(name) || !IsFieldValue(value))) {
       return base::InvalidArgument("upstream request: header '" + std::string(name) +
                                    "' has a name or value that cannot be sent (CR, LF, NUL)");
     }
