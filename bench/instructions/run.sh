@@ -13,6 +13,9 @@
 # Usage: bench/instructions/run.sh path/to/supercluster [--connections N] [--duration S]
 #                                         [--jobs "proxy serve"]
 #   Needs valgrind, nginx and wrk (scripts/install-deps). About 40 s per job.
+#   Each server's profile is kept as $OUT_DIR/callgrind-<name>.out (default build/bench),
+#   with its request count in callgrind-<name>.requests; bench/instructions/cgdiff.py
+#   compares two such profiles function by function.
 set -euo pipefail
 
 usage() {
@@ -56,6 +59,8 @@ for job in $jobs; do
 done
 
 work=$(mktemp -d)
+profile_dir=${OUT_DIR:-$(cd "$script_dir/../.." && pwd)/build/bench}
+mkdir -p "$profile_dir"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do stop_process "$pid" "a benchmark process"; done
@@ -108,6 +113,17 @@ measure() {
   instructions=$(cat "$out"* 2>/dev/null | awk '/^totals:/ {sum += $2} END {print sum + 0}')
   [[ "$instructions" -gt 0 && "${requests:-0}" -gt 0 ]] ||
     die "$name: no count or no requests (see $work/$name.log)"
+  # The dump taken above holds the count; the file written at exit holds none.
+  local part profile="" total best=-1
+  for part in "$out"*; do
+    total=$(awk '/^totals:/ {print $2}' "$part")
+    if (( ${total:-0} > best )); then
+      best=${total:-0}
+      profile=$part
+    fi
+  done
+  cp "$profile" "$profile_dir/callgrind-$name.out"
+  echo "$requests" >"$profile_dir/callgrind-$name.requests"
   printf '| %s | %s | %s |\n' "$name" "$requests" "$((instructions / requests))"
   echo "$((instructions / requests))" >"$work/$name.per-request"
 }
