@@ -71,7 +71,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         responder_(std::move(responder)),
         client_(client),
         metrics_(metrics),
-        request_id_(request_.request.headers.Get("X-Supercluster-Request-Id")) {
+        request_id_(std::move(request_.request_id)) {
     // The client's hop-by-hop fields end at this hop: dropped once, not on every attempt.
     request_.request.headers.RemoveIf(IsHopByHop);
   }

@@ -51,6 +51,7 @@ struct ProxyRequest {
   // The client's request, already cleaned (no client-sent X-Supercluster-Tenant) and
   // carrying X-Supercluster-Request-Id.
   net::HttpRequest request;
+  std::string request_id;  // the request's X-Supercluster-Request-Id
   std::string tenant_id;
   std::string own_region;
   // The largest Content-Length of an answer collected whole (see above); 0 streams all.

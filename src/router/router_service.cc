@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <set>
+#include <string_view>
 
 #include "metrics/endpoints.h"
 #include "router/proxy.h"
@@ -37,7 +39,7 @@ std::string NewRequestId() {
 
 // A client-sent request id is kept if it is short and plain; anything else is replaced
 // (it ends up in logs).
-bool UsableRequestId(const std::string& id) {
+bool UsableRequestId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
@@ -123,16 +125,21 @@ class RouterService::Handlers {
   struct Admitted {
     std::shared_ptr<const store::Tenant> tenant;
     std::shared_ptr<void> hold;
+    std::string request_id;  // as the request now carries it
   };
 
   // Authenticates and admits; on refusal answers the client and returns nullopt. Also
   // removes a client-sent tenant header and sets the request id.
   std::optional<Admitted> Admit(net::HttpRequest& request, net::Responder& responder) {
     request.headers.Remove(kTenantHeader);
-    if (!UsableRequestId(request.headers.Get(kRequestIdHeader))) {
-      request.headers.Set(kRequestIdHeader, NewRequestId());
-    }
     Admitted admitted;
+    const std::optional<std::string_view> sent_id = request.headers.Find(kRequestIdHeader);
+    if (sent_id && UsableRequestId(*sent_id)) {
+      admitted.request_id = std::string(*sent_id);
+    } else {
+      admitted.request_id = NewRequestId();
+      request.headers.Set(kRequestIdHeader, admitted.request_id);
+    }
     TenantGate* gate = service_.dependencies_.gate;
     if (gate == nullptr) {
       // Static mode (benchmarks, tests): no tenant records, so no tenant policy here; a
@@ -353,6 +360,7 @@ class RouterService::Handlers {
     proxy.own_region = service_.options_.region;
     proxy.max_collected_response_bytes = service_.options_.max_collected_response_bytes;
     proxy.hold = std::move(admitted.hold);
+    proxy.request_id = std::move(admitted.request_id);
     proxy.request = std::move(request);
     StartProxy(std::move(proxy), std::move(responder), *service_.client_, *service_.metrics_);
   }

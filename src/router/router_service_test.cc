@@ -489,10 +489,14 @@ TEST_F(RouterServiceTest, RoutesToAnEligibleWorkerAsTheAuthenticatedTenant) {
   EXPECT_EQ(seen.Get("X-Supercluster-Tenant"), "tenant-a");
   EXPECT_FALSE(seen.Has("Authorization")) << "the API key never reaches a worker";
   EXPECT_FALSE(seen.Get("X-Supercluster-Request-Id").empty());
+  // The id the router made up is the one the client gets back.
+  EXPECT_EQ(seen.Get("X-Supercluster-Request-Id"),
+            response.headers.Get("X-Supercluster-Request-Id"));
 
-  // The request id a client sends is kept across the hop.
-  Post(router.endpoint(), "key-b", kPrompt, "/v1/chat/completions",
-       {{"X-Supercluster-Request-Id", "trace-42"}});
+  // The request id a client sends is kept across the hop and comes back.
+  net::HttpResponse traced = Post(router.endpoint(), "key-b", kPrompt, "/v1/chat/completions",
+                                  {{"X-Supercluster-Request-Id", "trace-42"}});
+  EXPECT_EQ(traced.headers.Get("X-Supercluster-Request-Id"), "trace-42");
   EXPECT_EQ(worker.LastHeaders().Get("X-Supercluster-Request-Id"), "trace-42");
   EXPECT_EQ(worker.LastHeaders().Get("X-Supercluster-Tenant"), "tenant-b");
   EXPECT_EQ(worker.state().requests.load(), 2);
