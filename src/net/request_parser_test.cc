@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "net/http_parse.h"
-#include "net/test_support.h"
+#include "net/beast_oracle.h"
 
 namespace supercluster::net::internal {
 namespace {
@@ -152,16 +152,7 @@ std::pair<Outcome, size_t> ParseFirstWithBeast(std::string_view bytes) {
   BeastParser parser;
   Configure(parser);
   boost::system::error_code error;
-  size_t used = 0;
-  while (!parser.is_done() && used < bytes.size()) {
-    size_t step = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), error);
-    used += step;
-    if (error == http::error::need_more && step > 0) {
-      error = {};
-      continue;
-    }
-    break;
-  }
+  const size_t used = testing::PutFirstMessage(parser, bytes, error);
   if (error || !parser.is_done()) {
     return {Failed(error ? error.message() : "not done"), used};
   }

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "net/test_support.h"
+#include "net/beast_oracle.h"
 
 namespace supercluster::net::internal {
 namespace {
@@ -71,23 +71,12 @@ std::optional<Outcome> WithBeast(std::string_view bytes) {
   parser.body_limit(kBodyLimit);
   parser.eager(true);
   boost::system::error_code error;
-  size_t used = 0;
-  while (!parser.is_done() && used < bytes.size()) {
-    size_t step = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), error);
-    used += step;
-    if (error == http::error::need_more && step > 0) {
-      error = {};
-      continue;
-    }
-    break;
-  }
+  const size_t used = testing::PutFirstMessage(parser, bytes, error);
   if (error || !parser.is_done()) return std::nullopt;
   Outcome outcome;
   const auto& message = parser.get();
   outcome.status = static_cast<int>(message.result_int());
-  for (const auto& field : message) {
-    outcome.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
+  outcome.fields = testing::FieldsOf(message);
   outcome.body = message.body();
   outcome.keep_alive = parser.keep_alive();
   outcome.used = used;

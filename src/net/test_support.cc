@@ -159,27 +159,4 @@ std::string NumberedBytes(size_t size) {
   return bytes;
 }
 
-std::vector<std::pair<std::string, std::string>> GroupedByName(
-    const std::vector<std::pair<std::string, std::string>>& fields) {
-  auto lower = [](std::string text) {
-    for (char& c : text) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-    }
-    return text;
-  };
-  std::vector<std::string> names;  // lower-case, in order of first appearance
-  for (const auto& field : fields) {
-    if (std::find(names.begin(), names.end(), lower(field.first)) == names.end()) {
-      names.push_back(lower(field.first));
-    }
-  }
-  std::vector<std::pair<std::string, std::string>> grouped;
-  for (const std::string& name : names) {
-    for (const auto& field : fields) {
-      if (lower(field.first) == name) grouped.push_back(field);
-    }
-  }
-  return grouped;
-}
-
 }  // namespace supercluster::net::testing

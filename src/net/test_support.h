@@ -65,11 +65,4 @@ size_t ResidentBytes();
 // hex), so that a part sent twice, lost or out of order cannot go unnoticed.
 std::string NumberedBytes(size_t size);
 
-// `fields` in the order Beast's field container keeps them: each name's fields together
-// (case-insensitively), at the place of the name's first field, in their order. Our
-// parsers keep the order of arrival; the order among one name's fields, the order that
-// means something (RFC 9110 5.3), is the same. Comparisons against Beast group both sides.
-std::vector<std::pair<std::string, std::string>> GroupedByName(
-    const std::vector<std::pair<std::string, std::string>>& fields);
-
 }  // namespace supercluster::net::testing

@@ -19,6 +19,7 @@
 #include <optional>
 #include <thread>
 
+#include "net/beast_oracle.h"
 #include "net/sse.h"
 #include "net/test_support.h"
 

@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "beast_oracle.h"
+#include "net/beast_oracle.h"
 #include "net/http_parse.h"
 #include "net/http_server.h"
 
@@ -72,13 +72,13 @@ void CheckFastPathAgainstBeast(std::string_view bytes, const Limits& limits) {
   beast.body_limit(limits.max_body_bytes);
   beast.eager(true);
   boost::system::error_code error;
-  const size_t used = supercluster::fuzz::PutFirstMessage(beast, bytes, error);
+  const size_t used = supercluster::net::testing::PutFirstMessage(beast, bytes, error);
   if (error || !beast.is_done()) Fail("fast path took what Beast refuses", error.message());
   if (used != fast_used) Fail("fast path took a different length", bytes);
   const auto& message = beast.get();
   supercluster::net::HttpRequest request = fast.TakeRequest();
-  const supercluster::fuzz::Fields fields = supercluster::fuzz::FieldsOf(message);
-  using supercluster::fuzz::GroupedByName;
+  const supercluster::net::testing::Fields fields = supercluster::net::testing::FieldsOf(message);
+  using supercluster::net::testing::GroupedByName;
   if (request.method != message.method_string() || request.body != message.body() ||
       GroupedByName(request.headers.Copy()) != GroupedByName(fields) ||
       fast.version() != static_cast<int>(message.version()) ||

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "beast_oracle.h"
+#include "net/beast_oracle.h"
 #include "net/response_parser.h"
 
 namespace {
@@ -55,15 +55,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   beast.body_limit(max_body);
   beast.eager(true);
   boost::system::error_code error;
-  const size_t used = supercluster::fuzz::PutFirstMessage(beast, bytes, error);
+  const size_t used = supercluster::net::testing::PutFirstMessage(beast, bytes, error);
   if (error || !beast.is_done()) Fail("fast path took what Beast refuses", error.message());
   if (used != head + fast.body_length()) Fail("fast path took a different length", bytes);
   const auto& message = beast.get();
-  const supercluster::fuzz::Fields fields = supercluster::fuzz::FieldsOf(message);
+  const supercluster::net::testing::Fields fields = supercluster::net::testing::FieldsOf(message);
   const int status = fast.status();
   const bool keep_alive = fast.KeepAlive();
   supercluster::net::ResponseHead parsed = fast.TakeHead();
-  using supercluster::fuzz::GroupedByName;
+  using supercluster::net::testing::GroupedByName;
   if (status != static_cast<int>(message.result_int()) || parsed.status != status ||
       GroupedByName(parsed.headers.Copy()) != GroupedByName(fields) ||
       piece != message.body() || keep_alive != beast.keep_alive()) {

@@ -1,7 +1,10 @@
-// What the fuzz targets that hold net's parser fast paths to Beast's own parsers share:
-// Beast's parser fed one message, and fields put in the order Beast's container keeps.
+// For tests only: what the tests and fuzz targets that hold net's parsers to Beast's own
+// parsers share: Beast's parser fed one message, and fields put in the order Beast's
+// container keeps. Header-only, so that the fuzz build (which has no test_support) can
+// use it too.
 #pragma once
 
+#include <algorithm>
 #include <boost/beast/http.hpp>
 #include <cstddef>
 #include <string>
@@ -9,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace supercluster::fuzz {
+namespace supercluster::net::testing {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
@@ -30,9 +33,10 @@ size_t PutFirstMessage(Parser& parser, std::string_view bytes, boost::system::er
   return used;
 }
 
-// Beast's field container keeps fields of one name together (a repeat goes after the last
-// of its name); ours keep the order of arrival. Both keep the order among one name's
-// fields, the order that means something; this puts a list in Beast's order.
+// `fields` in the order Beast's field container keeps them: each name's fields together
+// (case-insensitively), at the place of the name's first field, in their order. Our
+// parsers keep the order of arrival; the order among one name's fields, the order that
+// means something (RFC 9110 5.3), is the same. Comparisons against Beast group both sides.
 inline Fields GroupedByName(const Fields& fields) {
   auto lower = [](std::string text) {
     for (char& c : text) {
@@ -42,9 +46,9 @@ inline Fields GroupedByName(const Fields& fields) {
   };
   std::vector<std::string> names;  // lower-case, in order of first appearance
   for (const auto& field : fields) {
-    bool seen = false;
-    for (const std::string& name : names) seen = seen || name == lower(field.first);
-    if (!seen) names.push_back(lower(field.first));
+    if (std::find(names.begin(), names.end(), lower(field.first)) == names.end()) {
+      names.push_back(lower(field.first));
+    }
   }
   Fields grouped;
   for (const std::string& name : names) {
@@ -65,4 +69,4 @@ Fields FieldsOf(const Message& message) {
   return fields;
 }
 
-}  // namespace supercluster::fuzz
+}  // namespace supercluster::net::testing
