@@ -12,6 +12,34 @@
 
 namespace supercluster::net {
 
+// ASCII case-insensitive equality, as header names and tokens compare. Not std::tolower:
+// it is a locale-aware call per character, and every header lookup of every request and
+// response comes through here.
+inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + ('a' - 'A'));
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + ('a' - 'A'));
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// The same against `lower`, a lower-case literal: only `text` is folded, which the
+// header parsers and the router's hop-by-hop filter, comparing every field with a few
+// literals, need (folding both sides cost a proxied request 1 % more instructions).
+inline bool EqualsLowerIgnoreCase(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
 // Header fields in the order received. Names compare case-insensitively.
 //
 // Every name and value lives in one string, and each field is four offsets into it: a

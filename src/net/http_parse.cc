@@ -85,17 +85,6 @@ size_t RequestParser::on_chunk_body_impl(std::uint64_t, boost::beast::string_vie
 
 namespace {
 
-// Case-insensitive equality with a lower-case ASCII literal.
-bool IsNamed(std::string_view name, std::string_view lower) {
-  if (name.size() != lower.size()) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
 bool IsVisibleAscii(char c) { return c > 0x20 && c < 0x7f; }
 
 // Whether the `size` bytes at `text` hold only what the fast path takes in a field value:
@@ -115,9 +104,9 @@ bool AllPlainValueChars(const char* text, size_t size) {
 // is one it leaves to Beast.
 bool NotePlainField(std::string_view name, std::string_view value, bool* has_connection,
                     PlainFields* facts) {
-  if (IsNamed(name, "host")) {
+  if (EqualsLowerIgnoreCase(name, "host")) {
     facts->has_host = true;
-  } else if (IsNamed(name, "content-length")) {
+  } else if (EqualsLowerIgnoreCase(name, "content-length")) {
     // One plain decimal; lists, repeats and signs are Beast's to judge.
     if (facts->has_length || value.empty() || value.size() > 18) return false;
     for (char c : value) {
@@ -125,18 +114,19 @@ bool NotePlainField(std::string_view name, std::string_view value, bool* has_con
       facts->length = facts->length * 10 + static_cast<uint64_t>(c - '0');
     }
     facts->has_length = true;
-  } else if (IsNamed(name, "connection")) {
+  } else if (EqualsLowerIgnoreCase(name, "connection")) {
     if (*has_connection) return false;
     *has_connection = true;
-    if (IsNamed(value, "close")) {
+    if (EqualsLowerIgnoreCase(value, "close")) {
       facts->connection = PlainFields::Connection::kClose;
-    } else if (IsNamed(value, "keep-alive")) {
+    } else if (EqualsLowerIgnoreCase(value, "keep-alive")) {
       facts->connection = PlainFields::Connection::kKeepAlive;
     } else {
       return false;
     }
-  } else if (IsNamed(name, "transfer-encoding") || IsNamed(name, "expect") ||
-             IsNamed(name, "upgrade") || IsNamed(name, "proxy-connection")) {
+  } else if (EqualsLowerIgnoreCase(name, "transfer-encoding") ||
+             EqualsLowerIgnoreCase(name, "expect") || EqualsLowerIgnoreCase(name, "upgrade") ||
+             EqualsLowerIgnoreCase(name, "proxy-connection")) {
     return false;
   }
   return true;

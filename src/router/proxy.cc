@@ -21,27 +21,22 @@ constexpr size_t kMaxHeldErrorBytes = 64 * 1024;
 // grows as the body arrives.
 constexpr size_t kMaxReservedBodyBytes = 64 * 1024;
 
-// ASCII only, unlike std::tolower, which consults the locale on every call (a visible cost
-// when every header of every request and response goes through IsHopByHop).
-char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-bool EqualsIgnoreCase(std::string_view name, std::string_view lower) {
-  return name.size() == lower.size() &&
-         std::equal(name.begin(), name.end(), lower.begin(),
-                    [](char a, char b) { return AsciiLower(a) == b; });
-}
+using net::EqualsLowerIgnoreCase;
 
 // The length picks the one or two names a field could be, so that most fields are told
 // apart after one comparison of lengths.
 bool IsHopByHop(std::string_view name) {
   switch (name.size()) {
-    case 2: return EqualsIgnoreCase(name, "te");
-    case 4: return EqualsIgnoreCase(name, "host");
-    case 7: return EqualsIgnoreCase(name, "trailer") || EqualsIgnoreCase(name, "upgrade");
-    case 10: return EqualsIgnoreCase(name, "connection") || EqualsIgnoreCase(name, "keep-alive");
-    case 14: return EqualsIgnoreCase(name, "content-length");
-    case 16: return EqualsIgnoreCase(name, "proxy-connection");
-    case 17: return EqualsIgnoreCase(name, "transfer-encoding");
+    case 2: return EqualsLowerIgnoreCase(name, "te");
+    case 4: return EqualsLowerIgnoreCase(name, "host");
+    case 7:
+      return EqualsLowerIgnoreCase(name, "trailer") || EqualsLowerIgnoreCase(name, "upgrade");
+    case 10:
+      return EqualsLowerIgnoreCase(name, "connection") ||
+             EqualsLowerIgnoreCase(name, "keep-alive");
+    case 14: return EqualsLowerIgnoreCase(name, "content-length");
+    case 16: return EqualsLowerIgnoreCase(name, "proxy-connection");
+    case 17: return EqualsLowerIgnoreCase(name, "transfer-encoding");
     default: return false;
   }
 }
@@ -140,9 +135,9 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     // Copied whole (two allocations), then filtered in place.
     upstream.headers = request_.request.headers;
     upstream.headers.RemoveIf([to_worker, add_spilled](std::string_view name) {
-      return EqualsIgnoreCase(name, "x-supercluster-tenant") ||
-             (to_worker && EqualsIgnoreCase(name, "authorization")) ||
-             (add_spilled && EqualsIgnoreCase(name, "x-supercluster-spilled"));
+      return EqualsLowerIgnoreCase(name, "x-supercluster-tenant") ||
+             (to_worker && EqualsLowerIgnoreCase(name, "authorization")) ||
+             (add_spilled && EqualsLowerIgnoreCase(name, "x-supercluster-spilled"));
     });
     if (add_spilled) upstream.headers.Add("X-Supercluster-Spilled", request_.own_region);
     if (to_worker) upstream.headers.Add("X-Supercluster-Tenant", request_.tenant_id);
