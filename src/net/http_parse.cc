@@ -1,7 +1,6 @@
 #include "net/http_parse.h"
 
 #include <array>
-#include <boost/beast/core/string.hpp>
 
 #include "net/http_server.h"
 
@@ -56,7 +55,7 @@ void RequestParser::on_field_impl(http::field field, boost::beast::string_view n
       has_transfer_encoding_ = true;
       break;
     case http::field::expect:
-      if (!seen_expect_) expects_continue_ = boost::beast::iequals(value, "100-continue");
+      if (!seen_expect_) expects_continue_ = EqualsLowerIgnoreCase(value, "100-continue");
       seen_expect_ = true;
       break;
     default:
