@@ -90,6 +90,17 @@ void Headers::Remove(std::string_view name) {
   CompactIfMostlyGarbage();
 }
 
+void Headers::Truncate(size_t count) {
+  if (count >= spans_.size()) return;
+  spans_.resize(count);
+  size_t live_end = 0;
+  for (const Span& span : spans_) {
+    live_end = std::max<size_t>(live_end, std::max(span.name_at + span.name_size,
+                                                   span.value_at + span.value_size));
+  }
+  bytes_.resize(live_end);
+}
+
 std::string Headers::Get(std::string_view name) const {
   return std::string(Find(name).value_or(std::string_view()));
 }

@@ -79,6 +79,10 @@ class Headers {
     std::erase_if(spans_, [this, &drop](const Span& span) { return drop(NameOf(span)); });
     CompactIfMostlyGarbage();
   }
+  // Keeps the first `count` fields and drops the rest; nothing when count >= size(). For a
+  // caller that adds a few fields for one use and then takes them back: the room of fields
+  // that were stored last is reused.
+  void Truncate(size_t count);
   // The first value of the field, or "" when absent.
   std::string Get(std::string_view name) const;
   // The first value of the field, or nullopt when absent; valid until the headers change.

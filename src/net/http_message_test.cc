@@ -175,6 +175,32 @@ TEST(HttpMessageHeadersTest, ReplacingAFieldOverAndOverKeepsTheStorageBounded) {
   EXPECT_LT(most_stored, 4096u);
 }
 
+TEST(HttpMessageHeadersTest, TruncateKeepsTheFirstFieldsAndReusesTheRoomOfTheRest) {
+  const std::string block = "Host: x\r\nX-A: 1\r\n";
+  const Headers::Offsets fields[] = {{0, 4, 6, 1}, {9, 3, 14, 1}};
+  Headers headers;
+  headers.AddWithin(block, fields, 2);
+  const size_t stored = headers.stored_bytes();
+  // What a proxy does on every attempt: add this hop's fields, send, take them back.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    headers.Truncate(2);
+    headers.Add("X-Attempt", std::to_string(attempt));
+    headers.Add("X-Tenant", "t");
+  }
+  EXPECT_EQ(headers.Copy(),
+            (Fields{{"Host", "x"}, {"X-A", "1"}, {"X-Attempt", "999"}, {"X-Tenant", "t"}}));
+  EXPECT_LT(headers.stored_bytes(), stored + 64) << "each attempt's fields reused the room";
+  headers.Truncate(1);
+  EXPECT_EQ(headers.Copy(), (Fields{{"Host", "x"}}));
+  EXPECT_TRUE(headers.checked(0));
+  headers.Truncate(5);  // more than there are: nothing changes
+  EXPECT_EQ(headers.Copy(), (Fields{{"Host", "x"}}));
+  headers.Truncate(0);
+  EXPECT_TRUE(headers.empty());
+  headers.Add("After", "all");
+  EXPECT_EQ(headers.Copy(), (Fields{{"After", "all"}}));
+}
+
 TEST(HttpMessageHeadersTest, OnlyFieldsAddedWithinABlockAreChecked) {
   const std::string block = "Host: x\r\nX-A: 1\r\n";
   const Headers::Offsets fields[] = {{0, 4, 6, 1}, {9, 3, 14, 1}};

@@ -110,12 +110,12 @@ bool IsTarget(std::string_view text) {
 }
 
 
-// The request line and header section, written by hand into one string: it is cheaper than
-// building Beast's field list, and the checks below keep a header from smuggling a second
-// request (the router forwards client-supplied fields).
-// `body_size` is given apart because the caller has already moved the body out.
-base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoint& endpoint,
-                                        size_t body_size) {
+// The whole request (request line, header section and body) written by hand into one
+// string: it is cheaper than building Beast's field list, one buffer is one allocation and
+// one plain send, and the checks below keep a header from smuggling a second request (the
+// router forwards client-supplied fields).
+base::Result<std::string> SerializeRequest(const HttpRequest& request, const Endpoint& endpoint) {
+  const size_t body_size = request.body.size();
   using namespace std::string_view_literals;
   if (!internal::IsToken(request.method)) {
     return base::InvalidArgument("upstream request: invalid method '" + request.method + "'");
@@ -162,6 +162,7 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
   for (auto [name, value] : request.headers) bound += name.size() + value.size() + 4;
   if (!has_host) bound += "Host: "sv.size() + host.size() + 2 + 1 + port_text.size() + 2;
   if (!length_text.empty()) bound += "Content-Length: "sv.size() + length_text.size() + 2;
+  bound += body_size;
   std::string head;
   head.resize(bound);
   internal::PieceWriter writer(head.data());
@@ -196,6 +197,7 @@ base::Result<std::string> SerializeHead(const HttpRequest& request, const Endpoi
     put("\r\n"sv);
   }
   put("\r\n"sv);
+  put(request.body);
   head.resize(static_cast<size_t>(writer.at() - head.data()));
   return head;
 }
@@ -212,7 +214,7 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   // promises. Exchanges hold the Impl, so it may be destroyed later than this returns.
   void Shutdown();
 
-  std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, HttpRequest request,
+  std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, const HttpRequest& request,
                                          std::shared_ptr<UpstreamHandler> handler);
 
   // --- For Exchange. ---
@@ -261,13 +263,12 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
                                              public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(std::shared_ptr<Impl> client, std::shared_ptr<asio::io_context> io_context,
-           asio::any_io_executor executor, const Endpoint& endpoint, HttpRequest request,
+           asio::any_io_executor executor, const Endpoint& endpoint, const HttpRequest& request,
            std::shared_ptr<UpstreamHandler> handler)
       : io_context_(std::move(io_context)),
         client_(std::move(client)),
         endpoint_(endpoint),
         key_(endpoint.ToString()),
-        body_(std::move(request.body)),
         is_head_request_(request.method == "HEAD"),
         handler_(std::move(handler)),
         started_(Clock::now()),
@@ -277,12 +278,12 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
                                               ": TLS upstreams are not supported");
       return;
     }
-    auto head = SerializeHead(request, endpoint, body_.size());
-    if (!head.ok()) {
-      setup_error_ = head.status();
+    auto bytes = SerializeRequest(request, endpoint);
+    if (!bytes.ok()) {
+      setup_error_ = bytes.status();
       return;
     }
-    head_ = std::move(*head);
+    request_bytes_ = std::move(*bytes);
   }
 
   const std::string& key() const { return key_; }
@@ -401,8 +402,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   void Write() {
     // The response timeout runs from here to the end of the head, then between pieces.
     SetDeadline(client_->options().response_timeout);
-    std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
-    asio::async_write(connection_->socket, buffers,
+    asio::async_write(connection_->socket, asio::buffer(request_bytes_),
                       [self = shared_from_this()](ErrorCode error, size_t) {
                         self->OnWritten(error);
                       });
@@ -481,8 +481,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     int status = parser_->status();
     if (status >= 100 && status < 200 && status != 101) return StartHead();  // interim answer
     // No retry can happen from here on: the request's bytes are not needed any more.
-    std::string().swap(head_);
-    std::string().swap(body_);
+    std::string().swap(request_bytes_);
     handler_->OnHead(parser_->TakeHead());
     ReadBody();
   }
@@ -635,8 +634,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   std::shared_ptr<Impl> client_;
   Endpoint endpoint_;
   std::string key_;
-  std::string head_;
-  std::string body_;
+  std::string request_bytes_;  // the whole request, kept for a retry until the head arrives
   bool is_head_request_;
   std::shared_ptr<UpstreamHandler> handler_;
   Clock::time_point started_;
@@ -702,7 +700,7 @@ void UpstreamClient::Impl::Shutdown() {
 }
 
 std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
-    const Endpoint& endpoint, HttpRequest request, std::shared_ptr<UpstreamHandler> handler) {
+    const Endpoint& endpoint, const HttpRequest& request, std::shared_ptr<UpstreamHandler> handler) {
   // io_threads 0: a call from an HttpServer io thread (a proxy's handler) runs on that
   // server's threads, so that the request, the upstream exchange and the response never
   // wait for another thread to wake up.
@@ -721,7 +719,7 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
   asio::any_io_executor executor = context->get_executor();
   if (!only_thread) executor = asio::make_strand(*context);
   auto exchange = std::make_shared<Exchange>(shared_from_this(), context, std::move(executor),
-                                             endpoint, std::move(request), std::move(handler));
+                                             endpoint, request, std::move(handler));
   std::unique_ptr<Connection> pooled;
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
   Clock::time_point now = Clock::now();
@@ -825,16 +823,16 @@ class CallbacksHandler final : public UpstreamHandler {
 }  // namespace
 
 std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,
-                                                       HttpRequest request,
+                                                       const HttpRequest& request,
                                                        std::shared_ptr<UpstreamHandler> handler) {
   if (handler == nullptr) handler = std::make_shared<CallbacksHandler>(UpstreamCallbacks{});
-  return impl_->Send(endpoint, std::move(request), std::move(handler));
+  return impl_->Send(endpoint, request, std::move(handler));
 }
 
 std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,
-                                                       HttpRequest request,
+                                                       const HttpRequest& request,
                                                        UpstreamCallbacks callbacks) {
-  return Send(endpoint, std::move(request),
+  return Send(endpoint, request,
               std::make_shared<CallbacksHandler>(std::move(callbacks)));
 }
 

@@ -104,10 +104,12 @@ class UpstreamClient {
   // Sends `request` to `endpoint` (TCP or Unix). Host is filled in when absent; the body is
   // always framed by Content-Length (any Content-Length or Transfer-Encoding given is
   // replaced). Header names and values must not contain CR, LF or NUL (kInvalidArgument).
+  // The request is written out (serialized) before Send returns: the caller may change or
+  // drop it at once, so a proxy can send one request to several upstreams in turn.
   // The exchange holds `handler` until on_done has run; a null handler ignores the answer.
-  std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, HttpRequest request,
+  std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, const HttpRequest& request,
                                          std::shared_ptr<UpstreamHandler> handler);
-  std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, HttpRequest request,
+  std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, const HttpRequest& request,
                                          UpstreamCallbacks callbacks);
 
  private:

@@ -67,8 +67,23 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         client_(client),
         metrics_(metrics),
         request_id_(std::move(request_.request_id)) {
-    // The client's hop-by-hop fields end at this hop: dropped once, not on every attempt.
-    request_.request.headers.RemoveIf(IsHopByHop);
+    // Done once, not on every attempt: the client's hop-by-hop fields end at this hop, and
+    // a tenant field is never taken from a client (only a router sets it). Two kinds of
+    // the client's fields depend on the target, so they are kept aside and added back for
+    // each attempt: its credentials go on to another router (which authenticates the
+    // client again) but never to a worker, and its spill mark goes on unless this router
+    // spills the request and marks it itself.
+    net::Headers& headers = request_.request.headers;
+    for (auto [name, value] : headers) {
+      if (EqualsLowerIgnoreCase(name, "authorization")) client_authorization_.emplace_back(value);
+      if (EqualsLowerIgnoreCase(name, "x-supercluster-spilled")) client_spilled_.emplace_back(value);
+    }
+    headers.RemoveIf([](std::string_view name) {
+      return IsHopByHop(name) || EqualsLowerIgnoreCase(name, "authorization") ||
+             EqualsLowerIgnoreCase(name, "x-supercluster-tenant") ||
+             EqualsLowerIgnoreCase(name, "x-supercluster-spilled");
+    });
+    client_field_count_ = headers.size();
   }
 
   void Start() {
@@ -121,27 +136,24 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     return client_gone_;
   }
 
-  // The request for one upstream, built in one pass over the client's end-to-end fields.
-  net::HttpRequest RequestFor(const ProxyTarget& target) const {
-    // A router authenticates the client again and learns the tenant from that; a worker
-    // gets the tenant from us and never the client's credentials.
-    // The tenant field, whoever sent it, is never passed on: only this router's own goes.
-    const bool to_worker = !target.is_router;
-    const bool add_spilled = target.is_router && target.spill;
-    net::HttpRequest upstream;
-    upstream.method = request_.request.method;
-    upstream.target = request_.request.target;
-    upstream.body = request_.request.body;
-    // Copied whole (two allocations), then filtered in place.
-    upstream.headers = request_.request.headers;
-    upstream.headers.RemoveIf([to_worker, add_spilled](std::string_view name) {
-      return EqualsLowerIgnoreCase(name, "x-supercluster-tenant") ||
-             (to_worker && EqualsLowerIgnoreCase(name, "authorization")) ||
-             (add_spilled && EqualsLowerIgnoreCase(name, "x-supercluster-spilled"));
-    });
-    if (add_spilled) upstream.headers.Add("X-Supercluster-Spilled", request_.own_region);
-    if (to_worker) upstream.headers.Add("X-Supercluster-Tenant", request_.tenant_id);
-    return upstream;
+  // Turns the request into the one for `target`: the client's fields plus this hop's own.
+  // The request is changed in place (Send serializes it at once), which spares a copy of
+  // its fields and body per attempt.
+  void PrepareFor(const ProxyTarget& target) {
+    net::Headers& headers = request_.request.headers;
+    headers.Truncate(client_field_count_);  // what the previous attempt added
+    if (target.is_router) {
+      for (const std::string& credentials : client_authorization_) {
+        headers.Add("Authorization", credentials);
+      }
+    } else {
+      headers.Add("X-Supercluster-Tenant", request_.tenant_id);
+    }
+    if (target.is_router && target.spill) {
+      headers.Add("X-Supercluster-Spilled", request_.own_region);
+    } else {
+      for (const std::string& mark : client_spilled_) headers.Add("X-Supercluster-Spilled", mark);
+    }
   }
 
   void Attempt() {
@@ -174,8 +186,9 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       std::lock_guard<std::mutex> lock(mutex_);
       number = ++attempt_number_;
     }
+    PrepareFor(chosen);
     std::shared_ptr<net::UpstreamExchange> exchange =
-        client_.Send(chosen.endpoint, RequestFor(chosen), attempt);
+        client_.Send(chosen.endpoint, request_.request, attempt);
     bool cancel = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -360,6 +373,9 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   net::UpstreamClient& client_;
   RouterMetrics& metrics_;
   const std::string request_id_;
+  std::vector<std::string> client_authorization_;  // the client's Authorization values
+  std::vector<std::string> client_spilled_;        // its X-Supercluster-Spilled values
+  size_t client_field_count_ = 0;  // the client's fields come first in request_.request
 
   // Touched only by the exchange's callbacks, which run one at a time.
   std::vector<std::string> tried_;

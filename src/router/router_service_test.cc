@@ -702,6 +702,39 @@ TEST_F(RouterServiceTest, SaturatedWorkerPassesTheRequestOn) {
   }
 }
 
+// One request, two attempts: a saturated local worker, then a spill to the peer region's
+// router. Each attempt carries the client's fields and its own hop's, never the other's.
+TEST_F(RouterServiceTest, EachAttemptCarriesOnlyItsOwnHopsFields) {
+  FakeWorker& busy = AddWorker("us-east-1", "busy");
+  busy.state().mode = WorkerMode::kSaturated;
+  FakeWorker peer("us-east-2's router");  // records what a peer router would get
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1", {"us-east-2=" + peer.address()});
+  WaitForWorkers(router, 1);
+  net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt, "/v1/completions",
+                                    {{"X-Client-Note", "end to end"}});
+  ASSERT_EQ(response.status, 200) << response.body;
+  ASSERT_EQ(busy.state().requests.load(), 1);
+  ASSERT_EQ(peer.state().requests.load(), 1);
+  auto count = [](const net::Headers& headers, std::string_view name) {
+    int found = 0;
+    for (auto [field, value] : headers) found += net::EqualsIgnoreCase(field, name) ? 1 : 0;
+    return found;
+  };
+  const net::Headers to_worker = busy.LastHeaders();
+  EXPECT_EQ(to_worker.Get("X-Client-Note"), "end to end");
+  EXPECT_EQ(count(to_worker, "X-Supercluster-Tenant"), 1);
+  EXPECT_EQ(to_worker.Get("X-Supercluster-Tenant"), "tenant-a");
+  EXPECT_EQ(count(to_worker, "Authorization"), 0) << "the API key reached a worker";
+  EXPECT_EQ(count(to_worker, "X-Supercluster-Spilled"), 0);
+  const net::Headers to_peer = peer.LastHeaders();
+  EXPECT_EQ(to_peer.Get("X-Client-Note"), "end to end");
+  EXPECT_EQ(count(to_peer, "X-Supercluster-Tenant"), 0) << "the worker's field went on";
+  EXPECT_EQ(count(to_peer, "Authorization"), 1);
+  EXPECT_EQ(to_peer.Get("Authorization"), "Bearer key-a");
+  EXPECT_EQ(count(to_peer, "X-Supercluster-Spilled"), 1);
+  EXPECT_EQ(to_peer.Get("X-Supercluster-Spilled"), "us-east-1");
+}
+
 TEST_F(RouterServiceTest, FiveTimesSlowerWorkerGetsASmallerShare) {
   FakeWorker& fast = AddWorker("us-east-1", "fast");
   FakeWorker& slow = AddWorker("us-east-1", "slow");
