@@ -47,15 +47,32 @@ net::Headers EndToEndHeaders(net::Headers&& headers) {
   return std::move(headers);
 }
 
-// The body length a response head gives, or nullopt without a (single, numeric)
-// Content-Length. The upstream client's parser has already refused a malformed one.
-std::optional<uint64_t> ContentLength(const net::Headers& headers) {
-  const std::optional<std::string_view> value = headers.Find("Content-Length");
-  if (!value) return std::nullopt;
-  uint64_t length = 0;
-  auto [end, error] = std::from_chars(value->data(), value->data() + value->size(), length);
-  if (error != std::errc() || end != value->data() + value->size()) return std::nullopt;
-  return length;
+// What decides how an answer goes on to the client, read in one look at each field.
+struct Framing {
+  // The first Content-Length, when numeric (the upstream client's parser has already
+  // refused a malformed or conflicting one).
+  std::optional<uint64_t> content_length;
+  bool event_stream = false;  // the first Content-Type is text/event-stream
+};
+
+Framing FramingOf(const net::Headers& headers) {
+  Framing framing;
+  bool length_seen = false;
+  bool type_seen = false;
+  for (auto [name, value] : headers) {
+    if (!length_seen && EqualsLowerIgnoreCase(name, "content-length")) {
+      length_seen = true;
+      uint64_t length = 0;
+      auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), length);
+      if (error == std::errc() && end == value.data() + value.size()) {
+        framing.content_length = length;
+      }
+    } else if (!type_seen && EqualsLowerIgnoreCase(name, "content-type")) {
+      type_seen = true;
+      framing.event_stream = value.find("text/event-stream") != std::string_view::npos;
+    }
+  }
+  return framing;
 }
 
 class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
@@ -208,11 +225,15 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       attempt.delivery = Delivery::kHeld;
       return;
     }
-    std::optional<uint64_t> length = ContentLength(head.headers);
-    net::Headers headers = EndToEndHeaders(std::move(head.headers));
-    headers.Set("X-Supercluster-Request-Id", request_id_);
-    const std::optional<std::string_view> type = headers.Find("Content-Type");
-    event_stream_ = type && type->find("text/event-stream") != std::string_view::npos;
+    const Framing framing = FramingOf(head.headers);
+    const std::optional<uint64_t> length = framing.content_length;
+    event_stream_ = framing.event_stream;
+    // One pass drops the hop-by-hop fields and any request id: ours replaces it.
+    net::Headers headers = std::move(head.headers);
+    headers.RemoveIf([](std::string_view name) {
+      return IsHopByHop(name) || EqualsLowerIgnoreCase(name, "x-supercluster-request-id");
+    });
+    headers.Add("X-Supercluster-Request-Id", request_id_);
     // A HEAD answer's Content-Length describes a body that is not there: streamed, the
     // server sends its head alone.
     const uint64_t limit = request_.max_collected_response_bytes;
