@@ -1,6 +1,7 @@
 #include "router/requested_model.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -256,11 +257,14 @@ class ModelScanner {
     }
   }
 
-  // Printable ASCII other than the quote and the backslash.
-  static bool IsPlain(char c) {
-    auto byte = static_cast<unsigned char>(c);
-    return byte >= 0x20 && byte < 0x80 && byte != '"' && byte != '\\';
-  }
+  // Printable ASCII other than the quote and the backslash. A table: four comparisons per
+  // byte made this loop a third of the scanner's instructions.
+  static bool IsPlain(char c) { return kPlainChars[static_cast<unsigned char>(c)]; }
+  static constexpr std::array<bool, 256> kPlainChars = [] {
+    std::array<bool, 256> plain{};
+    for (int byte = 0x20; byte < 0x80; ++byte) plain[byte] = byte != '"' && byte != '\\';
+    return plain;
+  }();
 
   // The length of the well-formed UTF-8 sequence at position_ (RFC 3629, section 4: no
   // overlong forms, no surrogates, nothing above U+10FFFF), or 0.
