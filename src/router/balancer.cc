@@ -82,6 +82,12 @@ void Balancer::OnStart(const std::string& id) {
   ++EntryFor(id).outstanding;
 }
 
+void Balancer::OnFirstStart(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++EntryFor(id).outstanding;
+  retry_budget_.RecordRequest(clock_());
+}
+
 bool Balancer::RecordFailureLocked(Entry& entry, TimePoint now) {
   ++entry.consecutive_failures;
   if (now < entry.ejected_until) return false;  // already out
@@ -165,10 +171,6 @@ void Balancer::OnHealthCheck(const std::string& id, HealthCheckResult result,
   }
 }
 
-void Balancer::RecordRequest() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  retry_budget_.RecordRequest(clock_());
-}
 
 bool Balancer::TryRetry() {
   std::lock_guard<std::mutex> lock(mutex_);

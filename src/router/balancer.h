@@ -86,15 +86,16 @@ class Balancer {
   std::optional<std::string> Pick(const std::vector<std::string>& candidates);
 
   // An exchange with `id` starts / ends. `time_to_head` is the latency sample (used only
-  // for kSuccess).
+  // for kSuccess). OnFirstStart is OnStart for a client request's first try: it also counts
+  // the request for the retry budget (one lock for both).
   void OnStart(const std::string& id);
+  void OnFirstStart(const std::string& id);
   void OnFinish(const std::string& id, Outcome outcome, std::chrono::nanoseconds time_to_head);
 
   void OnHealthCheck(const std::string& id, HealthCheckResult result,
                      std::chrono::nanoseconds round_trip);
 
-  // Retry budget: count a client request, and ask for a retry.
-  void RecordRequest();
+  // Retry budget: ask for a retry (OnFirstStart counts the requests).
   bool TryRetry();
 
   // The measured round-trip time of `id` in ms, or -1 if none yet.

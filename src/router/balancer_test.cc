@@ -212,10 +212,13 @@ TEST(RetryBudgetTest, BalancerUsesTheBudget) {
   options.retry_budget.window = milliseconds(1000);
   Balancer balancer(options, time.clock(), SeededRandom(5));
   EXPECT_FALSE(balancer.TryRetry());
-  for (int i = 0; i < 50; ++i) balancer.RecordRequest();
+  for (int i = 0; i < 50; ++i) balancer.OnStart("a");  // retries: no budget from them
+  EXPECT_FALSE(balancer.TryRetry());
+  for (int i = 0; i < 50; ++i) balancer.OnFirstStart("a");
   int allowed = 0;
   for (int i = 0; i < 50; ++i) allowed += balancer.TryRetry() ? 1 : 0;
   EXPECT_EQ(allowed, 5);
+  EXPECT_EQ(balancer.Outstanding("a"), 100);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <mutex>
 #include <string_view>
@@ -148,10 +149,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     if (exchange) exchange->Cancel();
   }
 
-  bool ClientGone() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return client_gone_;
-  }
+  bool ClientGone() const { return client_gone_; }
 
   // Turns the request into the one for `target`: the client's fields plus this hop's own.
   // The request is changed in place (Send serializes it at once), which spares a copy of
@@ -186,8 +184,6 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         return SendFinal(std::move(*last_error_));
       }
       metrics_.Retried();
-    } else {
-      target->balancer->RecordRequest();
     }
     tried_.push_back(target->id);
     if (target->spill) metrics_.Spilled();
@@ -197,12 +193,12 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     attempt->target = std::move(*target);
     attempt->started = Clock::now();
     const ProxyTarget& chosen = attempt->target;
-    chosen.balancer->OnStart(chosen.id);
-    int number = 0;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      number = ++attempt_number_;
+    if (tried_.size() == 1) {
+      chosen.balancer->OnFirstStart(chosen.id);
+    } else {
+      chosen.balancer->OnStart(chosen.id);
     }
+    const int number = attempt_number_.fetch_add(1) + 1;
     PrepareFor(chosen);
     std::shared_ptr<net::UpstreamExchange> exchange =
         client_.Send(chosen.endpoint, request_.request, attempt);
@@ -408,9 +404,12 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
 
   std::mutex mutex_;
   std::shared_ptr<net::UpstreamExchange> exchange_;  // guarded by mutex_
-  bool client_gone_ = false;                         // guarded by mutex_
-  bool finished_ = false;                            // guarded by mutex_
-  int attempt_number_ = 0;                           // guarded by mutex_
+  // Set under mutex_ (with exchange_ read), read anywhere: checked on every attempt and
+  // answer, it costs no lock.
+  std::atomic<bool> client_gone_{false};
+  bool finished_ = false;  // guarded by mutex_
+  // Counted without the lock; compared under it, when the exchange it numbers is stored.
+  std::atomic<int> attempt_number_{0};
 };
 
 }  // namespace
