@@ -27,10 +27,11 @@
 #include <limits>
 #include <iterator>
 #include <list>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <unordered_map>
+#include <tuple>
 #include <vector>
 
 #include "net/earliest_timer.h"
@@ -64,6 +65,15 @@ constexpr auto kResolveTtl = std::chrono::seconds(30);
 // after seconds, not milliseconds; a connection reused sooner than this goes out unchecked,
 // and the retry in FailBeforeResponse covers the rare race.
 constexpr auto kCheckAfterIdle = std::chrono::milliseconds(250);
+
+// An order of endpoints for a map: the numbers first, since they are cheaper to compare
+// and are what usually tells two upstreams apart (one host, several ports).
+struct EndpointOrder {
+  bool operator()(const Endpoint& a, const Endpoint& b) const {
+    return std::tie(a.port, a.cid, a.kind, a.tls, a.host, a.path) <
+           std::tie(b.port, b.cid, b.kind, b.tls, b.host, b.path);
+  }
+};
 
 // One connection to an upstream, with the buffers it reuses from exchange to exchange.
 struct Connection {
@@ -221,11 +231,10 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   const UpstreamOptions& options() const { return options_; }
   // The endpoint's addresses, resolved at most every kResolveTtl. Runs on an io thread;
   // resolving a name blocks it (numeric addresses and Unix paths do not).
-  base::Result<std::vector<Protocol::endpoint>> Addresses(const Endpoint& endpoint,
-                                                          const std::string& key);
+  base::Result<std::vector<Protocol::endpoint>> Addresses(const Endpoint& endpoint);
   // An exchange ended: forgets it and pools `connection` (null when not reusable).
   void Finished(std::list<std::shared_ptr<Exchange>>::iterator registration,
-                const std::string& key, std::unique_ptr<Connection> connection);
+                const Endpoint& endpoint, std::unique_ptr<Connection> connection);
   // True once Shutdown() returned: an exchange that ends later (one abandoned on a server
   // that stopped running) must not call back into its owner, which may be gone.
   bool shut_down() const { return shut_down_.load(std::memory_order_acquire); }
@@ -248,7 +257,9 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   std::vector<std::thread> threads_;
 
   std::mutex mutex_;
-  std::unordered_map<std::string, Upstream> upstreams_;
+  // Keyed by the endpoint itself: formatting it as text for each request cost more than
+  // the lookup.
+  std::map<Endpoint, Upstream, EndpointOrder> upstreams_;
   std::list<std::shared_ptr<Exchange>> in_flight_;  // holds each exchange until it ends
   std::condition_variable exchange_ended_;          // signalled by Finished
   // Set when Shutdown begins: an exchange sent from then on (a retry from a callback of one
@@ -268,13 +279,12 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
       : io_context_(std::move(io_context)),
         client_(std::move(client)),
         endpoint_(endpoint),
-        key_(endpoint.ToString()),
         is_head_request_(request.method == "HEAD"),
         handler_(std::move(handler)),
         started_(Clock::now()),
         executor_(std::move(executor)) {
     if (endpoint.tls) {
-      setup_error_ = base::FailedPrecondition("upstream " + key_ +
+      setup_error_ = base::FailedPrecondition("upstream " + endpoint_.ToString() +
                                               ": TLS upstreams are not supported");
       return;
     }
@@ -286,7 +296,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     request_bytes_ = std::move(*bytes);
   }
 
-  const std::string& key() const { return key_; }
+  const Endpoint& endpoint() const { return endpoint_; }
   asio::io_context* context() const { return io_context_.get(); }
 
   // Called by Send before Begin: the exchange ends with `status` as soon as it starts.
@@ -321,7 +331,8 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     if (finished_.load(std::memory_order_acquire)) return;
     asio::post(executor_, [self = shared_from_this()] {
       if (self->finished_.load(std::memory_order_relaxed)) return;
-      self->Fail(base::Cancelled("upstream " + self->key_ + ": request cancelled"));
+      self->Fail(base::Cancelled("upstream " + self->endpoint_.ToString() +
+                                 ": request cancelled"));
     });
   }
 
@@ -361,7 +372,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   }
 
   void Connect() {
-    auto addresses = client_->Addresses(endpoint_, key_);
+    auto addresses = client_->Addresses(endpoint_);
     if (!addresses.ok()) return Fail(addresses.status());
     addresses_ = std::move(*addresses);
     reused_ = false;
@@ -385,10 +396,10 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
       if (index + 1 < addresses_.size() && !timed_out_) return ConnectTo(index + 1);
       if (timed_out_) {
         return Fail(base::DeadlineExceeded(
-            "connecting to upstream " + key_ + ": no answer within " +
+            "connecting to upstream " + endpoint_.ToString() + ": no answer within " +
             std::to_string(client_->options().connect_timeout.count()) + " ms"));
       }
-      return Fail(base::Unavailable("cannot connect to upstream " + key_ + ": " +
+      return Fail(base::Unavailable("cannot connect to upstream " + endpoint_.ToString() + ": " +
                                     error.message()));
     }
     if (internal::IsTcp(addresses_[index])) {
@@ -568,7 +579,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   }
 
   base::Status Describe(ErrorCode error) const {
-    std::string where = "upstream " + key_;
+    std::string where = "upstream " + endpoint_.ToString();
     const auto& options = client_->options();
     if (timed_out_) {
       return base::DeadlineExceeded(where + ": no response within " +
@@ -616,7 +627,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     timer_->Cancel();
     // Pool the connection before on_done, so a request sent from on_done can reuse it.
     auto self = shared_from_this();
-    client_->Finished(registration_, key_, std::move(pooled));
+    client_->Finished(registration_, endpoint_, std::move(pooled));
     UpstreamResult result;
     result.status = std::move(status);
     result.head_received = received_;
@@ -633,7 +644,6 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   std::shared_ptr<asio::io_context> io_context_;
   std::shared_ptr<Impl> client_;
   Endpoint endpoint_;
-  std::string key_;
   std::string request_bytes_;  // the whole request, kept for a retry until the head arrives
   bool is_head_request_;
   std::shared_ptr<UpstreamHandler> handler_;
@@ -725,9 +735,9 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
   Clock::time_point now = Clock::now();
   {
     std::lock_guard lock(mutex_);
-    auto found = upstreams_.find(exchange->key());
+    auto found = upstreams_.find(endpoint);
     if (closing_) {
-      exchange->FailAtStart(base::Cancelled("upstream " + exchange->key() +
+      exchange->FailAtStart(base::Cancelled("upstream " + endpoint.ToString() +
                                             ": the client is shutting down"));
     } else if (found != upstreams_.end()) {
       auto& idle = found->second.idle;
@@ -750,11 +760,11 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
 }
 
 base::Result<std::vector<Protocol::endpoint>> UpstreamClient::Impl::Addresses(
-    const Endpoint& endpoint, const std::string& key) {
+    const Endpoint& endpoint) {
   auto now = Clock::now();
   {
     std::lock_guard lock(mutex_);
-    auto found = upstreams_.find(key);
+    auto found = upstreams_.find(endpoint);
     if (found != upstreams_.end() && !found->second.addresses.empty() &&
         now - found->second.resolved_at < kResolveTtl) {
       return found->second.addresses;
@@ -762,14 +772,14 @@ base::Result<std::vector<Protocol::endpoint>> UpstreamClient::Impl::Addresses(
   }
   SC_ASSIGN_OR_RETURN(auto addresses, internal::ResolveEndpoint(endpoint));
   std::lock_guard lock(mutex_);
-  Upstream& upstream = upstreams_[key];
+  Upstream& upstream = upstreams_[endpoint];
   upstream.addresses = addresses;
   upstream.resolved_at = now;
   return addresses;
 }
 
 void UpstreamClient::Impl::Finished(std::list<std::shared_ptr<Exchange>>::iterator registration,
-                                    const std::string& key,
+                                    const Endpoint& endpoint,
                                     std::unique_ptr<Connection> connection) {
   std::unique_ptr<Connection> surplus;
   std::shared_ptr<Exchange> unregistered;  // released outside the lock
@@ -778,7 +788,7 @@ void UpstreamClient::Impl::Finished(std::list<std::shared_ptr<Exchange>>::iterat
     unregistered = std::move(*registration);
     in_flight_.erase(registration);
     if (connection) {
-      auto& idle = upstreams_[key].idle;
+      auto& idle = upstreams_[endpoint].idle;
       if (idle.size() < options_.max_idle_per_endpoint) {
         idle.push_back(std::move(connection));
       } else {
