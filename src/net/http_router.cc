@@ -16,7 +16,7 @@ std::string HttpRouter::RouteOf(const HttpRequest& request) const {
   return "other";
 }
 
-void HttpRouter::Dispatch(HttpRequest request, std::shared_ptr<Responder> responder) const {
+void HttpRouter::Dispatch(HttpRequest&& request, std::shared_ptr<Responder> responder) const {
   std::string_view path = request.path();
   std::string allowed;
   for (const Route& route : routes_) {

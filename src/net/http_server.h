@@ -99,7 +99,10 @@ class Responder {
   virtual void OnClose(std::function<void()> callback) = 0;
 };
 
-using Handler = std::function<void(HttpRequest request, std::shared_ptr<Responder> responder)>;
+// The request is handed over as an rvalue: a handler may take it by value, or by `&&` to
+// spare a move (each move of a request moves five strings; a proxied request was moved
+// four times on its way to the proxy).
+using Handler = std::function<void(HttpRequest&& request, std::shared_ptr<Responder> responder)>;
 
 // Dispatches on method and exact path. An unknown path is answered 404, a known path with
 // another method 405 with an Allow header.
@@ -108,7 +111,7 @@ class HttpRouter {
   void Handle(const std::string& method, const std::string& path, Handler handler);
   // The request's route pattern for metrics, or "other".
   std::string RouteOf(const HttpRequest& request) const;
-  void Dispatch(HttpRequest request, std::shared_ptr<Responder> responder) const;
+  void Dispatch(HttpRequest&& request, std::shared_ptr<Responder> responder) const;
 
  private:
   struct Route {

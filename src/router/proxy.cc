@@ -78,7 +78,7 @@ Framing FramingOf(const net::Headers& headers) {
 
 class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
  public:
-  ProxyCall(ProxyRequest request, std::shared_ptr<net::Responder> responder,
+  ProxyCall(ProxyRequest&& request, std::shared_ptr<net::Responder> responder,
             net::UpstreamClient& client, RouterMetrics& metrics)
       : request_(std::move(request)),
         responder_(std::move(responder)),
@@ -425,7 +425,7 @@ net::HttpResponse ErrorResponse(int status, const std::string& message, const st
   return response;
 }
 
-void StartProxy(ProxyRequest request, std::shared_ptr<net::Responder> responder,
+void StartProxy(ProxyRequest&& request, std::shared_ptr<net::Responder> responder,
                 net::UpstreamClient& client, RouterMetrics& metrics) {
   auto call = std::make_shared<ProxyCall>(std::move(request), std::move(responder), client, metrics);
   call->Start();

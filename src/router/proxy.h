@@ -67,7 +67,7 @@ struct ProxyRequest {
 // Runs the request to its end; returns at once. Preconditions: `client` and `metrics`
 // outlive every request (the service destroys the client, which ends every exchange,
 // before the metrics).
-void StartProxy(ProxyRequest request, std::shared_ptr<net::Responder> responder,
+void StartProxy(ProxyRequest&& request, std::shared_ptr<net::Responder> responder,
                 net::UpstreamClient& client, RouterMetrics& metrics);
 
 // The error body every router answer uses: {"error":{"message":..,"type":..}}.
