@@ -143,18 +143,17 @@ bool ParsePlainFields(const char*& at, const char* end, Headers* headers, PlainF
   bool has_connection = false;
   while (!at_crlf()) {
     if (count == kMaxPlainFields) return false;
-    // A line at a time: memchr finds its end and its colon, and the checks then run over
-    // known lengths, the value's in a loop the compiler vectorizes; cheaper than the
-    // byte-by-byte scan until a byte did not fit that this replaced.
+    // A line at a time: memchr finds its end, one pass checks the name up to the colon,
+    // and the value's check runs over a known length in a loop the compiler vectorizes;
+    // cheaper than the byte-by-byte scan until a byte did not fit that this replaced.
     const auto* line_end =
         static_cast<const char*>(std::memchr(at, '\r', static_cast<size_t>(end - at)));
     if (line_end == nullptr || end - line_end < 2 || line_end[1] != '\n') return false;
-    const auto* colon =
-        static_cast<const char*>(std::memchr(at, ':', static_cast<size_t>(line_end - at)));
+    // The name: token characters up to the colon, found in the same pass that checks them.
     // A folded line starts with SP or HTAB, which no name has: it stops here.
-    if (colon == nullptr || !IsToken(std::string_view(at, static_cast<size_t>(colon - at)))) {
-      return false;
-    }
+    const char* colon = at;
+    while (colon != line_end && kTokenChars[static_cast<unsigned char>(*colon)]) ++colon;
+    if (colon == at || colon == line_end || *colon != ':') return false;
     const std::string_view name(at, static_cast<size_t>(colon - at));
     const char* start = colon + 1;
     const char* value_end = line_end;

@@ -212,7 +212,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     if (cancel) exchange->Cancel();
   }
 
-  void OnHead(Try& attempt, net::ResponseHead head) {
+  void OnHead(Try& attempt, net::ResponseHead&& head) {
     attempt.time_to_head = Clock::now() - attempt.started;
     attempt.status = head.status;
     metrics_.UpstreamLatency(attempt.target.is_router, attempt.time_to_head);
