@@ -63,6 +63,11 @@ void Headers::Add(std::string_view name, std::string_view value) {
 
 void Headers::AddWithin(std::string_view block, const Offsets* fields, size_t count) {
   const auto base = static_cast<uint32_t>(bytes_.size());
+  // Room for the field or two that a proxy or handler adds to what it received, which
+  // would otherwise cost a second allocation and a copy of the whole section.
+  if (bytes_.capacity() < bytes_.size() + block.size()) {
+    bytes_.reserve(bytes_.size() + block.size() + kRoomAfterBlock);
+  }
   bytes_.append(block);
   for (size_t i = 0; i < count; ++i) {
     const Offsets& field = fields[i];

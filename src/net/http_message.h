@@ -153,6 +153,8 @@ class Headers {
   static constexpr size_t kCompactAbove = 2048;
   // The room the first Add makes.
   static constexpr size_t kFirstBytes = 128;
+  // The room AddWithin leaves after a block when it has to grow.
+  static constexpr size_t kRoomAfterBlock = 64;
   static constexpr size_t kFirstFields = 6;
 
   std::vector<Span> spans_;

@@ -93,8 +93,11 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     // spills the request and marks it itself.
     net::Headers& headers = request_.request.headers;
     for (auto [name, value] : headers) {
-      if (EqualsLowerIgnoreCase(name, "authorization")) client_authorization_.emplace_back(value);
-      if (EqualsLowerIgnoreCase(name, "x-supercluster-spilled")) client_spilled_.emplace_back(value);
+      if (!client_authorization_ && EqualsLowerIgnoreCase(name, "authorization")) {
+        client_authorization_.emplace(value);
+      } else if (!client_spilled_ && EqualsLowerIgnoreCase(name, "x-supercluster-spilled")) {
+        client_spilled_.emplace(value);
+      }
     }
     headers.RemoveIf([](std::string_view name) {
       return IsHopByHop(name) || EqualsLowerIgnoreCase(name, "authorization") ||
@@ -158,16 +161,14 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     net::Headers& headers = request_.request.headers;
     headers.Truncate(client_field_count_);  // what the previous attempt added
     if (target.is_router) {
-      for (const std::string& credentials : client_authorization_) {
-        headers.Add("Authorization", credentials);
-      }
+      if (client_authorization_) headers.Add("Authorization", *client_authorization_);
     } else {
       headers.Add("X-Supercluster-Tenant", request_.tenant_id);
     }
     if (target.is_router && target.spill) {
       headers.Add("X-Supercluster-Spilled", request_.own_region);
     } else {
-      for (const std::string& mark : client_spilled_) headers.Add("X-Supercluster-Spilled", mark);
+      if (client_spilled_) headers.Add("X-Supercluster-Spilled", *client_spilled_);
     }
   }
 
@@ -390,8 +391,10 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   net::UpstreamClient& client_;
   RouterMetrics& metrics_;
   const std::string request_id_;
-  std::vector<std::string> client_authorization_;  // the client's Authorization values
-  std::vector<std::string> client_spilled_;        // its X-Supercluster-Spilled values
+  // The client's Authorization and X-Supercluster-Spilled: the first of each, since both
+  // are single-valued (a request with two is malformed; the first is what a router reads).
+  std::optional<std::string> client_authorization_;
+  std::optional<std::string> client_spilled_;
   size_t client_field_count_ = 0;  // the client's fields come first in request_.request
 
   // Touched only by the exchange's callbacks, which run one at a time.
