@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <list>
 #include <mutex>
 #include <string_view>
 #include <nlohmann/json.hpp>
@@ -123,8 +124,9 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     kHeld,     // a 5xx kept back: maybe another upstream does better; decided in OnDone
   };
 
-  // One try on one upstream, and the handler of its exchange: it holds the call and hands
-  // each event to it.
+  // One try on one upstream, and the handler of its exchange: it hands each event to the
+  // call. Tries live inside the call, and the handler pointer an exchange holds shares the
+  // call's ownership (it keeps the call alive), so a try costs no allocation of its own.
   struct Try final : net::UpstreamHandler {
     void OnHead(net::ResponseHead head) override { call->OnHead(*this, std::move(head)); }
     void OnData(std::string_view data, std::function<void()> resume) override {
@@ -132,7 +134,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     }
     void OnDone(const net::UpstreamResult& result) override { call->OnDone(*this, result); }
 
-    std::shared_ptr<ProxyCall> call;
+    ProxyCall* call = nullptr;
     ProxyTarget target;
     Clock::time_point started;
     std::chrono::nanoseconds time_to_head{0};
@@ -189,11 +191,11 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     tried_.push_back(target->id);
     if (target->spill) metrics_.Spilled();
 
-    auto attempt = std::make_shared<Try>();
-    attempt->call = shared_from_this();
-    attempt->target = std::move(*target);
-    attempt->started = Clock::now();
-    const ProxyTarget& chosen = attempt->target;
+    Try& attempt = NewTry();
+    attempt.call = this;
+    attempt.target = std::move(*target);
+    attempt.started = Clock::now();
+    const ProxyTarget& chosen = attempt.target;
     if (tried_.size() == 1) {
       chosen.balancer->OnFirstStart(chosen.id);
     } else {
@@ -202,7 +204,8 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     const int number = attempt_number_.fetch_add(1) + 1;
     PrepareFor(chosen);
     std::shared_ptr<net::UpstreamExchange> exchange =
-        client_.Send(chosen.endpoint, request_.request, attempt);
+        client_.Send(chosen.endpoint, request_.request,
+                     std::shared_ptr<Try>(shared_from_this(), &attempt));
     bool cancel = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -211,6 +214,15 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       cancel = client_gone_;
     }
     if (cancel) exchange->Cancel();
+  }
+
+  // The first try is a member; a retry's goes in a list, where it stays put.
+  Try& NewTry() {
+    if (!first_try_taken_) {
+      first_try_taken_ = true;
+      return first_try_;
+    }
+    return retries_.emplace_back();
   }
 
   void OnHead(Try& attempt, net::ResponseHead&& head) {
@@ -398,6 +410,9 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   size_t client_field_count_ = 0;  // the client's fields come first in request_.request
 
   // Touched only by the exchange's callbacks, which run one at a time.
+  Try first_try_;
+  bool first_try_taken_ = false;
+  std::list<Try> retries_;
   std::vector<std::string> tried_;
   std::optional<net::HttpResponse> last_error_;
   bool last_was_failure_ = false;
