@@ -100,8 +100,8 @@ class Responder {
 };
 
 // The request is handed over as an rvalue: a handler may take it by value, or by `&&` to
-// spare a move (each move of a request moves five strings; a proxied request was moved
-// four times on its way to the proxy).
+// spare a move (each move of a request moves five strings; a proxied request, moved at
+// every step on its way to the proxy, cost 1.6k more instructions).
 using Handler = std::function<void(HttpRequest&& request, std::shared_ptr<Responder> responder)>;
 
 // Dispatches on method and exact path. An unknown path is answered 404, a known path with
