@@ -43,9 +43,12 @@ bool IsHopByHop(std::string_view name) {
   }
 }
 
-// The headers without the hop-by-hop ones: filtered in place, nothing copied.
-net::Headers EndToEndHeaders(net::Headers&& headers) {
-  headers.RemoveIf(IsHopByHop);
+// An upstream's answer fields as they go on to the client: without the hop-by-hop ones
+// and without a request id (ours replaces it), filtered in place in one pass.
+net::Headers AnswerFields(net::Headers&& headers) {
+  headers.RemoveIf([](std::string_view name) {
+    return IsHopByHop(name) || EqualsLowerIgnoreCase(name, "x-supercluster-request-id");
+  });
   return std::move(headers);
 }
 
@@ -86,8 +89,8 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         client_(client),
         metrics_(metrics),
         request_id_(std::move(request_.request_id)) {
-    // Done once, not on every attempt: the client's hop-by-hop fields end at this hop, and
-    // a tenant field is never taken from a client (only a router sets it). Two kinds of
+    // Done once, not on every attempt: the client's hop-by-hop fields end at this hop (a
+    // client's tenant field is gone already: see ProxyRequest::request). Two kinds of
     // the client's fields depend on the target, so they are kept aside and added back for
     // each attempt: its credentials go on to another router (which authenticates the
     // client again) but never to a worker, and its spill mark goes on unless this router
@@ -102,7 +105,6 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     }
     headers.RemoveIf([](std::string_view name) {
       return IsHopByHop(name) || EqualsLowerIgnoreCase(name, "authorization") ||
-             EqualsLowerIgnoreCase(name, "x-supercluster-tenant") ||
              EqualsLowerIgnoreCase(name, "x-supercluster-spilled");
     });
     client_field_count_ = headers.size();
@@ -230,18 +232,14 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     attempt.status = head.status;
     metrics_.UpstreamLatency(attempt.target.is_router, attempt.time_to_head);
     if (head.status >= 500) {
-      attempt.headers = EndToEndHeaders(std::move(head.headers));
+      attempt.headers = AnswerFields(std::move(head.headers));
       attempt.delivery = Delivery::kHeld;
       return;
     }
     const Framing framing = FramingOf(head.headers);
     const std::optional<uint64_t> length = framing.content_length;
     event_stream_ = framing.event_stream;
-    // One pass drops the hop-by-hop fields and any request id: ours replaces it.
-    net::Headers headers = std::move(head.headers);
-    headers.RemoveIf([](std::string_view name) {
-      return IsHopByHop(name) || EqualsLowerIgnoreCase(name, "x-supercluster-request-id");
-    });
+    net::Headers headers = AnswerFields(std::move(head.headers));
     headers.Add("X-Supercluster-Request-Id", request_id_);
     // A HEAD answer's Content-Length describes a body that is not there: streamed, the
     // server sends its head alone.
