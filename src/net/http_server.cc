@@ -11,7 +11,6 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -30,6 +29,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/coarse_clock.h"
 #include "base/logging.h"
 #include "net/earliest_timer.h"
 #include "net/http_parse.h"
@@ -47,6 +47,7 @@ using internal::Protocol;
 using Socket = Protocol::socket;
 using TlsSocket = ssl::stream<Socket>;
 using Clock = std::chrono::steady_clock;
+using base::CoarseNow;
 
 namespace {
 
@@ -162,16 +163,6 @@ std::string SerializeHead(int status, int version, const Headers& headers,
 }
 
 bool StatusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
-
-// The time for setting deadlines, from the kernel's coarse monotonic clock: the same clock
-// as steady_clock, read without the TSC, at most a scheduler tick (a few ms) behind it. A
-// deadline may then fire that much early, which no timeout of seconds notices; reading the
-// precise clock three times per request was 1 % of the server's CPU.
-Clock::time_point CoarseNow() {
-  timespec now{};
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-  return Clock::time_point(std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec));
-}
 
 }  // namespace
 

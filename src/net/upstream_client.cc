@@ -34,6 +34,7 @@
 #include <tuple>
 #include <vector>
 
+#include "base/coarse_clock.h"
 #include "net/earliest_timer.h"
 #include "net/http_parse.h"
 #include "net/response_parser.h"
@@ -87,7 +88,7 @@ struct Connection {
   Protocol::socket socket;
   beast::flat_buffer buffer;  // bytes read from the socket and not yet parsed
   std::unique_ptr<char[]> piece;
-  Clock::time_point idle_since;  // when it was last pooled
+  Clock::time_point idle_since;  // when it was last pooled, by CoarseNow()
 };
 
 // Whether an idle pooled connection can carry another request: the server has not closed it
@@ -281,7 +282,6 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
         endpoint_(endpoint),
         is_head_request_(request.method == "HEAD"),
         handler_(std::move(handler)),
-        started_(Clock::now()),
         executor_(std::move(executor)) {
     if (endpoint.tls) {
       setup_error_ = base::FailedPrecondition("upstream " + endpoint_.ToString() +
@@ -343,8 +343,9 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // it, and the timer is set again when it fires early. When the deadline passes, the
   // socket is closed; the operation pending on it then fails, and timed_out_ tells it why.
 
+  // From the coarse clock: a deadline of seconds may fire a scheduler tick early.
   void SetDeadline(std::chrono::milliseconds timeout) {
-    deadline_ = Clock::now() + timeout;
+    deadline_ = base::CoarseNow() + timeout;
     ArmTimerBy(deadline_);
   }
 
@@ -607,7 +608,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     std::unique_ptr<Connection> pooled;
     if (reusable) {
       pooled = std::move(connection_);
-      pooled->idle_since = Clock::now();
+      pooled->idle_since = base::CoarseNow();
     }
     End(base::Status::Ok(), std::move(pooled));
   }
@@ -631,7 +632,6 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     UpstreamResult result;
     result.status = std::move(status);
     result.head_received = received_;
-    result.elapsed = Clock::now() - started_;
     // Let go of the handler now rather than when the exchange goes: it may hold the caller.
     std::shared_ptr<UpstreamHandler> handler = std::move(handler_);
     if (!client_->shut_down()) handler->OnDone(result);
@@ -647,7 +647,6 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   std::string request_bytes_;  // the whole request, kept for a retry until the head arrives
   bool is_head_request_;
   std::shared_ptr<UpstreamHandler> handler_;
-  Clock::time_point started_;
   base::Status setup_error_;
   asio::any_io_executor executor_;
   std::list<std::shared_ptr<Exchange>>::iterator registration_;
@@ -732,7 +731,7 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
                                              endpoint, request, std::move(handler));
   std::unique_ptr<Connection> pooled;
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
-  Clock::time_point now = Clock::now();
+  Clock::time_point now = base::CoarseNow();
   {
     std::lock_guard lock(mutex_);
     auto found = upstreams_.find(endpoint);

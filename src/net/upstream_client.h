@@ -62,7 +62,6 @@ struct UpstreamResult {
   // false: nothing of the response arrived (a retry elsewhere is safe). true once any byte
   // arrived, even when the head was cut short and on_head never ran.
   bool head_received = false;
-  std::chrono::nanoseconds elapsed{0};
 };
 
 // What one exchange tells its caller, in the order and on the threads described at the top.

@@ -5,6 +5,8 @@
 #include <memory>
 #include <random>
 
+#include "base/coarse_clock.h"
+
 namespace supercluster::router {
 namespace {
 
@@ -19,7 +21,7 @@ Balancer::Balancer(BalancerOptions options, Clock clock, Random random)
       clock_(std::move(clock)),
       random_(std::move(random)),
       retry_budget_(options.retry_budget) {
-  if (!clock_) clock_ = [] { return std::chrono::steady_clock::now(); };
+  if (!clock_) clock_ = [] { return base::CoarseNow(); };
   if (!random_) {
     // Called only from Pick, under mutex_: the engine needs no lock of its own.
     auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());

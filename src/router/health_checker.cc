@@ -50,8 +50,9 @@ size_t HealthChecker::StartRound() {
     net::UpstreamCallbacks callbacks;
     callbacks.on_head = [status](const net::ResponseHead& head) { *status = head.status; };
     callbacks.on_data = [](std::string_view, std::function<void()> resume) { resume(); };
-    callbacks.on_done = [this, status, id = target.id,
-                         balancer = target.balancer](const net::UpstreamResult& result) {
+    callbacks.on_done = [this, status, id = target.id, balancer = target.balancer,
+                         started = std::chrono::steady_clock::now()](
+                            const net::UpstreamResult& result) {
       HealthCheckResult verdict = HealthCheckResult::kFailed;
       if (result.status.ok() && *status == 200) {
         verdict = HealthCheckResult::kPassed;
@@ -60,7 +61,7 @@ size_t HealthChecker::StartRound() {
         verdict = HealthCheckResult::kConnectFailed;
       }
       if (result.status.code() != base::StatusCode::kCancelled) {
-        balancer->OnHealthCheck(id, verdict, result.elapsed);
+        balancer->OnHealthCheck(id, verdict, std::chrono::steady_clock::now() - started);
       }
       {
         std::lock_guard<std::mutex> lock(mutex_);
