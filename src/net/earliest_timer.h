@@ -1,5 +1,7 @@
-// Internal to net: a timer for deadlines that move often but rarely fire, shared by the HTTP
-// server's connections and the upstream client's exchanges.
+// Internal to net: a timer for deadlines that move often but rarely fire, for the HTTP
+// server's connections. (The upstream client's connections use a variant, DeadlineWatch in
+// upstream_client.cc, whose wait holds its owner only weakly: pooled connections are
+// dropped on other threads with the wait pending.)
 //
 // FireBy(deadline) makes sure the timer fires no later than `deadline`. It re-arms the timer
 // only when it is not armed or is armed for a later time; a later deadline only needs the

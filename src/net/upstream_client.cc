@@ -35,7 +35,6 @@
 #include <vector>
 
 #include "base/coarse_clock.h"
-#include "net/earliest_timer.h"
 #include "net/http_parse.h"
 #include "net/response_parser.h"
 #include "net/io_thread.h"
@@ -76,16 +75,71 @@ struct EndpointOrder {
   }
 };
 
-// One connection to an upstream, with the buffers it reuses from exchange to exchange.
+// What a DeadlineWatch calls when its timer fires: the exchange that uses the connection.
+class DeadlineUser {
+ public:
+  virtual void OnDeadlineTimer() = 0;
+
+ protected:
+  ~DeadlineUser() = default;
+};
+
+// The deadline of whichever exchange uses a connection, watched by one timer that stays
+// armed from exchange to exchange. Arming, cancelling and making a timer for every
+// exchange cost a proxied request about 900 instructions and four of the reactor's locks
+// (docs/performance.md); a watch is armed about once per timeout. Like EarliestTimer, it
+// is re-armed only for an earlier time than it is armed for: a later deadline is only
+// stored by the exchange, which the watch asks when it fires.
+//
+// Its wait holds it only weakly, so that a connection can be destroyed on any thread (the
+// pool drops idle connections from Send and Shutdown) with the wait pending: the wait is
+// then cancelled, or finds the watch gone. All else runs on the connection's executor.
+class DeadlineWatch : public std::enable_shared_from_this<DeadlineWatch> {
+ public:
+  explicit DeadlineWatch(const asio::any_io_executor& executor) : timer_(executor) {}
+
+  // The exchange the connection serves now, or nullptr while it is pooled. An exchange sets
+  // itself when it takes the connection and clears itself in End (before the pool gets
+  // the connection back); until End the client's list of exchanges in flight keeps it
+  // alive, so the pointer is valid whenever it is set.
+  void set_user(DeadlineUser* user) { user_ = user; }
+
+  // The user's OnDeadlineTimer runs no later than `deadline` (maybe earlier).
+  void FireBy(Clock::time_point deadline) {
+    if (armed_ && expiry_ <= deadline) return;
+    armed_ = true;
+    expiry_ = deadline;
+    timer_.expires_at(deadline);  // cancels an earlier wait, if any
+    timer_.async_wait([weak = weak_from_this()](ErrorCode error) {
+      std::shared_ptr<DeadlineWatch> self = weak.lock();
+      if (!self || error == asio::error::operation_aborted) return;
+      self->armed_ = false;
+      if (self->user_ != nullptr) self->user_->OnDeadlineTimer();
+    });
+  }
+
+ private:
+  asio::steady_timer timer_;
+  bool armed_ = false;        // a wait is pending ...
+  Clock::time_point expiry_;  // ... that ends at this time
+  DeadlineUser* user_ = nullptr;
+};
+
+// One connection to an upstream, with the buffers and the deadline watch it keeps from
+// exchange to exchange.
 struct Connection {
   Connection(std::shared_ptr<asio::io_context> context, const asio::any_io_executor& executor)
-      : io_context(std::move(context)), socket(executor), piece(std::make_unique<char[]>(kPieceBytes)) {
+      : io_context(std::move(context)),
+        socket(executor),
+        watch(std::make_shared<DeadlineWatch>(executor)),
+        piece(std::make_unique<char[]>(kPieceBytes)) {
     buffer.reserve(kReadBytes);
   }
   // The context the socket belongs to (the client's own or a server's); declared first so
-  // that a pooled connection keeps it alive as long as the socket.
+  // that a pooled connection keeps it alive as long as the socket and the watch.
   std::shared_ptr<asio::io_context> io_context;
   Protocol::socket socket;
+  std::shared_ptr<DeadlineWatch> watch;  // shared only with its own pending wait (weakly)
   beast::flat_buffer buffer;  // bytes read from the socket and not yet parsed
   std::unique_ptr<char[]> piece;
   Clock::time_point idle_since;  // when it was last pooled, by CoarseNow()
@@ -272,6 +326,7 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
 // One request and its response. Every member below the constructor's is touched only on
 // executor_, except finished_ (read anywhere to make late Cancel and resume calls cheap).
 class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
+                                             public DeadlineUser,
                                              public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(std::shared_ptr<Impl> client, std::shared_ptr<asio::io_context> io_context,
@@ -310,10 +365,9 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     registration_ = registration;
     if (pooled) {
       executor_ = pooled->socket.get_executor();
-      connection_ = std::move(pooled);
+      Use(std::move(pooled));
       reused_ = true;
     }
-    timer_.emplace(executor_);
   }
 
   // Called once by Send after Register, outside the mutex. `on_own_thread`: the caller is
@@ -339,28 +393,31 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
  private:
   // --- The deadline ---
   //
-  // One EarliestTimer per exchange: a later deadline than the timer is set for only stores
-  // it, and the timer is set again when it fires early. When the deadline passes, the
-  // socket is closed; the operation pending on it then fails, and timed_out_ tells it why.
+  // Watched by the connection's DeadlineWatch: a later deadline than the watch is armed
+  // for is only stored here, and the watch asks again when it fires. When the deadline
+  // passes, the socket is closed; the operation pending on it then fails, and timed_out_
+  // tells it why. Set only while the exchange has a connection.
 
   // From the coarse clock: a deadline of seconds may fire a scheduler tick early.
   void SetDeadline(std::chrono::milliseconds timeout) {
     deadline_ = base::CoarseNow() + timeout;
-    ArmTimerBy(deadline_);
-  }
-
-  void ArmTimerBy(Clock::time_point deadline) {
-    timer_->FireBy(deadline, [self = shared_from_this()] { self->OnDeadlineTimer(); });
+    connection_->watch->FireBy(deadline_);
   }
 
   void ClearDeadline() { deadline_ = Clock::time_point::max(); }
 
-  void OnDeadlineTimer() {
-    if (finished_ || deadline_ == Clock::time_point::max()) return;
-    if (Clock::now() < deadline_) return ArmTimerBy(deadline_);
+  void OnDeadlineTimer() override {
+    if (finished_ || !connection_ || deadline_ == Clock::time_point::max()) return;
+    if (Clock::now() < deadline_) return connection_->watch->FireBy(deadline_);
     timed_out_ = true;
     ErrorCode ignored;
-    if (connection_) connection_->socket.close(ignored);  // the pending operation fails
+    connection_->socket.close(ignored);  // the pending operation fails
+  }
+
+  // Takes `connection` for this exchange, in place of any it had.
+  void Use(std::unique_ptr<Connection> connection) {
+    connection_ = std::move(connection);
+    connection_->watch->set_user(this);
   }
 
   // --- The steps ---
@@ -383,7 +440,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   void ConnectTo(size_t index) {
     // A socket whose connect failed is not reused for the next address; a fresh one is
     // cheap and this path is rare.
-    connection_ = std::make_unique<Connection>(io_context_, executor_);
+    Use(std::make_unique<Connection>(io_context_, executor_));
     timed_out_ = false;
     SetDeadline(client_->options().connect_timeout);
     connection_->socket.async_connect(
@@ -625,7 +682,8 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 
   void End(base::Status status, std::unique_ptr<Connection> pooled) {
     finished_.store(true, std::memory_order_release);
-    timer_->Cancel();
+    if (connection_) connection_->watch->set_user(nullptr);
+    if (pooled) pooled->watch->set_user(nullptr);
     // Pool the connection before on_done, so a request sent from on_done can reuse it.
     auto self = shared_from_this();
     client_->Finished(registration_, endpoint_, std::move(pooled));
@@ -640,7 +698,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // The exchange whose on_data runs on this thread right now (see Resume).
   static thread_local const Exchange* in_on_data_;
 
-  // Declared first so that it is destroyed last: the executor, timer and connection need it.
+  // Declared first so that it is destroyed last: the executor and connection need it.
   std::shared_ptr<asio::io_context> io_context_;
   std::shared_ptr<Impl> client_;
   Endpoint endpoint_;
@@ -653,7 +711,6 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 
   std::atomic<bool> finished_{false};
   std::unique_ptr<Connection> connection_;
-  std::optional<internal::EarliestTimer> timer_;
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timed_out_ = false;
   std::vector<Protocol::endpoint> addresses_;
@@ -683,11 +740,19 @@ UpstreamClient::Impl::Impl(UpstreamOptions options)
 
 void UpstreamClient::Impl::Shutdown() {
   std::vector<std::shared_ptr<Exchange>> live;
+  std::vector<std::unique_ptr<Connection>> idle;
   {
     std::lock_guard lock(mutex_);
     closing_ = true;
     live.assign(in_flight_.begin(), in_flight_.end());
+    for (auto& [endpoint, upstream] : upstreams_) {
+      std::move(upstream.idle.begin(), upstream.idle.end(), std::back_inserter(idle));
+      upstream.idle.clear();
+    }
   }
+  // Idle connections go now (Finished pools none from here on): their deadline watches may
+  // still be armed, and an armed timer would keep the own io threads from returning.
+  idle.clear();
   for (auto& exchange : live) exchange->Cancel();
   live.clear();
   // The own io threads return once the cancellations and the operations they abort are done.
@@ -786,7 +851,7 @@ void UpstreamClient::Impl::Finished(std::list<std::shared_ptr<Exchange>>::iterat
     std::lock_guard lock(mutex_);
     unregistered = std::move(*registration);
     in_flight_.erase(registration);
-    if (connection) {
+    if (connection && !closing_) {
       auto& idle = upstreams_[endpoint].idle;
       if (idle.size() < options_.max_idle_per_endpoint) {
         idle.push_back(std::move(connection));

@@ -731,6 +731,71 @@ TEST(UpstreamClientTest, ResponseTimeoutBeforeHeadAndBetweenPieces) {
   kept.clear();
 }
 
+// A connection's deadline watch outlives its exchanges: armed by one, it fires while the
+// connection is pooled (and must do nothing), and later fires early for the next exchange
+// on it (and must be armed again for that one's deadline, not forget it).
+TEST(UpstreamClientTest, ResponseTimeoutFiresOnAConnectionReusedFromThePool) {
+  std::vector<std::shared_ptr<Responder>> kept;
+  std::string silent_peer;
+  std::mutex kept_mutex;
+  auto router = BasicRouter();
+  router->Handle("GET", "/silent", [&](HttpRequest request, std::shared_ptr<Responder> responder) {
+    std::lock_guard lock(kept_mutex);
+    silent_peer = request.remote_address;
+    kept.push_back(responder);
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  auto options = TestUpstreamOptions();
+  options.response_timeout = 300ms;
+  UpstreamClient client(options);
+
+  auto first = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Get("/peer"), CallbacksFor(first));
+  ASSERT_TRUE(first->WaitDone());
+  ASSERT_TRUE(first->result.status.ok()) << first->result.status.ToString();
+  std::this_thread::sleep_for(500ms);  // the watch fires with the connection in the pool
+
+  auto second = std::make_shared<Outcome>();
+  client.Send(server.endpoint(), Get("/peer"), CallbacksFor(second));
+  ASSERT_TRUE(second->WaitDone());
+  ASSERT_TRUE(second->result.status.ok()) << second->result.status.ToString();
+  EXPECT_EQ(second->body, first->body) << "not the pooled connection";
+
+  // The watch is still armed for the second exchange's deadline, 100 ms before this one's:
+  // when it fires, it must be armed again.
+  std::this_thread::sleep_for(100ms);
+  auto silent = std::make_shared<Outcome>();
+  const auto sent_at = std::chrono::steady_clock::now();
+  client.Send(server.endpoint(), Get("/silent"), CallbacksFor(silent));
+  ASSERT_TRUE(silent->WaitDone());
+  const auto elapsed = std::chrono::steady_clock::now() - sent_at;
+  EXPECT_EQ(silent->result.status.code(), base::StatusCode::kDeadlineExceeded)
+      << silent->result.status.ToString();
+  EXPECT_GE(elapsed, 250ms);
+  EXPECT_LT(elapsed, 3s);
+  std::lock_guard lock(kept_mutex);
+  EXPECT_EQ(silent_peer, first->body) << "not the pooled connection";
+  kept.clear();
+}
+
+// A pooled connection's watch stays armed until its timeout, and an armed timer keeps an
+// io_context's run() going: the client's destructor must not wait for it.
+TEST(UpstreamClientTest, DestructionDoesNotWaitForAPooledConnectionsDeadline) {
+  TestServer server(testing::TestServerOptions(), BasicRouter());
+  auto options = TestUpstreamOptions();
+  options.connect_timeout = 60s;  // the first deadline the watch is armed for
+  options.response_timeout = 60s;
+  auto client = std::make_unique<UpstreamClient>(options);
+  auto outcome = std::make_shared<Outcome>();
+  client->Send(server.endpoint(), Get("/peer"), CallbacksFor(outcome));
+  ASSERT_TRUE(outcome->WaitDone());
+  ASSERT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+
+  const auto start = std::chrono::steady_clock::now();
+  client.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
 // A pause for resume longer than the response timeout is not a timeout: the gap counts
 // only while the client is reading.
 TEST(UpstreamClientTest, PauseForResumeIsNotCountedAsATimeout) {
