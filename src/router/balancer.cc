@@ -29,9 +29,12 @@ Balancer::Balancer(BalancerOptions options, Clock clock, Random random)
   }
 }
 
-Balancer::Entry& Balancer::EntryFor(const std::string& id) {
-  auto [it, inserted] = entries_.try_emplace(id);
-  if (inserted) it->second.ewma_ms = Milliseconds(options_.initial_latency);
+Balancer::Entry& Balancer::EntryFor(std::string_view id) {
+  auto it = entries_.find(id);
+  if (it == entries_.end()) {
+    it = entries_.emplace(std::string(id), Entry{}).first;
+    it->second.ewma_ms = Milliseconds(options_.initial_latency);
+  }
   return it->second;
 }
 
@@ -59,24 +62,24 @@ bool Balancer::Available(const std::string& id) {
   return AvailableLocked(EntryFor(id), clock_());
 }
 
-std::optional<std::string> Balancer::Pick(const std::vector<std::string>& candidates) {
+std::optional<std::string_view> Balancer::Pick(const std::vector<std::string_view>& candidates) {
   std::lock_guard<std::mutex> lock(mutex_);
   TimePoint now = clock_();
   // Each candidate's entry is looked up once (a map search with string compares).
-  std::vector<std::pair<const std::string*, const Entry*>> available;
+  std::vector<std::pair<std::string_view, const Entry*>> available;
   available.reserve(candidates.size());
-  for (const std::string& id : candidates) {
+  for (std::string_view id : candidates) {
     const Entry& entry = EntryFor(id);
-    if (AvailableLocked(entry, now)) available.emplace_back(&id, &entry);
+    if (AvailableLocked(entry, now)) available.emplace_back(id, &entry);
   }
   if (available.empty()) return std::nullopt;
-  if (available.size() == 1) return *available[0].first;
+  if (available.size() == 1) return available[0].first;
   size_t first = static_cast<size_t>(random_() % available.size());
   size_t second = static_cast<size_t>(random_() % (available.size() - 1));
   if (second >= first) ++second;  // two distinct choices
   const auto& [a, a_entry] = available[first];
   const auto& [b, b_entry] = available[second];
-  return Cost(*a_entry) <= Cost(*b_entry) ? *a : *b;
+  return Cost(*a_entry) <= Cost(*b_entry) ? a : b;
 }
 
 void Balancer::OnStart(const std::string& id) {

@@ -26,6 +26,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "router/retry_budget.h"
@@ -85,8 +86,9 @@ class Balancer {
   // Whether `id` may get traffic now: not ejected and not marked down.
   bool Available(const std::string& id);
 
-  // Power of two choices among the available `candidates`; nullopt when none is available.
-  std::optional<std::string> Pick(const std::vector<std::string>& candidates);
+  // Power of two choices among the available `candidates`: one of them (the view itself), or
+  // nullopt when none is available.
+  std::optional<std::string_view> Pick(const std::vector<std::string_view>& candidates);
 
   // An exchange with `id` starts / ends. `time_to_head` is the latency sample (used only
   // for kSuccess). OnFirstStart is OnStart for a client request's first try: it also counts
@@ -125,7 +127,7 @@ class Balancer {
     double rtt_ms = -1;
   };
 
-  Entry& EntryFor(const std::string& id);  // requires mutex_
+  Entry& EntryFor(std::string_view id);  // requires mutex_
   bool AvailableLocked(const Entry& entry, TimePoint now) const;
   double Cost(const Entry& entry) const;
   // Returns true when this failure ejected the upstream.
@@ -135,7 +137,7 @@ class Balancer {
   Clock clock_;
   Random random_;
   std::mutex mutex_;
-  std::map<std::string, Entry> entries_;
+  std::map<std::string, Entry, std::less<>> entries_;  // std::less<>: found by string_view
   RetryBudget retry_budget_;
   std::function<void(const std::string&)> ejection_observer_;
 };

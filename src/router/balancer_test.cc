@@ -34,7 +34,7 @@ Balancer::Random SeededRandom(uint64_t seed) {
 TEST(BalancerTest, FiveTimesSlowerUpstreamGetsAProportionallySmallerShare) {
   FakeTime time;
   Balancer balancer({}, time.clock(), SeededRandom(7));
-  const std::vector<std::string> ids = {"fast-1", "fast-2", "fast-3", "slow"};
+  const std::vector<std::string_view> ids = {"fast-1", "fast-2", "fast-3", "slow"};
   std::map<std::string, milliseconds> service_time = {
       {"fast-1", milliseconds(10)}, {"fast-2", milliseconds(10)}, {"fast-3", milliseconds(10)},
       {"slow", milliseconds(50)}};
@@ -49,7 +49,7 @@ TEST(BalancerTest, FiveTimesSlowerUpstreamGetsAProportionallySmallerShare) {
                         service_time[in_flight.top().second]);
       in_flight.pop();
     }
-    std::optional<std::string> pick = balancer.Pick(ids);
+    std::optional<std::string> pick(balancer.Pick(ids));
     ASSERT_TRUE(pick.has_value());
     ++picks[*pick];
     balancer.OnStart(*pick);

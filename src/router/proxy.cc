@@ -190,12 +190,12 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       }
       metrics_.Retried();
     }
-    tried_.push_back(target->id);
     if (target->spill) metrics_.Spilled();
 
     Try& attempt = NewTry();
     attempt.call = this;
     attempt.target = std::move(*target);
+    tried_.push_back(attempt.target.id);  // tries stay put: the view stays valid
     attempt.started = Clock::now();
     const ProxyTarget& chosen = attempt.target;
     if (tried_.size() == 1) {
@@ -411,7 +411,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   Try first_try_;
   bool first_try_taken_ = false;
   std::list<Try> retries_;
-  std::vector<std::string> tried_;
+  std::vector<std::string_view> tried_;  // the ids of the tries, in order
   std::optional<net::HttpResponse> last_error_;
   bool last_was_failure_ = false;
   bool streaming_ = false;

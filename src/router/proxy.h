@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/http_server.h"
@@ -56,8 +57,10 @@ struct ProxyRequest {
   std::string own_region;
   // The largest Content-Length of an answer collected whole (see above); 0 streams all.
   uint64_t max_collected_response_bytes = 0;
-  // The next upstream to try, given the ids already tried; nullopt when none is left.
-  std::function<std::optional<ProxyTarget>(const std::vector<std::string>& tried)> next_target;
+  // The next upstream to try, given the ids already tried (views valid during the call);
+  // nullopt when none is left.
+  std::function<std::optional<ProxyTarget>(const std::vector<std::string_view>& tried)>
+      next_target;
   // The answer when not a single upstream could be tried.
   std::function<net::HttpResponse()> no_target_response;
   // Released when the request ends (the tenant's admission ticket).

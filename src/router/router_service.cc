@@ -205,25 +205,25 @@ class RouterService::Handlers {
 
   // What the regional tier tries for one request: local workers (by two choices), then the
   // peers' routers (unless the request was spilled here already).
-  std::function<std::optional<ProxyTarget>(const std::vector<std::string>&)> RegionalNext(
+  std::function<std::optional<ProxyTarget>(const std::vector<std::string_view>&)> RegionalNext(
       std::string model, std::optional<std::set<std::string>> candidates,
       std::shared_ptr<const store::Tenant> tenant, bool local_allowed, bool may_spill) {
     return [this, model = std::move(model), candidates = std::move(candidates),
             tenant = std::move(tenant), local_allowed,
-            may_spill](const std::vector<std::string>& tried) -> std::optional<ProxyTarget> {
+            may_spill](const std::vector<std::string_view>& tried) -> std::optional<ProxyTarget> {
       auto already = [&tried](const std::string& id) {
         return std::find(tried.begin(), tried.end(), id) != tried.end();
       };
       if (local_allowed) {
         auto workers = service_.dependencies_.workers->Eligible();
-        std::vector<std::string> ids;
+        std::vector<std::string_view> ids;  // views into *workers, which stays alive here
         for (const WorkerInfo& worker : *workers) {
           if (!worker.model.empty() && worker.model != model) continue;
           if (candidates && !candidates->count(worker.id)) continue;
           if (already(worker.id)) continue;
           ids.push_back(worker.id);
         }
-        if (std::optional<std::string> pick = service_.worker_balancer_.Pick(ids)) {
+        if (std::optional<std::string_view> pick = service_.worker_balancer_.Pick(ids)) {
           for (const WorkerInfo& worker : *workers) {
             if (worker.id == *pick) {
               return ProxyTarget{worker.id, worker.endpoint, false, false,
@@ -265,11 +265,11 @@ class RouterService::Handlers {
     return regions;
   }
 
-  std::function<std::optional<ProxyTarget>(const std::vector<std::string>&)> GlobalNext(
+  std::function<std::optional<ProxyTarget>(const std::vector<std::string_view>&)> GlobalNext(
       std::optional<std::set<std::string>> candidates,
       std::shared_ptr<const store::Tenant> tenant) {
     return [this, candidates = std::move(candidates),
-            tenant = std::move(tenant)](const std::vector<std::string>& tried)
+            tenant = std::move(tenant)](const std::vector<std::string_view>& tried)
                -> std::optional<ProxyTarget> {
       for (const PeerRouter& region : NearestRegions(*tenant)) {
         if (std::find(tried.begin(), tried.end(), region.region) != tried.end()) continue;
