@@ -99,9 +99,10 @@ class DeadlineWatch : public std::enable_shared_from_this<DeadlineWatch> {
   explicit DeadlineWatch(const asio::any_io_executor& executor) : timer_(executor) {}
 
   // The exchange the connection serves now, or nullptr while it is pooled. An exchange sets
-  // itself when it takes the connection and clears itself in End (before the pool gets
-  // the connection back); until End the client's list of exchanges in flight keeps it
-  // alive, so the pointer is valid whenever it is set.
+  // itself whenever it sets a deadline and clears itself in End (before the pool gets the
+  // connection back), both on the connection's executor, where the timer's handler runs
+  // too. Until End the client's list of exchanges in flight keeps it alive, so the
+  // pointer is valid whenever it is set.
   void set_user(DeadlineUser* user) { user_ = user; }
 
   // The user's OnDeadlineTimer runs no later than `deadline` (maybe earlier).
@@ -365,7 +366,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     registration_ = registration;
     if (pooled) {
       executor_ = pooled->socket.get_executor();
-      Use(std::move(pooled));
+      connection_ = std::move(pooled);
       reused_ = true;
     }
   }
@@ -401,6 +402,9 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // From the coarse clock: a deadline of seconds may fire a scheduler tick early.
   void SetDeadline(std::chrono::milliseconds timeout) {
     deadline_ = base::CoarseNow() + timeout;
+    // Here, on the executor, not when the connection is taken from the pool (on the caller's
+    // thread): the watch's handler may be running then.
+    connection_->watch->set_user(this);
     connection_->watch->FireBy(deadline_);
   }
 
@@ -412,12 +416,6 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     timed_out_ = true;
     ErrorCode ignored;
     connection_->socket.close(ignored);  // the pending operation fails
-  }
-
-  // Takes `connection` for this exchange, in place of any it had.
-  void Use(std::unique_ptr<Connection> connection) {
-    connection_ = std::move(connection);
-    connection_->watch->set_user(this);
   }
 
   // --- The steps ---
@@ -440,7 +438,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   void ConnectTo(size_t index) {
     // A socket whose connect failed is not reused for the next address; a fresh one is
     // cheap and this path is rare.
-    Use(std::make_unique<Connection>(io_context_, executor_));
+    connection_ = std::make_unique<Connection>(io_context_, executor_);
     timed_out_ = false;
     SetDeadline(client_->options().connect_timeout);
     connection_->socket.async_connect(
