@@ -66,8 +66,8 @@ std::optional<std::string_view> Balancer::Pick(const std::vector<std::string_vie
   std::lock_guard<std::mutex> lock(mutex_);
   TimePoint now = clock_();
   // Each candidate's entry is looked up once (a map search with string compares).
-  std::vector<std::pair<std::string_view, const Entry*>> available;
-  available.reserve(candidates.size());
+  std::vector<std::pair<std::string_view, const Entry*>>& available = pick_scratch_;
+  available.clear();
   for (std::string_view id : candidates) {
     const Entry& entry = EntryFor(id);
     if (AvailableLocked(entry, now)) available.emplace_back(id, &entry);

@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "router/retry_budget.h"
@@ -138,6 +139,9 @@ class Balancer {
   Random random_;
   std::mutex mutex_;
   std::map<std::string, Entry, std::less<>> entries_;  // std::less<>: found by string_view
+  // Pick's list of the available candidates, kept so that a pick allocates nothing. Its
+  // entries point into the caller's candidates and are stale outside Pick.
+  std::vector<std::pair<std::string_view, const Entry*>> pick_scratch_;
   RetryBudget retry_budget_;
   std::function<void(const std::string&)> ejection_observer_;
 };
