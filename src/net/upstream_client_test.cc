@@ -109,6 +109,18 @@ HttpRequest Get(std::string target) {
   return request;
 }
 
+// Sends GET `target` and waits for the exchange to end (10 s at most); returns how long it
+// took.
+std::chrono::steady_clock::duration TimedExchange(UpstreamClient& client,
+                                                  const Endpoint& endpoint,
+                                                  std::string target,
+                                                  std::shared_ptr<Outcome> outcome) {
+  const auto sent_at = std::chrono::steady_clock::now();
+  client.Send(endpoint, Get(std::move(target)), CallbacksFor(outcome));
+  EXPECT_TRUE(outcome->WaitDone()) << "the exchange did not end";
+  return std::chrono::steady_clock::now() - sent_at;
+}
+
 HttpRequest Post(std::string target, std::string body) {
   HttpRequest request;
   request.method = "POST";
@@ -711,10 +723,7 @@ TEST(UpstreamClientTest, ResponseTimeoutBeforeHeadAndBetweenPieces) {
   UpstreamClient client(options);
 
   auto silent = std::make_shared<Outcome>();
-  const auto sent_at = std::chrono::steady_clock::now();
-  client.Send(server.endpoint(), Get("/silent"), CallbacksFor(silent));
-  ASSERT_TRUE(silent->WaitDone());
-  const auto elapsed = std::chrono::steady_clock::now() - sent_at;
+  const auto elapsed = TimedExchange(client, server.endpoint(), "/silent", silent);
   EXPECT_EQ(silent->result.status.code(), base::StatusCode::kDeadlineExceeded)
       << silent->result.status.ToString();
   EXPECT_FALSE(silent->result.head_received);
@@ -765,10 +774,7 @@ TEST(UpstreamClientTest, ResponseTimeoutFiresOnAConnectionReusedFromThePool) {
   // when it fires, it must be armed again.
   std::this_thread::sleep_for(100ms);
   auto silent = std::make_shared<Outcome>();
-  const auto sent_at = std::chrono::steady_clock::now();
-  client.Send(server.endpoint(), Get("/silent"), CallbacksFor(silent));
-  ASSERT_TRUE(silent->WaitDone());
-  const auto elapsed = std::chrono::steady_clock::now() - sent_at;
+  const auto elapsed = TimedExchange(client, server.endpoint(), "/silent", silent);
   EXPECT_EQ(silent->result.status.code(), base::StatusCode::kDeadlineExceeded)
       << silent->result.status.ToString();
   EXPECT_GE(elapsed, 250ms);
