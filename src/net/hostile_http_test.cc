@@ -316,6 +316,8 @@ TEST(HostileHttpTest, NeverReadingClientHitsWriteTimeout) { RunNeverReadingClien
 TEST(HostileHttpTest, IdleConnectionsHoldNoReadBuffer) {
 #if defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "AddressSanitizer's redzones and quarantine change what memory costs";
+#elif defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer's shadow memory changes what memory costs";
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
   GTEST_SKIP() << "AddressSanitizer's redzones and quarantine change what memory costs";
