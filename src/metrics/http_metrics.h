@@ -4,7 +4,9 @@
 // calls it from its io threads as requests complete and connections open and close.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,9 +35,15 @@ class HttpMetrics : public net::ServerObserver {
     prometheus::Counter* requests;
     prometheus::Histogram* duration;
   };
+  // The series of one request: the one the calling thread used last when the request has
+  // the same method, route and status (nearly always, under load), else FindOrAddSeries.
+  Series SeriesFor(const std::string& method, const std::string& route, int status);
   Series FindOrAddSeries(const std::string& method, const std::string& route,
                          const std::string& code);
 
+  // Tells this object's entries in the threads' caches from those of another HttpMetrics
+  // (one made later at the same address included): unique per process.
+  const uint64_t id_;
   std::shared_ptr<Registry> registry_;
   CounterFamily& requests_;
   HistogramFamily& durations_;

@@ -254,6 +254,25 @@ TEST(HttpMetricsTest, TwoObserversOnOneRegistryShareTheSeries) {
   EXPECT_EQ(SampleValue(text, kHttpConnectionsOpen), 2);
 }
 
+TEST(HttpMetricsTest, OneMadeWhereAnotherWasCountsInItsOwnRegistry) {
+  // Each thread remembers the series it used last; an HttpMetrics made later at the same
+  // address must not be taken for the old one (whose registry lives on here).
+  auto old_registry = std::make_shared<Registry>();
+  auto new_registry = std::make_shared<Registry>();
+  std::optional<HttpMetrics> metrics;
+  metrics.emplace(old_registry);
+  const HttpMetrics* old_address = &*metrics;
+  metrics->OnRequestDone("GET", "/", 200, milliseconds(1));
+  metrics.reset();
+  metrics.emplace(new_registry);
+  ASSERT_EQ(&*metrics, old_address);
+  metrics->OnRequestDone("GET", "/", 200, milliseconds(1));
+
+  const std::string series = std::string(kHttpRequestsTotal) + R"({code="200",method="GET",route="/"})";
+  EXPECT_EQ(SampleValue(old_registry->Serialize(), series), 1);
+  EXPECT_EQ(SampleValue(new_registry->Serialize(), series), 1);
+}
+
 TEST(HttpMetricsTest, ConcurrentUpdatesLoseNothing) {
   auto registry = std::make_shared<Registry>();
   HttpMetrics metrics(registry);

@@ -28,9 +28,9 @@ RouterMetrics::RouterMetrics(std::shared_ptr<metrics::Registry> registry, const 
   auto& requests = registry_->AddCounter(metrics::kRouterRequestsTotal,
                                          "Client requests proxied by the router, by outcome.",
                                          tier_label);
-  for (int i = 0; i <= static_cast<int>(RequestOutcome::kCancelled); ++i) {
+  for (size_t i = 0; i < outcomes_.size(); ++i) {
     auto outcome = static_cast<RequestOutcome>(i);
-    outcomes_[outcome] = &requests.Add({{"outcome", RequestOutcomeName(outcome)}});
+    outcomes_[i] = &requests.Add({{"outcome", RequestOutcomeName(outcome)}});
   }
   auto& latency = registry_->AddHistogram(
       metrics::kRouterUpstreamLatencySeconds,
@@ -51,7 +51,9 @@ RouterMetrics::RouterMetrics(std::shared_ptr<metrics::Registry> registry, const 
                     .Add({});
 }
 
-void RouterMetrics::RequestDone(RequestOutcome outcome) { outcomes_.at(outcome)->Increment(); }
+void RouterMetrics::RequestDone(RequestOutcome outcome) {
+  outcomes_[static_cast<size_t>(outcome)]->Increment();
+}
 
 void RouterMetrics::UpstreamLatency(bool to_router, std::chrono::nanoseconds time_to_head) {
   (to_router ? router_latency_ : worker_latency_)

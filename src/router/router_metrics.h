@@ -2,10 +2,9 @@
 // the service's Registry and updated by RouterService and its proxy. Thread-safe.
 #pragma once
 
+#include <array>
 #include <chrono>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "metrics/registry.h"
@@ -25,7 +24,7 @@ enum class RequestOutcome {
   kNotFound,
   kRegionForbidden,
   kPlaintextForbidden,
-  kCancelled,
+  kCancelled,  // the last: RouterMetrics keeps one counter per outcome up to here
 };
 const char* RequestOutcomeName(RequestOutcome outcome);
 
@@ -43,7 +42,8 @@ class RouterMetrics {
 
  private:
   std::shared_ptr<metrics::Registry> registry_;
-  std::map<RequestOutcome, prometheus::Counter*> outcomes_;
+  // By RequestOutcome's value.
+  std::array<prometheus::Counter*, static_cast<size_t>(RequestOutcome::kCancelled) + 1> outcomes_;
   prometheus::Histogram* worker_latency_;
   prometheus::Histogram* router_latency_;
   prometheus::Counter* ejections_;
