@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <system_error>
 #include <utility>
 
@@ -235,8 +236,7 @@ class ModelScanner {
     ++position_;  // the opening quote
     while (true) {
       // A run of characters that stand for themselves, taken in one step.
-      size_t run_end = position_;
-      while (run_end < text_.size() && IsPlain(text_[run_end])) ++run_end;
+      size_t run_end = PlainRunEnd(position_);
       if (out != nullptr) out->append(text_.data() + position_, run_end - position_);
       position_ = run_end;
       if (position_ >= text_.size()) return false;
@@ -255,6 +255,39 @@ class ModelScanner {
       if (out != nullptr) out->append(text_.substr(position_, length));
       position_ += length;
     }
+  }
+
+  // Where the run of plain characters starting at `from` ends. Keys and most values end
+  // within their first eight bytes, which are taken byte by byte. A prompt is mostly one
+  // long run: after those eight bytes it is taken a word of eight at a time while a whole
+  // word is plain, then byte by byte up to the first other one. A body with a 4 KiB prompt
+  // scans in 0.7 µs instead of 2.5 (docs/performance.md).
+  size_t PlainRunEnd(size_t from) const {
+    size_t end = from;
+    const size_t first_eight_end = std::min(from + 8, text_.size());
+    while (end < first_eight_end && IsPlain(text_[end])) ++end;
+    if (end < first_eight_end) return end;
+    while (end + 8 <= text_.size() && AllPlain(text_.data() + end)) end += 8;
+    while (end < text_.size() && IsPlain(text_[end])) ++end;
+    return end;
+  }
+
+  // Whether all eight bytes at `bytes` are plain. Each test below is the classic bit trick
+  // for "some byte of the word is ..." (exact for "some", though not for which byte):
+  // (w - 0x01..) & ~w & 0x80.. is nonzero exactly when some byte of w is zero.
+  static bool AllPlain(const char* bytes) {
+    constexpr uint64_t kOnes = 0x0101010101010101;
+    constexpr uint64_t kHighs = 0x8080808080808080;
+    uint64_t word;
+    std::memcpy(&word, bytes, sizeof word);
+    auto some_zero = [](uint64_t w) { return (w - kOnes) & ~w & kHighs; };
+    uint64_t not_ascii = word & kHighs;
+    // With the high bits known clear, w - 0x20.. borrows out of a byte exactly when that
+    // byte is below 0x20 (a control character).
+    uint64_t control = (word - 0x20 * kOnes) & ~word & kHighs;
+    uint64_t quote = some_zero(word ^ ('"' * kOnes));
+    uint64_t backslash = some_zero(word ^ ('\\' * kOnes));
+    return (not_ascii | control | quote | backslash) == 0;
   }
 
   // Printable ASCII other than the quote and the backslash. A table: four comparisons per

@@ -171,6 +171,19 @@ TEST(ReadRequestedModelTest, MutatedBodiesAgreeWithAFullParse) {
   }
 }
 
+TEST(ReadRequestedModelTest, EveryByteAtEveryPlaceInALongStringAgreesWithAFullParse) {
+  // Plain runs are taken eight bytes at a time: each byte value, at each place within and
+  // across those words, in the model's value and in another member's.
+  for (int byte = 0; byte < 256; ++byte) {
+    for (size_t before = 0; before < 20; ++before) {
+      const std::string text = std::string(before, 'a') + static_cast<char>(byte) + "bcdefghijklm";
+      ExpectSameAsFullParse(R"({"model":")" + text + R"(","prompt":"x"})");
+      ExpectSameAsFullParse(R"({"prompt":")" + text + R"(","model":"m"})");
+      if (HasFailure()) return;
+    }
+  }
+}
+
 TEST(ReadRequestedModelTest, DeepNestingIsHandledWithoutRecursion) {
   const std::string deep = R"({"model":"m","x":)" + std::string(100000, '[') +
                            std::string(100000, ']') + "}";
