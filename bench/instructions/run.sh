@@ -10,9 +10,15 @@
 # figure moves by well under 1 % between runs, so it shows what a change to the request
 # path saves; it leaves out the kernel, which costs both proxies about the same.
 #
+# Two more columns come from the same run: first-level instruction-cache misses per
+# request (callgrind's cache simulation, a 32 KiB L1; how much code a request runs
+# through, not only how long it is) and locked instructions per request (atomic
+# read-modify-writes: mutexes, reference counts; bench/instructions/locked.py).
+#
 # Usage: bench/instructions/run.sh path/to/supercluster [--connections N] [--duration S]
 #                                         [--jobs "proxy serve"]
-#   Needs valgrind, nginx and wrk (scripts/install-deps). About 40 s per job.
+#   Needs valgrind, nginx, wrk, objdump and python3 (scripts/install-deps). About 40 s
+#   per job.
 #   Each server's profile is kept as $OUT_DIR/callgrind-<name>.out (default build/bench),
 #   with its request count in callgrind-<name>.requests; bench/instructions/cgdiff.py
 #   compares two such profiles function by function.
@@ -49,7 +55,7 @@ source "$script_dir/../lib.sh"
 nginx=${NGINX_BINARY:-/usr/sbin/nginx}
 [[ -x "$supercluster" ]] || die "not an executable: $supercluster (make build)"
 [[ -x "$nginx" ]] || die "nginx not found at $nginx (scripts/install-deps installs nginx-light)"
-for tool in wrk valgrind callgrind_control; do
+for tool in wrk valgrind callgrind_control objdump python3; do
   command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps installs it)"
 done
 [[ "$connections" =~ ^[1-9][0-9]*$ ]] || die "--connections must be a positive integer"
@@ -92,7 +98,8 @@ measure() {
   local name=$1 port=$2 path=$3 script=$4
   shift 4
   local out=$work/callgrind.$name
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "$@" \
+  valgrind --tool=callgrind --instr-atstart=no --cache-sim=yes --dump-instr=yes \
+    --callgrind-out-file="$out" "$@" \
     >"$work/$name.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
@@ -124,7 +131,14 @@ measure() {
   done
   cp "$profile" "$profile_dir/callgrind-$name.out"
   echo "$requests" >"$profile_dir/callgrind-$name.requests"
-  printf '| %s | %s | %s |\n' "$name" "$requests" "$((instructions / requests))"
+  # The events line names the counters; I1mr is the instruction cache's first-level misses.
+  local i1_misses locked
+  i1_misses=$(awk -v requests="$requests" '
+    /^events:/ {for (i = 2; i <= NF; i++) if ($i == "I1mr") column = i}
+    /^totals:/ {printf "%.0f", $column / requests}' "$profile")
+  locked=$(python3 "$script_dir/locked.py" "$profile" "$requests" | awk 'NR == 1 {print $NF}')
+  printf '| %s | %s | %s | %s | %s |\n' "$name" "$requests" "$((instructions / requests))" \
+    "$i1_misses" "$locked"
   echo "$((instructions / requests))" >"$work/$name.per-request"
 }
 
@@ -142,8 +156,8 @@ proxy_job() {
   router_port=$(free_port)
   echo "proxy: POST /v1/completions through two upstreams, least connections"
   echo
-  echo "| proxy | requests | user-space instructions per request |"
-  echo "|---|---:|---:|"
+  echo "| proxy | requests | user-space instructions per request | L1i misses per request | locked instructions per request |"
+  echo "|---|---:|---:|---:|---:|"
   measure nginx-proxy "$nginx_port" /v1/completions "$work/request.lua" \
     "$nginx" -p "$work" -c "$conf" -g 'daemon off;'
   measure router "$router_port" /v1/completions "$work/request.lua" \
@@ -162,8 +176,8 @@ serve_job() {
   serve_port=$(free_port)
   echo "serve: GET /v1/echo, a 24-byte answer"
   echo
-  echo "| server | requests | user-space instructions per request |"
-  echo "|---|---:|---:|"
+  echo "| server | requests | user-space instructions per request | L1i misses per request | locked instructions per request |"
+  echo "|---|---:|---:|---:|---:|"
   measure nginx-serve "$nginx_port" /v1/echo "" \
     "$nginx" -p "$work" -c "$conf" -g 'daemon off;'
   measure serve "$serve_port" /v1/echo "" \

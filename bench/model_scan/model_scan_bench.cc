@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
       {"chat, 64 KiB prompt", ChatBody(65536)},
   };
   std::printf("%s; %.1f s per measurement, one thread\n\n", MachineLine().c_str(), seconds);
-  std::printf("| body | bytes | scan ns | scan ns/byte | full parse ns | parse ns/byte | scan/parse |\n");
+  std::printf(
+      "| body | bytes | scan ns | scan ns/byte | full parse ns | parse ns/byte | scan/parse |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (const Case& c : cases) {
     if (Scan(c.body) != FullParse(c.body) || Scan(c.body) == 0) {

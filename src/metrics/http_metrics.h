@@ -4,7 +4,6 @@
 // calls it from its io threads as requests complete and connections open and close.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>

@@ -268,7 +268,8 @@ TEST(HttpMetricsTest, OneMadeWhereAnotherWasCountsInItsOwnRegistry) {
   ASSERT_EQ(&*metrics, old_address);
   metrics->OnRequestDone("GET", "/", 200, milliseconds(1));
 
-  const std::string series = std::string(kHttpRequestsTotal) + R"({code="200",method="GET",route="/"})";
+  const std::string series =
+      std::string(kHttpRequestsTotal) + R"({code="200",method="GET",route="/"})";
   EXPECT_EQ(SampleValue(old_registry->Serialize(), series), 1);
   EXPECT_EQ(SampleValue(new_registry->Serialize(), series), 1);
 }
