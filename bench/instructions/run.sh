@@ -4,6 +4,10 @@
 #          set-up and POST request of bench/router);
 #   serve: `supercluster serve` and nginx answering GET /v1/echo with the same 24-byte
 #          body (the set-up of bench/http).
+# The proxy job also measures asio_floor_proxy (bench/instructions/asio_floor_proxy.cc), the
+# least an Asio proxy does: a floor, not a competitor. It is looked for beside the build's
+# supercluster (BUILD/bench/instructions/asio_floor_proxy; FLOOR_BINARY overrides) and
+# left out, saying so, when it is not there.
 # Each runs under valgrind's callgrind, driven by wrk. Counting
 # starts after a warm-up (callgrind_control -i on) and stops after the measured run; the
 # count is divided by the requests wrk completed. Unlike CPU time on a shared machine the
@@ -53,6 +57,7 @@ die() { echo "bench/instructions: FAIL: $*" >&2; exit 1; }
 source "$script_dir/../lib.sh"
 
 nginx=${NGINX_BINARY:-/usr/sbin/nginx}
+floor=${FLOOR_BINARY:-$(dirname "$supercluster")/../../bench/instructions/asio_floor_proxy}
 [[ -x "$supercluster" ]] || die "not an executable: $supercluster (make build)"
 [[ -x "$nginx" ]] || die "nginx not found at $nginx (scripts/install-deps installs nginx-light)"
 for tool in wrk valgrind callgrind_control objdump python3; do
@@ -164,8 +169,18 @@ proxy_job() {
     "$supercluster" router --tier regional --region bench \
     --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
     --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1
+  if [[ -x "$floor" ]]; then
+    local floor_port
+    floor_port=$(free_port)
+    measure asio-floor "$floor_port" /v1/completions "$work/request.lua" \
+      "$floor" "$floor_port" "$upstream_a" "$upstream_b"
+  else
+    log "no asio_floor_proxy at $floor: its row is left out"
+  fi
   echo
   ratio router nginx-proxy
+  [[ -x "$floor" ]] && ratio router asio-floor
+  return 0
 }
 
 serve_job() {
