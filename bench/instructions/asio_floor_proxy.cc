@@ -27,7 +27,10 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using ErrorCode = boost::system::error_code;
 
-constexpr size_t kBufferBytes = 64 * 1024;
+// Requests are read into 4 KiB (as the router's server reads), answers into 64 KiB (as
+// its upstream client reads), the latter only once a connection has sent a request.
+constexpr size_t kRequestBufferBytes = 4 * 1024;
+constexpr size_t kResponseBufferBytes = 64 * 1024;
 
 struct Upstream {
   tcp::endpoint endpoint;
@@ -58,7 +61,7 @@ size_t WholeMessageBytes(std::string_view data) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket client, std::vector<Upstream>& upstreams)
-      : client_(std::move(client)), upstreams_(upstreams), request_(kBufferBytes, '\0') {}
+      : client_(std::move(client)), upstreams_(upstreams), request_(kRequestBufferBytes, '\0') {}
 
   void ReadRequest() {
     client_.async_read_some(
@@ -100,7 +103,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadResponse() {
-    if (response_.empty()) response_.resize(kBufferBytes);
+    if (response_.empty()) response_.resize(kResponseBufferBytes);
     connection_->async_read_some(
         asio::buffer(response_.data() + response_used_, response_.size() - response_used_),
         [self = shared_from_this()](ErrorCode error, size_t bytes) {

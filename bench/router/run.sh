@@ -38,10 +38,12 @@
 #
 # Usage: bench/router/run.sh path/to/supercluster [--threads N] [--connections "1 16 64"]
 #                            [--duration SECONDS] [--idle-connections N] [--rounds R]
-#   (or `make bench`). Environment: ROUTER=router (default) | serve | none: `serve` puts
-#   `supercluster serve` where the router goes, to check the script's plumbing only (it is
-#   not a proxy; the request then goes to POST /v1/echo everywhere); `none` runs the anchors
-#   only. ROUTER_FLAGS: the router's flags after --tier, --listen and --static-worker
+#   (or `make bench`). Environment: ROUTER=router (default) | serve | floor | none: `serve`
+#   puts `supercluster serve` where the router goes, to check the script's plumbing only
+#   (it is not a proxy; the request then goes to POST /v1/echo everywhere); `floor` puts
+#   bench/instructions/asio_floor_proxy there, the least an Asio proxy does (a floor for
+#   the router's numbers, not a proxy to use; FLOOR_BINARY, default beside the build's
+#   supercluster); `none` runs the anchors only. ROUTER_FLAGS: the router's flags after --tier, --listen and --static-worker
 #   (default "--log-level warn --set server.io_threads=N"); ROUTER_EXTRA_FLAGS: flags added
 #   to those (e.g. "--set router.max_attempts=1"). OUT_DIR (default build/bench),
 #   NGINX_BINARY, HAPROXY_BINARY, WRK_BINARY, BENCH_PATH, BENCH_NICE (e.g. -10: run
@@ -95,9 +97,12 @@ die() { echo "bench/router: FAIL: $*" >&2; exit 1; }
 source "$script_dir/../lib.sh"
 
 case "$router_mode" in
-  router|serve|none) ;;
-  *) die "ROUTER must be router, serve or none, got '$router_mode'" ;;
+  router|serve|floor|none) ;;
+  *) die "ROUTER must be router, serve, floor or none, got '$router_mode'" ;;
 esac
+floor=${FLOOR_BINARY:-$(dirname "$supercluster")/../../bench/instructions/asio_floor_proxy}
+[[ "$router_mode" != floor || -x "$floor" ]] \
+  || die "not an executable: $floor (make build builds bench/instructions/asio_floor_proxy)"
 [[ "$router_mode" == serve ]] && bench_path=/v1/echo
 [[ "$router_mode" == none || -x "$supercluster" ]] \
   || die "not an executable: $supercluster (build it first: make build)"
@@ -332,6 +337,11 @@ if [[ "$router_mode" != none ]]; then
     $prio taskset -c "$proxy_cpus" "$supercluster" router --tier regional --region bench \
       --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_port_1" \
       --static-worker "127.0.0.1:$upstream_port_2" $router_flags >"$tmp/router.log" 2>&1 &
+  elif [[ "$router_mode" == floor ]]; then
+    router_label="asio-floor"
+    log "ROUTER=floor: asio_floor_proxy stands in for the router (a floor, not a proxy to use)"
+    $prio taskset -c "$proxy_cpus" "$floor" "$router_port" "$upstream_port_1" \
+      "$upstream_port_2" >"$tmp/router.log" 2>&1 &
   else
     router_label="serve(plumbing)"
     log "ROUTER=serve: supercluster serve stands in for the router (NOT a proxy; plumbing check only)"
@@ -646,6 +656,9 @@ if "router" in next(iter(rows.values()), {}) and env["router_mode"] == "router":
 elif env["router_mode"] == "serve":
     print("ROUTER=serve: the 'router' rows are supercluster serve answering by itself, not proxying;")
     print("they check the script only and are not a result.")
+elif env["router_mode"] == "floor":
+    print("ROUTER=floor: the asio-floor rows are bench/instructions/asio_floor_proxy, the least an")
+    print("Asio proxy does (bytes copied through, no fields changed): a floor, not a proxy to use.")
 else:
     print("ROUTER=none: anchors only; rerun with a binary that has `supercluster router`.")
 
