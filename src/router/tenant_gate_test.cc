@@ -171,10 +171,14 @@ TEST_F(TenantGateTest, BadRecordsAndSharedKeysLockOutOnlyThemselves) {
   Put(odd);
   // Two tenants claim the same key: neither may be served with it.
   Put(MakeTenant("twin-a", {"key-shared", "key-twin-a"}));
-  Put(MakeTenant("twin-b", {"key-shared"}));
+  Put(MakeTenant("twin-b", {"key-shared", "key-twin-b"}));
   TenantGate gate(*cache_, {});
-  EXPECT_TRUE(Eventually([&] { return IdFor(gate, "Bearer key-twin-a") == "twin-a"; }));
-  EXPECT_TRUE(Eventually([&] { return IdFor(gate, "Bearer key-odd") == "odd"; }));
+  // twin-b was put last: once it is seen, so are the others (the cache applies the
+  // store's changes in order). Waiting for an earlier one only let the check below run
+  // while key-shared still belonged to twin-a alone.
+  EXPECT_TRUE(Eventually([&] { return IdFor(gate, "Bearer key-twin-b") == "twin-b"; }));
+  EXPECT_EQ(IdFor(gate, "Bearer key-twin-a"), "twin-a");
+  EXPECT_EQ(IdFor(gate, "Bearer key-odd"), "odd");
   EXPECT_EQ(IdFor(gate, "Bearer key-shared"), "(unauthenticated)");
   EXPECT_EQ(IdFor(gate, "Bearer key-acme-1"), "acme");
 }
