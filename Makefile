@@ -31,6 +31,7 @@ bench: build
 	bench/allocs/run.sh $(BUILD_DIR)
 	bench/instructions/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	$(BUILD_DIR)/bench/model_scan/model_scan_bench
+	$(BUILD_DIR)/bench/metrics/histogram_bench
 	bench/store/run.sh $(BUILD_DIR)
 	bench/crypto/run.sh $(BUILD_DIR)
 	scripts/install-deps --bench

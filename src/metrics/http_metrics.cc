@@ -35,7 +35,7 @@ HttpMetrics::HttpMetrics(std::shared_ptr<Registry> registry)
     : id_(next_metrics_id.fetch_add(1, std::memory_order_relaxed)),
       registry_(std::move(registry)),
       requests_(registry_->AddCounter(kHttpRequestsTotal, "HTTP requests answered.")),
-      durations_(registry_->AddHistogram(
+      durations_(registry_->AddDurationHistogram(
           kHttpRequestDurationSeconds,
           "Time from the start of an HTTP request to the end of its response in seconds.")),
       connections_open_(
@@ -45,7 +45,7 @@ void HttpMetrics::OnRequestDone(const std::string& method, const std::string& ro
                                 std::chrono::nanoseconds duration) {
   Series series = SeriesFor(method, route, status);
   series.requests->Increment();
-  series.duration->Observe(std::chrono::duration<double>(duration).count());
+  series.duration->Observe(duration);
 }
 
 void HttpMetrics::OnConnectionOpened() { connections_open_.Increment(); }

@@ -32,7 +32,7 @@ class HttpMetrics : public net::ServerObserver {
   // The series one (method, route, status) updates.
   struct Series {
     prometheus::Counter* requests;
-    prometheus::Histogram* duration;
+    DurationHistogram* duration;
   };
   // The series of one request: the one the calling thread used last when the request has
   // the same method, route and status (nearly always, under load), else FindOrAddSeries.
@@ -45,7 +45,7 @@ class HttpMetrics : public net::ServerObserver {
   const uint64_t id_;
   std::shared_ptr<Registry> registry_;
   CounterFamily& requests_;
-  HistogramFamily& durations_;
+  DurationHistogramFamily& durations_;
   prometheus::Gauge& connections_open_;
 
   // Family::Add builds a new metric (for a histogram, its bucket vectors) before it finds

@@ -23,6 +23,7 @@ namespace {
 
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
 
 // The value of the sample whose name and labels are exactly `series` (as the text format
 // writes them, labels sorted by name and `le` last), or nullopt when there is none.
@@ -75,10 +76,11 @@ TEST(RegistryTest, GaugeCarriesConstantLabels) {
 
 TEST(RegistryTest, HistogramBucketsAreCumulativeWithCountAndSum) {
   Registry registry;
-  HistogramFamily& family = registry.AddHistogram("test_wait_seconds", "Waiting time.");
-  prometheus::Histogram& histogram = family.Add({{"queue", "q"}}, BucketBoundaries{1, 2, 5});
-  // An upper bound is inclusive: 1 falls in the le="1" bucket.
-  for (double value : {0.5, 1.0, 1.5, 3.0, 10.0}) histogram.Observe(value);
+  DurationHistogramFamily& family =
+      registry.AddDurationHistogram("test_wait_seconds", "Waiting time.");
+  DurationHistogram& histogram = family.Add({{"queue", "q"}}, BucketBoundaries{1, 2, 5});
+  // An upper bound is inclusive: 1 s falls in the le="1" bucket.
+  for (int value : {500, 1000, 1500, 3000, 10000}) histogram.Observe(milliseconds(value));
 
   std::string text = registry.Serialize();
   EXPECT_TRUE(HasLine(text, "# TYPE test_wait_seconds histogram")) << text;
@@ -88,6 +90,72 @@ TEST(RegistryTest, HistogramBucketsAreCumulativeWithCountAndSum) {
   EXPECT_EQ(SampleValue(text, R"(test_wait_seconds_bucket{queue="q",le="+Inf"})"), 5) << text;
   EXPECT_EQ(SampleValue(text, R"(test_wait_seconds_count{queue="q"})"), 5) << text;
   EXPECT_EQ(SampleValue(text, R"(test_wait_seconds_sum{queue="q"})"), 16) << text;
+}
+
+TEST(RegistryTest, HistogramBoundsAreExactToTheNanosecond) {
+  Registry registry;
+  DurationHistogram& histogram =
+      registry.AddDurationHistogram("test_edge_seconds", "Edges.").Add({}, {0.0005, 0.001});
+  histogram.Observe(microseconds(500));                     // on the bound: le="0.0005"
+  histogram.Observe(microseconds(500) + nanoseconds(1));   // just above: le="0.001"
+  histogram.Observe(milliseconds(1) + nanoseconds(1));     // above the last: +Inf only
+
+  std::string text = registry.Serialize();
+  EXPECT_EQ(SampleValue(text, R"(test_edge_seconds_bucket{le="0.0005"})"), 1) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_edge_seconds_bucket{le="0.001"})"), 2) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_edge_seconds_bucket{le="+Inf"})"), 3) << text;
+  std::optional<double> sum = SampleValue(text, "test_edge_seconds_sum");
+  ASSERT_TRUE(sum.has_value()) << text;
+  EXPECT_NEAR(*sum, 0.002000002, 1e-12);
+}
+
+TEST(RegistryTest, HistogramSeriesCarryConstantLabelsAndAreFoundAgain) {
+  Registry registry;
+  DurationHistogramFamily& family =
+      registry.AddDurationHistogram("test_hop_seconds", "Hops.", {{"tier", "regional"}});
+  EXPECT_EQ(&registry.AddDurationHistogram("test_hop_seconds", "Hops.", {{"tier", "regional"}}),
+            &family);
+  DurationHistogram& worker = family.Add({{"kind", "worker"}}, {1});
+  EXPECT_EQ(&family.Add({{"kind", "worker"}}, {2, 3}), &worker);  // bounds of the first Add
+  worker.Observe(milliseconds(10));
+  family.Add({{"kind", "router"}}, {1}).Observe(std::chrono::seconds(2));
+
+  std::string text = registry.Serialize();
+  EXPECT_TRUE(HasLine(text, "# TYPE test_hop_seconds histogram")) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_hop_seconds_bucket{kind="worker",tier="regional",le="1"})"),
+            1)
+      << text;
+  EXPECT_EQ(SampleValue(text, R"(test_hop_seconds_bucket{kind="router",tier="regional",le="1"})"),
+            0)
+      << text;
+  EXPECT_EQ(SampleValue(text, R"(test_hop_seconds_count{kind="router",tier="regional"})"), 1);
+  EXPECT_EQ(text.find(R"(le="2")"), std::string::npos) << text;
+}
+
+TEST(RegistryTest, ConcurrentObservationsLoseNothing) {
+  Registry registry;
+  DurationHistogram& histogram =
+      registry.AddDurationHistogram("test_busy_seconds", "Busy.").Add({}, {0.001, 0.01});
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 20000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&histogram] {
+      for (int i = 0; i < kPerThread; ++i) {
+        histogram.Observe(i % 2 == 0 ? microseconds(100) : milliseconds(5));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  std::string text = registry.Serialize();
+  constexpr double kTotal = kThreads * kPerThread;
+  EXPECT_EQ(SampleValue(text, R"(test_busy_seconds_bucket{le="0.001"})"), kTotal / 2) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_busy_seconds_bucket{le="0.01"})"), kTotal);
+  EXPECT_EQ(SampleValue(text, "test_busy_seconds_count"), kTotal);
+  std::optional<double> sum = SampleValue(text, "test_busy_seconds_sum");
+  ASSERT_TRUE(sum.has_value());
+  EXPECT_NEAR(*sum, kTotal / 2 * (0.0001 + 0.005), 1e-6);
 }
 
 TEST(RegistryTest, DefiningANameAgainReturnsTheSameFamily) {
@@ -114,6 +182,25 @@ TEST(RegistryDeathTest, SameNameWithAnotherTypeAborts) {
         registry.AddGauge("test_clash", "Then a gauge.");
       },
       "cannot define metric 'test_clash'");
+}
+
+TEST(RegistryDeathTest, AHistogramNameUsedByACounterAborts) {
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddCounter("test_taken", "A counter.");
+        registry.AddDurationHistogram("test_taken", "Then a histogram.");
+      },
+      "cannot define metric 'test_taken'");
+}
+
+TEST(RegistryDeathTest, AHistogramLabelNamedLeAborts) {
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddDurationHistogram("test_le_seconds", "Le.").Add({{"le", "1"}}, {1});
+      },
+      "invalid label name 'le'");
 }
 
 TEST(RegistryTest, LatencyBucketsSpanHalfAMillisecondToAMinuteInOrder) {

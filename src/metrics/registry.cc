@@ -1,5 +1,6 @@
 #include "metrics/registry.h"
 
+#include <prometheus/check_names.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
@@ -42,23 +43,50 @@ const BucketBoundaries& LatencyBuckets() {
   return buckets;
 }
 
+void Registry::ClaimName(const std::string& name, prometheus::MetricType type) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto [it, added] = types_.emplace(name, type);
+  if (!added && it->second != type) {
+    AbortOnBadDefinition(name, "already defined with another type");
+  }
+}
+
 CounterFamily& Registry::AddCounter(const std::string& name, const std::string& help,
                                     const prometheus::Labels& constant_labels) {
+  ClaimName(name, prometheus::MetricType::Counter);
   return Define(prometheus::BuildCounter(), name, help, constant_labels, registry_);
 }
 
 GaugeFamily& Registry::AddGauge(const std::string& name, const std::string& help,
                                 const prometheus::Labels& constant_labels) {
+  ClaimName(name, prometheus::MetricType::Gauge);
   return Define(prometheus::BuildGauge(), name, help, constant_labels, registry_);
 }
 
-HistogramFamily& Registry::AddHistogram(const std::string& name, const std::string& help,
-                                        const prometheus::Labels& constant_labels) {
-  return Define(prometheus::BuildHistogram(), name, help, constant_labels, registry_);
+DurationHistogramFamily& Registry::AddDurationHistogram(const std::string& name,
+                                                        const std::string& help,
+                                                        const prometheus::Labels& constant_labels) {
+  if (!prometheus::CheckMetricName(name)) AbortOnBadDefinition(name, "invalid metric name");
+  for (const auto& [label, value] : constant_labels) {
+    if (!prometheus::CheckLabelName(label) || label == "le") {
+      AbortOnBadDefinition(name, ("invalid label name '" + label + "'").c_str());
+    }
+  }
+  ClaimName(name, prometheus::MetricType::Histogram);
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& family : histograms_) {
+    if (family->name() == name && family->constant_labels() == constant_labels) return *family;
+  }
+  histograms_.push_back(std::make_unique<DurationHistogramFamily>(name, help, constant_labels));
+  return *histograms_.back();
 }
 
 std::string Registry::Serialize() const {
   std::vector<prometheus::MetricFamily> families = registry_.Collect();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& family : histograms_) families.push_back(family->Collect());
+  }
   std::vector<prometheus::MetricFamily> process = CollectProcessMetrics();
   families.insert(families.end(), std::make_move_iterator(process.begin()),
                   std::make_move_iterator(process.end()));

@@ -3,11 +3,12 @@
 // with the code that defines metrics (metrics::HttpMetrics, later the router, worker and
 // engine) and with the /metrics route (metrics::AddObservabilityRoutes).
 //
-// This is a thin layer over prometheus-cpp's core library: families and their series are
-// prometheus-cpp's own Family<Counter>, Family<Gauge> and Family<Histogram>, whose updates
-// are thread-safe. What it adds: one place that owns the prometheus::Registry, the
-// standard process_* metrics read fresh at every scrape, and serialization to a string
-// (prometheus-cpp's civetweb server is not used; our own HttpServer serves /metrics).
+// This is a thin layer over prometheus-cpp's core library: counters and gauges are
+// prometheus-cpp's own Family<Counter> and Family<Gauge>, whose updates are thread-safe;
+// histograms are our lock-free DurationHistogram (duration_histogram.h). What it adds: one
+// place that owns them, the standard process_* metrics read fresh at every scrape, and
+// serialization to a string (prometheus-cpp's civetweb server is not used; our own
+// HttpServer serves /metrics).
 //
 // Typical use:
 //   auto& requests = registry.AddCounter(kHttpRequestsTotal, "HTTP requests answered.");
@@ -18,18 +19,22 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
 #include <prometheus/labels.h>
+#include <prometheus/metric_type.h>
 #include <prometheus/registry.h>
 
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
+
+#include "metrics/duration_histogram.h"
 
 namespace supercluster::metrics {
 
 using CounterFamily = prometheus::Family<prometheus::Counter>;
 using GaugeFamily = prometheus::Family<prometheus::Gauge>;
-using HistogramFamily = prometheus::Family<prometheus::Histogram>;
-using BucketBoundaries = prometheus::Histogram::BucketBoundaries;
 
 // Upper bounds, in seconds, for histograms of request and inference latencies: from 0.5 ms
 // (a cached or rejected request) to 60 s (a long generation), in 1-2.5-5 steps so that
@@ -54,9 +59,10 @@ class Registry {
                             const prometheus::Labels& constant_labels = {});
   GaugeFamily& AddGauge(const std::string& name, const std::string& help,
                         const prometheus::Labels& constant_labels = {});
-  // Buckets are given per series: family.Add(labels, LatencyBuckets()).
-  HistogramFamily& AddHistogram(const std::string& name, const std::string& help,
-                                const prometheus::Labels& constant_labels = {});
+  // Buckets are given per series: family.Add(labels, LatencyBuckets()); observations are
+  // std::chrono durations, exported in seconds.
+  DurationHistogramFamily& AddDurationHistogram(const std::string& name, const std::string& help,
+                                                const prometheus::Labels& constant_labels = {});
 
   // Every metric defined here plus the process_* metrics (read from /proc/self now), in
   // the Prometheus text exposition format 0.0.4. Thread-safe; cheap enough to call from an
@@ -64,7 +70,14 @@ class Registry {
   std::string Serialize() const;
 
  private:
+  // Records that `name` is a metric of `type`; aborts (see above) when it is already one
+  // of another type. prometheus-cpp checks this among its own families only.
+  void ClaimName(const std::string& name, prometheus::MetricType type);
+
   prometheus::Registry registry_;
+  mutable std::mutex mutex_;  // guards what follows
+  std::map<std::string, prometheus::MetricType> types_;
+  std::vector<std::unique_ptr<DurationHistogramFamily>> histograms_;
 };
 
 }  // namespace supercluster::metrics

@@ -32,7 +32,7 @@ RouterMetrics::RouterMetrics(std::shared_ptr<metrics::Registry> registry, const 
     auto outcome = static_cast<RequestOutcome>(i);
     outcomes_[i] = &requests.Add({{"outcome", RequestOutcomeName(outcome)}});
   }
-  auto& latency = registry_->AddHistogram(
+  auto& latency = registry_->AddDurationHistogram(
       metrics::kRouterUpstreamLatencySeconds,
       "Time from sending a request upstream to its response head, in seconds.", tier_label);
   worker_latency_ = &latency.Add({{"kind", "worker"}}, metrics::LatencyBuckets());
@@ -56,8 +56,7 @@ void RouterMetrics::RequestDone(RequestOutcome outcome) {
 }
 
 void RouterMetrics::UpstreamLatency(bool to_router, std::chrono::nanoseconds time_to_head) {
-  (to_router ? router_latency_ : worker_latency_)
-      ->Observe(std::chrono::duration<double>(time_to_head).count());
+  (to_router ? router_latency_ : worker_latency_)->Observe(time_to_head);
 }
 
 void RouterMetrics::Ejected() { ejections_->Increment(); }

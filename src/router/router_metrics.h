@@ -44,8 +44,8 @@ class RouterMetrics {
   std::shared_ptr<metrics::Registry> registry_;
   // By RequestOutcome's value.
   std::array<prometheus::Counter*, static_cast<size_t>(RequestOutcome::kCancelled) + 1> outcomes_;
-  prometheus::Histogram* worker_latency_;
-  prometheus::Histogram* router_latency_;
+  metrics::DurationHistogram* worker_latency_;
+  metrics::DurationHistogram* router_latency_;
   prometheus::Counter* ejections_;
   prometheus::Counter* spills_;
   prometheus::Counter* retries_;

@@ -17,15 +17,15 @@ const metrics::BucketBoundaries& LoadBuckets() {
 WorkerMetrics::WorkerMetrics(std::shared_ptr<metrics::Registry> registry)
     : registry_(std::move(registry)),
       load_time_(registry_
-                     ->AddHistogram(metrics::kGpuClusterModelLoadTimeSeconds,
+                     ->AddDurationHistogram(metrics::kGpuClusterModelLoadTimeSeconds,
                                     "Time to load the model until the worker could serve.")
                      .Add({}, LoadBuckets())),
       first_token_(registry_
-                       ->AddHistogram(metrics::kWorkerTimeToFirstTokenSeconds,
+                       ->AddDurationHistogram(metrics::kWorkerTimeToFirstTokenSeconds,
                                       "Time from a request's arrival to its first token.")
                        .Add({}, metrics::LatencyBuckets())),
       latency_(registry_
-                   ->AddHistogram(metrics::kGpuClusterInferenceLatencySeconds,
+                   ->AddDurationHistogram(metrics::kGpuClusterInferenceLatencySeconds,
                                   "Time from a request's arrival to the end of its answer.")
                    .Add({}, metrics::LatencyBuckets())),
       queue_depth_(registry_
@@ -48,15 +48,15 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<metrics::Registry> registry)
                                       "Requests turned away before they ran, by why.")) {}
 
 void WorkerMetrics::ObserveModelLoad(std::chrono::duration<double> seconds) {
-  load_time_.Observe(seconds.count());
+  load_time_.Observe(std::chrono::duration_cast<std::chrono::nanoseconds>(seconds));
 }
 
 void WorkerMetrics::ObserveFirstToken(std::chrono::duration<double> seconds) {
-  first_token_.Observe(seconds.count());
+  first_token_.Observe(std::chrono::duration_cast<std::chrono::nanoseconds>(seconds));
 }
 
 void WorkerMetrics::ObserveFinished(std::chrono::duration<double> seconds) {
-  latency_.Observe(seconds.count());
+  latency_.Observe(std::chrono::duration_cast<std::chrono::nanoseconds>(seconds));
   std::lock_guard lock(mutex_);
   auto now = std::chrono::steady_clock::now();
   finished_.push_back(now);

@@ -34,9 +34,9 @@ class WorkerMetrics {
 
  private:
   std::shared_ptr<metrics::Registry> registry_;
-  prometheus::Histogram& load_time_;
-  prometheus::Histogram& first_token_;
-  prometheus::Histogram& latency_;
+  metrics::DurationHistogram& load_time_;
+  metrics::DurationHistogram& first_token_;
+  metrics::DurationHistogram& latency_;
   prometheus::Gauge& queue_depth_;
   prometheus::Gauge& running_;
   prometheus::Gauge& tokens_per_second_;
