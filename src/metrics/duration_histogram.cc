@@ -12,6 +12,10 @@
 
 namespace supercluster::metrics {
 
+bool IsHistogramLabelName(const std::string& name) {
+  return prometheus::CheckLabelName(name) && name != "le";
+}
+
 DurationHistogram::DurationHistogram(const BucketBoundaries& bounds)
     : counts_(std::make_unique<std::atomic<uint64_t>[]>(bounds.size() + 1)) {
   bounds_ns_.reserve(bounds.size());
@@ -53,7 +57,7 @@ DurationHistogramFamily::DurationHistogramFamily(std::string name, std::string h
 DurationHistogram& DurationHistogramFamily::Add(const prometheus::Labels& labels,
                                                 const BucketBoundaries& bounds) {
   for (const auto& [label, value] : labels) {
-    if (!prometheus::CheckLabelName(label) || label == "le") {
+    if (!IsHistogramLabelName(label)) {
       std::fprintf(stderr, "supercluster: histogram '%s': invalid label name '%s'\n",
                    name_.c_str(), label.c_str());
       std::abort();

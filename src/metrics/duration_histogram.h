@@ -29,6 +29,9 @@ namespace supercluster::metrics {
 // Upper bounds of a histogram's buckets, in seconds, ascending.
 using BucketBoundaries = std::vector<double>;
 
+// Whether Prometheus accepts `name` as a label of a histogram ("le" is the buckets' own).
+bool IsHistogramLabelName(const std::string& name);
+
 class DurationHistogram {
  public:
   // Precondition: `bounds` ascending (seconds). A +Inf bucket is added after the last.

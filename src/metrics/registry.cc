@@ -68,7 +68,7 @@ DurationHistogramFamily& Registry::AddDurationHistogram(const std::string& name,
                                                         const prometheus::Labels& constant_labels) {
   if (!prometheus::CheckMetricName(name)) AbortOnBadDefinition(name, "invalid metric name");
   for (const auto& [label, value] : constant_labels) {
-    if (!prometheus::CheckLabelName(label) || label == "le") {
+    if (!IsHistogramLabelName(label)) {
       AbortOnBadDefinition(name, ("invalid label name '" + label + "'").c_str());
     }
   }
