@@ -14,11 +14,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "machine_line.h"
 #include "metrics/duration_histogram.h"
 #include "metrics/registry.h"
 
@@ -46,18 +46,6 @@ double NanosecondsPerObservation(int threads, long count, Observe observe) {
          static_cast<double>(count);
 }
 
-std::string MachineLine() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string cpu = "unknown processor";
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.starts_with("model name")) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  return "machine: " + cpu + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,7 +63,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const supercluster::metrics::BucketBoundaries& bounds = supercluster::metrics::LatencyBuckets();
-  std::printf("%s; %ld observations per thread\n\n", MachineLine().c_str(), count);
+  std::printf("%s; %ld observations per thread\n\n", supercluster::bench::MachineLine().c_str(),
+              count);
   std::printf("| threads | DurationHistogram ns | prometheus-cpp Histogram ns | ratio |\n");
   std::printf("|---:|---:|---:|---:|\n");
   for (int threads : {1, 2}) {

@@ -10,14 +10,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "machine_line.h"
 #include "router/requested_model.h"
 
 namespace {
@@ -51,19 +50,6 @@ double NanosecondsPerCall(const std::string& body, double seconds, Work work) {
   }
   if (sink == 1) std::puts("");  // keeps the calls from being optimized away
   return std::chrono::duration<double, std::nano>(now - start).count() / static_cast<double>(calls);
-}
-
-// "machine: <model name>, N cores", as the other benchmarks print it.
-std::string MachineLine() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string cpu = "unknown processor";
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.starts_with("model name")) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  return "machine: " + cpu + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
 }
 
 size_t Scan(const std::string& body) {
@@ -101,7 +87,8 @@ int main(int argc, char** argv) {
       {"chat, 4 KiB prompt", ChatBody(4096)},
       {"chat, 64 KiB prompt", ChatBody(65536)},
   };
-  std::printf("%s; %.1f s per measurement, one thread\n\n", MachineLine().c_str(), seconds);
+  std::printf("%s; %.1f s per measurement, one thread\n\n",
+              supercluster::bench::MachineLine().c_str(), seconds);
   std::printf(
       "| body | bytes | scan ns | scan ns/byte | full parse ns | parse ns/byte | scan/parse |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
