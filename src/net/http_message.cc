@@ -37,6 +37,7 @@ std::string DecodeQueryComponent(std::string_view text) {
 void Headers::Add(std::string_view name, std::string_view value) {
   Span span;
   span.checked = false;
+  span.name_known = false;
   span.name_at = static_cast<uint32_t>(bytes_.size());
   span.name_size = static_cast<uint32_t>(name.size());
   span.value_at = span.name_at + span.name_size;
@@ -72,7 +73,7 @@ void Headers::AddWithin(std::string_view block, const Offsets* fields, size_t co
   for (size_t i = 0; i < count; ++i) {
     const Offsets& field = fields[i];
     spans_.push_back({base + field.name_at, field.name_size, base + field.value_at,
-                      field.value_size, /*checked=*/true});
+                      field.value_size, /*checked=*/true, /*name_known=*/false});
   }
 }
 
@@ -88,6 +89,16 @@ void Headers::Set(std::string_view name, std::string_view value) {
   *kept_end = added;
   spans_.erase(kept_end + 1, spans_.end());
   CompactIfMostlyGarbage();
+}
+
+void Headers::AddKnown(KnownName name, std::string_view value) {
+  Add(name.text(), value);
+  spans_.back().name_known = true;
+}
+
+void Headers::SetKnown(KnownName name, std::string_view value) {
+  Set(name.text(), value);  // the new field is the last
+  spans_.back().name_known = true;
 }
 
 void Headers::Remove(std::string_view name) {

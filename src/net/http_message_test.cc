@@ -223,6 +223,32 @@ TEST(HttpMessageHeadersTest, OnlyFieldsAddedWithinABlockAreChecked) {
   EXPECT_FALSE(copy.checked(copy.size() - 1));
 }
 
+TEST(HttpMessageHeadersTest, KnownNamesAreMarkedNameCheckedOnly) {
+  const std::string block = "Host: x\r\n";
+  const Headers::Offsets fields[] = {{0, 4, 6, 1}};
+  Headers headers;
+  headers.Add("X-Handler", "v");
+  headers.AddWithin(block, fields, 1);
+  headers.AddKnown("X-Known", "w");
+  headers.Add("X-Replaced", "old");
+  headers.SetKnown("X-Replaced", "new");
+  ASSERT_EQ(headers.Copy(),
+            (Fields{{"X-Handler", "v"}, {"Host", "x"}, {"X-Known", "w"}, {"X-Replaced", "new"}}));
+  // Name checked: parsed fields and known names; value checked: parsed fields only.
+  EXPECT_FALSE(headers.name_checked(0));
+  EXPECT_TRUE(headers.name_checked(1));
+  EXPECT_TRUE(headers.name_checked(2));
+  EXPECT_FALSE(headers.checked(2));
+  EXPECT_TRUE(headers.name_checked(3));
+  EXPECT_FALSE(headers.checked(3));
+  // Replacing a known-named field with Set leaves a field whose name is checked again.
+  headers.Set("X-Known", "z");
+  EXPECT_FALSE(headers.name_checked(headers.size() - 1));
+  // KnownName("Bad Name") would not compile: its check runs as the program is compiled.
+  static_assert(Headers::KnownName("X-Supercluster-Request-Id").text() ==
+                "X-Supercluster-Request-Id");
+}
+
 TEST(HttpMessageRequestTest, PathStripsTheQuery) {
   EXPECT_EQ(RequestFor("/v1/models?x=1&y=2").path(), "/v1/models");
   EXPECT_EQ(RequestFor("/v1/models").path(), "/v1/models");

@@ -138,7 +138,8 @@ std::string SerializeHead(int status, int version, const Headers& headers,
     // Header names must be tokens; a handler's header with any other byte in its name is
     // dropped rather than sent malformed. A parsed field was checked when it was parsed.
     const bool checked = headers.checked(i);
-    if ((!checked && !internal::IsToken(name)) || EqualsLowerIgnoreCase(name, "content-length") ||
+    if ((!headers.name_checked(i) && !internal::IsToken(name)) ||
+        EqualsLowerIgnoreCase(name, "content-length") ||
         EqualsLowerIgnoreCase(name, "transfer-encoding") ||
         EqualsLowerIgnoreCase(name, "connection")) {
       continue;  // framing is the server's job

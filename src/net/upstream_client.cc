@@ -193,8 +193,9 @@ base::Result<std::string> SerializeRequest(const HttpRequest& request, const End
   bool has_host = false;
   for (size_t i = 0; i < request.headers.size(); ++i) {
     const auto [name, value] = request.headers[i];
-    // A parsed field was checked when it was parsed.
-    if (!request.headers.checked(i) && (!internal::IsToken(name) || !IsFieldValue(value))) {
+    // A parsed field was checked when it was parsed; a known name when it was compiled.
+    const bool name_ok = request.headers.name_checked(i) || internal::IsToken(name);
+    if (!request.headers.checked(i) && (!name_ok || !IsFieldValue(value))) {
       return base::InvalidArgument("upstream request: header '" + std::string(name) +
                                    "' has a name or value that cannot be sent (CR, LF, NUL)");
     }

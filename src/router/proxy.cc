@@ -165,14 +165,14 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     net::Headers& headers = request_.request.headers;
     headers.Truncate(client_field_count_);  // what the previous attempt added
     if (target.is_router) {
-      if (client_authorization_) headers.Add("Authorization", *client_authorization_);
+      if (client_authorization_) headers.AddKnown("Authorization", *client_authorization_);
     } else {
-      headers.Add("X-Supercluster-Tenant", request_.tenant_id);
+      headers.AddKnown("X-Supercluster-Tenant", request_.tenant_id);
     }
     if (target.is_router && target.spill) {
-      headers.Add("X-Supercluster-Spilled", request_.own_region);
+      headers.AddKnown("X-Supercluster-Spilled", request_.own_region);
     } else {
-      if (client_spilled_) headers.Add("X-Supercluster-Spilled", *client_spilled_);
+      if (client_spilled_) headers.AddKnown("X-Supercluster-Spilled", *client_spilled_);
     }
   }
 
@@ -240,7 +240,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     const std::optional<uint64_t> length = framing.content_length;
     event_stream_ = framing.event_stream;
     net::Headers headers = AnswerFields(std::move(head.headers));
-    headers.Add("X-Supercluster-Request-Id", request_id_);
+    headers.AddKnown("X-Supercluster-Request-Id", request_id_);
     // A HEAD answer's Content-Length describes a body that is not there: streamed, the
     // server sends its head alone.
     const uint64_t limit = request_.max_collected_response_bytes;

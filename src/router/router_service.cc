@@ -138,7 +138,7 @@ class RouterService::Handlers {
       admitted.request_id = std::string(*sent_id);
     } else {
       admitted.request_id = NewRequestId();
-      request.headers.Set(kRequestIdHeader, admitted.request_id);
+      request.headers.SetKnown(kRequestIdHeader, admitted.request_id);
     }
     TenantGate* gate = service_.dependencies_.gate;
     if (gate == nullptr) {
