@@ -31,6 +31,7 @@
 
 #include "base/coarse_clock.h"
 #include "base/logging.h"
+#include "net/byte_scan.h"
 #include "net/earliest_timer.h"
 #include "net/http_parse.h"
 #include "net/io_thread.h"
@@ -84,7 +85,19 @@ std::string MethodLabel(std::string_view method) {
 // Header values come from handlers that may echo client data; a CR or LF would let that
 // data inject headers, so they are replaced (NUL too), in [first, last).
 void ReplaceUnsafeHeaderBytes(char* first, char* last) {
-  for (char* at = first; at != last; ++at) {
+  // Words without CR, LF or NUL (nearly all) are passed over eight bytes at a time.
+  char* at = first;
+  for (; last - at >= 8; at += 8) {
+    const uint64_t word = internal::LoadWord(at);
+    if (!internal::SomeByteIsZero(word) && !internal::SomeByteIs(word, '\r') &&
+        !internal::SomeByteIs(word, '\n')) {
+      continue;
+    }
+    for (char* byte = at; byte != at + 8; ++byte) {
+      if (*byte == '\r' || *byte == '\n' || *byte == '\0') *byte = ' ';
+    }
+  }
+  for (; at != last; ++at) {
     if (*at == '\r' || *at == '\n' || *at == '\0') *at = ' ';
   }
 }

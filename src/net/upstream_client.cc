@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "base/coarse_clock.h"
+#include "net/byte_scan.h"
 #include "net/http_parse.h"
 #include "net/response_parser.h"
 #include "net/io_thread.h"
@@ -159,18 +160,34 @@ bool LooksReusable(Connection& connection, Clock::time_point now) {
   return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-// A plain loop: find_first_of with a set of three calls memchr once per character.
+// No CR, LF or NUL; eight bytes at a time, then the rest one by one.
 bool IsFieldValue(std::string_view text) {
-  for (char c : text) {
+  size_t at = 0;
+  for (; at + 8 <= text.size(); at += 8) {
+    const uint64_t word = internal::LoadWord(text.data() + at);
+    if (internal::SomeByteIsZero(word) || internal::SomeByteIs(word, '\r') ||
+        internal::SomeByteIs(word, '\n')) {
+      return false;
+    }
+  }
+  for (; at < text.size(); ++at) {
+    const char c = text[at];
     if (c == '\r' || c == '\n' || c == '\0') return false;
   }
   return true;
 }
 
+// Not empty, and no control character, space or DEL; eight bytes at a time, then the rest
+// one by one.
 bool IsTarget(std::string_view text) {
   if (text.empty()) return false;
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
+  size_t at = 0;
+  for (; at + 8 <= text.size(); at += 8) {
+    const uint64_t word = internal::LoadWord(text.data() + at);
+    if (internal::SomeByteIsBelow(word, 0x21) || internal::SomeByteIs(word, 0x7f)) return false;
+  }
+  for (; at < text.size(); ++at) {
+    const auto byte = static_cast<unsigned char>(text[at]);
     if (byte <= 0x20 || byte == 0x7f) return false;
   }
   return true;

@@ -688,13 +688,19 @@ TEST(UpstreamClientTest, HostileRequestFieldsAreRefusedUnsent) {
   CountingObserver observer;
   TestServer server(ObservedServerOptions(&observer), BasicRouter());
   UpstreamClient client(TestUpstreamOptions());
-  std::vector<HttpRequest> hostile(5, Get("/peer"));
+  std::vector<HttpRequest> hostile(9, Get("/peer"));
   hostile[0].headers.Add("X-Smuggle", "a\r\nContent-Length: 0\r\n\r\nGET /admin HTTP/1.1");
   hostile[1].headers.Add("Bad Name", "x");
   hostile[2].target = "/peer HTTP/1.1\r\nX: y";
   hostile[3].method = "GET /";
   // A name known when compiling spares only the name's check, never the value's.
   hostile[4].headers.AddKnown("X-Smuggle", "a\r\nContent-Length: 0\r\n\r\nGET /admin HTTP/1.1");
+  // Values and targets are checked eight bytes at a time, then the rest one by one: the
+  // bad byte in a later word and in the last few bytes.
+  hostile[5].headers.Add("X-Deep", "0123456789\nabcdefgh");                    // second word
+  hostile[6].headers.Add("X-Deep", std::string("0123456789abcdef") + '\0');  // last bytes
+  hostile[7].target = "/peer/01 23456789abcdef";                              // second word
+  hostile[8].target = "/peer/0123456789\x7f";                                 // last bytes
   for (auto& request : hostile) {
     auto outcome = std::make_shared<Outcome>();
     client.Send(server.endpoint(), request, CallbacksFor(outcome));

@@ -5,9 +5,10 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <system_error>
 #include <utility>
+
+#include "net/byte_scan.h"
 
 namespace supercluster::router {
 namespace {
@@ -272,22 +273,11 @@ class ModelScanner {
     return end;
   }
 
-  // Whether all eight bytes at `bytes` are plain. Each test below is the classic bit trick
-  // for "some byte of the word is ..." (exact for "some", though not for which byte):
-  // (w - 0x01..) & ~w & 0x80.. is nonzero exactly when some byte of w is zero.
+  // Whether all eight bytes at `bytes` are plain (net/byte_scan.h).
   static bool AllPlain(const char* bytes) {
-    constexpr uint64_t kOnes = 0x0101010101010101;
-    constexpr uint64_t kHighs = 0x8080808080808080;
-    uint64_t word;
-    std::memcpy(&word, bytes, sizeof word);
-    auto some_zero = [](uint64_t w) { return (w - kOnes) & ~w & kHighs; };
-    uint64_t not_ascii = word & kHighs;
-    // With the high bits known clear, w - 0x20.. borrows out of a byte exactly when that
-    // byte is below 0x20 (a control character).
-    uint64_t control = (word - 0x20 * kOnes) & ~word & kHighs;
-    uint64_t quote = some_zero(word ^ ('"' * kOnes));
-    uint64_t backslash = some_zero(word ^ ('\\' * kOnes));
-    return (not_ascii | control | quote | backslash) == 0;
+    const uint64_t word = net::internal::LoadWord(bytes);
+    return !net::internal::SomeByteIsHigh(word) && !net::internal::SomeByteIsBelow(word, 0x20) &&
+           !net::internal::SomeByteIs(word, '"') && !net::internal::SomeByteIs(word, '\\');
   }
 
   // Printable ASCII other than the quote and the backslash. A table: four comparisons per
