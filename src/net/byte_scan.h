@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 namespace supercluster::net::internal {
 
@@ -42,5 +43,21 @@ inline bool SomeByteIsBelow(uint64_t word, unsigned char limit) {
 
 // Some byte is 0x80 or above (not ASCII).
 inline bool SomeByteIsHigh(uint64_t word) { return (word & kEveryByteTop) != 0; }
+
+// The position of the first CR, LF or NUL in `text` at or after `from`, or npos: the bytes
+// a header value must not hold (they would end the line, or the string, early).
+inline size_t FindLineBreakOrNul(std::string_view text, size_t from = 0) {
+  size_t at = from;
+  while (at + 8 <= text.size()) {
+    const uint64_t word = LoadWord(text.data() + at);
+    if (SomeByteIsZero(word) || SomeByteIs(word, '\r') || SomeByteIs(word, '\n')) break;
+    at += 8;
+  }
+  for (; at < text.size(); ++at) {
+    const char c = text[at];
+    if (c == '\r' || c == '\n' || c == '\0') return at;
+  }
+  return std::string_view::npos;
+}
 
 }  // namespace supercluster::net::internal

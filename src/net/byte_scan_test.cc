@@ -43,5 +43,23 @@ TEST(ByteScanTest, EveryByteAtEveryPlaceAgreesWithABytewiseTest) {
   }
 }
 
+// CR, LF and NUL at each place of a text two words and a few bytes long, found from the
+// start and from each place before and after it.
+TEST(ByteScanTest, FindLineBreakOrNulFindsEachAtEveryPlace) {
+  for (char bad : {'\r', '\n', '\0'}) {
+    for (size_t place = 0; place < 21; ++place) {
+      std::string text(21, 'v');
+      text[place] = bad;
+      for (size_t from = 0; from <= 21; ++from) {
+        const size_t expected = from <= place ? place : std::string_view::npos;
+        EXPECT_EQ(FindLineBreakOrNul(text, from), expected)
+            << "byte " << int(bad) << " at " << place << ", from " << from;
+      }
+    }
+  }
+  EXPECT_EQ(FindLineBreakOrNul(std::string(40, 'v')), std::string_view::npos);
+  EXPECT_EQ(FindLineBreakOrNul(""), std::string_view::npos);
+}
+
 }  // namespace
 }  // namespace supercluster::net::internal

@@ -40,6 +40,14 @@ inline bool EqualsLowerIgnoreCase(std::string_view text, std::string_view lower)
   return true;
 }
 
+// Whether `c` may be part of a token (tchar, RFC 9110 section 5.6.2): the bytes of a
+// header name or a method. The one definition: the parsers' table is built from it, and
+// Headers::KnownName checks with it as the program compiles.
+constexpr bool IsTokenCharacter(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
 // Header fields in the order received. Names compare case-insensitively.
 //
 // Every name and value lives in one string, and each field is four offsets into it: a
@@ -67,10 +75,7 @@ class Headers {
     static consteval bool IsToken(std::string_view text) {
       if (text.empty()) return false;
       for (char c : text) {
-        const bool alphanumeric =
-            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        const bool symbol = std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-        if (!alphanumeric && !symbol) return false;
+        if (!IsTokenCharacter(c)) return false;
       }
       return true;
     }

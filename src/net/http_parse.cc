@@ -15,10 +15,7 @@ namespace {
 // response goes through IsToken.
 constexpr std::array<bool, 256> kTokenChars = [] {
   std::array<bool, 256> table{};
-  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
-  for (int c = '0'; c <= '9'; ++c) table[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) table[static_cast<unsigned char>(c)] = true;
+  for (int byte = 0; byte < 256; ++byte) table[byte] = IsTokenCharacter(static_cast<char>(byte));
   return table;
 }();
 

@@ -85,20 +85,10 @@ std::string MethodLabel(std::string_view method) {
 // Header values come from handlers that may echo client data; a CR or LF would let that
 // data inject headers, so they are replaced (NUL too), in [first, last).
 void ReplaceUnsafeHeaderBytes(char* first, char* last) {
-  // Words without CR, LF or NUL (nearly all) are passed over eight bytes at a time.
-  char* at = first;
-  for (; last - at >= 8; at += 8) {
-    const uint64_t word = internal::LoadWord(at);
-    if (!internal::SomeByteIsZero(word) && !internal::SomeByteIs(word, '\r') &&
-        !internal::SomeByteIs(word, '\n')) {
-      continue;
-    }
-    for (char* byte = at; byte != at + 8; ++byte) {
-      if (*byte == '\r' || *byte == '\n' || *byte == '\0') *byte = ' ';
-    }
-  }
-  for (; at != last; ++at) {
-    if (*at == '\r' || *at == '\n' || *at == '\0') *at = ' ';
+  const std::string_view text(first, static_cast<size_t>(last - first));
+  for (size_t at = internal::FindLineBreakOrNul(text); at != std::string_view::npos;
+       at = internal::FindLineBreakOrNul(text, at + 1)) {
+    first[at] = ' ';
   }
 }
 
