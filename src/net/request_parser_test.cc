@@ -287,6 +287,30 @@ TEST(RequestParserTest, FastPathTakesPlainRequestsAndLeavesTheRest) {
   EXPECT_FALSE(ParseWholeWithOurs("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n").has_value());
 }
 
+// The fast path checks values eight bytes at a time: every byte value, at every place of
+// values long enough to fill words and leave a tail, must be taken exactly when it is
+// visible ASCII, SP or HTAB, and then with Beast's result.
+TEST(RequestParserTest, FastPathTakesEveryPlainValueByteAndNoOther) {
+  for (int byte = 0; byte < 256; ++byte) {
+    const char c = static_cast<char>(byte);
+    const bool plain = (byte >= 0x20 && byte < 0x7f) || byte == '\t';
+    for (size_t length : {1u, 7u, 8u, 9u, 17u, 23u}) {
+      for (size_t place = 0; place < length; ++place) {
+        std::string value(length, 'v');
+        value[place] = c;
+        const std::string request = "GET / HTTP/1.1\r\nHost: x\r\nX-Value: a" + value +
+                                    "z\r\n\r\n";
+        auto ours = ParseWholeWithOurs(request);
+        ASSERT_EQ(ours.has_value(), plain) << "byte " << byte << " at " << place << " of "
+                                           << length;
+        if (ours) {
+          ASSERT_EQ(ours->first, ParseFirstWithBeast(request).first) << "byte " << byte;
+        }
+      }
+    }
+  }
+}
+
 TEST(RequestParserTest, FastPathTakesUpToItsFieldCountAndLeavesMoreToBeast) {
   auto request_with = [](size_t fields) {
     std::string request = "GET / HTTP/1.1\r\nHost: x\r\n";

@@ -82,20 +82,21 @@ Framing FramingOf(const net::Headers& headers) {
 
 class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
  public:
-  ProxyCall(ProxyRequest&& request, std::shared_ptr<net::Responder> responder,
-            net::UpstreamClient& client, RouterMetrics& metrics)
+  ProxyCall(net::HttpRequest&& request, ProxyRequest&& proxy,
+            std::shared_ptr<net::Responder> responder, net::UpstreamClient& client,
+            RouterMetrics& metrics)
       : request_(std::move(request)),
+        proxy_(std::move(proxy)),
         responder_(std::move(responder)),
         client_(client),
-        metrics_(metrics),
-        request_id_(std::move(request_.request_id)) {
+        metrics_(metrics) {
     // Done once, not on every attempt: the client's hop-by-hop fields end at this hop (a
-    // client's tenant field is gone already: see ProxyRequest::request). Two kinds of
+    // client's tenant field is gone already: see StartProxy). Two kinds of
     // the client's fields depend on the target, so they are kept aside and added back for
     // each attempt: its credentials go on to another router (which authenticates the
     // client again) but never to a worker, and its spill mark goes on unless this router
     // spills the request and marks it itself.
-    net::Headers& headers = request_.request.headers;
+    net::Headers& headers = request_.headers;
     for (auto [name, value] : headers) {
       if (!client_authorization_ && EqualsLowerIgnoreCase(name, "authorization")) {
         client_authorization_.emplace(value);
@@ -162,15 +163,15 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   // The request is changed in place (Send serializes it at once), which spares a copy of
   // its fields and body per attempt.
   void PrepareFor(const ProxyTarget& target) {
-    net::Headers& headers = request_.request.headers;
+    net::Headers& headers = request_.headers;
     headers.Truncate(client_field_count_);  // what the previous attempt added
     if (target.is_router) {
       if (client_authorization_) headers.AddKnown("Authorization", *client_authorization_);
     } else {
-      headers.AddKnown("X-Supercluster-Tenant", request_.tenant_id);
+      headers.AddKnown("X-Supercluster-Tenant", proxy_.tenant_id);
     }
     if (target.is_router && target.spill) {
-      headers.AddKnown("X-Supercluster-Spilled", request_.own_region);
+      headers.AddKnown("X-Supercluster-Spilled", proxy_.own_region);
     } else {
       if (client_spilled_) headers.AddKnown("X-Supercluster-Spilled", *client_spilled_);
     }
@@ -178,14 +179,14 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
 
   void Attempt() {
     if (ClientGone()) return Done(RequestOutcome::kCancelled, 499);
-    std::optional<ProxyTarget> target = request_.next_target(tried_);
+    std::optional<ProxyTarget> target = proxy_.route->Next(tried_);
     if (!target) {
-      if (tried_.empty()) return SendFinal(request_.no_target_response());
+      if (tried_.empty()) return SendFinal(proxy_.route->NoTargetResponse());
       return SendFinal(std::move(*last_error_));
     }
     if (!tried_.empty()) {
       if (last_was_failure_ && !target->balancer->TryRetry()) {
-        spdlog::debug("request {}: retry budget exhausted", request_id_);
+        spdlog::debug("request {}: retry budget exhausted", proxy_.request_id);
         return SendFinal(std::move(*last_error_));
       }
       metrics_.Retried();
@@ -206,7 +207,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     const int number = attempt_number_.fetch_add(1) + 1;
     PrepareFor(chosen);
     std::shared_ptr<net::UpstreamExchange> exchange =
-        client_.Send(chosen.endpoint, request_.request,
+        client_.Send(chosen.endpoint, request_,
                      std::shared_ptr<Try>(shared_from_this(), &attempt));
     bool cancel = false;
     {
@@ -240,12 +241,12 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     const std::optional<uint64_t> length = framing.content_length;
     event_stream_ = framing.event_stream;
     net::Headers headers = AnswerFields(std::move(head.headers));
-    headers.AddKnown("X-Supercluster-Request-Id", request_id_);
+    headers.AddKnown("X-Supercluster-Request-Id", proxy_.request_id);
     // A HEAD answer's Content-Length describes a body that is not there: streamed, the
     // server sends its head alone.
-    const uint64_t limit = request_.max_collected_response_bytes;
+    const uint64_t limit = proxy_.max_collected_response_bytes;
     if (limit > 0 && length && *length <= limit && !event_stream_ &&
-        request_.request.method != "HEAD") {
+        request_.method != "HEAD") {
       attempt.delivery = Delivery::kWhole;
       attempt.headers = std::move(headers);
       // Not all of a large limit up front: the length is only the upstream's word so far.
@@ -295,7 +296,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         return Done(RequestOutcome::kCancelled, 499);
       }
       target.balancer->OnFinish(target.id, Outcome::kFailure, attempt.time_to_head);
-      spdlog::warn("request {}: upstream {} failed mid-stream: {}", request_id_, target.id,
+      spdlog::warn("request {}: upstream {} failed mid-stream: {}", proxy_.request_id, target.id,
                    result.status.message());
       if (event_stream_) {
         net::SseEvent event;
@@ -322,7 +323,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         // Nothing reached the client yet, but the upstream may have acted on the request
         // (its head arrived): not retried, answered as a failure instead of a short body.
         target.balancer->OnFinish(target.id, Outcome::kFailure, attempt.time_to_head);
-        spdlog::warn("request {}: upstream {} failed mid-response: {}", request_id_, target.id,
+        spdlog::warn("request {}: upstream {} failed mid-response: {}", proxy_.request_id, target.id,
                      result.status.message());
         return SendFinal(ErrorResponse(
             502, "the upstream " + target.id + " failed mid-response: " + result.status.message(),
@@ -351,7 +352,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     }
     // Nothing usable arrived: a connect error, a timeout, a connection lost.
     target.balancer->OnFinish(target.id, Outcome::kFailure, attempt.time_to_head);
-    spdlog::info("request {}: upstream {} failed: {}", request_id_, target.id,
+    spdlog::info("request {}: upstream {} failed: {}", proxy_.request_id, target.id,
                  result.status.message());
     bool timeout = result.status.code() == base::StatusCode::kDeadlineExceeded;
     last_error_ = ErrorResponse(timeout ? 504 : 502,
@@ -364,7 +365,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
 
   void SendFinal(net::HttpResponse response) {
     int status = response.status;
-    response.headers.Set("X-Supercluster-Request-Id", request_id_);
+    response.headers.Set("X-Supercluster-Request-Id", proxy_.request_id);
     if (status == 503 && !response.headers.Has("Retry-After")) {
       response.headers.Set("Retry-After", "1");
     }
@@ -381,31 +382,31 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     metrics_.RequestDone(outcome);
     // Ids, sizes and status only: never the body.
     spdlog::debug("request {} tenant {} {} -> {} status {} tries {} bytes in {} out {}",
-                  request_id_, request_.tenant_id, request_.request.path(),
+                  proxy_.request_id, proxy_.tenant_id, request_.path(),
                   tried_.empty() ? "-" : tried_.back(), status, tried_.size(),
-                  request_.request.body.size(), bytes_out_);
+                  request_.body.size(), bytes_out_);
     std::shared_ptr<net::UpstreamExchange> exchange;
     std::shared_ptr<void> hold;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       finished_ = true;
       exchange = std::move(exchange_);  // breaks the exchange <-> call reference cycle
-      hold = std::move(request_.hold);
+      hold = std::move(proxy_.hold);
     }
-    request_.request.body.clear();
+    request_.body.clear();
     // `exchange` and `hold` are released here, outside the lock.
   }
 
-  ProxyRequest request_;
+  net::HttpRequest request_;
+  ProxyRequest proxy_;
   std::shared_ptr<net::Responder> responder_;
   net::UpstreamClient& client_;
   RouterMetrics& metrics_;
-  const std::string request_id_;
   // The client's Authorization and X-Supercluster-Spilled: the first of each, since both
   // are single-valued (a request with two is malformed; the first is what a router reads).
   std::optional<std::string> client_authorization_;
   std::optional<std::string> client_spilled_;
-  size_t client_field_count_ = 0;  // the client's fields come first in request_.request
+  size_t client_field_count_ = 0;  // the client's fields come first in request_
 
   // Touched only by the exchange's callbacks, which run one at a time.
   Try first_try_;
@@ -441,9 +442,11 @@ net::HttpResponse ErrorResponse(int status, const std::string& message, const st
   return response;
 }
 
-void StartProxy(ProxyRequest&& request, std::shared_ptr<net::Responder> responder,
-                net::UpstreamClient& client, RouterMetrics& metrics) {
-  auto call = std::make_shared<ProxyCall>(std::move(request), std::move(responder), client, metrics);
+void StartProxy(net::HttpRequest&& request, ProxyRequest&& proxy,
+                std::shared_ptr<net::Responder> responder, net::UpstreamClient& client,
+                RouterMetrics& metrics) {
+  auto call = std::make_shared<ProxyCall>(std::move(request), std::move(proxy),
+                                          std::move(responder), client, metrics);
   call->Start();
 }
 

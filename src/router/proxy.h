@@ -12,7 +12,7 @@
 //   (counted towards the upstream's ejection), and another upstream is tried only while the
 //   retry budget allows. A failure after part of the response head arrived is not retried.
 // - When nothing is left to try, the client gets the last upstream's error answer, or a 502
-//   / 504 naming what failed, or (nothing tried at all) `no_target_response`.
+//   / 504 naming what failed, or (nothing tried at all) the route's `NoTargetResponse`.
 // - A failure after the first byte ends an event stream with `event: error` and a
 //   {"error":{...}} data line, then ends the response: never a hang. Any other stream is
 //   cut off (the connection closes before the last chunk), so an HTTP/1.1 client never
@@ -48,30 +48,37 @@ struct ProxyTarget {
   Balancer* balancer = nullptr;  // not owned; outlives the request
 };
 
+// Where one request may go: the upstreams to try in turn, and the answer when there is
+// none at all. Called on the exchange's io thread, one call at a time.
+class ProxyRoute {
+ public:
+  virtual ~ProxyRoute() = default;
+  // The next upstream to try, given the ids already tried (views valid during the call);
+  // nullopt when none is left.
+  virtual std::optional<ProxyTarget> Next(const std::vector<std::string_view>& tried) = 0;
+  // The answer when not a single upstream could be tried.
+  virtual net::HttpResponse NoTargetResponse() = 0;
+};
+
+// What the proxy needs beside the client's request.
 struct ProxyRequest {
-  // The client's request, already cleaned (no client-sent X-Supercluster-Tenant) and
-  // carrying X-Supercluster-Request-Id.
-  net::HttpRequest request;
   std::string request_id;  // the request's X-Supercluster-Request-Id
   std::string tenant_id;
   std::string own_region;
   // The largest Content-Length of an answer collected whole (see above); 0 streams all.
   uint64_t max_collected_response_bytes = 0;
-  // The next upstream to try, given the ids already tried (views valid during the call);
-  // nullopt when none is left.
-  std::function<std::optional<ProxyTarget>(const std::vector<std::string_view>& tried)>
-      next_target;
-  // The answer when not a single upstream could be tried.
-  std::function<net::HttpResponse()> no_target_response;
+  std::unique_ptr<ProxyRoute> route;  // not null
   // Released when the request ends (the tenant's admission ticket).
   std::shared_ptr<void> hold;
 };
 
-// Runs the request to its end; returns at once. Preconditions: `client` and `metrics`
-// outlive every request (the service destroys the client, which ends every exchange,
-// before the metrics).
-void StartProxy(ProxyRequest&& request, std::shared_ptr<net::Responder> responder,
-                net::UpstreamClient& client, RouterMetrics& metrics);
+// Runs the request to its end; returns at once. `request` is the client's request, already
+// cleaned (no client-sent X-Supercluster-Tenant) and carrying X-Supercluster-Request-Id.
+// Preconditions: `client` and `metrics` outlive every request (the service destroys the
+// client, which ends every exchange, before the metrics).
+void StartProxy(net::HttpRequest&& request, ProxyRequest&& proxy,
+                std::shared_ptr<net::Responder> responder, net::UpstreamClient& client,
+                RouterMetrics& metrics);
 
 // The error body every router answer uses: {"error":{"message":..,"type":..}}.
 std::string ErrorJson(const std::string& message, const std::string& type);

@@ -203,49 +203,71 @@ class RouterService::Handlers {
     return peers;
   }
 
+  // Where one request may go, as Forward worked it out; read by the route's calls.
+  struct RouteFacts {
+    std::shared_ptr<const store::Tenant> tenant;
+    std::string model;
+    std::optional<std::set<std::string>> candidates;  // of a sealed request
+    bool try_local = false;  // regional: this region's workers may serve it
+    bool may_spill = false;  // regional: other regions' routers may take it
+    bool tenant_served_here = false;  // regional: the tenant may be served in this region
+  };
+
+  // The ProxyRoute of one request: one object, allocated once per request.
+  class Route final : public ProxyRoute {
+   public:
+    Route(Handlers& handlers, RouteFacts facts) : handlers_(handlers), facts_(std::move(facts)) {}
+    std::optional<ProxyTarget> Next(const std::vector<std::string_view>& tried) override {
+      return handlers_.service_.options_.tier == Tier::kRegional
+                 ? handlers_.RegionalNext(facts_, tried)
+                 : handlers_.GlobalNext(facts_, tried);
+    }
+    net::HttpResponse NoTargetResponse() override { return handlers_.NoTargetResponse(facts_); }
+
+   private:
+    Handlers& handlers_;
+    const RouteFacts facts_;
+  };
+
   // What the regional tier tries for one request: local workers (by two choices), then the
   // peers' routers (unless the request was spilled here already).
-  std::function<std::optional<ProxyTarget>(const std::vector<std::string_view>&)> RegionalNext(
-      std::string model, std::optional<std::set<std::string>> candidates,
-      std::shared_ptr<const store::Tenant> tenant, bool local_allowed, bool may_spill) {
-    return [this, model = std::move(model), candidates = std::move(candidates),
-            tenant = std::move(tenant), local_allowed,
-            may_spill](const std::vector<std::string_view>& tried) -> std::optional<ProxyTarget> {
-      auto already = [&tried](const std::string& id) {
-        return std::find(tried.begin(), tried.end(), id) != tried.end();
-      };
-      if (local_allowed) {
-        auto workers = service_.dependencies_.workers->Eligible();
-        std::vector<std::string_view> ids;  // views into *workers, which stays alive here
+  std::optional<ProxyTarget> RegionalNext(const RouteFacts& route,
+                                          const std::vector<std::string_view>& tried) {
+    auto already = [&tried](const std::string& id) {
+      return std::find(tried.begin(), tried.end(), id) != tried.end();
+    };
+    const std::optional<std::set<std::string>>& candidates = route.candidates;
+    if (route.try_local) {
+      auto workers = service_.dependencies_.workers->Eligible();
+      std::vector<std::string_view> ids;  // views into *workers, which stays alive here
+      for (const WorkerInfo& worker : *workers) {
+        if (!worker.model.empty() && worker.model != route.model) continue;
+        if (candidates && !candidates->count(worker.id)) continue;
+        if (already(worker.id)) continue;
+        ids.push_back(worker.id);
+      }
+      if (std::optional<std::string_view> pick = service_.worker_balancer_.Pick(ids)) {
         for (const WorkerInfo& worker : *workers) {
-          if (!worker.model.empty() && worker.model != model) continue;
-          if (candidates && !candidates->count(worker.id)) continue;
-          if (already(worker.id)) continue;
-          ids.push_back(worker.id);
-        }
-        if (std::optional<std::string_view> pick = service_.worker_balancer_.Pick(ids)) {
-          for (const WorkerInfo& worker : *workers) {
-            if (worker.id == *pick) {
-              return ProxyTarget{worker.id, worker.endpoint, false, false,
-                                 &service_.worker_balancer_};
-            }
+          if (worker.id == *pick) {
+            return ProxyTarget{worker.id, worker.endpoint, false, false,
+                               &service_.worker_balancer_};
           }
         }
       }
-      if (!may_spill) return std::nullopt;
-      for (const PeerRouter& peer : OrderedPeers()) {
-        if (!TenantGate::RegionAllowed(*tenant, peer.region) || already(peer.region)) continue;
-        if (candidates && std::none_of(candidates->begin(), candidates->end(),
-                                       [&](const std::string& id) {
-                                         return RegionOf(id) == peer.region;
-                                       })) {
-          continue;
-        }
-        if (!service_.region_balancer_.Available(peer.region)) continue;
-        return ProxyTarget{peer.region, peer.endpoint, true, true, &service_.region_balancer_};
+    }
+    if (!route.may_spill) return std::nullopt;
+    for (const PeerRouter& peer : OrderedPeers()) {
+      if (!TenantGate::RegionAllowed(*route.tenant, peer.region) || already(peer.region)) continue;
+      if (candidates && std::none_of(candidates->begin(), candidates->end(),
+                                     [&](const std::string& id) {
+                                       return RegionOf(id) == peer.region;
+                                     })) {
+        continue;
       }
-      return std::nullopt;
-    };
+      if (!service_.region_balancer_.Available(peer.region)) continue;
+      return ProxyTarget{peer.region, peer.endpoint, true, true, &service_.region_balancer_};
+    }
+    return std::nullopt;
   }
 
   // The healthy regional routers the tenant may use, nearest first.
@@ -265,25 +287,21 @@ class RouterService::Handlers {
     return regions;
   }
 
-  std::function<std::optional<ProxyTarget>(const std::vector<std::string_view>&)> GlobalNext(
-      std::optional<std::set<std::string>> candidates,
-      std::shared_ptr<const store::Tenant> tenant) {
-    return [this, candidates = std::move(candidates),
-            tenant = std::move(tenant)](const std::vector<std::string_view>& tried)
-               -> std::optional<ProxyTarget> {
-      for (const PeerRouter& region : NearestRegions(*tenant)) {
-        if (std::find(tried.begin(), tried.end(), region.region) != tried.end()) continue;
-        if (candidates && std::none_of(candidates->begin(), candidates->end(),
-                                       [&](const std::string& id) {
-                                         return RegionOf(id) == region.region;
-                                       })) {
-          continue;
-        }
-        return ProxyTarget{region.region, region.endpoint, true, false,
-                           &service_.region_balancer_};
+  // What the global tier tries: the healthy regions the tenant may use, nearest first.
+  std::optional<ProxyTarget> GlobalNext(const RouteFacts& route,
+                                        const std::vector<std::string_view>& tried) {
+    const std::optional<std::set<std::string>>& candidates = route.candidates;
+    for (const PeerRouter& region : NearestRegions(*route.tenant)) {
+      if (std::find(tried.begin(), tried.end(), region.region) != tried.end()) continue;
+      if (candidates && std::none_of(candidates->begin(), candidates->end(),
+                                     [&](const std::string& id) {
+                                       return RegionOf(id) == region.region;
+                                     })) {
+        continue;
       }
-      return std::nullopt;
-    };
+      return ProxyTarget{region.region, region.endpoint, true, false, &service_.region_balancer_};
+    }
+    return std::nullopt;
   }
 
   // Whether some region the tenant may use exists at all (healthy or not) besides, for a
@@ -296,32 +314,30 @@ class RouterService::Handlers {
   }
 
   // Worked out only when it is needed (nothing could be tried), from the peers known then.
-  std::function<net::HttpResponse()> NoTargetResponse(std::shared_ptr<const store::Tenant> tenant,
-                                                      std::string model, bool local_allowed) {
-    return [this, tenant = std::move(tenant), model = std::move(model), local_allowed]() {
-      const std::string& region = service_.options_.region;
-      bool global = service_.options_.tier == Tier::kGlobal;
-      std::string allowed = JoinRegions(tenant->allowed_regions);
-      bool any_allowed = (!global && local_allowed) || AnyAllowedPeer(*tenant);
-      if (!any_allowed) {
-        return ErrorResponse(503,
-                             "no allowed region can serve this request: tenant " + tenant->id +
-                                 " may only be served in " + allowed +
-                                 (global ? std::string() : ", and this is " + region),
-                             "no_allowed_region");
-      }
-      if (global) {
-        return ErrorResponse(503,
-                             "no allowed region can serve this request now (allowed: " + allowed +
-                                 "; none of their routers passes its health checks)",
-                             "no_healthy_region");
-      }
+  net::HttpResponse NoTargetResponse(const RouteFacts& route) {
+    const std::string& region = service_.options_.region;
+    const bool global = service_.options_.tier == Tier::kGlobal;
+    const bool local_allowed = !global && route.tenant_served_here;
+    std::string allowed = JoinRegions(route.tenant->allowed_regions);
+    bool any_allowed = local_allowed || AnyAllowedPeer(*route.tenant);
+    if (!any_allowed) {
       return ErrorResponse(503,
-                           "no worker can take model " + model + " now in " + region +
-                               (local_allowed ? "" : " (the tenant may not be served here)") +
-                               ", and no allowed peer region could take it",
-                           "no_capacity");
-    };
+                           "no allowed region can serve this request: tenant " + route.tenant->id +
+                               " may only be served in " + allowed +
+                               (global ? std::string() : ", and this is " + region),
+                           "no_allowed_region");
+    }
+    if (global) {
+      return ErrorResponse(503,
+                           "no allowed region can serve this request now (allowed: " + allowed +
+                               "; none of their routers passes its health checks)",
+                           "no_healthy_region");
+    }
+    return ErrorResponse(503,
+                         "no worker can take model " + route.model + " now in " + region +
+                             (local_allowed ? "" : " (the tenant may not be served here)") +
+                             ", and no allowed peer region could take it",
+                         "no_capacity");
   }
 
   // ---- the proxied endpoints ----
@@ -330,40 +346,39 @@ class RouterService::Handlers {
   void Forward(net::HttpRequest&& request, std::shared_ptr<net::Responder> responder,
                Admitted admitted, std::string model,
                std::optional<std::set<std::string>> candidates) {
-    ProxyRequest proxy;
     const store::Tenant& tenant = *admitted.tenant;
-    bool spilled_in = request.headers.Has(kSpilledHeader);
+    RouteFacts route;
     if (service_.options_.tier == Tier::kRegional) {
-      bool local_allowed = TenantGate::RegionAllowed(tenant, service_.options_.region);
+      route.tenant_served_here = TenantGate::RegionAllowed(tenant, service_.options_.region);
       WorkerDirectory* workers = service_.dependencies_.workers;
       bool known = workers->static_mode();
       if (!known) {
         std::vector<std::string> models = workers->KnownModels();
         known = std::find(models.begin(), models.end(), model) != models.end();
       }
-      bool may_spill = !spilled_in && AnyAllowedPeer(tenant);
-      if (!known && !may_spill) {
+      const bool spilled_in = request.headers.Has(kSpilledHeader);
+      route.may_spill = !spilled_in && AnyAllowedPeer(tenant);
+      if (!known && !route.may_spill) {
         return Answer(request, *responder,
                       ErrorResponse(404, "model " + model + " is not served in " +
                                              service_.options_.region,
                                     "model_not_found"),
                       RequestOutcome::kNotFound);
       }
-      proxy.next_target = RegionalNext(model, std::move(candidates), admitted.tenant,
-                                       local_allowed && known, may_spill);
-      proxy.no_target_response =
-          NoTargetResponse(admitted.tenant, std::move(model), local_allowed);
-    } else {
-      proxy.next_target = GlobalNext(std::move(candidates), admitted.tenant);
-      proxy.no_target_response = NoTargetResponse(admitted.tenant, std::move(model), false);
+      route.try_local = route.tenant_served_here && known;
     }
+    ProxyRequest proxy;
     proxy.tenant_id = tenant.id;
     proxy.own_region = service_.options_.region;
     proxy.max_collected_response_bytes = service_.options_.max_collected_response_bytes;
     proxy.hold = std::move(admitted.hold);
     proxy.request_id = std::move(admitted.request_id);
-    proxy.request = std::move(request);
-    StartProxy(std::move(proxy), std::move(responder), *service_.client_, *service_.metrics_);
+    route.tenant = std::move(admitted.tenant);
+    route.model = std::move(model);
+    route.candidates = std::move(candidates);
+    proxy.route = std::make_unique<Route>(*this, std::move(route));
+    StartProxy(std::move(request), std::move(proxy), std::move(responder), *service_.client_,
+               *service_.metrics_);
   }
 
   // POST /v1/completions and /v1/chat/completions: the model comes from the JSON body.
