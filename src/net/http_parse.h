@@ -123,7 +123,9 @@ bool KeepsAlive(int version, PlainFields::Connection connection);
 class PieceWriter {
  public:
   explicit PieceWriter(char* at) : at_(at) {}
-  void Put(std::string_view text) {
+  // Always inlined: a literal piece ("\r\n") is then a copy of known size, a move or two
+  // instead of a call to memcpy (a proxied request writes about twenty such pieces).
+  [[gnu::always_inline]] void Put(std::string_view text) {
     if (text.empty()) return;  // an empty view may have no data pointer, which memcpy forbids
     std::memcpy(at_, text.data(), text.size());
     at_ += text.size();

@@ -130,12 +130,11 @@ std::string SerializeHead(int status, int version, const Headers& headers,
   out.reserve(bound + room_after);
   out.resize(bound);
   internal::PieceWriter writer(out.data());
-  auto put = [&writer](std::string_view text) { writer.Put(text); };
-  put(version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv);
-  put(status_text);
-  put(" "sv);
-  put(reason);
-  put("\r\n"sv);
+  writer.Put(version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv);
+  writer.Put(status_text);
+  writer.Put(" "sv);
+  writer.Put(reason);
+  writer.Put("\r\n"sv);
   for (size_t i = 0; i < headers.size(); ++i) {
     const auto [name, value] = headers[i];
     // Header names must be tokens; a handler's header with any other byte in its name is
@@ -147,21 +146,21 @@ std::string SerializeHead(int status, int version, const Headers& headers,
         EqualsLowerIgnoreCase(name, "connection")) {
       continue;  // framing is the server's job
     }
-    put(name);
-    put(": "sv);
+    writer.Put(name);
+    writer.Put(": "sv);
     char* value_start = writer.at();
-    put(value);
+    writer.Put(value);
     if (!checked) ReplaceUnsafeHeaderBytes(value_start, writer.at());
-    put("\r\n"sv);
+    writer.Put("\r\n"sv);
   }
-  put(connection_line);
-  put(chunked_line);
+  writer.Put(connection_line);
+  writer.Put(chunked_line);
   if (content_length) {
-    put("Content-Length: "sv);
-    put(length_text);
-    put("\r\n"sv);
+    writer.Put("Content-Length: "sv);
+    writer.Put(length_text);
+    writer.Put("\r\n"sv);
   }
-  put("\r\n"sv);
+  writer.Put("\r\n"sv);
   out.resize(static_cast<size_t>(writer.at() - out.data()));
   return out;
 }

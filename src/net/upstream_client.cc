@@ -238,38 +238,37 @@ base::Result<std::string> SerializeRequest(const HttpRequest& request, const End
   std::string head;
   head.resize(bound);
   internal::PieceWriter writer(head.data());
-  auto put = [&writer](std::string_view text) { writer.Put(text); };
-  put(request.method);
-  put(" "sv);
-  put(request.target);
-  put(" HTTP/1.1\r\n"sv);
+  writer.Put(request.method);
+  writer.Put(" "sv);
+  writer.Put(request.target);
+  writer.Put(" HTTP/1.1\r\n"sv);
   for (auto [name, value] : request.headers) {
     if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding")) {
       continue;  // the body below is always framed by its own length
     }
-    put(name);
-    put(": "sv);
-    put(value);
-    put("\r\n"sv);
+    writer.Put(name);
+    writer.Put(": "sv);
+    writer.Put(value);
+    writer.Put("\r\n"sv);
   }
   if (!has_host) {
-    put("Host: "sv);
-    if (ipv6) put("["sv);
-    put(host);
-    if (ipv6) put("]"sv);
+    writer.Put("Host: "sv);
+    if (ipv6) writer.Put("["sv);
+    writer.Put(host);
+    if (ipv6) writer.Put("]"sv);
     if (tcp) {
-      put(":"sv);
-      put(port_text);
+      writer.Put(":"sv);
+      writer.Put(port_text);
     }
-    put("\r\n"sv);
+    writer.Put("\r\n"sv);
   }
   if (!length_text.empty()) {
-    put("Content-Length: "sv);
-    put(length_text);
-    put("\r\n"sv);
+    writer.Put("Content-Length: "sv);
+    writer.Put(length_text);
+    writer.Put("\r\n"sv);
   }
-  put("\r\n"sv);
-  put(request.body);
+  writer.Put("\r\n"sv);
+  writer.Put(request.body);
   head.resize(static_cast<size_t>(writer.at() - head.data()));
   return head;
 }
@@ -294,14 +293,8 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   // The endpoint's addresses, resolved at most every kResolveTtl. Runs on an io thread;
   // resolving a name blocks it (numeric addresses and Unix paths do not).
   base::Result<std::vector<Protocol::endpoint>> Addresses(const Endpoint& endpoint);
-  // An exchange ended: forgets it and pools `connection` (null when not reusable).
-  void Finished(std::list<std::shared_ptr<Exchange>>::iterator registration,
-                const Endpoint& endpoint, std::unique_ptr<Connection> connection);
-  // True once Shutdown() returned: an exchange that ends later (one abandoned on a server
-  // that stopped running) must not call back into its owner, which may be gone.
-  bool shut_down() const { return shut_down_.load(std::memory_order_acquire); }
-
- private:
+  // Entries are made as exchanges start and stay until the client is destroyed, so an
+  // exchange keeps a pointer to its endpoint's entry instead of looking it up again.
   struct Upstream {
     // Most recently used last. Connections of different io_contexts share the list; an
     // exchange takes only one of its own context.
@@ -309,7 +302,15 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
     std::vector<Protocol::endpoint> addresses;
     Clock::time_point resolved_at;
   };
+  // An exchange ended: forgets it and pools `connection` (null when not reusable) with
+  // the idle connections of `upstream` (null when the client was closing as it started).
+  void Finished(std::list<std::shared_ptr<Exchange>>::iterator registration, Upstream* upstream,
+                std::unique_ptr<Connection> connection);
+  // True once Shutdown() returned: an exchange that ends later (one abandoned on a server
+  // that stopped running) must not call back into its owner, which may be gone.
+  bool shut_down() const { return shut_down_.load(std::memory_order_acquire); }
 
+ private:
   UpstreamOptions options_;
   const int own_threads_;
   // Shared with every exchange so that strands and sockets an exchange still holds after
@@ -366,10 +367,12 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 
   // Called once by Send, under the client's mutex, right after the exchange was added to
   // the exchanges in flight at `registration`: whatever Cancel (from Shutdown) and End
-  // read is set before another thread can find the exchange there.
-  void Register(std::list<std::shared_ptr<Exchange>>::iterator registration,
+  // read is set before another thread can find the exchange there. `upstream` is the
+  // client's entry for the endpoint (null when the client is closing).
+  void Register(std::list<std::shared_ptr<Exchange>>::iterator registration, Upstream* upstream,
                 std::unique_ptr<Connection> pooled) {
     registration_ = registration;
+    upstream_ = upstream;
     if (pooled) {
       executor_ = pooled->socket.get_executor();
       connection_ = std::move(pooled);
@@ -690,7 +693,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     if (pooled) pooled->watch->set_user(nullptr);
     // Pool the connection before on_done, so a request sent from on_done can reuse it.
     auto self = shared_from_this();
-    client_->Finished(registration_, endpoint_, std::move(pooled));
+    client_->Finished(registration_, upstream_, std::move(pooled));
     UpstreamResult result;
     result.status = std::move(status);
     result.head_received = received_;
@@ -712,6 +715,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   base::Status setup_error_;
   asio::any_io_executor executor_;
   std::list<std::shared_ptr<Exchange>>::iterator registration_;
+  Upstream* upstream_ = nullptr;  // the client's entry for endpoint_ (see Register)
 
   std::atomic<bool> finished_{false};
   std::unique_ptr<Connection> connection_;
@@ -803,12 +807,13 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
   Clock::time_point now = base::CoarseNow();
   {
     std::lock_guard lock(mutex_);
-    auto found = upstreams_.find(endpoint);
+    Upstream* upstream = nullptr;
     if (closing_) {
       exchange->FailAtStart(base::Cancelled("upstream " + endpoint.ToString() +
                                             ": the client is shutting down"));
-    } else if (found != upstreams_.end()) {
-      auto& idle = found->second.idle;
+    } else {
+      upstream = &upstreams_[endpoint];
+      auto& idle = upstream->idle;
       for (size_t i = idle.size(); i-- > 0 && !pooled;) {
         if (idle[i]->io_context != context) continue;
         std::unique_ptr<Connection> candidate = std::move(idle[i]);
@@ -820,7 +825,7 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
         }
       }
     }
-    exchange->Register(in_flight_.insert(in_flight_.end(), exchange), std::move(pooled));
+    exchange->Register(in_flight_.insert(in_flight_.end(), exchange), upstream, std::move(pooled));
   }
   stale.clear();
   exchange->Begin(on_own_thread);
@@ -847,16 +852,15 @@ base::Result<std::vector<Protocol::endpoint>> UpstreamClient::Impl::Addresses(
 }
 
 void UpstreamClient::Impl::Finished(std::list<std::shared_ptr<Exchange>>::iterator registration,
-                                    const Endpoint& endpoint,
-                                    std::unique_ptr<Connection> connection) {
+                                    Upstream* upstream, std::unique_ptr<Connection> connection) {
   std::unique_ptr<Connection> surplus;
   std::shared_ptr<Exchange> unregistered;  // released outside the lock
   {
     std::lock_guard lock(mutex_);
     unregistered = std::move(*registration);
     in_flight_.erase(registration);
-    if (connection && !closing_) {
-      auto& idle = upstreams_[endpoint].idle;
+    if (connection && upstream != nullptr && !closing_) {
+      auto& idle = upstream->idle;
       if (idle.size() < options_.max_idle_per_endpoint) {
         idle.push_back(std::move(connection));
       } else {
