@@ -163,9 +163,10 @@ bool ParsePlainFields(const char*& at, const char* end, Headers* headers, PlainF
         static_cast<const char*>(std::memchr(at, '\r', static_cast<size_t>(end - at)));
     if (line_end == nullptr || end - line_end < 2 || line_end[1] != '\n') return false;
     // The name: token characters up to the colon, found in the same pass that checks them.
-    // A folded line starts with SP or HTAB, which no name has: it stops here.
+    // A folded line starts with SP or HTAB, which no name has: it stops here. The CR at
+    // line_end is no token character either, so the scan needs no bound of its own.
     const char* colon = at;
-    while (colon != line_end && kTokenChars[static_cast<unsigned char>(*colon)]) ++colon;
+    while (kTokenChars[static_cast<unsigned char>(*colon)]) ++colon;
     if (colon == at || colon == line_end || *colon != ':') return false;
     const std::string_view name(at, static_cast<size_t>(colon - at));
     const char* start = colon + 1;

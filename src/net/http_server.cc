@@ -596,6 +596,16 @@ class Connection final : public ConnectionBase,
     read_timed_out_ = false;
     parser_.emplace(shared_->options.max_header_bytes, shared_->options.max_body_bytes);
     SetReadDeadline(shared_->options.read_timeout);
+    // The usual request is plain and came whole in one read: the fast path parses it at
+    // once, checking the section's size and line ends itself, without the scan for the
+    // section's end (ScanHeaderSection) first. Anything else goes the long way, where
+    // ParseHeaderSection tries the fast path again once the section is complete.
+    std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    if (size_t used = parser_->ParseWhole(received); used > 0) {
+      buffer_.consume(used);
+      OnHeader({});
+      return;
+    }
     ReadHeaderSection();
   }
 
