@@ -105,11 +105,14 @@ class Headers {
   void AddKnown(KnownName name, std::string_view value);
   void SetKnown(KnownName name, std::string_view value);
   void Remove(std::string_view name);
-  // Removes every field whose name `drop` (called with a std::string_view) returns true
-  // for; the others keep their order.
+  // Removes every field for which `drop` (called with a Field, in order, once each)
+  // returns true; the others keep their order. The views `drop` gets are valid during the
+  // call, so it can note a value as it goes (copy what you keep).
   template <typename Predicate>
   void RemoveIf(Predicate drop) {
-    std::erase_if(spans_, [this, &drop](const Span& span) { return drop(NameOf(span)); });
+    std::erase_if(spans_, [this, &drop](const Span& span) {
+      return drop(Field(NameOf(span), ValueOf(span)));
+    });
     CompactIfMostlyGarbage();
   }
   // Keeps the first `count` fields and drops the rest; nothing when count >= size(). For a

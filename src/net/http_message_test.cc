@@ -100,9 +100,15 @@ TEST(HttpMessageHeadersTest, RemoveIfDropsTheChosenFieldsAndKeepsTheOrder) {
   headers.Add("Accept", "*/*");
   headers.Add("X-Drop-Me", "1");
   headers.Add("Content-Type", "text/plain");
-  headers.RemoveIf([](std::string_view name) { return name == "Connection" || name == "X-Drop-Me"; });
+  std::vector<std::string> seen;  // what the predicate was shown, in order
+  headers.RemoveIf([&seen](Headers::Field field) {
+    seen.push_back(std::string(field.first) + "=" + std::string(field.second));
+    return field.first == "Connection" || field.second == "1";
+  });
   EXPECT_EQ(headers.Copy(), (Fields{{"Accept", "*/*"}, {"Content-Type", "text/plain"}}));
-  headers.RemoveIf([](std::string_view) { return false; });
+  EXPECT_EQ(seen, (std::vector<std::string>{"Connection=keep-alive", "Accept=*/*", "X-Drop-Me=1",
+                                            "Content-Type=text/plain"}));
+  headers.RemoveIf([](Headers::Field) { return false; });
   EXPECT_EQ(headers.Copy().size(), 2u);
 }
 

@@ -138,7 +138,13 @@ class RouterService::Handlers {
       admitted.request_id = std::string(*sent_id);
     } else {
       admitted.request_id = NewRequestId();
-      request.headers.SetKnown(kRequestIdHeader, admitted.request_id);
+      // Replacing an unusable id takes a pass over the fields; adding one where there was
+      // none (the usual case) does not.
+      if (sent_id) {
+        request.headers.SetKnown(kRequestIdHeader, admitted.request_id);
+      } else {
+        request.headers.AddKnown(kRequestIdHeader, admitted.request_id);
+      }
     }
     TenantGate* gate = service_.dependencies_.gate;
     if (gate == nullptr) {

@@ -499,7 +499,21 @@ TEST_F(RouterServiceTest, RoutesToAnEligibleWorkerAsTheAuthenticatedTenant) {
   EXPECT_EQ(traced.headers.Get("X-Supercluster-Request-Id"), "trace-42");
   EXPECT_EQ(worker.LastHeaders().Get("X-Supercluster-Request-Id"), "trace-42");
   EXPECT_EQ(worker.LastHeaders().Get("X-Supercluster-Tenant"), "tenant-b");
-  EXPECT_EQ(worker.state().requests.load(), 2);
+
+  // One that is not short and plain is replaced by the router's own, not joined by it.
+  net::HttpResponse replaced = Post(router.endpoint(), "key-b", kPrompt, "/v1/completions",
+                                    {{"X-Supercluster-Request-Id", "not plain!"}});
+  const std::string made_up = replaced.headers.Get("X-Supercluster-Request-Id");
+  EXPECT_FALSE(made_up.empty());
+  EXPECT_NE(made_up, "not plain!");
+  int ids = 0;
+  for (auto [name, value] : worker.LastHeaders()) {
+    if (!net::EqualsIgnoreCase(name, "X-Supercluster-Request-Id")) continue;
+    ++ids;
+    EXPECT_EQ(value, made_up);
+  }
+  EXPECT_EQ(ids, 1);
+  EXPECT_EQ(worker.state().requests.load(), 3);
 }
 
 // Header names are case-insensitive: no spelling or repetition of the tenant field gets a
