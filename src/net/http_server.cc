@@ -19,6 +19,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/container/static_vector.hpp>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -843,10 +844,11 @@ class Connection final : public ConnectionBase,
     }
     // Taken off the queue before any callback runs, so that a callback that closes the
     // connection does not fail writes that were already sent.
-    std::array<PendingWrite, kMaxGatheredWrites> written;
-    size_t count = writing_count_;
+    // (A static_vector constructs only the writes taken: usually one, not eight.)
+    boost::container::static_vector<PendingWrite, kMaxGatheredWrites> written;
+    const size_t count = writing_count_;
     for (size_t i = 0; i < count; ++i) {
-      written[i] = std::move(queue_.front());
+      written.push_back(std::move(queue_.front()));
       queue_.pop_front();
       queued_bytes_ -= written[i].bytes.size();
     }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/container/small_vector.hpp>
 #include <charconv>
 #include <list>
 #include <mutex>
@@ -417,7 +418,8 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   Try first_try_;
   bool first_try_taken_ = false;
   std::list<Try> retries_;
-  std::vector<std::string_view> tried_;  // the ids of the tries, in order
+  // The ids of the tries, in order; room for a few inline (most requests make one try).
+  boost::container::small_vector<std::string_view, 4> tried_;
   std::optional<net::HttpResponse> last_error_;
   bool last_was_failure_ = false;
   bool streaming_ = false;

@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,7 +56,7 @@ class ProxyRoute {
   virtual ~ProxyRoute() = default;
   // The next upstream to try, given the ids already tried (views valid during the call);
   // nullopt when none is left.
-  virtual std::optional<ProxyTarget> Next(const std::vector<std::string_view>& tried) = 0;
+  virtual std::optional<ProxyTarget> Next(std::span<const std::string_view> tried) = 0;
   // The answer when not a single upstream could be tried.
   virtual net::HttpResponse NoTargetResponse() = 0;
 };
