@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,53 @@ HttpRequest RequestFor(std::string target) {
   HttpRequest request;
   request.target = std::move(target);
   return request;
+}
+
+// The definition EqualsLowerIgnoreCase must keep: fold `text`'s upper-case ASCII letters
+// and compare byte by byte (its first version, before it took eight bytes at a time).
+bool EqualsLowerIgnoreCaseBytewise(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+// Every byte value at every place of the literals the code compares with, and of
+// literals of every length up to 25 (one, several and overlapping words): the same answer
+// as byte by byte. A byte next to a letter in case (0x40, 0x5b, 0x60, 0x7b) and a letter's
+// other case must not slip through, nor a non-letter's case-bit twin ('-' and CR).
+TEST(EqualsLowerIgnoreCaseTest, AgreesWithByteByByteOnEveryByteAtEveryPlace) {
+  std::vector<std::string> literals = {
+      "content-length", "transfer-encoding", "connection", "upgrade", "proxy-connection",
+      "keep-alive", "host", "x-supercluster-spilled", "x-supercluster-request-id", "te",
+      "content-type", "close", "authorization", "100-continue"};
+  const std::string alphabet = "az-09/.mz";
+  for (size_t length = 1; length <= 25; ++length) {
+    std::string literal;
+    for (size_t i = 0; i < length; ++i) literal += alphabet[(i * 7 + length) % alphabet.size()];
+    literals.push_back(literal);
+  }
+  for (const std::string& lower : literals) {
+    std::string upper = lower;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    ASSERT_TRUE(EqualsLowerIgnoreCase(lower, lower)) << lower;
+    ASSERT_TRUE(EqualsLowerIgnoreCase(upper, lower)) << lower;
+    ASSERT_FALSE(EqualsLowerIgnoreCase(lower + "x", lower)) << lower;
+    ASSERT_FALSE(EqualsLowerIgnoreCase(lower.substr(1), lower)) << lower;
+    for (size_t place = 0; place < lower.size(); ++place) {
+      for (int byte = 0; byte < 256; ++byte) {
+        for (const std::string* base : {&lower, static_cast<const std::string*>(&upper)}) {
+          std::string text = *base;
+          text[place] = static_cast<char>(byte);
+          ASSERT_EQ(EqualsLowerIgnoreCase(text, lower), EqualsLowerIgnoreCaseBytewise(text, lower))
+              << "'" << lower << "' with byte " << byte << " at " << place;
+        }
+      }
+    }
+  }
 }
 
 TEST(HttpMessageHeadersTest, GetAndHasIgnoreCase) {
