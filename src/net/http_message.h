@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,43 +27,20 @@ inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+namespace internal {
+// EqualsLowerIgnoreCase once the sizes are known to match (defined in http_message.cc, so
+// that the size check, which rejects most candidates, is all that is inlined).
+bool EqualsLowerIgnoreCaseOfSameSize(const char* text, const char* lower, size_t size);
+}  // namespace internal
+
 // The same against `lower`, a literal in lower-case ASCII: only `text` is folded, which
 // the header parsers and the router's hop-by-hop filter, comparing every field with a few
 // literals, need (folding both sides cost a proxied request 1 % more instructions).
-//
-// Eight bytes at a time when there are eight: where `lower` has a letter, the case bit
-// (0x20) of text's byte is set before the compare, so that both 'A' and 'a' match 'a';
-// every other byte must match as it is, as byte by byte. (A proxied request compares
-// about 120 bytes of names and values this way; byte by byte that was ~700 instructions.)
+// Eight bytes at a time where there are eight (see http_message.cc).
 // Precondition: `lower` is ASCII with no upper-case letter.
 inline bool EqualsLowerIgnoreCase(std::string_view text, std::string_view lower) {
-  const size_t size = text.size();
-  if (size != lower.size()) return false;
-  if (size < 8) {
-    for (size_t i = 0; i < size; ++i) {
-      char c = text[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-      if (c != lower[i]) return false;
-    }
-    return true;
-  }
-  auto word_equals = [](const char* text_word, const char* lower_word) {
-    uint64_t t;
-    uint64_t l;
-    std::memcpy(&t, text_word, sizeof t);
-    std::memcpy(&l, lower_word, sizeof l);
-    // 0x20 in each byte of `l` from 'a' (0x61) to 'z' (0x7a): adding 0x1f sets a byte's
-    // top bit from 'a' up, adding 0x05 from past 'z' up; no sum carries into the next
-    // byte, since every byte of an ASCII `l` is below 0x80.
-    constexpr uint64_t kOnes = 0x0101010101010101;
-    const uint64_t letters = (((l + kOnes * 0x1f) & ~(l + kOnes * 0x05)) & kOnes * 0x80) >> 2;
-    return (t | letters) == l;
-  };
-  for (size_t at = 0;; at += 8) {
-    if (at + 8 > size) at = size - 8;  // the last word overlaps the one before it
-    if (!word_equals(text.data() + at, lower.data() + at)) return false;
-    if (at + 8 == size) return true;
-  }
+  return text.size() == lower.size() &&
+         internal::EqualsLowerIgnoreCaseOfSameSize(text.data(), lower.data(), text.size());
 }
 
 // Whether `c` may be part of a token (tchar, RFC 9110 section 5.6.2): the bytes of a
