@@ -181,6 +181,20 @@ bool IsTarget(std::string_view text) {
 }
 
 
+// The error for a request that cannot be sent: cold and out of line, so that building its
+// message takes no room among the request path's instructions (the instruction cache).
+[[gnu::cold, gnu::noinline]] base::Status Unsendable(std::string_view what,
+                                                      std::string_view text,
+                                                      std::string_view why) {
+  return base::InvalidArgument("upstream request: " + std::string(what) + " '" +
+                               std::string(text) + "'" + std::string(why));
+}
+
+[[gnu::cold, gnu::noinline]] base::Status TlsRefused(const Endpoint& endpoint) {
+  return base::FailedPrecondition("upstream " + endpoint.ToString() +
+                                  ": TLS upstreams are not supported");
+}
+
 // The whole request (request line, header section and body) written by hand into one
 // string: it is cheaper than building Beast's field list, one buffer is one allocation and
 // one plain send, and the checks below keep a header from smuggling a second request (the
@@ -189,10 +203,10 @@ base::Result<std::string> SerializeRequest(const HttpRequest& request, const End
   const size_t body_size = request.body.size();
   using namespace std::string_view_literals;
   if (!internal::IsToken(request.method)) {
-    return base::InvalidArgument("upstream request: invalid method '" + request.method + "'");
+    return Unsendable("invalid method", request.method, "");
   }
   if (!IsTarget(request.target)) {
-    return base::InvalidArgument("upstream request: invalid target '" + request.target + "'");
+    return Unsendable("invalid target", request.target, "");
   }
   bool has_host = false;
   for (size_t i = 0; i < request.headers.size(); ++i) {
@@ -200,8 +214,7 @@ base::Result<std::string> SerializeRequest(const HttpRequest& request, const End
     // A parsed field was checked when it was parsed; a known name when it was compiled.
     const bool name_ok = request.headers.name_checked(i) || internal::IsToken(name);
     if (!request.headers.checked(i) && (!name_ok || !IsFieldValue(value))) {
-      return base::InvalidArgument("upstream request: header '" + std::string(name) +
-                                   "' has a name or value that cannot be sent (CR, LF, NUL)");
+      return Unsendable("header", name, " has a name or value that cannot be sent (CR, LF, NUL)");
     }
     if (EqualsIgnoreCase(name, "Host")) has_host = true;
   }
@@ -347,8 +360,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
         handler_(std::move(handler)),
         executor_(std::move(executor)) {
     if (endpoint.tls) {
-      setup_error_ = base::FailedPrecondition("upstream " + endpoint_.ToString() +
-                                              ": TLS upstreams are not supported");
+      setup_error_ = TlsRefused(endpoint);
       return;
     }
     auto bytes = SerializeRequest(request, endpoint);
