@@ -329,8 +329,8 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         // Nothing reached the client yet, but the upstream may have acted on the request
         // (its head arrived): not retried, answered as a failure instead of a short body.
         target.balancer->OnFinish(target.id, Outcome::kFailure, attempt.time_to_head);
-        spdlog::warn("request {}: upstream {} failed mid-response: {}", proxy_.request_id, target.id,
-                     result.status.message());
+        spdlog::warn("request {}: upstream {} failed mid-response: {}", proxy_.request_id,
+                     target.id, result.status.message());
         return SendFinal(ErrorResponse(
             502, "the upstream " + target.id + " failed mid-response: " + result.status.message(),
             "upstream_error"));

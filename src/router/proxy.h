@@ -23,7 +23,6 @@
 // Request bodies are never logged or kept beyond the exchange. Callers: RouterService.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
