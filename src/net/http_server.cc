@@ -597,23 +597,21 @@ class Connection final : public ConnectionBase,
     read_timed_out_ = false;
     parser_.emplace(shared_->options.max_header_bytes, shared_->options.max_body_bytes);
     SetReadDeadline(shared_->options.read_timeout);
-    // The usual request is plain and came whole in one read: the fast path parses it at
-    // once, checking the section's size and line ends itself, without the scan for the
-    // section's end (ScanHeaderSection) first. Anything else goes the long way, where
-    // ParseHeaderSection tries the fast path again once the section is complete.
+    ReadHeaderSection();
+  }
+
+  // Reads until the buffer holds the whole header section (see ScanHeaderSection for why
+  // the server does this rather than Beast's async_read_header), then parses it at once.
+  // The usual request is plain and came whole in one read: the fast path parses it first,
+  // checking the section's size and line ends itself, without the scan for the section's
+  // end. It is tried once on what each read brought; the rest goes the long way.
+  void ReadHeaderSection() {
     std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     if (size_t used = parser_->ParseWhole(received); used > 0) {
       buffer_.consume(used);
       OnHeader({});
       return;
     }
-    ReadHeaderSection();
-  }
-
-  // Reads until the buffer holds the whole header section (see ScanHeaderSection for why
-  // the server does this rather than Beast's async_read_header), then parses it at once.
-  void ReadHeaderSection() {
-    std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     switch (internal::ScanHeaderSection(received, shared_->options.max_header_bytes)) {
       case internal::HeaderScan::kTooLarge:
         SendErrorAndClose(431, "header section over " +
@@ -628,13 +626,8 @@ class Connection final : public ConnectionBase,
     ReadSome();  // OnReadSome continues with ReadHeaderSection
   }
 
+  // The whole section is here and the fast path did not take it: Beast's parser.
   void ParseHeaderSection() {
-    std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-    if (size_t used = parser_->ParseWhole(received); used > 0) {
-      buffer_.consume(used);
-      OnHeader({});
-      return;
-    }
     boost::system::error_code error;
     size_t used = parser_->put(buffer_.data(), error);
     buffer_.consume(used);
