@@ -4,6 +4,7 @@
 // The tests run in this order on one cluster; each leaves it more broken.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <optional>
@@ -74,31 +75,58 @@ class FailoverTest : public ::testing::Test {
 };
 
 // 1. A worker killed while it streams: the client gets a clear error, promptly; then the
-// region goes on serving from its other worker.
+// region goes on serving from its other workers.
+//
+// The kill is sent when the answer's stream begins, and the bundled model writes its whole
+// answer in a fraction of a second: on a busy machine the worker may finish before the
+// kill lands. An answer that arrives whole is then no failure of the router (a cut stream
+// never ends well: its last event is missing), which the test checks against the same
+// request answered undisturbed (same seed: the same text), and it tries again on the
+// region's other worker. Only us-east-1's workers are tried: the next test kills that
+// region anyway, and the tests after it need the other regions' workers.
 TEST_F(FailoverTest, AWorkerKilledMidStreamEndsTheStreamWithAnError) {
   client::ClusterClient client(ClientOptions(*cluster, cluster->demo_api_key));
-  auto candidates = client.FetchCandidates("kjv");
-  ASSERT_TRUE(candidates.ok()) << candidates.status().ToString();
-  std::string killed;
-  auto started = Clock::now();
-  auto result = client.Infer(
-      candidates->accepted, "kjv", CompletionRequest("And it came to pass", 240), nullptr,
-      [&](const std::string& served_by) {
-        killed = served_by.substr(served_by.find('/') + 1);
-        ::kill(PidOf(killed), SIGKILL);
-      });
-  auto took = Clock::now() - started;
-  ASSERT_FALSE(killed.empty());
-  ASSERT_FALSE(result.ok()) << "the answer completed although its worker " << killed
-                            << " was killed";
-  EXPECT_EQ(result.status().code(), base::StatusCode::kUnavailable) << result.status().ToString();
-  EXPECT_LT(took, std::chrono::seconds(10)) << "the client waited too long for the error";
+  const std::string request = CompletionRequest("And it came to pass", 240);
+  auto whole = client.FetchAndInfer("kjv", request, nullptr);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+
+  std::vector<std::string> killed;
+  std::optional<base::Status> cut;  // the error of the answer whose worker died mid-stream
+  while (!cut && killed.size() < 2) {
+    auto candidates = client.FetchCandidates("kjv");
+    ASSERT_TRUE(candidates.ok()) << candidates.status().ToString();
+    std::vector<client::Candidate> east;
+    for (const client::Candidate& candidate : candidates->accepted) {
+      if (candidate.region == "us-east-1") east.push_back(candidate);
+    }
+    ASSERT_FALSE(east.empty()) << "no us-east-1 worker among the candidates";
+    std::string victim;
+    auto started = Clock::now();
+    auto result = client.Infer(east, "kjv", request, nullptr, [&](const std::string& served_by) {
+      victim = served_by.substr(served_by.find('/') + 1);
+      ::kill(PidOf(victim), SIGKILL);
+    });
+    auto took = Clock::now() - started;
+    ASSERT_FALSE(victim.empty()) << result.status().ToString();
+    killed.push_back(victim);
+    if (result.ok()) {
+      ASSERT_EQ(result->text, whole->text) << "the answer of the killed worker " << victim
+                                           << " was cut short, yet ended as if whole";
+      std::cerr << victim << " finished its answer before the kill landed; trying again\n";
+      continue;
+    }
+    EXPECT_LT(took, std::chrono::seconds(10)) << "the client waited too long for the error";
+    cut = result.status();
+  }
+  ASSERT_TRUE(cut.has_value()) << "both us-east-1 workers finished before their kill landed";
+  EXPECT_EQ(cut->code(), base::StatusCode::kUnavailable) << cut->ToString();
 
   // New requests are served, by the others.
   for (int i = 0; i < 4; ++i) {
     auto again = client.FetchAndInfer("kjv", CompletionRequest("And God said", 4), nullptr);
     ASSERT_TRUE(again.ok()) << again.status().ToString();
-    EXPECT_NE(again->served_by.substr(again->served_by.find('/') + 1), killed);
+    std::string instance = again->served_by.substr(again->served_by.find('/') + 1);
+    EXPECT_EQ(std::count(killed.begin(), killed.end(), instance), 0) << instance;
   }
 }
 
