@@ -506,9 +506,10 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // asio's round trip for the write (an operation allocated, the socket's reactor state
   // locked, a completion posted and run on a later turn of the io thread, which also made
   // the thread poll epoll once more before it slept). Returns how many bytes went: what
-  // is left (all of it on EAGAIN or an error, which the asio write then meets and reports
-  // as usual) goes the asio way. OnWritten starts the read, whose completion asio never
-  // runs inside the call that starts it: no callback runs inside Send() either way.
+  // is left goes the asio way, all of it on EAGAIN or an error. An error is left for the
+  // asio write to meet again and report on a later turn: reported here, it would end the
+  // exchange (and call on_done) inside Send(). OnWritten starts the read, whose completion
+  // asio never runs inside the call that starts it.
   size_t SendWithoutWaiting() {
     ssize_t sent = ::send(connection_->socket.native_handle(), request_bytes_.data(),
                           request_bytes_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
