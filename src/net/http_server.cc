@@ -520,7 +520,9 @@ class Connection final : public ConnectionBase,
   // EAGAIN: one wasted system call per request. (Waiting for readability instead costs
   // the same: asio re-registers the socket with epoll_ctl for every such wait.) Under load
   // the io thread has other connections to serve first, and by the time the deferred read
-  // runs the next request has often arrived, so it succeeds at once.
+  // runs the next request has often arrived, so it succeeds at once. The only open
+  // connection reads at once: deferring would only add a poll of epoll before the thread
+  // sleeps.
   //
   // A connection that has not read anything yet has no read buffer, and an idle one should
   // not get one: its first read waits for readability before the buffer is made (so 10,000
@@ -537,6 +539,10 @@ class Connection final : public ConnectionBase,
                            }
                            self->ReadSome();
                          });
+      return;
+    }
+    if (shared_->open_connections.load(std::memory_order_relaxed) == 1) {
+      ReadSome();
       return;
     }
     asio::post(executor_, [self = this->shared_from_this()] {

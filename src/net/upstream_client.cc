@@ -324,6 +324,9 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   // True once Shutdown() returned: an exchange that ends later (one abandoned on a server
   // that stopped running) must not call back into its owner, which may be gone.
   bool shut_down() const { return shut_down_.load(std::memory_order_acquire); }
+  // Whether other exchanges are in flight besides the caller's (read without the lock: a
+  // hint, not a count to rely on).
+  bool OthersInFlight() const { return in_flight_count_.load(std::memory_order_relaxed) > 1; }
 
  private:
   UpstreamOptions options_;
@@ -339,6 +342,7 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   // the lookup.
   std::map<Endpoint, Upstream, EndpointOrder> upstreams_;
   std::list<std::shared_ptr<Exchange>> in_flight_;  // holds each exchange until it ends
+  std::atomic<size_t> in_flight_count_{0};          // in_flight_.size(), set under mutex_
   std::condition_variable exchange_ended_;          // signalled by Finished
   // Set when Shutdown begins: an exchange sent from then on (a retry from a callback of one
   // being cancelled) is cancelled at once instead of being waited for.
@@ -494,7 +498,16 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     // The response timeout runs from here to the end of the head, then between pieces.
     SetDeadline(client_->options().response_timeout);
     size_t sent = SendWithoutWaiting();
-    if (sent == request_bytes_.size()) return OnWritten({});
+    if (sent == request_bytes_.size()) {
+      // The answer cannot be there yet, so reading it at once fails with EAGAIN (a wasted
+      // system call) before the wait for readability starts. With other exchanges in
+      // flight the read starts after the io thread has served what it has queued, by which
+      // time the answer has often come; alone, it starts at once (a post would only add a
+      // poll of epoll before the thread sleeps).
+      if (!client_->OthersInFlight()) return OnWritten({});
+      asio::post(executor_, [self = shared_from_this()] { self->OnWritten({}); });
+      return;
+    }
     asio::async_write(connection_->socket, asio::buffer(request_bytes_) + sent,
                       [self = shared_from_this()](ErrorCode error, size_t) {
                         self->OnWritten(error);
@@ -502,14 +515,12 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   }
 
   // The request is first offered to the kernel directly, without blocking: on loopback or
-  // a LAN it nearly always goes whole at once, and reading the answer then starts without
-  // asio's round trip for the write (an operation allocated, the socket's reactor state
-  // locked, a completion posted and run on a later turn of the io thread, which also made
-  // the thread poll epoll once more before it slept). Returns how many bytes went: what
-  // is left goes the asio way, all of it on EAGAIN or an error. An error is left for the
-  // asio write to meet again and report on a later turn: reported here, it would end the
-  // exchange (and call on_done) inside Send(). OnWritten starts the read, whose completion
-  // asio never runs inside the call that starts it.
+  // a LAN it nearly always goes whole at once, without asio's write operation (allocated,
+  // the socket's reactor state locked, its completion posted). Returns how many bytes
+  // went: what is left goes the asio way, all of it on EAGAIN or an error. An error is
+  // left for the asio write to meet again and report on a later turn: reported here, it
+  // would end the exchange (and call on_done) inside Send(). OnWritten starts the read,
+  // whose completion asio never runs inside the call that starts it.
   size_t SendWithoutWaiting() {
     ssize_t sent = ::send(connection_->socket.native_handle(), request_bytes_.data(),
                           request_bytes_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -858,6 +869,7 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
       }
     }
     exchange->Register(in_flight_.insert(in_flight_.end(), exchange), upstream, std::move(pooled));
+    in_flight_count_.store(in_flight_.size(), std::memory_order_relaxed);
   }
   stale.clear();
   exchange->Begin(on_own_thread);
@@ -891,6 +903,7 @@ void UpstreamClient::Impl::Finished(std::list<std::shared_ptr<Exchange>>::iterat
     std::lock_guard lock(mutex_);
     unregistered = std::move(*registration);
     in_flight_.erase(registration);
+    in_flight_count_.store(in_flight_.size(), std::memory_order_relaxed);
     if (connection && upstream != nullptr && !closing_) {
       auto& idle = upstream->idle;
       if (idle.size() < options_.max_idle_per_endpoint) {
