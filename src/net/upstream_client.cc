@@ -402,8 +402,8 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // the only thread that runs this exchange's executor, so its steps may run right here.
   void Begin(bool on_own_thread) {
     // A request on a pooled connection starts at once: its first steps only write it and
-    // start reading the answer, and a read's completion never runs inside the call that
-    // starts it, so no callback runs inside Send(). That saves a trip through the
+    // start (or post) reading the answer, and a read's completion never runs inside the
+    // call that starts it, so no callback runs inside Send(). That saves a trip through the
     // io_context's queue per proxied request. Everything else (a connect, which may fail
     // at once) is posted.
     if (on_own_thread && connection_ && setup_error_.ok()) return Write();
