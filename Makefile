@@ -28,6 +28,7 @@ demo: build
 bench: build
 	bench/http/run.sh $(BUILD_DIR)/apps/supercluster/supercluster --rounds 3
 	bench/router/run.sh $(BUILD_DIR)/apps/supercluster/supercluster --rounds 3
+	bench/router/paired.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	bench/allocs/run.sh $(BUILD_DIR)
 	bench/instructions/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	$(BUILD_DIR)/bench/model_scan/model_scan_bench

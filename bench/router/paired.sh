@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Paired comparison of the router and nginx: both proxies run side by side on the same
+# upstream, and wrk drives each in turn for a short slice (default 1 s), the order swapped
+# every pair. A slow or fast spell of a shared or virtual machine then falls on both halves
+# of a pair, so the ratio of each pair's requests is far less noisy than comparing runs
+# seconds apart (bench/router/run.sh's rounds, whose medians spread by 10 % between runs
+# of one binary on a 2-core VM). Prints, per connection count, the geometric mean of the
+# pairs' router/nginx ratios with a 95 % interval, and their median.
+#
+# Setup as in run.sh: the upstream is one nginx worker on two loopback ports answering a
+# 20-byte JSON body; nginx proxies with `least_conn` and keep-alive, the router with two
+# `--static-worker`s; both proxies on core 0, the upstream and wrk on core 1; the request is
+# POST /v1/completions with a 49-byte JSON body.
+#
+# Usage: bench/router/paired.sh path/to/supercluster [--connections "1 16 64"]
+#                               [--pairs 40] [--slice SECONDS]
+#   Environment: NGINX_BINARY, WRK_BINARY, ROUTER_EXTRA_FLAGS (added to the router's flags).
+set -euo pipefail
+
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+[[ $# -ge 1 ]] || usage
+case "$1" in -h|--help) usage ;; esac
+supercluster=$1
+shift
+connections="1 16 64"
+pairs=40
+slice=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --connections) connections=${2:?--connections needs a value}; shift 2 ;;
+    --pairs) pairs=${2:?--pairs needs a value}; shift 2 ;;
+    --slice) slice=${2:?--slice needs a value}; shift 2 ;;
+    -h|--help) usage ;;
+    *) echo "paired.sh: unknown argument: $1" >&2; usage ;;
+  esac
+done
+
+log() { echo "bench/router/paired: $*" >&2; }
+die() { echo "bench/router/paired: FAIL: $*" >&2; exit 1; }
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
+
+nginx=${NGINX_BINARY:-/usr/sbin/nginx}
+wrk=${WRK_BINARY:-wrk}
+unset NGINX  # nginx reads it as inherited listening sockets
+[[ -x "$supercluster" ]] || die "not an executable: $supercluster (build it first: make build)"
+[[ -x "$nginx" ]] || die "nginx not found at $nginx (scripts/install-deps installs nginx-light)"
+for tool in "$wrk" taskset python3; do
+  command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps installs it)"
+done
+[[ "$pairs" =~ ^[1-9][0-9]*$ && "$pairs" -ge 2 ]] || die "--pairs must be an integer of 2 or more"
+[[ "$slice" =~ ^[1-9][0-9]*$ ]] || die "--slice must be a positive integer (seconds)"
+for c in $connections; do
+  [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--connections must be positive integers, got '$c'"
+done
+(( $(nproc) >= 2 )) || die "needs 2 cores (proxies on core 0, upstream and wrk on core 1)"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do stop_process "$pid" "a benchmark process" || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+upstream_a=$(free_port)
+upstream_b=$(free_port)
+conf=$(nginx_config "$work" upstream on "$(nginx_static_server "$upstream_a" "$upstream_b" \
+  "location / { default_type application/json; return 200 '{\"bench\":\"upstream\"}'; }")")
+taskset -c 1 "$nginx" -p "$work" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
+pids+=($!)
+wait_for_port "$upstream_a"
+
+nginx_port=$(free_port)
+conf=$(nginx_config "$work" proxy on \
+  "$(nginx_least_conn_proxy "$nginx_port" "$upstream_a" "$upstream_b")")
+taskset -c 0 "$nginx" -p "$work" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
+pids+=($!)
+router_port=$(free_port)
+# shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
+taskset -c 0 "$supercluster" router --tier regional --region bench \
+  --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
+  --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1 \
+  ${ROUTER_EXTRA_FLAGS:-} >"$work/router.log" 2>&1 &
+pids+=($!)
+wait_for_port "$nginx_port"
+wait_for_port "$router_port"
+
+cat >"$work/request.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"model":"bench","prompt":"hello","max_tokens":1}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench"
+done = function(summary, latency, requests)
+  io.write(string.format("REQUESTS %d ERRORS %d\n", summary.requests,
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.status + summary.errors.timeout))
+end
+LUA
+
+# drive PORT CONNECTIONS SECONDS: prints the requests wrk completed; fails on any error.
+drive() {
+  local out requests errors
+  out=$(taskset -c 1 "$wrk" -t1 -c"$2" -d"$3"s -s "$work/request.lua" \
+    "http://127.0.0.1:$1/v1/completions")
+  requests=$(awk '/^REQUESTS/ {print $2}' <<<"$out")
+  errors=$(awk '/^REQUESTS/ {print $4}' <<<"$out")
+  [[ -n "$requests" && "$requests" -gt 0 ]] || die "wrk completed no request on port $1"
+  [[ "$errors" == 0 ]] || die "$errors errors on port $1 (see $work/*.log)"
+  echo "$requests"
+}
+
+echo "Paired slices: router vs nginx, least-connection proxying to 2 upstream addresses"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, Linux $(uname -r), $("$nginx" -v 2>&1 | sed 's/^nginx version: //')"
+echo "binary:  $("$supercluster" version 2>&1 | head -1)"
+echo "setup:   $pairs pairs of ${slice} s slices per connection count, order swapped every pair"
+echo
+echo "| connections | pairs | router/nginx, geometric mean (95 % interval) | median | router requests | nginx requests |"
+echo "|---:|---:|---|---:|---:|---:|"
+for c in $connections; do
+  drive "$nginx_port" "$c" 2 >/dev/null  # warm-up: pooled upstream connections, caches
+  drive "$router_port" "$c" 2 >/dev/null
+  : >"$work/pairs"
+  for ((i = 1; i <= pairs; i++)); do
+    if (( i % 2 )); then
+      n=$(drive "$nginx_port" "$c" "$slice"); r=$(drive "$router_port" "$c" "$slice")
+    else
+      r=$(drive "$router_port" "$c" "$slice"); n=$(drive "$nginx_port" "$c" "$slice")
+    fi
+    echo "$r $n" >>"$work/pairs"
+  done
+  log "$c connections: $pairs pairs done"
+  python3 - "$c" "$work/pairs" <<'PY'
+import math, statistics, sys
+connections, path = sys.argv[1], sys.argv[2]
+pairs = [tuple(int(x) for x in line.split()) for line in open(path) if line.strip()]
+logs = [math.log(r / n) for r, n in pairs]
+mean = statistics.mean(logs)
+half = 1.96 * statistics.stdev(logs) / math.sqrt(len(logs))
+print(f"| {connections} | {len(pairs)} | {math.exp(mean):.3f} ({math.exp(mean - half):.3f} to "
+      f"{math.exp(mean + half):.3f}) | {math.exp(statistics.median(logs)):.3f} | "
+      f"{sum(r for r, _ in pairs)} | {sum(n for _, n in pairs)} |")
+PY
+done
