@@ -94,3 +94,22 @@ nginx_least_conn_proxy() {
   }
 EOF
 }
+
+# The `location` line (for nginx_static_server) of the proxy benchmarks' upstream: every
+# path answered 200 with the same 20-byte JSON body.
+upstream_json_location() {
+  echo "location / { default_type application/json; return 200 '{\"bench\":\"upstream\"}'; }"
+}
+
+# write_completion_lua PATH [LUA]: writes the wrk script of the proxy benchmarks' request,
+# POST with a 49-byte OpenAI-style completion body and `Authorization: Bearer bench`, set
+# once (wrk's fast path: no Lua per request); LUA (a done() hook, say) is appended.
+write_completion_lua() {
+  cat >"$1" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"model":"bench","prompt":"hello","max_tokens":1}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench"
+LUA
+  if [[ -n "${2:-}" ]]; then printf '%s\n' "$2" >>"$1"; fi
+}

@@ -87,7 +87,7 @@ wait_for_port "$serve_port"
 
 upstream_port=$(free_port)
 upstream_conf=$(nginx_config "$work" nginx on "$(nginx_static_server "$upstream_port" \
-  "location / { default_type application/json; return 200 '{\"bench\":\"upstream\"}'; }")")
+  "$(upstream_json_location)")")
 "$nginx" -p "$work" -c "$upstream_conf" -g 'daemon off;' >/dev/null 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_port"
@@ -99,12 +99,7 @@ LD_PRELOAD=$preload "$supercluster" router --tier regional --region bench \
 pids+=($!)
 router_pid=$!
 wait_for_port "$router_port"
-cat >"$work/request.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"model":"bench","prompt":"hello","max_tokens":1}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench"
-LUA
+write_completion_lua "$work/request.lua"
 
 log "$connections connections, 1 s warm-up + $duration s counted per process"
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)

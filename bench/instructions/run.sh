@@ -84,17 +84,12 @@ unset NGINX  # nginx reads it as inherited listening sockets
 upstream_a=$(free_port)
 upstream_b=$(free_port)
 upstream_conf=$(nginx_config "$work" upstream on "$(nginx_static_server "$upstream_a" "$upstream_b" \
-  "location / { default_type application/json; return 200 '{\"bench\":\"upstream\"}'; }")")
+  "$(upstream_json_location)")")
 "$nginx" -p "$work" -c "$upstream_conf" -g 'daemon off;' >/dev/null 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_a"
 
-cat >"$work/request.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"model":"bench","prompt":"hello","max_tokens":1}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench"
-LUA
+write_completion_lua "$work/request.lua"
 
 # measure NAME PORT PATH SCRIPT COMMAND...: starts COMMAND under callgrind (counting off),
 # warms up, counts over the measured run of wrk asking for PATH (with the wrk Lua SCRIPT,

@@ -70,8 +70,8 @@ trap cleanup EXIT
 
 upstream_a=$(free_port)
 upstream_b=$(free_port)
-conf=$(nginx_config "$work" upstream on "$(nginx_static_server "$upstream_a" "$upstream_b" \
-  "location / { default_type application/json; return 200 '{\"bench\":\"upstream\"}'; }")")
+conf=$(nginx_config "$work" upstream on \
+  "$(nginx_static_server "$upstream_a" "$upstream_b" "$(upstream_json_location)")")
 taskset -c 1 "$nginx" -p "$work" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_a"
@@ -91,17 +91,11 @@ pids+=($!)
 wait_for_port "$nginx_port"
 wait_for_port "$router_port"
 
-cat >"$work/request.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"model":"bench","prompt":"hello","max_tokens":1}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench"
-done = function(summary, latency, requests)
+write_completion_lua "$work/request.lua" 'done = function(summary, latency, requests)
+  local e = summary.errors
   io.write(string.format("REQUESTS %d ERRORS %d\n", summary.requests,
-    summary.errors.connect + summary.errors.read + summary.errors.write +
-    summary.errors.status + summary.errors.timeout))
-end
-LUA
+    e.connect + e.read + e.write + e.status + e.timeout))
+end'
 
 # drive PORT CONNECTIONS SECONDS: prints the requests wrk completed; fails on any error.
 drive() {
