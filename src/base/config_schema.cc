@@ -150,8 +150,11 @@ Result<ConfigKeySpec> ParseSchemaEntry(const std::string& key, const YAML::Node&
   bool has_default = false;
   std::optional<std::string> min_text;
   std::optional<std::string> max_text;
+  std::set<std::string, std::less<>> seen;
   for (const auto& field : entry) {
     const std::string name = field.first.Scalar();
+    // YAML's parser keeps a repeated field, and the later one would silently win.
+    if (!seen.insert(name).second) return SchemaError(key, "field '" + name + "' given twice");
     if (name == "choices") {
       SC_RETURN_IF_ERROR(ReadChoices(key, field.second, spec));
       continue;

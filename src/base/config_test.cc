@@ -533,6 +533,8 @@ TEST(ConfigSchemaParseTest, BrokenSchemasAreRefusedWithTheKey) {
             "key 'a.b': min and max apply only to int, float, duration and bytes");
   EXPECT_EQ(error_of("a.b: {type: int, default: 5, dok: A key., doc: A key.}"),
             "key 'a.b': unknown field 'dok'");
+  EXPECT_EQ(error_of("a.b: {type: int, default: 5, doc: A key., doc: Another key.}"),
+            "key 'a.b': field 'doc' given twice");
   EXPECT_EQ(error_of("A.b: {type: int, default: 5, doc: A key.}"),
             "key 'A.b': names are lower_snake_case segments joined by dots");
   EXPECT_EQ(error_of("a: {type: int, default: 5, doc: A key.}\n"
