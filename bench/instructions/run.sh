@@ -163,7 +163,8 @@ proxy_job() {
   measure router "$router_port" /v1/completions "$work/request.lua" \
     "$supercluster" router --tier regional --region bench \
     --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
-    --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1
+    --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1 \
+    --set router.busy_poll_us=0  # polling for events while idle would count as work
   if [[ -x "$floor" ]]; then
     local floor_port
     floor_port=$(free_port)

@@ -379,6 +379,10 @@ std::vector<std::string> Launcher::RouterArgs(const std::string& tier, const std
     argv.push_back("--via");
     argv.push_back(peer + "=" + PeerAddress(region, peer));
   }
+  // Every process of the cluster shares this machine's cores: a router polling for events
+  // would take CPU from the workers. A --service-set given to `up` comes later and wins.
+  argv.push_back("--set");
+  argv.push_back("router.busy_poll_us=0");
   return ServiceArgs(argv);
 }
 

@@ -32,6 +32,7 @@
 
 #include "base/coarse_clock.h"
 #include "base/logging.h"
+#include "net/busy_poll.h"
 #include "net/byte_scan.h"
 #include "net/earliest_timer.h"
 #include "net/http_parse.h"
@@ -1172,7 +1173,7 @@ class HttpServer::Impl {
     for (int i = 0; i < io_thread_count_; ++i) {
       threads_.emplace_back([this] {
         internal::SetCurrentServerIoThread({io_context_, io_thread_count_ == 1});
-        io_context_->run();
+        internal::RunIoContext(*io_context_, shared_->options.busy_poll);
         internal::SetCurrentServerIoThread({});
       });
     }

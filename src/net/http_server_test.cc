@@ -440,6 +440,50 @@ TEST(HttpServerTest, ClientClosingRightAfterTheAnswerIsNotCountedAsGone) {
   EXPECT_EQ(observer.seen.size(), static_cast<size_t>(kRequests));
 }
 
+// The router polls for events before sleeping (ServerOptions::busy_poll). With two io
+// threads polling one io_context, every request is still answered once, also one answered
+// from another thread after the io threads went back to sleep, and the server stops.
+TEST(HttpServerTest, BusyPollingThreadsAnswerEveryRequestAndStop) {
+  std::vector<std::thread> late_answers;
+  std::mutex late_answers_mutex;
+  auto router = BasicRouter();
+  router->Handle("GET", "/late", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    std::lock_guard lock(late_answers_mutex);
+    late_answers.emplace_back([responder] {
+      std::this_thread::sleep_for(50ms);  // far past the polling window
+      responder->Send(HttpResponse::Text(200, "late"));
+    });
+  });
+  auto options = testing::TestServerOptions();
+  options.io_threads = 2;
+  options.busy_poll = 2ms;
+  auto server = std::make_unique<TestServer>(options, router);
+  constexpr int kClients = 4;
+  constexpr int kRequestsEach = 50;
+  std::vector<std::future<int>> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::async(std::launch::async, [&, c] {
+      HttpClient client(server->endpoint(), testing::TestClientOptions());
+      int answered = 0;
+      for (int i = 0; i < kRequestsEach; ++i) {
+        HttpRequest request;
+        request.method = "POST";
+        request.target = "/echo";
+        request.body = std::to_string(c) + "/" + std::to_string(i);
+        auto response = i % 10 == 9 ? client.Request(Get("/late")) : client.Request(request);
+        if (!response.ok()) continue;
+        if (response->body == (i % 10 == 9 ? "late" : request.body)) ++answered;
+      }
+      return answered;
+    }));
+  }
+  for (auto& answered : clients) EXPECT_EQ(answered.get(), kRequestsEach);
+  auto stop_start = std::chrono::steady_clock::now();
+  server.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_start, 2s);
+  for (auto& thread : late_answers) thread.join();
+}
+
 TEST(HttpServerTest, DrainFinishesInFlightAndRefusesNew) {
   std::promise<void> request_started;
   std::vector<std::thread> workers;
