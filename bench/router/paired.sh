@@ -9,12 +9,14 @@
 #
 # Setup as in run.sh: the upstream is one nginx worker on two loopback ports answering a
 # 20-byte JSON body; nginx proxies with `least_conn` and keep-alive, the router with two
-# `--static-worker`s; both proxies on core 0, the upstream and wrk on core 1; the request is
+# `--static-worker`s and its defaults (router.busy_poll_us among them); both proxies on core 0, the upstream and wrk on core 1; the request is
 # POST /v1/completions with a 49-byte JSON body.
 #
 # Usage: bench/router/paired.sh path/to/supercluster [--connections "1 16 64"]
 #                               [--pairs 40] [--slice SECONDS]
-#   Environment: NGINX_BINARY, WRK_BINARY, ROUTER_EXTRA_FLAGS (added to the router's flags).
+#   Environment: NGINX_BINARY, WRK_BINARY, ROUTER_EXTRA_FLAGS (added to the router's flags),
+#   ANCHOR_ROUTER_FLAGS (when set, the anchor is a second router with these flags instead
+#   of nginx: an A/B of two settings, e.g. "--set router.busy_poll_us=0").
 set -euo pipefail
 
 usage() {
@@ -76,10 +78,20 @@ taskset -c 1 "$nginx" -p "$work" -c "$conf" -g 'daemon off;' >"$work/upstream.lo
 pids+=($!)
 wait_for_port "$upstream_a"
 
-nginx_port=$(free_port)
-conf=$(nginx_config "$work" proxy on \
-  "$(nginx_least_conn_proxy "$nginx_port" "$upstream_a" "$upstream_b")")
-taskset -c 0 "$nginx" -p "$work" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
+nginx_port=$(free_port)  # the anchor's port, nginx or a second router
+anchor=nginx
+if [[ -n "${ANCHOR_ROUTER_FLAGS:-}" ]]; then
+  anchor="anchor router"
+  # shellcheck disable=SC2086  # a list of flags
+  taskset -c 0 "$supercluster" router --tier regional --region bench \
+    --listen "127.0.0.1:$nginx_port" --static-worker "127.0.0.1:$upstream_a" \
+    --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1 \
+    $ANCHOR_ROUTER_FLAGS >"$work/anchor.log" 2>&1 &
+else
+  conf=$(nginx_config "$work" proxy on \
+    "$(nginx_least_conn_proxy "$nginx_port" "$upstream_a" "$upstream_b")")
+  taskset -c 0 "$nginx" -p "$work" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
+fi
 pids+=($!)
 router_port=$(free_port)
 # shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
@@ -109,12 +121,15 @@ drive() {
   echo "$requests"
 }
 
-echo "Paired slices: router vs nginx, least-connection proxying to 2 upstream addresses"
+echo "Paired slices: router vs $anchor, least-connection proxying to 2 upstream addresses"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, Linux $(uname -r), $("$nginx" -v 2>&1 | sed 's/^nginx version: //')"
 echo "binary:  $("$supercluster" version 2>&1 | head -1)"
 echo "setup:   $pairs pairs of ${slice} s slices per connection count, order swapped every pair"
+if [[ "$anchor" != nginx ]]; then
+  echo "flags:   anchor router $ANCHOR_ROUTER_FLAGS; router ${ROUTER_EXTRA_FLAGS:-(defaults)}"
+fi
 echo
-echo "| connections | pairs | router/nginx, geometric mean (95 % interval) | median | router requests | nginx requests |"
+echo "| connections | pairs | router/$anchor, geometric mean (95 % interval) | median | router requests | $anchor requests |"
 echo "|---:|---:|---|---:|---:|---:|"
 for c in $connections; do
   drive "$nginx_port" "$c" 2 >/dev/null  # warm-up: pooled upstream connections, caches

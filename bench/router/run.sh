@@ -13,7 +13,8 @@
 #   haproxy  `balance leastconn`, `http-reuse always`
 #   router   `supercluster router --tier regional --region bench --static-worker U1
 #            --static-worker U2`
-#            (static upstreams: no store, no attestation). It gets
+#            (static upstreams: no store, no attestation), with its defaults: its io
+#            thread polls for events 50 µs before it sleeps (router.busy_poll_us). It gets
 #            `Authorization: Bearer bench` on every request (static mode is expected to
 #            accept it, or no key at all); the anchors ignore the header.
 # and `direct`: wrk straight to the upstream, the baseline for "added latency" (a proxy's
