@@ -9,7 +9,8 @@
 #
 # Setup as in run.sh: the upstream is one nginx worker on two loopback ports answering a
 # 20-byte JSON body; nginx proxies with `least_conn` and keep-alive, the router with two
-# `--static-worker`s and its defaults (router.busy_poll_us among them); both proxies on core 0, the upstream and wrk on core 1; the request is
+# `--static-worker`s, one io thread and otherwise its defaults (router.busy_poll_us among
+# them); both proxies on core 0, the upstream and wrk on core 1; the request is
 # POST /v1/completions with a 49-byte JSON body.
 #
 # Usage: bench/router/paired.sh path/to/supercluster [--connections "1 16 64"]

@@ -9,7 +9,7 @@
 // 2-core VM of docs/performance.md, polling for 50 µs after the last event tripled the
 // router's requests/s at one connection. The price is CPU: up to `busy_poll` of spinning
 // after each burst of events, so a thread whose events keep arriving closer together than
-// that uses its whole core. With no traffic nothing spins.
+// that uses its whole core. With no traffic it spins only after its own timers fire.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -20,8 +20,10 @@ namespace supercluster::net::internal {
 
 // Runs `io_context`'s handlers on the calling thread until it is stopped or runs out of
 // work, as io_context::run() does. With busy_poll > 0, after the last ready handler it
-// polls for up to `busy_poll` before blocking; any handler run restarts that window. May
-// be called by several threads on one io_context, each polling on its own.
+// polls for up to `busy_poll` before blocking; any handler run restarts that window.
+// Precondition for busy_poll > 0: no other thread runs `io_context`. Asio lets one thread
+// at a time wait in epoll; while one sleeps there, the others' polls see no event at all.
+// (busy_poll 0 is plain run(), for any number of threads.)
 void RunIoContext(boost::asio::io_context& io_context, std::chrono::microseconds busy_poll);
 
 }  // namespace supercluster::net::internal

@@ -1170,10 +1170,14 @@ class HttpServer::Impl {
     if (!threads_.empty()) return base::FailedPrecondition("the server is already running");
     for (auto& listener : listeners_) Accept(*listener);
     ArmClientWatchTimer();
+    // Polling needs the only thread: asio lets one thread at a time wait in epoll, and one
+    // asleep there would leave the others spinning without seeing any event.
+    const std::chrono::microseconds busy_poll =
+        io_thread_count_ == 1 ? shared_->options.busy_poll : std::chrono::microseconds::zero();
     for (int i = 0; i < io_thread_count_; ++i) {
-      threads_.emplace_back([this] {
+      threads_.emplace_back([this, busy_poll] {
         internal::SetCurrentServerIoThread({io_context_, io_thread_count_ == 1});
-        internal::RunIoContext(*io_context_, shared_->options.busy_poll);
+        internal::RunIoContext(*io_context_, busy_poll);
         internal::SetCurrentServerIoThread({});
       });
     }

@@ -6,8 +6,8 @@
 // serialises them and there is no strand. Handlers are called on an io thread and must
 // not block: slow work (inference, store calls) goes to another thread, which later
 // completes the request through its Responder. A Responder may be used from any thread.
-// An io thread out of work may poll for events for a while before it sleeps
-// (ServerOptions::busy_poll).
+// With one io thread, it may poll for events for a while after it ran out of work before
+// it sleeps (ServerOptions::busy_poll).
 //
 // Limits (ServerOptions): the header section over max_header_bytes is answered 431, a body
 // over max_body_bytes 413, a malformed request (bad request line, bad chunked encoding)
@@ -64,11 +64,12 @@ struct ServerOptions {
   std::chrono::milliseconds drain_timeout{0};
   TlsServerOptions tls;
   ServerObserver* observer = nullptr;  // not owned; may be null
-  // How long an io thread that ran out of work keeps polling for events before it sleeps.
-  // Waking a sleeping thread costs tens of microseconds per message on a VM, which
+  // How long the io thread keeps polling for events after it ran out of work before it
+  // sleeps. Waking a sleeping thread costs tens of microseconds per message on a VM, which
   // dominates a proxy's latency at low concurrency; polling costs up to this much CPU after
-  // every burst of events. 0 sleeps at once. FromConfig leaves it 0: the router sets it
-  // from router.busy_poll_us.
+  // every burst of events. 0 sleeps at once. Applies only with one io thread: asio lets
+  // one thread at a time wait in epoll, and one asleep there would leave the others
+  // spinning blind. FromConfig leaves it 0: the router sets it from router.busy_poll_us.
   std::chrono::microseconds busy_poll{0};
 
   // Reads the server.* keys (see docs/configuration.md). This is where the values above

@@ -2,6 +2,7 @@
 // Unix sockets, pipelining, 100-continue, HEAD, routing errors, observers and draining.
 #include "net/http_server.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -440,22 +441,29 @@ TEST(HttpServerTest, ClientClosingRightAfterTheAnswerIsNotCountedAsGone) {
   EXPECT_EQ(observer.seen.size(), static_cast<size_t>(kRequests));
 }
 
-// The router polls for events before sleeping (ServerOptions::busy_poll). With two io
-// threads polling one io_context, every request is still answered once, also one answered
-// from another thread after the io threads went back to sleep, and the server stops.
-TEST(HttpServerTest, BusyPollingThreadsAnswerEveryRequestAndStop) {
+// CPU time of the whole process; the test's own thread only sleeps meanwhile.
+std::chrono::nanoseconds ProcessCpuTime() {
+  timespec now{};
+  EXPECT_EQ(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now), 0);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
+// The router polls for events before it sleeps (ServerOptions::busy_poll). With one io
+// thread every request is answered, also one answered from another thread once the io
+// thread went back to sleep, and the server stops.
+TEST(HttpServerTest, BusyPollingServerAnswersEveryRequestAndStops) {
   std::vector<std::thread> late_answers;
   std::mutex late_answers_mutex;
   auto router = BasicRouter();
   router->Handle("GET", "/late", [&](HttpRequest, std::shared_ptr<Responder> responder) {
     std::lock_guard lock(late_answers_mutex);
     late_answers.emplace_back([responder] {
-      std::this_thread::sleep_for(50ms);  // far past the polling window
+      std::this_thread::sleep_for(50ms);  // far past the polling window below
       responder->Send(HttpResponse::Text(200, "late"));
     });
   });
   auto options = testing::TestServerOptions();
-  options.io_threads = 2;
+  options.io_threads = 1;
   options.busy_poll = 2ms;
   auto server = std::make_unique<TestServer>(options, router);
   constexpr int kClients = 4;
@@ -482,6 +490,30 @@ TEST(HttpServerTest, BusyPollingThreadsAnswerEveryRequestAndStop) {
   server.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - stop_start, 2s);
   for (auto& thread : late_answers) thread.join();
+}
+
+// Polling needs the only io thread (asio lets one thread at a time wait in epoll), so a
+// server with two ignores busy_poll: after a request it sleeps instead of spinning.
+TEST(HttpServerTest, BusyPollAppliesOnlyWithOneIoThread) {
+  for (int io_threads : {1, 2}) {
+    auto options = testing::TestServerOptions();
+    options.io_threads = io_threads;
+    options.busy_poll = 10s;  // far longer than the test: a polling thread never sleeps
+    TestServer server(options, BasicRouter());
+    {
+      HttpClient client(server.endpoint(), testing::TestClientOptions());
+      ASSERT_TRUE(client.Request(Get("/peer")).ok());
+    }
+    auto before = ProcessCpuTime();
+    std::this_thread::sleep_for(300ms);
+    auto used = ProcessCpuTime() - before;
+    if (io_threads == 1) {
+      // Spinning would use all 300 ms; generous for a loaded 2-core machine.
+      EXPECT_GT(used, 30ms) << "one io thread did not poll";
+    } else {
+      EXPECT_LT(used, 100ms) << "two io threads polled";
+    }
+  }
 }
 
 TEST(HttpServerTest, DrainFinishesInFlightAndRefusesNew) {

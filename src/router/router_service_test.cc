@@ -317,8 +317,10 @@ class TestRouter {
     service_ = std::move(*service);
     auto http_router = std::make_shared<net::HttpRouter>();
     service_->AddRoutes(*http_router);
-    // As `supercluster router` runs it: its io threads poll before they sleep.
+    // As bench/router runs `supercluster router`: one io thread, which polls for events
+    // before it sleeps, and runs the upstream exchanges too.
     net::ServerOptions server_options = net::testing::TestServerOptions();
+    server_options.io_threads = 1;
     server_options.busy_poll =
         std::chrono::microseconds(base::Config::Defaults().GetInt("router.busy_poll_us"));
     server_ = std::make_unique<net::testing::TestServer>(server_options, http_router);
