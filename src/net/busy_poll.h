@@ -6,8 +6,8 @@
 // a virtual machine whose idle virtual CPU halts, that wake-up (an interrupt to the halted
 // CPU, the hypervisor scheduling it again) costs tens of microseconds for every message.
 // A proxy at low concurrency spends most of each request waiting for such wake-ups: on the
-// 2-core VM of docs/performance.md, polling for 50 µs after the last event tripled the
-// router's requests/s at one connection. The price is CPU: up to `busy_poll` of spinning
+// 2-core VM of docs/performance.md, polling for 50 µs after the last event multiplied the
+// router's requests/s at one connection by 2.7 to 2.9. The price is CPU: up to `busy_poll` of spinning
 // after each burst of events, so a thread whose events keep arriving closer together than
 // that uses its whole core. With no traffic it spins only after its own timers fire.
 #pragma once
