@@ -118,8 +118,10 @@ measure() {
   stop_process "$pid" "$name under callgrind"
   local instructions
   instructions=$(cat "$out"* 2>/dev/null | awk '/^totals:/ {sum += $2} END {print sum + 0}')
-  [[ "$instructions" -gt 0 && "${requests:-0}" -gt 0 ]] ||
-    die "$name: no count or no requests (see $work/$name.log)"
+  if [[ ! "$instructions" -gt 0 || ! "${requests:-0}" -gt 0 ]]; then
+    tail -n 20 "$work/$name.log" >&2  # the directory goes with the EXIT trap
+    die "$name: no count or no requests (its log is above)"
+  fi
   # The dump taken above holds the count; the file written at exit holds none.
   local part profile="" total best=-1
   for part in "$out"*; do

@@ -118,7 +118,10 @@ drive() {
   requests=$(awk '/^REQUESTS/ {print $2}' <<<"$out")
   errors=$(awk '/^REQUESTS/ {print $4}' <<<"$out")
   [[ -n "$requests" && "$requests" -gt 0 ]] || die "wrk completed no request on port $1"
-  [[ "$errors" == 0 ]] || die "$errors errors on port $1 (see $work/*.log)"
+  if [[ "$errors" != 0 ]]; then
+    tail -n 20 "$work"/*.log >&2  # the directory goes with the EXIT trap
+    die "$errors errors on port $1 (the proxies' logs are above)"
+  fi
   echo "$requests"
 }
 
