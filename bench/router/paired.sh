@@ -10,7 +10,8 @@
 # Setup as in run.sh: the upstream is one nginx worker on two loopback ports answering a
 # 20-byte JSON body; nginx proxies with `least_conn` and keep-alive, the router with two
 # `--static-worker`s, one io thread and otherwise its defaults (router.busy_poll_us among
-# them); both proxies on core 0, the upstream and wrk on core 1; the request is
+# them); both proxies on core 0, the upstream on core 1 and wrk on core 2 (on 2 cores,
+# core 1 too, which then caps both proxies alike at 16 and 64 connections); the request is
 # POST /v1/completions with a 49-byte JSON body.
 #
 # Usage: bench/router/paired.sh path/to/supercluster [--connections "1 16 64"]
@@ -62,6 +63,9 @@ for c in $connections; do
   [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--connections must be positive integers, got '$c'"
 done
 (( $(nproc) >= 2 )) || die "needs 2 cores (proxies on core 0, upstream and wrk on core 1)"
+upstream_cpu=1
+wrk_cpu=1
+(( $(nproc) >= 3 )) && wrk_cpu=2
 
 work=$(mktemp -d)
 pids=()
@@ -75,7 +79,7 @@ upstream_a=$(free_port)
 upstream_b=$(free_port)
 conf=$(nginx_config "$work" upstream on \
   "$(nginx_static_server "$upstream_a" "$upstream_b" "$(upstream_json_location)")")
-taskset -c 1 "$nginx" -p "$work" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
+taskset -c "$upstream_cpu" "$nginx" -p "$work" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_a"
 
@@ -113,7 +117,7 @@ end'
 # drive PORT CONNECTIONS SECONDS: prints the requests wrk completed; fails on any error.
 drive() {
   local out requests errors
-  out=$(taskset -c 1 "$wrk" -t1 -c"$2" -d"$3"s -s "$work/request.lua" \
+  out=$(taskset -c "$wrk_cpu" "$wrk" -t1 -c"$2" -d"$3"s -s "$work/request.lua" \
     "http://127.0.0.1:$1/v1/completions")
   requests=$(awk '/^REQUESTS/ {print $2}' <<<"$out")
   errors=$(awk '/^REQUESTS/ {print $4}' <<<"$out")
@@ -128,7 +132,7 @@ drive() {
 echo "Paired slices: router vs $anchor, least-connection proxying to 2 upstream addresses"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, Linux $(uname -r), $("$nginx" -v 2>&1 | sed 's/^nginx version: //')"
 echo "binary:  $("$supercluster" version 2>&1 | head -1)"
-echo "setup:   $pairs pairs of ${slice} s slices per connection count, order swapped every pair"
+echo "setup:   $pairs pairs of ${slice} s slices per connection count, order swapped every pair; proxies on core 0, upstream on core $upstream_cpu, wrk on core $wrk_cpu"
 if [[ "$anchor" != nginx ]]; then
   echo "flags:   anchor router $ANCHOR_ROUTER_FLAGS; router ${ROUTER_EXTRA_FLAGS:-(defaults)}"
 fi

@@ -29,8 +29,10 @@
 # --idle-connections idle client connections (default 10000; connected, nothing sent), and
 # after they close. The script raises its open-file limit for this.
 #
-# CPU placement: proxies on cores 0..N-1, the upstream and wrk share core N (on 2 cores:
-# proxy core 0, upstream and wrk core 1). The proxy's CPU per request comes from /proc.
+# CPU placement: proxies on cores 0..N-1; the upstream on core N and wrk on core N+1 when
+# the machine has them, else both share core N (on 2 cores: proxy core 0, upstream and wrk
+# core 1, where at 16 and 64 connections that core saturates too and caps every proxy
+# alike). The proxy's CPU per request comes from /proc.
 #
 # Rounds: with --rounds R (default 1) every connection count is measured R times, the
 # targets in a different order each round (reversed in even rounds), and the table shows
@@ -150,13 +152,19 @@ fi
 cores=$(nproc)
 proxy_cpus="0-$((threads - 1))"
 (( threads == 1 )) && proxy_cpus=0
-if (( threads < cores )); then
-  side_cpus="$threads"
-  placement="proxies on core(s) $proxy_cpus; upstream and wrk on core $side_cpus"
+if (( threads + 2 <= cores )); then
+  upstream_cpus="$threads"
+  wrk_cpus="$((threads + 1))"
+  placement="proxies on core(s) $proxy_cpus; upstream on core $upstream_cpus; wrk on core $wrk_cpus"
+elif (( threads < cores )); then
+  upstream_cpus="$threads"
+  wrk_cpus="$threads"
+  placement="proxies on core(s) $proxy_cpus; upstream and wrk on core $upstream_cpus"
 else
   proxy_cpus="0-$((cores - 1))"
-  side_cpus="$((cores - 1))"
-  placement="WARNING: $threads threads >= $cores cores: proxies on cores $proxy_cpus SHARE core $side_cpus with the upstream and wrk"
+  upstream_cpus="$((cores - 1))"
+  wrk_cpus="$upstream_cpus"
+  placement="WARNING: $threads threads >= $cores cores: proxies on cores $proxy_cpus SHARE core $upstream_cpus with the upstream and wrk"
   log "$placement"
 fi
 
@@ -271,8 +279,8 @@ upstream_port_2=$(free_port)
 }
 EOF
 } >"$tmp/upstream.conf"
-log "starting the upstream (nginx, 1 worker, core $side_cpus) on 127.0.0.1:$upstream_port_1 and :$upstream_port_2"
-start_nginx upstream "$side_cpus"
+log "starting the upstream (nginx, 1 worker, core $upstream_cpus) on 127.0.0.1:$upstream_port_1 and :$upstream_port_2"
+start_nginx upstream "$upstream_cpus"
 upstream_pid=$started_pid
 wait_ready upstream "$upstream_pid" "http://127.0.0.1:$upstream_port_1/"
 
@@ -399,7 +407,7 @@ end
 EOF
 
 run_wrk() {  # run_wrk URL CONNECTIONS SECONDS OUTPUT
-  $prio taskset -c "$side_cpus" "$wrk" -t1 -c "$2" -d "${3}s" --latency -s "$tmp/request.lua" "$1" \
+  $prio taskset -c "$wrk_cpus" "$wrk" -t1 -c "$2" -d "${3}s" --latency -s "$tmp/request.lua" "$1" \
     >"$4" 2>&1 &
   wrk_pid=$!
   wait "$wrk_pid" || { wrk_pid=""; cat "$4" >&2; die "wrk failed against $1"; }
@@ -512,7 +520,7 @@ if (( idle_connections > 0 )); then
     before=$(rss_kib "$pid")
     fds_before=$(fd_count "$pid")
     log "$target: opening $idle_connections idle connections (RSS before: $before KiB)"
-    $prio taskset -c "$side_cpus" python3 "$tmp/idle.py" 127.0.0.1 "$port" "$idle_connections" 6 \
+    $prio taskset -c "$wrk_cpus" python3 "$tmp/idle.py" 127.0.0.1 "$port" "$idle_connections" 6 \
       >"$tmp/idle-$target.out" 2>&1 &
     idle_pid=$!
     for _ in $(seq 600); do
