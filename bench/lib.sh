@@ -1,5 +1,15 @@
 # Shell helpers shared by the benchmark scripts (bench/*/run.sh); sourced, not run.
-# Each script defines log() (and die(), which wait_for_port uses) before sourcing this file.
+# Each script sets bench_name (the prefix of its messages, "bench/http") before sourcing
+# this file, first thing, so that usage, log and die serve its argument parsing too.
+
+# usage: prints the script's header comment (line 2 to `set -euo`) and exits 2.
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+log() { echo "$bench_name: $*" >&2; }
+die() { echo "$bench_name: FAIL: $*" >&2; exit 1; }
 
 # stop_process PID NAME: SIGTERM, wait up to 10 s, then SIGKILL.
 stop_process() {

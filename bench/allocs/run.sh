@@ -13,12 +13,10 @@
 #   (`make build`). Needs nginx and wrk (scripts/install-deps).
 set -euo pipefail
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  exit 2
-}
-
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_name=bench/allocs  # the prefix of its messages
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
 [[ $# -ge 1 ]] || usage
 case "$1" in -h|--help) usage ;; esac
 build_dir=$1
@@ -33,11 +31,6 @@ while [[ $# -gt 0 ]]; do
     *) echo "run.sh: unknown argument: $1" >&2; usage ;;
   esac
 done
-
-log() { echo "bench/allocs: $*" >&2; }
-die() { echo "bench/allocs: FAIL: $*" >&2; exit 1; }
-# shellcheck source=../lib.sh
-source "$script_dir/../lib.sh"
 
 supercluster=$build_dir/apps/supercluster/supercluster
 preload=$build_dir/bench/allocs/liballoc_count.so

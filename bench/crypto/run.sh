@@ -13,12 +13,10 @@
 #   Environment: OUT_DIR (default build/bench).
 set -euo pipefail
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  exit 2
-}
-
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_name=bench/crypto  # the prefix of its messages
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
 repo_root=$(cd "$script_dir/../.." && pwd)
 
 [[ $# -ge 1 ]] || usage
@@ -35,11 +33,6 @@ while [[ $# -gt 0 ]]; do
     *) echo "run.sh: unknown argument: $1" >&2; usage ;;
   esac
 done
-
-log() { echo "bench/crypto: $*" >&2; }
-die() { echo "bench/crypto: FAIL: $*" >&2; exit 1; }
-# shellcheck source=../lib.sh
-source "$script_dir/../lib.sh"
 
 bench=$build_dir/bench/crypto/crypto_bench
 [[ -x "$bench" ]] || die "not an executable: $bench (build it first: make build)"

@@ -22,12 +22,10 @@
 #   build/bench), MODELS_DIR (default build/bench/models).
 set -euo pipefail
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  exit 2
-}
-
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_name=bench/engine  # the prefix of its messages
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
 repo_root=$(cd "$script_dir/../.." && pwd)
 
 [[ $# -ge 1 ]] || usage
@@ -52,11 +50,6 @@ while [[ $# -gt 0 ]]; do
     *) echo "run.sh: unknown argument: $1" >&2; usage ;;
   esac
 done
-
-log() { echo "bench/engine: $*" >&2; }
-die() { echo "bench/engine: FAIL: $*" >&2; exit 1; }
-# shellcheck source=../lib.sh
-source "$script_dir/../lib.sh"
 
 bench=$build_dir/bench/engine/engine_bench
 cli=$build_dir/apps/supercluster/supercluster

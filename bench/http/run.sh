@@ -29,12 +29,10 @@
 #   /usr/sbin/nginx), WRK_BINARY (default wrk).
 set -euo pipefail
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  exit 2
-}
-
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_name=bench/http  # the prefix of its messages
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
 repo_root=$(cd "$script_dir/../.." && pwd)
 
 [[ $# -ge 1 ]] || usage
@@ -63,11 +61,6 @@ wrk=${WRK_BINARY:-wrk}
 unset NGINX
 out_dir=${OUT_DIR:-$repo_root/build/bench}
 expected_body=$'hello from supercluster\n'
-
-log() { echo "bench/http: $*" >&2; }
-die() { echo "bench/http: FAIL: $*" >&2; exit 1; }
-# shellcheck source=../lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 [[ -x "$supercluster" ]] || die "not an executable: $supercluster (build it first: make build)"
 [[ -x "$nginx" ]] || die "nginx not found at $nginx (scripts/install-deps installs nginx-light)"

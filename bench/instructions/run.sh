@@ -28,12 +28,10 @@
 #   compares two such profiles function by function.
 set -euo pipefail
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  exit 2
-}
-
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_name=bench/instructions  # the prefix of its messages
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
 [[ $# -ge 1 ]] || usage
 case "$1" in -h|--help) usage ;; esac
 supercluster=$1
@@ -50,11 +48,6 @@ while [[ $# -gt 0 ]]; do
     *) echo "run.sh: unknown argument: $1" >&2; usage ;;
   esac
 done
-
-log() { echo "bench/instructions: $*" >&2; }
-die() { echo "bench/instructions: FAIL: $*" >&2; exit 1; }
-# shellcheck source=../lib.sh
-source "$script_dir/../lib.sh"
 
 nginx=${NGINX_BINARY:-/usr/sbin/nginx}
 floor=${FLOOR_BINARY:-$(dirname "$supercluster")/../../bench/instructions/asio_floor_proxy}

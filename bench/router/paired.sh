@@ -21,12 +21,10 @@
 #   of nginx: an A/B of two settings, e.g. "--set router.busy_poll_us=0").
 set -euo pipefail
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  exit 2
-}
-
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_name=bench/router/paired  # the prefix of its messages
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
 [[ $# -ge 1 ]] || usage
 case "$1" in -h|--help) usage ;; esac
 supercluster=$1
@@ -43,11 +41,6 @@ while [[ $# -gt 0 ]]; do
     *) echo "paired.sh: unknown argument: $1" >&2; usage ;;
   esac
 done
-
-log() { echo "bench/router/paired: $*" >&2; }
-die() { echo "bench/router/paired: FAIL: $*" >&2; exit 1; }
-# shellcheck source=../lib.sh
-source "$script_dir/../lib.sh"
 
 nginx=${NGINX_BINARY:-/usr/sbin/nginx}
 wrk=${WRK_BINARY:-wrk}

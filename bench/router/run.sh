@@ -53,12 +53,10 @@
 #   everything it starts at that priority, on a machine shared with other work).
 set -euo pipefail
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  exit 2
-}
-
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_name=bench/router  # the prefix of its messages
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
 repo_root=$(cd "$script_dir/../.." && pwd)
 
 [[ $# -ge 1 ]] || usage
@@ -93,11 +91,6 @@ unset NGINX
 out_dir=${OUT_DIR:-$repo_root/build/bench}
 request_body='{"model":"bench","prompt":"hello","max_tokens":1}'
 upstream_body='{"bench":"upstream"}'
-
-log() { echo "bench/router: $*" >&2; }
-die() { echo "bench/router: FAIL: $*" >&2; exit 1; }
-# shellcheck source=../lib.sh
-source "$script_dir/../lib.sh"
 
 case "$router_mode" in
   router|serve|floor|none) ;;

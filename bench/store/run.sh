@@ -16,12 +16,10 @@
 #   /usr/bin/etcd), TMPDIR.
 set -euo pipefail
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  exit 2
-}
-
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_name=bench/store  # the prefix of its messages
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
 repo_root=$(cd "$script_dir/../.." && pwd)
 
 [[ $# -ge 1 ]] || usage
@@ -44,11 +42,6 @@ done
 bench=$build_dir/bench/store/store_bench
 etcd=${ETCD_BINARY:-/usr/bin/etcd}
 out_dir=${OUT_DIR:-$repo_root/build/bench}
-
-log() { echo "bench/store: $*" >&2; }
-die() { echo "bench/store: FAIL: $*" >&2; exit 1; }
-# shellcheck source=../lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 [[ -x "$bench" ]] || die "not an executable: $bench (build it first: make build)"
 [[ -x "$etcd" ]] || die "etcd not found at $etcd (scripts/install-deps installs etcd-server)"
