@@ -40,11 +40,19 @@ machine_busy_ticks() {
 # wait_for_port PORT: until something accepts on 127.0.0.1:PORT, or die after 30 s (a
 # process under valgrind takes several seconds to start). Needs die().
 wait_for_port() {
-  for _ in $(seq 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "nothing listens on port $1"
+  # Python rather than bash's /dev/tcp, which a bash may be built without.
+  python3 - "$1" <<'PY' || die "nothing listens on port $1"
+import socket, sys, time
+deadline = time.monotonic() + 30
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit(1)
+        time.sleep(0.1)
+PY
 }
 
 # nginx_config DIR NAME MASTER BLOCKS: writes DIR/NAME.conf, a one-worker nginx that keeps
@@ -65,6 +73,9 @@ http {
   keepalive_requests 1000000;
   client_body_temp_path $dir;
   proxy_temp_path $dir;
+  fastcgi_temp_path $dir;  # unused, but nginx makes the built-in default (/var/lib/nginx)
+  uwsgi_temp_path $dir;
+  scgi_temp_path $dir;
 $blocks
 }
 EOF

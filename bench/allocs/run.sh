@@ -81,7 +81,7 @@ wait_for_port "$serve_port"
 upstream_port=$(free_port)
 upstream_conf=$(nginx_config "$work" nginx on "$(nginx_static_server "$upstream_port" \
   "$(upstream_json_location)")")
-"$nginx" -p "$work" -c "$upstream_conf" -g 'daemon off;' >/dev/null 2>&1 &
+"$nginx" -p "$work" -e "$work/upstream-error.log" -c "$upstream_conf" -g 'daemon off;' >/dev/null 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_port"
 

@@ -78,7 +78,7 @@ upstream_a=$(free_port)
 upstream_b=$(free_port)
 upstream_conf=$(nginx_config "$work" upstream on "$(nginx_static_server "$upstream_a" "$upstream_b" \
   "$(upstream_json_location)")")
-"$nginx" -p "$work" -c "$upstream_conf" -g 'daemon off;' >/dev/null 2>&1 &
+"$nginx" -p "$work" -e "$work/upstream-error.log" -c "$upstream_conf" -g 'daemon off;' >/dev/null 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_a"
 
@@ -154,7 +154,7 @@ proxy_job() {
   echo "| proxy | requests | user-space instructions per request | L1i misses per request | locked instructions per request |"
   echo "|---|---:|---:|---:|---:|"
   measure nginx-proxy "$nginx_port" /v1/completions "$work/request.lua" \
-    "$nginx" -p "$work" -c "$conf" -g 'daemon off;'
+    "$nginx" -p "$work" -e "$work/nginx-error.log" -c "$conf" -g 'daemon off;'
   measure router "$router_port" /v1/completions "$work/request.lua" \
     "$supercluster" router --tier regional --region bench \
     --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
@@ -185,7 +185,7 @@ serve_job() {
   echo "| server | requests | user-space instructions per request | L1i misses per request | locked instructions per request |"
   echo "|---|---:|---:|---:|---:|"
   measure nginx-serve "$nginx_port" /v1/echo "" \
-    "$nginx" -p "$work" -c "$conf" -g 'daemon off;'
+    "$nginx" -p "$work" -e "$work/nginx-error.log" -c "$conf" -g 'daemon off;'
   measure serve "$serve_port" /v1/echo "" \
     "$supercluster" serve --listen "127.0.0.1:$serve_port" --log-level warn \
     --set server.io_threads=1

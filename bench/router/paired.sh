@@ -63,6 +63,9 @@ wrk_cpu=1
 work=$(mktemp -d)
 pids=()
 cleanup() {
+  local status=$?
+  # A failed start or run leaves its reasons in the processes' logs, which go with $work.
+  (( status == 0 )) || tail -n 20 "$work"/*.log >&2 || true
   for pid in "${pids[@]}"; do stop_process "$pid" "a benchmark process" || true; done
   rm -rf "$work"
 }
@@ -72,7 +75,7 @@ upstream_a=$(free_port)
 upstream_b=$(free_port)
 conf=$(nginx_config "$work" upstream on \
   "$(nginx_static_server "$upstream_a" "$upstream_b" "$(upstream_json_location)")")
-taskset -c "$upstream_cpu" "$nginx" -p "$work" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
+taskset -c "$upstream_cpu" "$nginx" -p "$work" -e "$work/upstream-error.log" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_a"
 
@@ -88,7 +91,7 @@ if [[ -n "${ANCHOR_ROUTER_FLAGS:-}" ]]; then
 else
   conf=$(nginx_config "$work" proxy on \
     "$(nginx_least_conn_proxy "$nginx_port" "$upstream_a" "$upstream_b")")
-  taskset -c 0 "$nginx" -p "$work" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
+  taskset -c 0 "$nginx" -p "$work" -e "$work/nginx-error.log" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
 fi
 pids+=($!)
 router_port=$(free_port)
