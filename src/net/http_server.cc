@@ -1113,12 +1113,17 @@ class HttpServer::Impl {
  public:
   Impl(ServerOptions options, std::shared_ptr<const HttpRouter> router)
       : io_thread_count_(IoThreadCount(options)),
-        // With one io thread, telling asio so lets it queue handlers posted from that
-        // thread without taking the scheduler's lock or waking anyone.
-        io_context_(std::make_shared<asio::io_context>(
-            io_thread_count_ == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT)),
-        shared_(std::make_shared<ServerShared>()),
-        work_(asio::make_work_guard(*io_context_)) {
+        context_per_thread_(io_thread_count_ > 1 &&
+                            options.busy_poll > std::chrono::microseconds::zero()),
+        shared_(std::make_shared<ServerShared>()) {
+    const int context_count = context_per_thread_ ? io_thread_count_ : 1;
+    for (int i = 0; i < context_count; ++i) {
+      // With one thread per io_context, telling asio so lets it queue handlers posted from
+      // that thread without taking the scheduler's lock or waking anyone.
+      io_contexts_.push_back(std::make_shared<asio::io_context>(
+          OneThreadPerContext() ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT));
+      work_.push_back(asio::make_work_guard(*io_contexts_.back()));
+    }
     shared_->options = std::move(options);
     shared_->router = std::move(router);
   }
@@ -1127,8 +1132,10 @@ class HttpServer::Impl {
     Stop();
     // Run the completion handlers the closes left behind, so no handler keeps a
     // connection (and with it the io_context) alive in a cycle.
-    io_context_->restart();
-    io_context_->poll();
+    for (auto& io_context : io_contexts_) {
+      io_context->restart();
+      io_context->poll();
+    }
   }
 
   base::Status Listen(const Endpoint& endpoint) {
@@ -1141,7 +1148,7 @@ class HttpServer::Impl {
     }
     boost::system::error_code error;
     for (const auto& address : addresses) {
-      auto listener = std::make_unique<Listener>(asio::make_strand(*io_context_));
+      auto listener = std::make_unique<Listener>(asio::make_strand(*io_contexts_.front()));
       listener->acceptor.open(address.protocol(), error);
       if (error) continue;
       if (internal::IsTcp(address)) {
@@ -1170,14 +1177,17 @@ class HttpServer::Impl {
     if (!threads_.empty()) return base::FailedPrecondition("the server is already running");
     for (auto& listener : listeners_) Accept(*listener);
     ArmClientWatchTimer();
-    // Polling needs the only thread: asio lets one thread at a time wait in epoll, and one
-    // asleep there would leave the others spinning without seeing any event.
+    // Polling needs a thread alone on its io_context: asio lets one thread at a time wait
+    // in epoll, and one asleep there would leave the others spinning without seeing any
+    // event. Hence an io_context per thread when the server polls (see the constructor).
     const std::chrono::microseconds busy_poll =
-        io_thread_count_ == 1 ? shared_->options.busy_poll : std::chrono::microseconds::zero();
+        OneThreadPerContext() ? shared_->options.busy_poll : std::chrono::microseconds::zero();
     for (int i = 0; i < io_thread_count_; ++i) {
-      threads_.emplace_back([this, busy_poll] {
-        internal::SetCurrentServerIoThread({io_context_, io_thread_count_ == 1});
-        internal::RunIoContext(*io_context_, busy_poll);
+      std::shared_ptr<asio::io_context> io_context =
+          io_contexts_[static_cast<size_t>(i) % io_contexts_.size()];
+      threads_.emplace_back([this, io_context, busy_poll] {
+        internal::SetCurrentServerIoThread({io_context, OneThreadPerContext()});
+        internal::RunIoContext(*io_context, busy_poll);
         internal::SetCurrentServerIoThread({});
       });
     }
@@ -1207,7 +1217,7 @@ class HttpServer::Impl {
     shared_->draining.store(true);
     CloseListeners();
     ForEachConnection([](ConnectionBase& connection) { connection.ForceClose(); });
-    work_.reset();
+    work_.clear();
     // Give closed connections a moment to run their completion handlers, then stop.
     {
       std::unique_lock lock(shared_->mutex);
@@ -1215,7 +1225,7 @@ class HttpServer::Impl {
         return shared_->open_connections.load() == 0;
       });
     }
-    io_context_->stop();
+    for (auto& io_context : io_contexts_) io_context->stop();
     for (auto& thread : threads_) thread.join();
     threads_.clear();
     for (const auto& listener : listeners_) {
@@ -1241,6 +1251,10 @@ class HttpServer::Impl {
     explicit Listener(asio::any_io_executor executor) : acceptor(executor) {}
     asio::basic_socket_acceptor<Protocol> acceptor;
     Endpoint endpoint;
+    // Which io_context the next accepted connection goes to, when each io thread has its
+    // own. A turn per listener: one shared turn, taken as each listener arms its accept,
+    // would hand all of one listener's connections to the same contexts.
+    size_t next_context = 0;
   };
 
   static int IoThreadCount(const ServerOptions& options) {
@@ -1248,12 +1262,22 @@ class HttpServer::Impl {
     return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
 
-  // A connection's handlers run one at a time: on a strand when several threads run the
+  // Whether each io_context is run by one thread only: one io thread, or one io_context
+  // per thread.
+  bool OneThreadPerContext() const { return io_thread_count_ == 1 || context_per_thread_; }
+
+  // The io_context of the next connection `listener` accepts: the next in its turn, when
+  // each thread has its own. Called only on the listener's strand.
+  std::shared_ptr<asio::io_context> NextConnectionContext(Listener& listener) {
+    return io_contexts_[listener.next_context++ % io_contexts_.size()];
+  }
+
+  // A connection's handlers run one at a time: on a strand when several threads run its
   // io_context, and on the io_context itself when one thread does (a strand would only
   // add a queue and a lock to every handler).
-  asio::any_io_executor ConnectionExecutor() {
-    if (io_thread_count_ == 1) return io_context_->get_executor();
-    return asio::make_strand(*io_context_);
+  asio::any_io_executor ConnectionExecutor(asio::io_context& io_context) const {
+    if (OneThreadPerContext()) return io_context.get_executor();
+    return asio::make_strand(io_context);
   }
 
   static base::Status RemoveStaleUnixSocket(const std::string& path) {
@@ -1268,9 +1292,10 @@ class HttpServer::Impl {
   }
 
   void Accept(Listener& listener) {
+    std::shared_ptr<asio::io_context> io_context = NextConnectionContext(listener);
     listener.acceptor.async_accept(
-        ConnectionExecutor(),
-        [this, &listener](boost::system::error_code error, Socket socket) {
+        ConnectionExecutor(*io_context),
+        [this, &listener, io_context](boost::system::error_code error, Socket socket) {
           if (error == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
           if (error) {
             // Out of file descriptors and similar: wait a little rather than spin.
@@ -1282,12 +1307,13 @@ class HttpServer::Impl {
             });
             return;
           }
-          OnAccepted(std::move(socket));
+          OnAccepted(std::move(socket), io_context);
           Accept(listener);
         });
   }
 
-  void OnAccepted(Socket socket) {
+  // `io_context` is the one `socket` was accepted onto.
+  void OnAccepted(Socket socket, const std::shared_ptr<asio::io_context>& io_context) {
     boost::system::error_code error;
     auto peer_address = socket.remote_endpoint(error);
     if (error) return;  // the client is already gone
@@ -1304,9 +1330,9 @@ class HttpServer::Impl {
     std::string peer = internal::PeerText(peer_address);
     if (tls_context_) {
       Register(std::make_shared<Connection<TlsSocket>>(
-          io_context_, shared_, TlsSocket(std::move(socket), *tls_context_), std::move(peer)));
+          io_context, shared_, TlsSocket(std::move(socket), *tls_context_), std::move(peer)));
     } else {
-      Register(std::make_shared<Connection<Socket>>(io_context_, shared_, std::move(socket),
+      Register(std::make_shared<Connection<Socket>>(io_context, shared_, std::move(socket),
                                                     std::move(peer)));
     }
   }
@@ -1330,7 +1356,9 @@ class HttpServer::Impl {
   // Every kClientWatchInterval, until Stop: connections whose request is still being
   // handled start watching for their client going away.
   void ArmClientWatchTimer() {
-    if (!client_watch_timer_) client_watch_timer_ = std::make_unique<asio::steady_timer>(*io_context_);
+    if (!client_watch_timer_) {
+      client_watch_timer_ = std::make_unique<asio::steady_timer>(*io_contexts_.front());
+    }
     client_watch_timer_->expires_after(kClientWatchInterval);
     client_watch_timer_->async_wait([this](boost::system::error_code error) {
       if (error || stopped_.load()) return;
@@ -1363,15 +1391,19 @@ class HttpServer::Impl {
     }
     if (threads_.empty()) {
       // Nothing runs the io_context yet: run the posted closes here.
-      io_context_->poll();
+      io_contexts_.front()->poll();
     }
     closed.get_future().wait();
   }
 
   const int io_thread_count_;
-  std::shared_ptr<asio::io_context> io_context_;
+  // Set when the server polls with several io threads: each thread then runs an io_context
+  // of its own (io_contexts_[i]); otherwise every thread runs the one io_contexts_[0].
+  // The listeners and the client watch timer live on io_contexts_[0].
+  const bool context_per_thread_;
+  std::vector<std::shared_ptr<asio::io_context>> io_contexts_;
   std::shared_ptr<ServerShared> shared_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::shared_ptr<ssl::context> tls_context_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::thread> threads_;
@@ -1379,7 +1411,7 @@ class HttpServer::Impl {
   std::vector<std::weak_ptr<ConnectionBase>> connections_;
   size_t registry_size_after_sweep_ = 0;
   std::atomic<bool> stopped_{false};  // also read by the client watch timer, on io threads
-  // Runs on the io threads; declared after io_context_, so destroyed before it.
+  // Runs on the io threads; declared after io_contexts_, so destroyed before them.
   std::unique_ptr<asio::steady_timer> client_watch_timer_;
 };
 

@@ -3,11 +3,12 @@
 // Threading model: one asio io_context run by `io_threads` threads. With more than one,
 // each connection runs on its own strand, so a connection's reads, writes and timers never
 // race, while different connections proceed in parallel; with one, the io thread itself
-// serialises them and there is no strand. Handlers are called on an io thread and must
-// not block: slow work (inference, store calls) goes to another thread, which later
-// completes the request through its Responder. A Responder may be used from any thread.
-// With one io thread, it may poll for events for a while after it ran out of work before
-// it sleeps (ServerOptions::busy_poll).
+// serialises them and there is no strand. A server that polls (ServerOptions::busy_poll)
+// instead gives each io thread an io_context of its own and hands new connections to them
+// in turn: a connection then stays on one thread, again without a strand. Handlers are
+// called on an io thread and must not block: slow work (inference, store calls) goes to
+// another thread, which later completes the request through its Responder. A Responder
+// may be used from any thread.
 //
 // Limits (ServerOptions): the header section over max_header_bytes is answered 431, a body
 // over max_body_bytes 413, a malformed request (bad request line, bad chunked encoding)
@@ -64,12 +65,13 @@ struct ServerOptions {
   std::chrono::milliseconds drain_timeout{0};
   TlsServerOptions tls;
   ServerObserver* observer = nullptr;  // not owned; may be null
-  // How long the io thread keeps polling for events after it ran out of work before it
+  // How long an io thread keeps polling for events after it ran out of work before it
   // sleeps. Waking a sleeping thread costs tens of microseconds per message on a VM, which
   // dominates a proxy's latency at low concurrency; polling costs up to this much CPU after
-  // every burst of events. 0 sleeps at once. Applies only with one io thread: asio lets
-  // one thread at a time wait in epoll, and one asleep there would leave the others
-  // spinning blind. FromConfig leaves it 0: the router sets it from router.busy_poll_us.
+  // every burst of events, on each io thread. 0 sleeps at once. Above 0, each io thread
+  // runs an io_context of its own: asio lets one thread at a time wait in epoll, and
+  // threads sharing one would spin blind while another sleeps there. FromConfig leaves it
+  // 0: the router sets it from router.busy_poll_us.
   std::chrono::microseconds busy_poll{0};
 
   // Reads the server.* keys (see docs/configuration.md). This is where the values above

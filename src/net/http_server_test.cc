@@ -2,14 +2,19 @@
 // Unix sockets, pipelining, 100-continue, HEAD, routing errors, observers and draining.
 #include "net/http_server.h"
 
-#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <gtest/gtest.h>
+#include <iterator>
+#include <map>
 #include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "net/http_client.h"
@@ -441,78 +446,192 @@ TEST(HttpServerTest, ClientClosingRightAfterTheAnswerIsNotCountedAsGone) {
   EXPECT_EQ(observer.seen.size(), static_cast<size_t>(kRequests));
 }
 
-// CPU time of the whole process; the test's own thread only sleeps meanwhile.
-std::chrono::nanoseconds ProcessCpuTime() {
-  timespec now{};
-  EXPECT_EQ(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now), 0);
-  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
-}
-
 // The router polls for events before it sleeps (ServerOptions::busy_poll). With one io
-// thread every request is answered, also one answered from another thread once the io
-// thread went back to sleep, and the server stops.
+// thread, and with several (each on an io_context of its own), every request is answered,
+// also one answered from another thread once the io thread went back to sleep, and the
+// server stops.
 TEST(HttpServerTest, BusyPollingServerAnswersEveryRequestAndStops) {
-  std::vector<std::thread> late_answers;
-  std::mutex late_answers_mutex;
-  auto router = BasicRouter();
-  router->Handle("GET", "/late", [&](HttpRequest, std::shared_ptr<Responder> responder) {
-    std::lock_guard lock(late_answers_mutex);
-    late_answers.emplace_back([responder] {
-      std::this_thread::sleep_for(50ms);  // far past the polling window below
-      responder->Send(HttpResponse::Text(200, "late"));
+  for (int io_threads : {1, 3}) {
+    SCOPED_TRACE("io_threads " + std::to_string(io_threads));
+    std::vector<std::thread> late_answers;
+    std::mutex late_answers_mutex;
+    auto router = BasicRouter();
+    router->Handle("GET", "/late", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+      std::lock_guard lock(late_answers_mutex);
+      late_answers.emplace_back([responder] {
+        std::this_thread::sleep_for(50ms);  // far past the polling window below
+        responder->Send(HttpResponse::Text(200, "late"));
+      });
     });
-  });
-  auto options = testing::TestServerOptions();
-  options.io_threads = 1;
-  options.busy_poll = 2ms;
-  auto server = std::make_unique<TestServer>(options, router);
-  constexpr int kClients = 4;
-  constexpr int kRequestsEach = 50;
-  std::vector<std::future<int>> clients;
-  for (int c = 0; c < kClients; ++c) {
-    clients.push_back(std::async(std::launch::async, [&, c] {
-      HttpClient client(server->endpoint(), testing::TestClientOptions());
-      int answered = 0;
-      for (int i = 0; i < kRequestsEach; ++i) {
-        HttpRequest request;
-        request.method = "POST";
-        request.target = "/echo";
-        request.body = std::to_string(c) + "/" + std::to_string(i);
-        auto response = i % 10 == 9 ? client.Request(Get("/late")) : client.Request(request);
-        if (!response.ok()) continue;
-        if (response->body == (i % 10 == 9 ? "late" : request.body)) ++answered;
-      }
-      return answered;
-    }));
-  }
-  for (auto& answered : clients) EXPECT_EQ(answered.get(), kRequestsEach);
-  auto stop_start = std::chrono::steady_clock::now();
-  server.reset();
-  EXPECT_LT(std::chrono::steady_clock::now() - stop_start, 2s);
-  for (auto& thread : late_answers) thread.join();
-}
-
-// Polling needs the only io thread (asio lets one thread at a time wait in epoll), so a
-// server with two ignores busy_poll: after a request it sleeps instead of spinning.
-TEST(HttpServerTest, BusyPollAppliesOnlyWithOneIoThread) {
-  for (int io_threads : {1, 2}) {
     auto options = testing::TestServerOptions();
     options.io_threads = io_threads;
-    options.busy_poll = 10s;  // far longer than the test: a polling thread never sleeps
-    TestServer server(options, BasicRouter());
+    options.busy_poll = 2ms;
+    auto server = std::make_unique<TestServer>(options, router);
+    constexpr int kClients = 4;
+    constexpr int kRequestsEach = 50;
+    std::vector<std::future<int>> clients;
+    for (int c = 0; c < kClients; ++c) {
+      clients.push_back(std::async(std::launch::async, [&, c] {
+        HttpClient client(server->endpoint(), testing::TestClientOptions());
+        int answered = 0;
+        for (int i = 0; i < kRequestsEach; ++i) {
+          HttpRequest request;
+          request.method = "POST";
+          request.target = "/echo";
+          request.body = std::to_string(c) + "/" + std::to_string(i);
+          auto response = i % 10 == 9 ? client.Request(Get("/late")) : client.Request(request);
+          if (!response.ok()) continue;
+          if (response->body == (i % 10 == 9 ? "late" : request.body)) ++answered;
+        }
+        return answered;
+      }));
+    }
+    for (auto& answered : clients) EXPECT_EQ(answered.get(), kRequestsEach);
+    auto stop_start = std::chrono::steady_clock::now();
+    server.reset();
+    EXPECT_LT(std::chrono::steady_clock::now() - stop_start, 2s);
+    for (auto& thread : late_answers) thread.join();
+  }
+}
+
+// CPU time (user and system, in clock ticks) of each thread of this process, by thread id,
+// from /proc/self/task/*/stat.
+std::map<std::string, long> ThreadCpuTicks() {
+  std::map<std::string, long> ticks;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream stat(task.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, utime 14 and stime 15.
+    size_t name_end = text.rfind(')');
+    if (name_end == std::string::npos) continue;
+    std::istringstream fields(text.substr(name_end + 2));
+    std::string field;
+    long utime = 0, stime = 0;
+    for (int index = 3; fields >> field; ++index) {
+      if (index == 14) utime = std::stol(field);
+      if (index == 15) {
+        stime = std::stol(field);
+        break;
+      }
+    }
+    ticks[task.path().filename().string()] = utime + stime;
+  }
+  return ticks;
+}
+
+// Polling needs a thread alone on its io_context (asio lets one thread at a time wait in
+// epoll; threads sharing one would spin blind while another sleeps there), so a polling
+// server gives each io thread its own, and every one of them polls: with a window longer
+// than the test (which starts when the thread does), each keeps its core busy. Sharing
+// one io_context, at most one could.
+TEST(HttpServerTest, EveryIoThreadOfAPollingServerPolls) {
+  auto options = testing::TestServerOptions();
+  options.io_threads = 2;
+  options.busy_poll = 10s;  // far longer than the test: a polling thread never sleeps
+  TestServer server(options, BasicRouter());
+  {
+    HttpClient client(server.endpoint(), testing::TestClientOptions());
+    ASSERT_TRUE(client.Request(Get("/peer")).ok());
+  }
+  const long ticks_per_second = sysconf(_SC_CLK_TCK);
+  auto before = ThreadCpuTicks();
+  std::this_thread::sleep_for(500ms);
+  auto after = ThreadCpuTicks();
+  int spinning = 0;
+  for (const auto& [thread, ticks] : after) {
+    auto earlier = before.find(thread);
+    if (earlier == before.end()) continue;
+    // Spinning would use all 500 ms; a tenth is generous for a loaded 2-core machine.
+    if (ticks - earlier->second >= ticks_per_second / 20) ++spinning;
+  }
+  EXPECT_EQ(spinning, 2) << "threads that polled for the last 500 ms";
+}
+
+// A polling server hands connections to its io threads in turn, and a connection stays on
+// the thread it was given: each client's requests all run on one thread, and four clients
+// use both threads.
+TEST(HttpServerTest, PollingServerKeepsEachConnectionOnOneIoThread) {
+  std::mutex mutex;
+  std::map<std::string, std::set<std::thread::id>> threads_by_client;
+  auto router = BasicRouter();
+  router->Handle("POST", "/whoami", [&](HttpRequest request, std::shared_ptr<Responder> responder) {
     {
-      HttpClient client(server.endpoint(), testing::TestClientOptions());
-      ASSERT_TRUE(client.Request(Get("/peer")).ok());
+      std::lock_guard lock(mutex);
+      threads_by_client[request.body].insert(std::this_thread::get_id());
     }
-    auto before = ProcessCpuTime();
-    std::this_thread::sleep_for(300ms);
-    auto used = ProcessCpuTime() - before;
-    if (io_threads == 1) {
-      // Spinning would use all 300 ms; generous for a loaded 2-core machine.
-      EXPECT_GT(used, 30ms) << "one io thread did not poll";
-    } else {
-      EXPECT_LT(used, 100ms) << "two io threads polled";
+    responder->Send(HttpResponse::Text(200, "ok"));
+  });
+  auto options = testing::TestServerOptions();
+  options.io_threads = 2;
+  options.busy_poll = 50us;
+  TestServer server(options, router);
+  constexpr int kClients = 4;
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::make_unique<HttpClient>(server.endpoint(), testing::TestClientOptions()));
+  }
+  for (int round = 0; round < 10; ++round) {
+    for (int c = 0; c < kClients; ++c) {
+      HttpRequest request;
+      request.method = "POST";
+      request.target = "/whoami";
+      request.body = std::to_string(c);
+      auto response = clients[static_cast<size_t>(c)]->Request(request);
+      ASSERT_TRUE(response.ok()) << response.status().ToString();
     }
+  }
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(threads_by_client.size(), static_cast<size_t>(kClients));
+  std::set<std::thread::id> all_threads;
+  for (const auto& [client, threads] : threads_by_client) {
+    EXPECT_EQ(threads.size(), 1u) << "client " << client << " moved between io threads";
+    all_threads.insert(threads.begin(), threads.end());
+  }
+  EXPECT_EQ(all_threads.size(), 2u);
+}
+
+// The turn is per listener: with two listeners and two io threads, the connections each
+// listener accepts go to both threads. (One turn shared by the listeners, taken as each
+// re-arms its accept, gave all of one listener's connections to one thread when clients
+// came to the two listeners alternately.)
+TEST(HttpServerTest, PollingServerSpreadsEachListenersConnections) {
+  std::mutex mutex;
+  std::map<std::string, std::set<std::thread::id>> threads_by_listener;
+  auto router = BasicRouter();
+  router->Handle("GET", "/whoami", [&](HttpRequest request, std::shared_ptr<Responder> responder) {
+    {
+      std::lock_guard lock(mutex);
+      threads_by_listener[std::string(request.headers.Get("X-Listener"))].insert(
+          std::this_thread::get_id());
+    }
+    responder->Send(HttpResponse::Text(200, "ok"));
+  });
+  auto options = testing::TestServerOptions();
+  options.io_threads = 2;
+  options.busy_poll = 50us;
+  HttpServer server(options, router);
+  auto endpoint = ParseEndpoint("127.0.0.1:0");
+  ASSERT_TRUE(endpoint.ok());
+  ASSERT_TRUE(server.Listen(*endpoint).ok());
+  ASSERT_TRUE(server.Listen(*endpoint).ok());  // a second port
+  ASSERT_TRUE(server.Start().ok());
+  const std::vector<Endpoint> listeners = server.BoundEndpoints();
+  ASSERT_EQ(listeners.size(), 2u);
+  for (int c = 0; c < 8; ++c) {
+    const size_t listener = static_cast<size_t>(c % 2);
+    HttpClient client(listeners[listener], testing::TestClientOptions());
+    HttpRequest request = Get("/whoami");
+    request.headers.Add("X-Listener", std::to_string(listener));
+    auto response = client.Request(request);
+    ASSERT_TRUE(response.ok()) << response.status().ToString();
+  }
+  server.Stop();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(threads_by_listener.size(), 2u);
+  for (const auto& [listener, threads] : threads_by_listener) {
+    EXPECT_EQ(threads.size(), 2u) << "listener " << listener
+                                  << ": its connections all went to one io thread";
   }
 }
 

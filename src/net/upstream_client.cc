@@ -311,9 +311,23 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   // Entries are made as exchanges start and stay until the client is destroyed, so an
   // exchange keeps a pointer to its endpoint's entry instead of looking it up again.
   struct Upstream {
-    // Most recently used last. Connections of different io_contexts share the list; an
-    // exchange takes only one of its own context.
-    std::vector<std::unique_ptr<Connection>> idle;
+    // The idle connections of one io_context, most recently used last. An exchange takes
+    // only one of its own context, and each context's list has a cap of its own
+    // (max_idle_per_endpoint): a burst on one io thread cannot fill the room the next
+    // thread's connections need. (A polling HttpServer runs an io_context per io thread.)
+    struct IdleOnContext {
+      asio::io_context* context;  // alive while a connection of it is in the list
+      std::vector<std::unique_ptr<Connection>> connections;
+    };
+    std::vector<IdleOnContext> idle;  // an entry per io_context that pooled a connection
+    // The idle list of `context`, made empty when there is none yet. The reference lasts
+    // until the next call.
+    std::vector<std::unique_ptr<Connection>>& IdleOn(asio::io_context* context) {
+      for (auto& entry : idle) {
+        if (entry.context == context) return entry.connections;
+      }
+      return idle.emplace_back(IdleOnContext{context, {}}).connections;
+    }
     std::vector<Protocol::endpoint> addresses;
     Clock::time_point resolved_at;
   };
@@ -797,7 +811,10 @@ void UpstreamClient::Impl::Shutdown() {
     closing_ = true;
     live.assign(in_flight_.begin(), in_flight_.end());
     for (auto& [endpoint, upstream] : upstreams_) {
-      std::move(upstream.idle.begin(), upstream.idle.end(), std::back_inserter(idle));
+      for (auto& entry : upstream.idle) {
+        std::move(entry.connections.begin(), entry.connections.end(),
+                  std::back_inserter(idle));
+      }
       upstream.idle.clear();
     }
   }
@@ -856,9 +873,8 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
                                             ": the client is shutting down"));
     } else {
       upstream = &upstreams_[endpoint];
-      auto& idle = upstream->idle;
+      auto& idle = upstream->IdleOn(context.get());
       for (size_t i = idle.size(); i-- > 0 && !pooled;) {
-        if (idle[i]->io_context != context) continue;
         std::unique_ptr<Connection> candidate = std::move(idle[i]);
         idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(i));
         if (LooksReusable(*candidate, now)) {
@@ -905,7 +921,7 @@ void UpstreamClient::Impl::Finished(std::list<std::shared_ptr<Exchange>>::iterat
     in_flight_.erase(registration);
     in_flight_count_.store(in_flight_.size(), std::memory_order_relaxed);
     if (connection && upstream != nullptr && !closing_) {
-      auto& idle = upstream->idle;
+      auto& idle = upstream->IdleOn(connection->io_context.get());
       if (idle.size() < options_.max_idle_per_endpoint) {
         idle.push_back(std::move(connection));
       } else {

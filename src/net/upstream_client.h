@@ -42,7 +42,8 @@ struct UpstreamOptions {
   // proxy's request handler) runs on that server's io threads instead, which saves waking
   // another thread several times per request; calls from other threads use one own thread.
   int io_threads = 1;
-  // Idle kept-alive connections kept per upstream endpoint; more are closed after use.
+  // Idle kept-alive connections kept per upstream endpoint and io_context (each io thread
+  // of a polling HttpServer runs its own); more are closed after use.
   size_t max_idle_per_endpoint = 64;
   std::chrono::milliseconds connect_timeout{1000};
   // From sending the request to the response head; then the longest gap between two pieces

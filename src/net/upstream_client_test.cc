@@ -1146,56 +1146,100 @@ TEST(UpstreamClientTest, RequestFromOnDoneReusesTheConnection) {
 
 // io_threads 0: an exchange started by an HttpServer's handler runs on that server's io
 // thread (the proxy's case), reuses its connections there, and the answer is the same.
+// Also with a polling server of two io threads, each running an io_context of its own.
 TEST(UpstreamClientTest, ZeroIoThreadsRunsExchangesOnTheCallingServerThread) {
-  TestServer back(testing::TestServerOptions(), BasicRouter());
+  const std::pair<int, std::chrono::microseconds> fronts[] = {{1, 0us}, {2, 50us}};
+  for (const auto& [front_io_threads, front_busy_poll] : fronts) {
+    SCOPED_TRACE("front io_threads " + std::to_string(front_io_threads));
+    TestServer back(testing::TestServerOptions(), BasicRouter());
+    UpstreamOptions options = TestUpstreamOptions();
+    options.io_threads = 0;
+    UpstreamClient client(options);
+    std::mutex mutex;
+    std::vector<bool> same_thread;  // per request: on_done ran on the handler's thread
+    // Set while Send runs: the second request starts on a pooled connection right inside
+    // Send, but its callbacks must still run only after Send returned.
+    std::atomic<bool> inside_send{false};
+    std::atomic<int> callbacks_inside_send{0};
+    auto front_router = std::make_shared<HttpRouter>();
+    front_router->Handle("GET", "/proxy", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+      auto handler_thread = std::this_thread::get_id();
+      auto body = std::make_shared<std::string>();
+      UpstreamCallbacks callbacks;
+      callbacks.on_head = [&](ResponseHead) { callbacks_inside_send += inside_send ? 1 : 0; };
+      callbacks.on_data = [&, body](std::string_view data, std::function<void()> resume) {
+        callbacks_inside_send += inside_send ? 1 : 0;
+        body->append(data);
+        resume();
+      };
+      callbacks.on_done = [&, responder, body, handler_thread](const UpstreamResult& result) {
+        callbacks_inside_send += inside_send ? 1 : 0;
+        {
+          std::lock_guard lock(mutex);
+          same_thread.push_back(std::this_thread::get_id() == handler_thread);
+        }
+        responder->Send(HttpResponse::Text(result.status.ok() ? 200 : 502, *body));
+      };
+      inside_send = true;
+      client.Send(back.endpoint(), Get("/peer"), std::move(callbacks));
+      inside_send = false;
+    });
+    ServerOptions front_options = testing::TestServerOptions();
+    front_options.io_threads = front_io_threads;
+    front_options.busy_poll = front_busy_poll;
+    TestServer front(front_options, front_router);
+
+    HttpClient http(front.endpoint(), testing::TestClientOptions());
+    HttpRequest request = Get("/proxy");
+    auto first = http.Request(request);
+    auto second = http.Request(request);
+    ASSERT_TRUE(first.ok()) << first.status().message();
+    ASSERT_TRUE(second.ok()) << second.status().message();
+    EXPECT_EQ(first->status, 200);
+    EXPECT_NE(first->body.find("127.0.0.1:"), std::string::npos) << first->body;
+    EXPECT_EQ(first->body, second->body) << "the second request did not reuse the connection";
+    EXPECT_EQ(callbacks_inside_send.load(), 0);
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(same_thread, (std::vector<bool>{true, true}));
+  }
+}
+
+// A polling server's io threads each run an io_context of their own, and an exchange takes
+// only pooled connections of its own. Each context's idle connections have a cap of their
+// own: one thread's idle connections filling the pool must not make every request of
+// another thread open (and close) a connection of its own.
+TEST(UpstreamClientTest, EachIoContextPoolsUpToTheCapOfItsOwn) {
+  CountingObserver observer;
+  TestServer back(ObservedServerOptions(&observer), BasicRouter());
   UpstreamOptions options = TestUpstreamOptions();
   options.io_threads = 0;
+  options.max_idle_per_endpoint = 1;
   UpstreamClient client(options);
-  std::mutex mutex;
-  std::vector<bool> same_thread;  // per request: on_done ran on the handler's thread
-  // Set while Send runs: the second request starts on a pooled connection right inside
-  // Send, but its callbacks must still run only after Send returned.
-  std::atomic<bool> inside_send{false};
-  std::atomic<int> callbacks_inside_send{0};
   auto front_router = std::make_shared<HttpRouter>();
   front_router->Handle("GET", "/proxy", [&](HttpRequest, std::shared_ptr<Responder> responder) {
-    auto handler_thread = std::this_thread::get_id();
-    auto body = std::make_shared<std::string>();
     UpstreamCallbacks callbacks;
-    callbacks.on_head = [&](ResponseHead) { callbacks_inside_send += inside_send ? 1 : 0; };
-    callbacks.on_data = [&, body](std::string_view data, std::function<void()> resume) {
-      callbacks_inside_send += inside_send ? 1 : 0;
-      body->append(data);
-      resume();
+    callbacks.on_done = [responder](const UpstreamResult& result) {
+      responder->Send(HttpResponse::Text(result.status.ok() ? 200 : 502, "proxied"));
     };
-    callbacks.on_done = [&, responder, body, handler_thread](const UpstreamResult& result) {
-      callbacks_inside_send += inside_send ? 1 : 0;
-      {
-        std::lock_guard lock(mutex);
-        same_thread.push_back(std::this_thread::get_id() == handler_thread);
-      }
-      responder->Send(HttpResponse::Text(result.status.ok() ? 200 : 502, *body));
-    };
-    inside_send = true;
     client.Send(back.endpoint(), Get("/peer"), std::move(callbacks));
-    inside_send = false;
   });
   ServerOptions front_options = testing::TestServerOptions();
-  front_options.io_threads = 1;
+  front_options.io_threads = 2;
+  front_options.busy_poll = 50us;  // an io_context per io thread; connections in turn
   TestServer front(front_options, front_router);
-
-  HttpClient http(front.endpoint(), testing::TestClientOptions());
-  HttpRequest request = Get("/proxy");
-  auto first = http.Request(request);
-  auto second = http.Request(request);
+  HttpClient on_first_thread(front.endpoint(), testing::TestClientOptions());
+  HttpClient on_second_thread(front.endpoint(), testing::TestClientOptions());
+  auto first = on_first_thread.Request(Get("/proxy"));  // pools one on the first context
   ASSERT_TRUE(first.ok()) << first.status().message();
-  ASSERT_TRUE(second.ok()) << second.status().message();
   EXPECT_EQ(first->status, 200);
-  EXPECT_NE(first->body.find("127.0.0.1:"), std::string::npos) << first->body;
-  EXPECT_EQ(first->body, second->body) << "the second request did not reuse the connection";
-  EXPECT_EQ(callbacks_inside_send.load(), 0);
-  std::lock_guard lock(mutex);
-  EXPECT_EQ(same_thread, (std::vector<bool>{true, true}));
+  for (int i = 0; i < 4; ++i) {
+    auto response = on_second_thread.Request(Get("/proxy"));
+    ASSERT_TRUE(response.ok()) << response.status().message();
+    EXPECT_EQ(response->status, 200);
+  }
+  // One upstream connection per context: the second thread's first request opened one,
+  // and the next three reused it.
+  EXPECT_EQ(observer.opened.load(), 2);
 }
 
 // The same as StalePooledConnectionIsRetriedOnce on a server's io thread, where a request
