@@ -79,18 +79,18 @@ taskset -c "$upstream_cpu" "$nginx" -p "$work" -e "$work/upstream-error.log" -c 
 pids+=($!)
 wait_for_port "$upstream_a"
 
-nginx_port=$(free_port)  # the anchor's port, nginx or a second router
+anchor_port=$(free_port)  # the anchor's port, nginx or a second router
 anchor=nginx
 if [[ -n "${ANCHOR_ROUTER_FLAGS:-}" ]]; then
   anchor="anchor router"
   # shellcheck disable=SC2086  # a list of flags
   taskset -c 0 "$supercluster" router --tier regional --region bench \
-    --listen "127.0.0.1:$nginx_port" --static-worker "127.0.0.1:$upstream_a" \
+    --listen "127.0.0.1:$anchor_port" --static-worker "127.0.0.1:$upstream_a" \
     --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1 \
     $ANCHOR_ROUTER_FLAGS >"$work/anchor.log" 2>&1 &
 else
   conf=$(nginx_config "$work" proxy on \
-    "$(nginx_least_conn_proxy "$nginx_port" "$upstream_a" "$upstream_b")")
+    "$(nginx_least_conn_proxy "$anchor_port" "$upstream_a" "$upstream_b")")
   taskset -c 0 "$nginx" -p "$work" -e "$work/nginx-error.log" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
 fi
 pids+=($!)
@@ -101,7 +101,7 @@ taskset -c 0 "$supercluster" router --tier regional --region bench \
   --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1 \
   ${ROUTER_EXTRA_FLAGS:-} >"$work/router.log" 2>&1 &
 pids+=($!)
-wait_for_port "$nginx_port"
+wait_for_port "$anchor_port"
 wait_for_port "$router_port"
 
 write_completion_lua "$work/request.lua" 'done = function(summary, latency, requests)
@@ -136,14 +136,14 @@ echo
 echo "| connections | pairs | router/$anchor, geometric mean (95 % interval) | median | router requests | $anchor requests |"
 echo "|---:|---:|---|---:|---:|---:|"
 for c in $connections; do
-  drive "$nginx_port" "$c" 2 >/dev/null  # warm-up: pooled upstream connections, caches
+  drive "$anchor_port" "$c" 2 >/dev/null  # warm-up: pooled upstream connections, caches
   drive "$router_port" "$c" 2 >/dev/null
   : >"$work/pairs"
   for ((i = 1; i <= pairs; i++)); do
     if (( i % 2 )); then
-      n=$(drive "$nginx_port" "$c" "$slice"); r=$(drive "$router_port" "$c" "$slice")
+      n=$(drive "$anchor_port" "$c" "$slice"); r=$(drive "$router_port" "$c" "$slice")
     else
-      r=$(drive "$router_port" "$c" "$slice"); n=$(drive "$nginx_port" "$c" "$slice")
+      r=$(drive "$router_port" "$c" "$slice"); n=$(drive "$anchor_port" "$c" "$slice")
     fi
     echo "$r $n" >>"$work/pairs"
   done
