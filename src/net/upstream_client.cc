@@ -316,7 +316,9 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
     // (max_idle_per_endpoint): a burst on one io thread cannot fill the room the next
     // thread's connections need. (A polling HttpServer runs an io_context per io thread.)
     struct IdleOnContext {
-      asio::io_context* context;  // alive while a connection of it is in the list
+      // Alive while a connection of it is in the list. An entry whose list emptied may
+      // outlive its context; one made later at the same address then finds it, empty.
+      asio::io_context* context;
       std::vector<std::unique_ptr<Connection>> connections;
     };
     std::vector<IdleOnContext> idle;  // an entry per io_context that pooled a connection
