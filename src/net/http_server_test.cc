@@ -548,23 +548,47 @@ TEST(HttpServerTest, EveryIoThreadOfAPollingServerPolls) {
   EXPECT_EQ(spinning, 2) << "threads that polled for the last 500 ms";
 }
 
+// The io threads that ran the requests of POST /whoami, by request body (a key the test
+// chooses: a client's or a listener's number).
+struct ThreadsByKey {
+  std::mutex mutex;
+  std::map<std::string, std::set<std::thread::id>> threads;
+};
+
+std::shared_ptr<ThreadsByKey> RecordWhoamiThreads(HttpRouter& router) {
+  auto record = std::make_shared<ThreadsByKey>();
+  router.Handle("POST", "/whoami", [record](HttpRequest request, std::shared_ptr<Responder> responder) {
+    {
+      std::lock_guard lock(record->mutex);
+      record->threads[request.body].insert(std::this_thread::get_id());
+    }
+    responder->Send(HttpResponse::Text(200, "ok"));
+  });
+  return record;
+}
+
+ServerOptions TwoPollingIoThreads() {
+  ServerOptions options = testing::TestServerOptions();
+  options.io_threads = 2;
+  options.busy_poll = 50us;  // so each io thread runs an io_context of its own
+  return options;
+}
+
+HttpRequest Whoami(std::string key) {
+  HttpRequest request;
+  request.method = "POST";
+  request.target = "/whoami";
+  request.body = std::move(key);
+  return request;
+}
+
 // A polling server hands connections to its io threads in turn, and a connection stays on
 // the thread it was given: each client's requests all run on one thread, and four clients
 // use both threads.
 TEST(HttpServerTest, PollingServerKeepsEachConnectionOnOneIoThread) {
-  std::mutex mutex;
-  std::map<std::string, std::set<std::thread::id>> threads_by_client;
   auto router = BasicRouter();
-  router->Handle("POST", "/whoami", [&](HttpRequest request, std::shared_ptr<Responder> responder) {
-    {
-      std::lock_guard lock(mutex);
-      threads_by_client[request.body].insert(std::this_thread::get_id());
-    }
-    responder->Send(HttpResponse::Text(200, "ok"));
-  });
-  auto options = testing::TestServerOptions();
-  options.io_threads = 2;
-  options.busy_poll = 50us;
+  std::shared_ptr<ThreadsByKey> record = RecordWhoamiThreads(*router);
+  const ServerOptions options = TwoPollingIoThreads();
   TestServer server(options, router);
   constexpr int kClients = 4;
   std::vector<std::unique_ptr<HttpClient>> clients;
@@ -573,18 +597,14 @@ TEST(HttpServerTest, PollingServerKeepsEachConnectionOnOneIoThread) {
   }
   for (int round = 0; round < 10; ++round) {
     for (int c = 0; c < kClients; ++c) {
-      HttpRequest request;
-      request.method = "POST";
-      request.target = "/whoami";
-      request.body = std::to_string(c);
-      auto response = clients[static_cast<size_t>(c)]->Request(request);
+      auto response = clients[static_cast<size_t>(c)]->Request(Whoami(std::to_string(c)));
       ASSERT_TRUE(response.ok()) << response.status().ToString();
     }
   }
-  std::lock_guard lock(mutex);
-  ASSERT_EQ(threads_by_client.size(), static_cast<size_t>(kClients));
+  std::lock_guard lock(record->mutex);
+  ASSERT_EQ(record->threads.size(), static_cast<size_t>(kClients));
   std::set<std::thread::id> all_threads;
-  for (const auto& [client, threads] : threads_by_client) {
+  for (const auto& [client, threads] : record->threads) {
     EXPECT_EQ(threads.size(), 1u) << "client " << client << " moved between io threads";
     all_threads.insert(threads.begin(), threads.end());
   }
@@ -596,20 +616,9 @@ TEST(HttpServerTest, PollingServerKeepsEachConnectionOnOneIoThread) {
 // re-arms its accept, gave all of one listener's connections to one thread when clients
 // came to the two listeners alternately.)
 TEST(HttpServerTest, PollingServerSpreadsEachListenersConnections) {
-  std::mutex mutex;
-  std::map<std::string, std::set<std::thread::id>> threads_by_listener;
   auto router = BasicRouter();
-  router->Handle("GET", "/whoami", [&](HttpRequest request, std::shared_ptr<Responder> responder) {
-    {
-      std::lock_guard lock(mutex);
-      threads_by_listener[std::string(request.headers.Get("X-Listener"))].insert(
-          std::this_thread::get_id());
-    }
-    responder->Send(HttpResponse::Text(200, "ok"));
-  });
-  auto options = testing::TestServerOptions();
-  options.io_threads = 2;
-  options.busy_poll = 50us;
+  std::shared_ptr<ThreadsByKey> record = RecordWhoamiThreads(*router);
+  const ServerOptions options = TwoPollingIoThreads();
   HttpServer server(options, router);
   auto endpoint = ParseEndpoint("127.0.0.1:0");
   ASSERT_TRUE(endpoint.ok());
@@ -621,15 +630,13 @@ TEST(HttpServerTest, PollingServerSpreadsEachListenersConnections) {
   for (int c = 0; c < 8; ++c) {
     const size_t listener = static_cast<size_t>(c % 2);
     HttpClient client(listeners[listener], testing::TestClientOptions());
-    HttpRequest request = Get("/whoami");
-    request.headers.Add("X-Listener", std::to_string(listener));
-    auto response = client.Request(request);
+    auto response = client.Request(Whoami(std::to_string(listener)));
     ASSERT_TRUE(response.ok()) << response.status().ToString();
   }
   server.Stop();
-  std::lock_guard lock(mutex);
-  ASSERT_EQ(threads_by_listener.size(), 2u);
-  for (const auto& [listener, threads] : threads_by_listener) {
+  std::lock_guard lock(record->mutex);
+  ASSERT_EQ(record->threads.size(), 2u);
+  for (const auto& [listener, threads] : record->threads) {
     EXPECT_EQ(threads.size(), 2u) << "listener " << listener
                                   << ": its connections all went to one io thread";
   }
