@@ -305,6 +305,24 @@ TEST_F(TlsTest, ClientKeepsItsTlsConnectionAcrossRequests) {
   EXPECT_EQ(server_->ConnectionCount(), 1u);
 }
 
+// A polling server with several io threads (an io_context each, connections handed out in
+// turn) serves TLS clients on every thread, each keeping its connection.
+TEST_F(TlsTest, PollingServerWithSeveralIoThreadsServesTls) {
+  ServerOptions options = TlsServerOptionsWith(pki().server_cert, pki().server_key);
+  options.io_threads = 3;
+  options.busy_poll = std::chrono::microseconds(50);
+  StartServer(options);
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.push_back(
+        std::make_unique<HttpClient>(ServerEndpoint(), TlsClientOptionsTrusting(pki().ca_cert)));
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (auto& client : clients) ExpectHello(client->Request(GetHello()));
+  }
+  EXPECT_EQ(server_->ConnectionCount(), clients.size());
+}
+
 TEST_F(TlsTest, CertificateFromAnUntrustedCaIsRefused) {
   StartServer(TlsServerOptionsWith(pki().other_server_cert, pki().other_server_key));
   auto response = GetHelloWith(TlsClientOptionsTrusting(pki().ca_cert));
