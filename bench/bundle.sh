@@ -9,7 +9,9 @@
 #
 # Usage: bench/bundle.sh OUT_DIR [path/to/supercluster]
 #   (default build/release/apps/supercluster/supercluster; the copy is stripped, the
-#   bundle is about 36 MiB). Then, on the other machine, from the repository root:
+#   bundle is about 36 MiB; .bench-bundle in the repository root is git-ignored, for a
+#   bundle that travels with the working tree). Then, on the other machine, from the
+#   repository root:
 #     source OUT_DIR/env.sh
 #     bench/router/paired.sh "$SUPERCLUSTER" --pairs 40
 #     bench/router/run.sh "$SUPERCLUSTER" --rounds 3 --duration 5
