@@ -306,7 +306,7 @@ TEST_F(TlsTest, ClientKeepsItsTlsConnectionAcrossRequests) {
 }
 
 // A polling server with several io threads (an io_context each, connections handed out in
-// turn) serves TLS clients on every thread, each keeping its connection.
+// turn) serves TLS clients, each keeping its connection.
 TEST_F(TlsTest, PollingServerWithSeveralIoThreadsServesTls) {
   ServerOptions options = TlsServerOptionsWith(pki().server_cert, pki().server_key);
   options.io_threads = 3;

@@ -316,17 +316,25 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
     // (max_idle_per_endpoint): a burst on one io thread cannot fill the room the next
     // thread's connections need. (A polling HttpServer runs an io_context per io thread.)
     struct IdleOnContext {
-      // Alive while a connection of it is in the list. An entry whose list emptied may
-      // outlive its context; one made later at the same address then finds it, empty.
+      // Alive while a connection of it is in the list. An entry whose list is empty may
+      // name a context that is gone; IdleOn hands such an entry to the next context that
+      // needs one.
       asio::io_context* context;
       std::vector<std::unique_ptr<Connection>> connections;
     };
     std::vector<IdleOnContext> idle;  // an entry per io_context that pooled a connection
-    // The idle list of `context`, made empty when there is none yet. The reference lasts
-    // until the next call.
+    // The idle list of `context`, made empty when there is none yet (in an entry whose list
+    // is empty, if any: contexts come and go with servers). The reference lasts until the
+    // next call.
     std::vector<std::unique_ptr<Connection>>& IdleOn(asio::io_context* context) {
+      IdleOnContext* empty = nullptr;
       for (auto& entry : idle) {
         if (entry.context == context) return entry.connections;
+        if (empty == nullptr && entry.connections.empty()) empty = &entry;
+      }
+      if (empty != nullptr) {
+        empty->context = context;
+        return empty->connections;
       }
       return idle.emplace_back(IdleOnContext{context, {}}).connections;
     }
