@@ -286,8 +286,11 @@ store::Tenant MakeTenant(const std::string& id, const std::string& key,
 
 class TestRouter {
  public:
+  // `io_threads` above 1: each polls its own io_context (as `supercluster router` with its
+  // default server.io_threads on a machine of several cores).
   TestRouter(store::Store& store, Tier tier, const std::string& region,
-             const attest::AttestationPolicy& policy, std::vector<std::string> via) {
+             const attest::AttestationPolicy& policy, std::vector<std::string> via,
+             int io_threads = 1) {
     tenants_ = store::PrefixCache::Start(store, store::keys::Tenant("")).value();
     routers_ = store::PrefixCache::Start(store, store::keys::RouterPrefix("")).value();
     regions_ = store::PrefixCache::Start(store, store::keys::Region("")).value();
@@ -317,10 +320,10 @@ class TestRouter {
     service_ = std::move(*service);
     auto http_router = std::make_shared<net::HttpRouter>();
     service_->AddRoutes(*http_router);
-    // As bench/router runs `supercluster router`: one io thread, which polls for events
-    // before it sleeps, and runs the upstream exchanges too.
+    // As bench/router runs `supercluster router`: one io thread (unless asked for more),
+    // which polls for events before it sleeps, and runs the upstream exchanges too.
     net::ServerOptions server_options = net::testing::TestServerOptions();
-    server_options.io_threads = 1;
+    server_options.io_threads = io_threads;
     server_options.busy_poll =
         std::chrono::microseconds(base::Config::Defaults().GetInt("router.busy_poll_us"));
     server_ = std::make_unique<net::testing::TestServer>(server_options, http_router);
@@ -411,8 +414,10 @@ class RouterServiceTest : public ::testing::Test {
     ASSERT_TRUE(store_->Delete(store::keys::Instance(region, id)).ok());
   }
 
-  TestRouter& AddRouter(Tier tier, const std::string& region, std::vector<std::string> via = {}) {
-    routers_.push_back(std::make_unique<TestRouter>(*store_, tier, region, policy_, std::move(via)));
+  TestRouter& AddRouter(Tier tier, const std::string& region, std::vector<std::string> via = {},
+                        int io_threads = 1) {
+    routers_.push_back(std::make_unique<TestRouter>(*store_, tier, region, policy_,
+                                                    std::move(via), io_threads));
     return *routers_.back();
   }
 
@@ -692,6 +697,46 @@ TEST_F(RouterServiceTest, FailingWorkerIsEjectedAndClientsNeverSeeItsFailures) {
   net::HttpResponse metrics = Get(router.endpoint(), "", "/metrics");
   EXPECT_NE(metrics.body.find("supercluster_router_ejections_total{tier=\"regional\"} 1"),
             std::string::npos);
+}
+
+// A router with three polling io threads (an io_context each): every request gets a new
+// connection, so consecutive requests run on different threads, while the balancer, the
+// ejection and the upstream pools are shared or kept per thread. Requests from several
+// clients at once are all answered by the good worker once the failing one is ejected.
+TEST_F(RouterServiceTest, SeveralPollingIoThreadsShareOneBalancer) {
+  FakeWorker& good = AddWorker("us-east-1", "good");
+  FakeWorker& bad = AddWorker("us-east-1", "bad");
+  bad.state().mode = WorkerMode::kFail500;
+  good.state().delay_ms = 25;  // as in FailingWorkerIsEjectedAndClientsNeverSeeItsFailures
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1", {}, /*io_threads=*/3);
+  WaitForWorkers(router, 2);
+  for (int i = 0; i < 12; ++i) {
+    net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt);
+    ASSERT_EQ(response.status, 200) << "request " << i << ": " << response.body;
+    EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), "us-east-1/good");
+  }
+  EXPECT_EQ(bad.state().requests.load(), 5) << "ejected after five consecutive failures";
+  std::vector<std::future<int>> clients;
+  for (int c = 0; c < 6; ++c) {
+    clients.push_back(std::async(std::launch::async, [&router] {
+      net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
+      int answered = 0;
+      for (int i = 0; i < 10; ++i) {
+        net::HttpRequest request;
+        request.method = "POST";
+        request.target = "/v1/completions";
+        request.body = kPrompt;
+        request.headers.Set("Content-Type", "application/json");
+        request.headers.Set("Authorization", "Bearer key-a");
+        auto response = client.Request(request);
+        if (response.ok() && response->status == 200) ++answered;
+      }
+      return answered;
+    }));
+  }
+  for (auto& answered : clients) EXPECT_EQ(answered.get(), 10);
+  EXPECT_EQ(good.state().requests.load(), 12 + 60);
+  EXPECT_EQ(bad.state().requests.load(), 5);
 }
 
 TEST_F(RouterServiceTest, AWorkerThatDropsConnectionsIsRetriedElsewhere) {
