@@ -21,7 +21,7 @@
 # p50/p99 minus direct's at the same connection count).
 #
 # The request: POST $BENCH_PATH (default /v1/completions) with a small JSON completion
-# body, keep-alive, `wrk -t1 --latency` at each connection count. At 1 connection latency is
+# body, keep-alive, `wrk --latency` (one thread, unless placed below) at each connection count. At 1 connection latency is
 # the unloaded cost of a hop; at 16 and 64 the proxy's core saturates and throughput is
 # what is compared (closed-loop latency there is mostly queueing: connections / throughput).
 #
@@ -32,7 +32,10 @@
 # CPU placement: proxies on cores 0..N-1; the upstream on core N and wrk on core N+1 when
 # the machine has them, else both share core N (on 2 cores: proxy core 0, upstream and wrk
 # core 1, where at 16 and 64 connections that core saturates too and caps every proxy
-# alike). The proxy's CPU per request comes from /proc.
+# alike). With --threads N above 1 on a machine of 3N cores or more, the upstream gets N
+# workers on cores N..2N-1 and wrk N threads (at most one per connection) on cores
+# 2N..3N-1, so that N proxy threads are not capped by a one-core upstream or load
+# generator. The proxy's CPU per request comes from /proc.
 #
 # Rounds: with --rounds R (default 1) every connection count is measured R times, the
 # targets in a different order each round (reversed in even rounds), and the table shows
@@ -145,14 +148,20 @@ fi
 cores=$(nproc)
 proxy_cpus="0-$((threads - 1))"
 (( threads == 1 )) && proxy_cpus=0
-if (( threads + 2 <= cores )); then
+side_threads=1  # the upstream's workers and wrk's threads
+if (( threads > 1 && 3 * threads <= cores )); then
+  side_threads=$threads
+  upstream_cpus="$threads-$((2 * threads - 1))"
+  wrk_cpus="$((2 * threads))-$((3 * threads - 1))"
+  placement="proxies on cores $proxy_cpus; upstream ($threads workers) on cores $upstream_cpus; wrk ($threads threads) on cores $wrk_cpus"
+elif (( threads + 2 <= cores )); then
   upstream_cpus="$threads"
   wrk_cpus="$((threads + 1))"
-  placement="proxies on core(s) $proxy_cpus; upstream on core $upstream_cpus; wrk on core $wrk_cpus"
+  placement="proxies on core(s) $proxy_cpus; upstream on core $upstream_cpus; wrk -t1 on core $wrk_cpus"
 elif (( threads < cores )); then
   upstream_cpus="$threads"
   wrk_cpus="$threads"
-  placement="proxies on core(s) $proxy_cpus; upstream and wrk on core $upstream_cpus"
+  placement="proxies on core(s) $proxy_cpus; upstream and wrk -t1 on core $upstream_cpus"
 else
   proxy_cpus="0-$((cores - 1))"
   upstream_cpus="$((cores - 1))"
@@ -257,7 +266,7 @@ start_nginx() {  # start_nginx NAME CPUS: runs $tmp/NAME.conf; sets started_pid
 upstream_port_1=$(free_port)
 upstream_port_2=$(free_port)
 {
-  nginx_common upstream 1
+  nginx_common upstream "$side_threads"
   echo "http {"
   nginx_http_common upstream
   cat <<EOF
@@ -272,7 +281,7 @@ upstream_port_2=$(free_port)
 }
 EOF
 } >"$tmp/upstream.conf"
-log "starting the upstream (nginx, 1 worker, core $upstream_cpus) on 127.0.0.1:$upstream_port_1 and :$upstream_port_2"
+log "starting the upstream (nginx, $side_threads worker(s), core(s) $upstream_cpus) on 127.0.0.1:$upstream_port_1 and :$upstream_port_2"
 start_nginx upstream "$upstream_cpus"
 upstream_pid=$started_pid
 wait_ready upstream "$upstream_pid" "http://127.0.0.1:$upstream_port_1/"
@@ -400,8 +409,9 @@ end
 EOF
 
 run_wrk() {  # run_wrk URL CONNECTIONS SECONDS OUTPUT
-  $prio taskset -c "$wrk_cpus" "$wrk" -t1 -c "$2" -d "${3}s" --latency -s "$tmp/request.lua" "$1" \
-    >"$4" 2>&1 &
+  local wrk_threads=$(( $2 < side_threads ? $2 : side_threads ))  # wrk wants a connection each
+  $prio taskset -c "$wrk_cpus" "$wrk" -t"$wrk_threads" -c "$2" -d "${3}s" --latency \
+    -s "$tmp/request.lua" "$1" >"$4" 2>&1 &
   wrk_pid=$!
   wait "$wrk_pid" || { wrk_pid=""; cat "$4" >&2; die "wrk failed against $1"; }
   wrk_pid=""
@@ -601,7 +611,7 @@ print(f"machine: {env['cpu_model']}, {env['cores']} cores, {env['kernel']}, {env
       f"HAProxy {env['haproxy_version']}, wrk {env['wrk_version']}, {env['run_date']}, git {env['git_revision']}")
 if env["supercluster_version"]:
     print(f"binary:  {env['supercluster_version']}")
-print(f"setup:   {env['threads']} proxy thread(s)/worker(s); wrk -t1; {env['placement']}; "
+print(f"setup:   {env['threads']} proxy thread(s)/worker(s); {env['placement']}; "
       f"{env['warmup']} s warm-up + {env['duration']} s per run"
       + (f"; {env['rounds']} rounds, medians shown" if env["rounds"] != "1" else "")
       + (f"; everything at nice {env['bench_nice']}" if env["bench_nice"] else ""))
