@@ -55,15 +55,15 @@ while True:
 PY
 }
 
-# nginx_config DIR NAME MASTER BLOCKS: writes DIR/NAME.conf, a one-worker nginx that keeps
-# everything (pid, error log, temp files) in DIR, logs no access, keeps connections alive
-# for a million requests, and serves BLOCKS (`server` and `upstream` blocks, inside
-# `http {}`). MASTER is on or off (`master_process`: off runs the worker in the started
-# process itself, which callgrind then sees). Prints the path.
+# nginx_config DIR NAME MASTER BLOCKS [WORKERS]: writes DIR/NAME.conf, an nginx of WORKERS
+# workers (default 1) that keeps everything (pid, error log, temp files) in DIR, logs no
+# access, keeps connections alive for a million requests, and serves BLOCKS (`server` and
+# `upstream` blocks, inside `http {}`). MASTER is on or off (`master_process`: off runs the
+# worker in the started process itself, which callgrind then sees). Prints the path.
 nginx_config() {
-  local dir=$1 name=$2 master=$3 blocks=$4
+  local dir=$1 name=$2 master=$3 blocks=$4 workers=${5:-1}
   cat >"$dir/$name.conf" <<EOF
-worker_processes 1;
+worker_processes $workers;
 master_process $master;
 pid $dir/$name.pid;
 error_log $dir/$name-error.log error;

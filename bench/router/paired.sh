@@ -12,10 +12,13 @@
 # `--static-worker`s, one io thread and otherwise its defaults (router.busy_poll_us among
 # them); both proxies on core 0, the upstream on core 1 and wrk on core 2 (on 2 cores,
 # core 1 too, which then caps both proxies alike at 16 and 64 connections); the request is
-# POST /v1/completions with a 49-byte JSON body.
+# POST /v1/completions with a 49-byte JSON body. With --threads N (needs 3N cores): nginx
+# N workers and the router N io threads (each polling its own io_context) on cores
+# 0..N-1, the upstream N workers on cores N..2N-1, wrk N threads (at most one per
+# connection) on cores 2N..3N-1.
 #
 # Usage: bench/router/paired.sh path/to/supercluster [--connections "1 16 64"]
-#                               [--pairs 40] [--slice SECONDS]
+#                               [--pairs 40] [--slice SECONDS] [--threads N]
 #   Environment: NGINX_BINARY, WRK_BINARY, ROUTER_EXTRA_FLAGS (added to the router's flags),
 #   ANCHOR_ROUTER_FLAGS (when set, the anchor is a second router with these flags instead
 #   of nginx: an A/B of two settings, e.g. "--set router.busy_poll_us=0").
@@ -32,8 +35,10 @@ shift
 connections="1 16 64"
 pairs=40
 slice=1
+threads=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --threads) threads=${2:?--threads needs a value}; shift 2 ;;
     --connections) connections=${2:?--connections needs a value}; shift 2 ;;
     --pairs) pairs=${2:?--pairs needs a value}; shift 2 ;;
     --slice) slice=${2:?--slice needs a value}; shift 2 ;;
@@ -52,13 +57,22 @@ for tool in "$wrk" taskset python3; do
 done
 [[ "$pairs" =~ ^[1-9][0-9]*$ && "$pairs" -ge 2 ]] || die "--pairs must be an integer of 2 or more"
 [[ "$slice" =~ ^[1-9][0-9]*$ ]] || die "--slice must be a positive integer (seconds)"
+[[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
 for c in $connections; do
   [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--connections must be positive integers, got '$c'"
 done
-(( $(nproc) >= 2 )) || die "needs 2 cores (proxies on core 0, upstream and wrk on core 1)"
+proxy_cpus=0
 upstream_cpu=1
 wrk_cpu=1
-(( $(nproc) >= 3 )) && wrk_cpu=2
+if (( threads == 1 )); then
+  (( $(nproc) >= 2 )) || die "needs 2 cores (proxies on core 0, upstream and wrk on core 1)"
+  (( $(nproc) >= 3 )) && wrk_cpu=2
+else
+  (( $(nproc) >= 3 * threads )) || die "--threads $threads needs $((3 * threads)) cores"
+  proxy_cpus="0-$((threads - 1))"
+  upstream_cpu="$threads-$((2 * threads - 1))"
+  wrk_cpu="$((2 * threads))-$((3 * threads - 1))"
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -74,7 +88,7 @@ trap cleanup EXIT
 upstream_a=$(free_port)
 upstream_b=$(free_port)
 conf=$(nginx_config "$work" upstream on \
-  "$(nginx_static_server "$upstream_a" "$upstream_b" "$(upstream_json_location)")")
+  "$(nginx_static_server "$upstream_a" "$upstream_b" "$(upstream_json_location)")" "$threads")
 taskset -c "$upstream_cpu" "$nginx" -p "$work" -e "$work/upstream-error.log" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_a"
@@ -84,21 +98,21 @@ anchor=nginx
 if [[ -n "${ANCHOR_ROUTER_FLAGS:-}" ]]; then
   anchor="anchor router"
   # shellcheck disable=SC2086  # a list of flags
-  taskset -c 0 "$supercluster" router --tier regional --region bench \
+  taskset -c "$proxy_cpus" "$supercluster" router --tier regional --region bench \
     --listen "127.0.0.1:$anchor_port" --static-worker "127.0.0.1:$upstream_a" \
-    --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1 \
+    --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads="$threads" \
     $ANCHOR_ROUTER_FLAGS >"$work/anchor.log" 2>&1 &
 else
   conf=$(nginx_config "$work" proxy on \
-    "$(nginx_least_conn_proxy "$anchor_port" "$upstream_a" "$upstream_b")")
-  taskset -c 0 "$nginx" -p "$work" -e "$work/nginx-error.log" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
+    "$(nginx_least_conn_proxy "$anchor_port" "$upstream_a" "$upstream_b")" "$threads")
+  taskset -c "$proxy_cpus" "$nginx" -p "$work" -e "$work/nginx-error.log" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
 fi
 pids+=($!)
 router_port=$(free_port)
 # shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
-taskset -c 0 "$supercluster" router --tier regional --region bench \
+taskset -c "$proxy_cpus" "$supercluster" router --tier regional --region bench \
   --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
-  --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads=1 \
+  --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads="$threads" \
   ${ROUTER_EXTRA_FLAGS:-} >"$work/router.log" 2>&1 &
 pids+=($!)
 wait_for_port "$anchor_port"
@@ -112,8 +126,8 @@ end'
 
 # drive PORT CONNECTIONS SECONDS: prints the requests wrk completed; fails on any error.
 drive() {
-  local out requests errors
-  out=$(taskset -c "$wrk_cpu" "$wrk" -t1 -c"$2" -d"$3"s -s "$work/request.lua" \
+  local out requests errors wrk_threads=$(( $2 < threads ? $2 : threads ))
+  out=$(taskset -c "$wrk_cpu" "$wrk" -t"$wrk_threads" -c"$2" -d"$3"s -s "$work/request.lua" \
     "http://127.0.0.1:$1/v1/completions")
   requests=$(awk '/^REQUESTS/ {print $2}' <<<"$out")
   errors=$(awk '/^REQUESTS/ {print $4}' <<<"$out")
@@ -128,7 +142,7 @@ drive() {
 echo "Paired slices: router vs $anchor, least-connection proxying to 2 upstream addresses"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, Linux $(uname -r), $("$nginx" -v 2>&1 | sed 's/^nginx version: //')"
 echo "binary:  $("$supercluster" version 2>&1 | head -1)"
-echo "setup:   $pairs pairs of ${slice} s slices per connection count, order swapped every pair; proxies on core 0, upstream on core $upstream_cpu, wrk on core $wrk_cpu"
+echo "setup:   $pairs pairs of ${slice} s slices per connection count, order swapped every pair; $threads proxy thread(s)/worker(s) on core(s) $proxy_cpus, upstream on core(s) $upstream_cpu, wrk on core(s) $wrk_cpu"
 if [[ "$anchor" != nginx ]]; then
   echo "flags:   anchor router $ANCHOR_ROUTER_FLAGS; router ${ROUTER_EXTRA_FLAGS:-(defaults)}"
 fi
