@@ -347,6 +347,11 @@ class TestRouter {
   std::unique_ptr<net::testing::TestServer> server_;
 };
 
+struct GoodAndFailingWorkers {
+  FakeWorker& good;
+  FakeWorker& bad;
+};
+
 class RouterServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -414,6 +419,28 @@ class RouterServiceTest : public ::testing::Test {
     ASSERT_TRUE(store_->Delete(store::keys::Instance(region, id)).ok());
   }
 
+  // In us-east-1, a worker "good" and a worker "bad" that fails every request. The good
+  // worker is a little slower than the latency assumed for a worker that never answered,
+  // so two choices prefer the failing one until it is ejected.
+  GoodAndFailingWorkers AddGoodAndFailingWorkers() {
+    FakeWorker& good = AddWorker("us-east-1", "good");
+    FakeWorker& bad = AddWorker("us-east-1", "bad");
+    bad.state().mode = WorkerMode::kFail500;
+    good.state().delay_ms = 25;
+    return {good, bad};
+  }
+
+  // Sends `count` requests, each on a connection of its own; every one must be answered
+  // 200 by us-east-1/good.
+  static void ExpectEachAnsweredByTheGoodWorker(const net::Endpoint& endpoint, int count) {
+    for (int i = 0; i < count; ++i) {
+      net::HttpResponse response = Post(endpoint, "key-a", kPrompt);
+      ASSERT_EQ(response.status, 200) << "request " << i << ": " << response.body;
+      EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), "us-east-1/good");
+    }
+  }
+
+
   TestRouter& AddRouter(Tier tier, const std::string& region, std::vector<std::string> via = {},
                         int io_threads = 1) {
     routers_.push_back(std::make_unique<TestRouter>(*store_, tier, region, policy_,
@@ -436,11 +463,10 @@ class RouterServiceTest : public ::testing::Test {
     FAIL() << "router never saw " << count << " workers";
   }
 
-  static net::HttpResponse Post(const net::Endpoint& endpoint, const std::string& key,
-                                const std::string& body,
-                                const std::string& path = "/v1/completions",
-                                std::vector<std::pair<std::string, std::string>> headers = {}) {
-    net::HttpClient client(endpoint, net::testing::TestClientOptions());
+  // POST `path` with a JSON `body`, as tenant `key` (none when empty).
+  static net::HttpRequest JsonPost(const std::string& key, const std::string& body,
+                                   const std::string& path = "/v1/completions",
+                                   std::vector<std::pair<std::string, std::string>> headers = {}) {
     net::HttpRequest request;
     request.method = "POST";
     request.target = path;
@@ -448,7 +474,16 @@ class RouterServiceTest : public ::testing::Test {
     request.headers.Set("Content-Type", "application/json");
     if (!key.empty()) request.headers.Set("Authorization", "Bearer " + key);
     for (auto& [name, value] : headers) request.headers.Set(name, value);
-    auto response = client.Request(request);
+    return request;
+  }
+
+  // JsonPost on a connection of its own.
+  static net::HttpResponse Post(const net::Endpoint& endpoint, const std::string& key,
+                                const std::string& body,
+                                const std::string& path = "/v1/completions",
+                                std::vector<std::pair<std::string, std::string>> headers = {}) {
+    net::HttpClient client(endpoint, net::testing::TestClientOptions());
+    auto response = client.Request(JsonPost(key, body, path, std::move(headers)));
     EXPECT_TRUE(response.ok()) << response.status().ToString();
     return response.ok() ? *response : net::HttpResponse{};
   }
@@ -673,19 +708,10 @@ TEST_F(RouterServiceTest, RateLimitAnswers429WithRetryAfter) {
 }
 
 TEST_F(RouterServiceTest, FailingWorkerIsEjectedAndClientsNeverSeeItsFailures) {
-  FakeWorker& good = AddWorker("us-east-1", "good");
-  FakeWorker& bad = AddWorker("us-east-1", "bad");
-  bad.state().mode = WorkerMode::kFail500;
-  // The good worker is a little slower than the latency assumed for a worker that never
-  // answered, so two choices prefer the failing one until it is ejected.
-  good.state().delay_ms = 25;
+  auto [good, bad] = AddGoodAndFailingWorkers();
   TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
   WaitForWorkers(router, 2);
-  for (int i = 0; i < 40; ++i) {
-    net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt);
-    ASSERT_EQ(response.status, 200) << "request " << i << ": " << response.body;
-    EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), "us-east-1/good");
-  }
+  ExpectEachAnsweredByTheGoodWorker(router.endpoint(), 40);
   EXPECT_EQ(bad.state().requests.load(), 5) << "ejected after five consecutive failures";
   EXPECT_EQ(good.state().requests.load(), 40);
   bool ejected = false;
@@ -704,17 +730,10 @@ TEST_F(RouterServiceTest, FailingWorkerIsEjectedAndClientsNeverSeeItsFailures) {
 // ejection and the upstream pools are shared or kept per thread. Requests from several
 // clients at once are all answered by the good worker once the failing one is ejected.
 TEST_F(RouterServiceTest, SeveralPollingIoThreadsShareOneBalancer) {
-  FakeWorker& good = AddWorker("us-east-1", "good");
-  FakeWorker& bad = AddWorker("us-east-1", "bad");
-  bad.state().mode = WorkerMode::kFail500;
-  good.state().delay_ms = 25;  // as in FailingWorkerIsEjectedAndClientsNeverSeeItsFailures
+  auto [good, bad] = AddGoodAndFailingWorkers();
   TestRouter& router = AddRouter(Tier::kRegional, "us-east-1", {}, /*io_threads=*/3);
   WaitForWorkers(router, 2);
-  for (int i = 0; i < 12; ++i) {
-    net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt);
-    ASSERT_EQ(response.status, 200) << "request " << i << ": " << response.body;
-    EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), "us-east-1/good");
-  }
+  ExpectEachAnsweredByTheGoodWorker(router.endpoint(), 12);
   EXPECT_EQ(bad.state().requests.load(), 5) << "ejected after five consecutive failures";
   std::vector<std::future<int>> clients;
   for (int c = 0; c < 6; ++c) {
@@ -722,13 +741,7 @@ TEST_F(RouterServiceTest, SeveralPollingIoThreadsShareOneBalancer) {
       net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
       int answered = 0;
       for (int i = 0; i < 10; ++i) {
-        net::HttpRequest request;
-        request.method = "POST";
-        request.target = "/v1/completions";
-        request.body = kPrompt;
-        request.headers.Set("Content-Type", "application/json");
-        request.headers.Set("Authorization", "Bearer key-a");
-        auto response = client.Request(request);
+        auto response = client.Request(JsonPost("key-a", kPrompt));
         if (response.ok() && response->status == 200) ++answered;
       }
       return answered;
