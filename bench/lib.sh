@@ -37,6 +37,41 @@ machine_busy_ticks() {
   awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
 }
 
+# place_benchmark THREADS: where the proxies (THREADS threads or workers each), the upstream
+# and wrk run. Sets proxy_cpus, upstream_cpus, wrk_cpus (taskset lists), side_threads (the
+# upstream's workers and wrk's threads) and placement (a line saying all that):
+# - THREADS above 1 on 3 x THREADS cores or more: proxies on cores 0..N-1, the upstream's
+#   N workers on N..2N-1, wrk's N threads on 2N..3N-1;
+# - else proxies on 0..N-1, the upstream (one worker) on core N and wrk (one thread) on
+#   N+1 when the machine has it, or both on core N;
+# - THREADS at or above the cores: everything shares them (placement says WARNING).
+place_benchmark() {
+  local threads=$1 cores
+  cores=$(nproc)
+  proxy_cpus="0-$((threads - 1))"
+  (( threads == 1 )) && proxy_cpus=0
+  side_threads=1
+  if (( threads > 1 && 3 * threads <= cores )); then
+    side_threads=$threads
+    upstream_cpus="$threads-$((2 * threads - 1))"
+    wrk_cpus="$((2 * threads))-$((3 * threads - 1))"
+    placement="proxies on cores $proxy_cpus; upstream ($threads workers) on cores $upstream_cpus; wrk ($threads threads) on cores $wrk_cpus"
+  elif (( threads + 2 <= cores )); then
+    upstream_cpus="$threads"
+    wrk_cpus="$((threads + 1))"
+    placement="proxies on core(s) $proxy_cpus; upstream on core $upstream_cpus; wrk -t1 on core $wrk_cpus"
+  elif (( threads < cores )); then
+    upstream_cpus="$threads"
+    wrk_cpus="$threads"
+    placement="proxies on core(s) $proxy_cpus; upstream and wrk -t1 on core $upstream_cpus"
+  else
+    proxy_cpus="0-$((cores - 1))"
+    upstream_cpus="$((cores - 1))"
+    wrk_cpus="$upstream_cpus"
+    placement="WARNING: $threads threads >= $cores cores: proxies on cores $proxy_cpus SHARE core $upstream_cpus with the upstream and wrk"
+  fi
+}
+
 # wait_for_port PORT: until something accepts on 127.0.0.1:PORT, or die after 30 s (a
 # process under valgrind takes several seconds to start). Needs die().
 wait_for_port() {

@@ -61,18 +61,9 @@ done
 for c in $connections; do
   [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--connections must be positive integers, got '$c'"
 done
-proxy_cpus=0
-upstream_cpu=1
-wrk_cpu=1
-if (( threads == 1 )); then
-  (( $(nproc) >= 2 )) || die "needs 2 cores (proxies on core 0, upstream and wrk on core 1)"
-  (( $(nproc) >= 3 )) && wrk_cpu=2
-else
-  (( $(nproc) >= 3 * threads )) || die "--threads $threads needs $((3 * threads)) cores"
-  proxy_cpus="0-$((threads - 1))"
-  upstream_cpu="$threads-$((2 * threads - 1))"
-  wrk_cpu="$((2 * threads))-$((3 * threads - 1))"
-fi
+(( $(nproc) >= 2 )) || die "needs 2 cores (proxies on core 0, upstream and wrk on core 1)"
+place_benchmark "$threads"
+(( side_threads == threads )) || die "--threads $threads needs $((3 * threads)) cores"
 
 work=$(mktemp -d)
 pids=()
@@ -89,7 +80,7 @@ upstream_a=$(free_port)
 upstream_b=$(free_port)
 conf=$(nginx_config "$work" upstream on \
   "$(nginx_static_server "$upstream_a" "$upstream_b" "$(upstream_json_location)")" "$threads")
-taskset -c "$upstream_cpu" "$nginx" -p "$work" -e "$work/upstream-error.log" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
+taskset -c "$upstream_cpus" "$nginx" -p "$work" -e "$work/upstream-error.log" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_a"
 
@@ -127,7 +118,7 @@ end'
 # drive PORT CONNECTIONS SECONDS: prints the requests wrk completed; fails on any error.
 drive() {
   local out requests errors wrk_threads=$(( $2 < threads ? $2 : threads ))
-  out=$(taskset -c "$wrk_cpu" "$wrk" -t"$wrk_threads" -c"$2" -d"$3"s -s "$work/request.lua" \
+  out=$(taskset -c "$wrk_cpus" "$wrk" -t"$wrk_threads" -c"$2" -d"$3"s -s "$work/request.lua" \
     "http://127.0.0.1:$1/v1/completions")
   requests=$(awk '/^REQUESTS/ {print $2}' <<<"$out")
   errors=$(awk '/^REQUESTS/ {print $4}' <<<"$out")
@@ -142,7 +133,7 @@ drive() {
 echo "Paired slices: router vs $anchor, least-connection proxying to 2 upstream addresses"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, Linux $(uname -r), $("$nginx" -v 2>&1 | sed 's/^nginx version: //')"
 echo "binary:  $("$supercluster" version 2>&1 | head -1)"
-echo "setup:   $pairs pairs of ${slice} s slices per connection count, order swapped every pair; $threads proxy thread(s)/worker(s) on core(s) $proxy_cpus, upstream on core(s) $upstream_cpu, wrk on core(s) $wrk_cpu"
+echo "setup:   $pairs pairs of ${slice} s slices per connection count, order swapped every pair; $placement"
 if [[ "$anchor" != nginx ]]; then
   echo "flags:   anchor router $ANCHOR_ROUTER_FLAGS; router ${ROUTER_EXTRA_FLAGS:-(defaults)}"
 fi

@@ -146,29 +146,8 @@ fi
 
 # --- CPU placement ---------------------------------------------------------------------
 cores=$(nproc)
-proxy_cpus="0-$((threads - 1))"
-(( threads == 1 )) && proxy_cpus=0
-side_threads=1  # the upstream's workers and wrk's threads
-if (( threads > 1 && 3 * threads <= cores )); then
-  side_threads=$threads
-  upstream_cpus="$threads-$((2 * threads - 1))"
-  wrk_cpus="$((2 * threads))-$((3 * threads - 1))"
-  placement="proxies on cores $proxy_cpus; upstream ($threads workers) on cores $upstream_cpus; wrk ($threads threads) on cores $wrk_cpus"
-elif (( threads + 2 <= cores )); then
-  upstream_cpus="$threads"
-  wrk_cpus="$((threads + 1))"
-  placement="proxies on core(s) $proxy_cpus; upstream on core $upstream_cpus; wrk -t1 on core $wrk_cpus"
-elif (( threads < cores )); then
-  upstream_cpus="$threads"
-  wrk_cpus="$threads"
-  placement="proxies on core(s) $proxy_cpus; upstream and wrk -t1 on core $upstream_cpus"
-else
-  proxy_cpus="0-$((cores - 1))"
-  upstream_cpus="$((cores - 1))"
-  wrk_cpus="$upstream_cpus"
-  placement="WARNING: $threads threads >= $cores cores: proxies on cores $proxy_cpus SHARE core $upstream_cpus with the upstream and wrk"
-  log "$placement"
-fi
+place_benchmark "$threads"
+[[ "$placement" == WARNING* ]] && log "$placement"
 
 # --- temp dir and cleanup --------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/supercluster-bench-router.XXXXXX")
