@@ -3,7 +3,9 @@
 // thread does. So its steps, its deadline, Cancel and resume never race, while different
 // exchanges run in parallel on the client's io threads, or on the calling HttpServer's
 // (io_threads 0). The only shared state is the pool and the list of exchanges in flight,
-// under one mutex taken once when an exchange starts and once when it ends.
+// kept per io_context (a Shard) under a lock taken once when an exchange starts and once
+// when it ends; a polling server's io threads each have their own io_context, so they
+// share none of it.
 //
 // Sockets are plain asio sockets read and written by hand, with Beast's parser fed from
 // the connection's buffer: Beast's stream and its composed reads arm a timer per operation
@@ -308,69 +310,72 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   // The endpoint's addresses, resolved at most every kResolveTtl. Runs on an io thread;
   // resolving a name blocks it (numeric addresses and Unix paths do not).
   base::Result<std::vector<Protocol::endpoint>> Addresses(const Endpoint& endpoint);
-  // Entries are made as exchanges start and stay until the client is destroyed, so an
-  // exchange keeps a pointer to its endpoint's entry instead of looking it up again.
-  struct Upstream {
-    // The idle connections of one io_context, most recently used last. An exchange takes
-    // only one of its own context, and each context's list has a cap of its own
-    // (max_idle_per_endpoint): a burst on one io thread cannot fill the room the next
-    // thread's connections need. (A polling HttpServer runs an io_context per io thread.)
-    struct IdleOnContext {
-      // Alive while a connection of it is in the list. An entry whose list is empty may
-      // name a context that is gone; IdleOn hands such an entry to the next context that
-      // needs one.
-      asio::io_context* context;
-      std::vector<std::unique_ptr<Connection>> connections;
-    };
-    std::vector<IdleOnContext> idle;  // an entry per io_context that pooled a connection
-    // The idle list of `context`, made empty when there is none yet (in an entry whose list
-    // is empty, if any: contexts come and go with servers). The reference lasts until the
-    // next call.
-    std::vector<std::unique_ptr<Connection>>& IdleOn(asio::io_context* context) {
-      IdleOnContext* empty = nullptr;
-      for (auto& entry : idle) {
-        if (entry.context == context) return entry.connections;
-        if (empty == nullptr && entry.connections.empty()) empty = &entry;
-      }
-      if (empty != nullptr) {
-        empty->context = context;
-        return empty->connections;
-      }
-      return idle.emplace_back(IdleOnContext{context, {}}).connections;
-    }
-    std::vector<Protocol::endpoint> addresses;
-    Clock::time_point resolved_at;
+  // The exchanges and idle connections of one io_context. A polling HttpServer runs an
+  // io_context per io thread, and its connections' exchanges run there
+  // (UpstreamOptions::io_threads 0), so each shard is touched by one thread: starting and
+  // ending an exchange writes no cache line that another core wrote last. (One lock and
+  // list shared by all threads cost a 4-thread router about a tenth of its throughput
+  // against nginx's 4 workers on 16 cores: docs/performance.md.) Shards are made as
+  // contexts first send and stay until the client is destroyed, so an exchange keeps a
+  // pointer to its own. An io_context lives as long as a connection or exchange of it
+  // does, so a shard whose context is gone is empty; a context made later at the same
+  // address inherits it, which is harmless.
+  struct Shard {
+    // The idle connections to one endpoint, most recently used last, up to
+    // max_idle_per_endpoint (a cap per io_context: a burst on one io thread cannot fill
+    // the room the next thread's connections need).
+    using IdleList = std::vector<std::unique_ptr<Connection>>;
+
+    explicit Shard(asio::io_context* context) : context(context) {}
+
+    asio::io_context* const context;
+    std::mutex mutex;  // guards what follows
+    // Entries stay until the client is destroyed: an exchange keeps a pointer to its own.
+    std::map<Endpoint, IdleList, EndpointOrder> idle;
+    std::list<std::shared_ptr<Exchange>> in_flight;  // holds each exchange until it ends
+    std::atomic<size_t> in_flight_count{0};          // in_flight.size(), set under mutex
   };
   // An exchange ended: forgets it and pools `connection` (null when not reusable) with
-  // the idle connections of `upstream` (null when the client was closing as it started).
-  void Finished(std::list<std::shared_ptr<Exchange>>::iterator registration, Upstream* upstream,
-                std::unique_ptr<Connection> connection);
+  // the idle connections `idle` (null when the client was closing as it started).
+  void Finished(Shard& shard, std::list<std::shared_ptr<Exchange>>::iterator registration,
+                Shard::IdleList* idle, std::unique_ptr<Connection> connection);
   // True once Shutdown() returned: an exchange that ends later (one abandoned on a server
   // that stopped running) must not call back into its owner, which may be gone.
   bool shut_down() const { return shut_down_.load(std::memory_order_acquire); }
-  // Whether other exchanges are in flight besides the caller's (read without the lock: a
-  // hint, not a count to rely on).
-  bool OthersInFlight() const { return in_flight_count_.load(std::memory_order_relaxed) > 1; }
 
  private:
+  struct Resolved {
+    std::vector<Protocol::endpoint> addresses;
+    Clock::time_point resolved_at;
+  };
+  // The shard of `context`, made on its first use. Looked up in a small cache of the
+  // calling thread's own before the client's lock is taken.
+  Shard& ShardOf(asio::io_context* context);
+  // Whether every exchange in flight has ended or can no longer end (its io_context
+  // stopped). Requires mutex_.
+  bool AllEndedOrStuckLocked();
+
   UpstreamOptions options_;
   const int own_threads_;
+  // Tells this client's entries in the threads' shard caches from another's (one made
+  // later at the same address included): unique per process.
+  const uint64_t id_;
   // Shared with every exchange so that strands and sockets an exchange still holds after
   // the client is gone never outlive their io_context.
   std::shared_ptr<asio::io_context> io_context_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
 
-  std::mutex mutex_;
+  std::mutex mutex_;  // guards what follows; taken per connect and per new io_context
   // Keyed by the endpoint itself: formatting it as text for each request cost more than
   // the lookup.
-  std::map<Endpoint, Upstream, EndpointOrder> upstreams_;
-  std::list<std::shared_ptr<Exchange>> in_flight_;  // holds each exchange until it ends
-  std::atomic<size_t> in_flight_count_{0};          // in_flight_.size(), set under mutex_
-  std::condition_variable exchange_ended_;          // signalled by Finished
+  std::map<Endpoint, Resolved, EndpointOrder> resolved_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::condition_variable exchange_ended_;  // signalled by Finished once closing_ is set
   // Set when Shutdown begins: an exchange sent from then on (a retry from a callback of one
-  // being cancelled) is cancelled at once instead of being waited for.
-  bool closing_ = false;
+  // being cancelled) is cancelled at once instead of being waited for. Read by Send and
+  // Finished under their shard's lock.
+  std::atomic<bool> closing_{false};
   std::atomic<bool> shut_down_{false};
 };
 
@@ -407,14 +412,15 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   // Called by Send before Begin: the exchange ends with `status` as soon as it starts.
   void FailAtStart(base::Status status) { setup_error_ = std::move(status); }
 
-  // Called once by Send, under the client's mutex, right after the exchange was added to
-  // the exchanges in flight at `registration`: whatever Cancel (from Shutdown) and End
-  // read is set before another thread can find the exchange there. `upstream` is the
-  // client's entry for the endpoint (null when the client is closing).
-  void Register(std::list<std::shared_ptr<Exchange>>::iterator registration, Upstream* upstream,
-                std::unique_ptr<Connection> pooled) {
+  // Called once by Send, under its shard's lock, right after the exchange was added to
+  // the shard's exchanges in flight at `registration`: whatever Cancel (from Shutdown) and
+  // End read is set before another thread can find the exchange there. `idle` is the
+  // shard's idle list for the endpoint (null when the client is closing).
+  void Register(Shard* shard, std::list<std::shared_ptr<Exchange>>::iterator registration,
+                Shard::IdleList* idle, std::unique_ptr<Connection> pooled) {
+    shard_ = shard;
     registration_ = registration;
-    upstream_ = upstream;
+    idle_ = idle;
     if (pooled) {
       executor_ = pooled->socket.get_executor();
       connection_ = std::move(pooled);
@@ -528,7 +534,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
       // flight the read starts after the io thread has served what it has queued, by which
       // time the answer has often come; alone, it starts at once (a post would only add a
       // poll of epoll before the thread sleeps).
-      if (!client_->OthersInFlight()) return OnWritten({});
+      if (!OthersInFlight()) return OnWritten({});
       asio::post(executor_, [self = shared_from_this()] { self->OnWritten({}); });
       return;
     }
@@ -760,13 +766,19 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     if (pooled) pooled->watch->set_user(nullptr);
     // Pool the connection before on_done, so a request sent from on_done can reuse it.
     auto self = shared_from_this();
-    client_->Finished(registration_, upstream_, std::move(pooled));
+    client_->Finished(*shard_, registration_, idle_, std::move(pooled));
     UpstreamResult result;
     result.status = std::move(status);
     result.head_received = received_;
     // Let go of the handler now rather than when the exchange goes: it may hold the caller.
     std::shared_ptr<UpstreamHandler> handler = std::move(handler_);
     if (!client_->shut_down()) handler->OnDone(result);
+  }
+
+  // Whether other exchanges are in flight on this exchange's io_context (read without the
+  // lock: a hint, not a count to rely on).
+  bool OthersInFlight() const {
+    return shard_->in_flight_count.load(std::memory_order_relaxed) > 1;
   }
 
   // The exchange whose on_data runs on this thread right now (see Resume).
@@ -781,8 +793,9 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
   std::shared_ptr<UpstreamHandler> handler_;
   base::Status setup_error_;
   asio::any_io_executor executor_;
+  Shard* shard_ = nullptr;  // of this exchange's io_context (see Register)
   std::list<std::shared_ptr<Exchange>>::iterator registration_;
-  Upstream* upstream_ = nullptr;  // the client's entry for endpoint_ (see Register)
+  Shard::IdleList* idle_ = nullptr;  // the shard's idle connections to endpoint_
 
   std::atomic<bool> finished_{false};
   std::unique_ptr<Connection> connection_;
@@ -801,10 +814,15 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 thread_local const UpstreamClient::Impl::Exchange* UpstreamClient::Impl::Exchange::in_on_data_ =
     nullptr;
 
+namespace {
+std::atomic<uint64_t> next_client_id{1};
+}  // namespace
+
 UpstreamClient::Impl::Impl(UpstreamOptions options)
     : options_(std::move(options)),
       // With io_threads 0 the own thread serves only calls from outside an HttpServer.
       own_threads_(std::max(1, options_.io_threads)),
+      id_(next_client_id.fetch_add(1, std::memory_order_relaxed)),
       io_context_(std::make_shared<asio::io_context>(
           own_threads_ == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT)) {
   work_.emplace(io_context_->get_executor());
@@ -813,19 +831,58 @@ UpstreamClient::Impl::Impl(UpstreamOptions options)
   }
 }
 
+UpstreamClient::Impl::Shard& UpstreamClient::Impl::ShardOf(asio::io_context* context) {
+  // A thread nearly always sends on the one io_context it runs, through one or two
+  // clients; a few entries spare it the client's lock on every request.
+  struct CachedShard {
+    uint64_t client_id = 0;  // Impl::id_; 0 for none
+    asio::io_context* context = nullptr;
+    Shard* shard = nullptr;
+  };
+  constexpr size_t kCachedShards = 4;
+  thread_local std::array<CachedShard, kCachedShards> cache;
+  thread_local size_t next_replaced = 0;
+  for (const CachedShard& entry : cache) {
+    if (entry.client_id == id_ && entry.context == context) return *entry.shard;
+  }
+  Shard* shard = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& candidate : shards_) {
+      if (candidate->context == context) shard = candidate.get();
+    }
+    if (shard == nullptr) shard = shards_.emplace_back(std::make_unique<Shard>(context)).get();
+  }
+  cache[next_replaced] = CachedShard{id_, context, shard};
+  next_replaced = (next_replaced + 1) % kCachedShards;
+  return *shard;
+}
+
+bool UpstreamClient::Impl::AllEndedOrStuckLocked() {
+  for (const auto& shard : shards_) {
+    std::lock_guard shard_lock(shard->mutex);
+    for (const auto& exchange : shard->in_flight) {
+      if (!exchange->context()->stopped()) return false;
+    }
+  }
+  return true;
+}
+
 void UpstreamClient::Impl::Shutdown() {
   std::vector<std::shared_ptr<Exchange>> live;
   std::vector<std::unique_ptr<Connection>> idle;
   {
     std::lock_guard lock(mutex_);
-    closing_ = true;
-    live.assign(in_flight_.begin(), in_flight_.end());
-    for (auto& [endpoint, upstream] : upstreams_) {
-      for (auto& entry : upstream.idle) {
-        std::move(entry.connections.begin(), entry.connections.end(),
-                  std::back_inserter(idle));
+    // Set before any shard is locked: a Send that locks a shard after this one did sees it
+    // (and fails its exchange); one that locked it before is in the list taken here.
+    closing_.store(true);
+    for (const auto& shard : shards_) {
+      std::lock_guard shard_lock(shard->mutex);
+      live.insert(live.end(), shard->in_flight.begin(), shard->in_flight.end());
+      for (auto& [endpoint, connections] : shard->idle) {
+        std::move(connections.begin(), connections.end(), std::back_inserter(idle));
+        connections.clear();
       }
-      upstream.idle.clear();
     }
   }
   // Idle connections go now (Finished pools none from here on): their deadline watches may
@@ -839,16 +896,11 @@ void UpstreamClient::Impl::Shutdown() {
   // Exchanges on a server's threads end when those threads run the cancellations. One on a
   // server that stopped running will never end: it is abandoned (and never calls back).
   std::unique_lock lock(mutex_);
-  auto all_ended_or_stuck = [this] {
-    return std::all_of(in_flight_.begin(), in_flight_.end(),
-                       [](const std::shared_ptr<Exchange>& exchange) {
-                         return exchange->context()->stopped();
-                       });
-  };
   // Polled as well as signalled: a server may stop while we wait.
-  while (!all_ended_or_stuck()) exchange_ended_.wait_for(lock, std::chrono::milliseconds(10));
+  while (!AllEndedOrStuckLocked()) {
+    exchange_ended_.wait_for(lock, std::chrono::milliseconds(10));
+  }
   shut_down_.store(true, std::memory_order_release);
-  upstreams_.clear();
 }
 
 std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
@@ -872,21 +924,21 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
   if (!only_thread) executor = asio::make_strand(*context);
   auto exchange = std::make_shared<Exchange>(shared_from_this(), context, std::move(executor),
                                              endpoint, request, std::move(handler));
+  Shard& shard = ShardOf(context.get());
   std::unique_ptr<Connection> pooled;
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
   Clock::time_point now = base::CoarseNow();
   {
-    std::lock_guard lock(mutex_);
-    Upstream* upstream = nullptr;
-    if (closing_) {
+    std::lock_guard lock(shard.mutex);
+    Shard::IdleList* idle = nullptr;
+    if (closing_.load(std::memory_order_relaxed)) {
       exchange->FailAtStart(base::Cancelled("upstream " + endpoint.ToString() +
                                             ": the client is shutting down"));
     } else {
-      upstream = &upstreams_[endpoint];
-      auto& idle = upstream->IdleOn(context.get());
-      for (size_t i = idle.size(); i-- > 0 && !pooled;) {
-        std::unique_ptr<Connection> candidate = std::move(idle[i]);
-        idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(i));
+      idle = &shard.idle[endpoint];
+      for (size_t i = idle->size(); i-- > 0 && !pooled;) {
+        std::unique_ptr<Connection> candidate = std::move((*idle)[i]);
+        idle->erase(idle->begin() + static_cast<std::ptrdiff_t>(i));
         if (LooksReusable(*candidate, now)) {
           pooled = std::move(candidate);
         } else {
@@ -894,8 +946,9 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
         }
       }
     }
-    exchange->Register(in_flight_.insert(in_flight_.end(), exchange), upstream, std::move(pooled));
-    in_flight_count_.store(in_flight_.size(), std::memory_order_relaxed);
+    exchange->Register(&shard, shard.in_flight.insert(shard.in_flight.end(), exchange), idle,
+                       std::move(pooled));
+    shard.in_flight_count.store(shard.in_flight.size(), std::memory_order_relaxed);
   }
   stale.clear();
   exchange->Begin(on_own_thread);
@@ -907,39 +960,42 @@ base::Result<std::vector<Protocol::endpoint>> UpstreamClient::Impl::Addresses(
   auto now = Clock::now();
   {
     std::lock_guard lock(mutex_);
-    auto found = upstreams_.find(endpoint);
-    if (found != upstreams_.end() && !found->second.addresses.empty() &&
+    auto found = resolved_.find(endpoint);
+    if (found != resolved_.end() && !found->second.addresses.empty() &&
         now - found->second.resolved_at < kResolveTtl) {
       return found->second.addresses;
     }
   }
   SC_ASSIGN_OR_RETURN(auto addresses, internal::ResolveEndpoint(endpoint));
   std::lock_guard lock(mutex_);
-  Upstream& upstream = upstreams_[endpoint];
-  upstream.addresses = addresses;
-  upstream.resolved_at = now;
+  resolved_[endpoint] = Resolved{addresses, now};
   return addresses;
 }
 
-void UpstreamClient::Impl::Finished(std::list<std::shared_ptr<Exchange>>::iterator registration,
-                                    Upstream* upstream, std::unique_ptr<Connection> connection) {
+void UpstreamClient::Impl::Finished(Shard& shard,
+                                    std::list<std::shared_ptr<Exchange>>::iterator registration,
+                                    Shard::IdleList* idle, std::unique_ptr<Connection> connection) {
   std::unique_ptr<Connection> surplus;
   std::shared_ptr<Exchange> unregistered;  // released outside the lock
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(shard.mutex);
     unregistered = std::move(*registration);
-    in_flight_.erase(registration);
-    in_flight_count_.store(in_flight_.size(), std::memory_order_relaxed);
-    if (connection && upstream != nullptr && !closing_) {
-      auto& idle = upstream->IdleOn(connection->io_context.get());
-      if (idle.size() < options_.max_idle_per_endpoint) {
-        idle.push_back(std::move(connection));
+    shard.in_flight.erase(registration);
+    shard.in_flight_count.store(shard.in_flight.size(), std::memory_order_relaxed);
+    if (connection && idle != nullptr && !closing_.load(std::memory_order_relaxed)) {
+      if (idle->size() < options_.max_idle_per_endpoint) {
+        idle->push_back(std::move(connection));
       } else {
         surplus = std::move(connection);
       }
     }
   }
-  exchange_ended_.notify_all();
+  if (closing_.load()) {
+    // Shutdown checks every shard under mutex_ and then waits: taking mutex_ here, after
+    // this shard's change, means the signal cannot fall between its check and its wait.
+    { std::lock_guard lock(mutex_); }
+    exchange_ended_.notify_all();
+  }
 }
 
 UpstreamClient::UpstreamClient(UpstreamOptions options)
