@@ -23,9 +23,10 @@ Balancer::Balancer(BalancerOptions options, Clock clock, Random random)
       retry_budget_(options.retry_budget) {
   if (!clock_) clock_ = [] { return base::CoarseNow(); };
   if (!random_) {
-    // Called only from Pick, under mutex_: the engine needs no lock of its own.
-    auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
-    random_ = [engine] { return (*engine)(); };
+    random_ = [] {
+      thread_local std::mt19937_64 engine{std::random_device{}()};
+      return engine();
+    };
   }
 }
 
@@ -62,24 +63,43 @@ bool Balancer::Available(const std::string& id) {
   return AvailableLocked(EntryFor(id), clock_());
 }
 
-std::optional<std::string_view> Balancer::Pick(const std::vector<std::string_view>& candidates) {
-  std::lock_guard<std::mutex> lock(mutex_);
+std::optional<std::pair<std::string_view, Balancer::Entry*>> Balancer::PickLocked(
+    const std::vector<std::string_view>& candidates) {
   TimePoint now = clock_();
-  // Each candidate's entry is looked up once (a map search with string compares).
-  std::vector<std::pair<std::string_view, const Entry*>>& available = pick_scratch_;
+  // Each candidate's entry is looked up once (a map search with string compares). The
+  // list's room is kept from pick to pick on each thread, so that a pick allocates nothing
+  // and writes no memory another thread wrote last; its entries are stale outside the call.
+  thread_local std::vector<std::pair<std::string_view, Entry*>> available;
   available.clear();
   for (std::string_view id : candidates) {
-    const Entry& entry = EntryFor(id);
+    Entry& entry = EntryFor(id);
     if (AvailableLocked(entry, now)) available.emplace_back(id, &entry);
   }
   if (available.empty()) return std::nullopt;
-  if (available.size() == 1) return available[0].first;
+  if (available.size() == 1) return available[0];
   size_t first = static_cast<size_t>(random_() % available.size());
   size_t second = static_cast<size_t>(random_() % (available.size() - 1));
   if (second >= first) ++second;  // two distinct choices
-  const auto& [a, a_entry] = available[first];
-  const auto& [b, b_entry] = available[second];
-  return Cost(*a_entry) <= Cost(*b_entry) ? a : b;
+  const auto& a = available[first];
+  const auto& b = available[second];
+  return Cost(*a.second) <= Cost(*b.second) ? a : b;
+}
+
+std::optional<std::string_view> Balancer::Pick(const std::vector<std::string_view>& candidates) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto picked = PickLocked(candidates);
+  if (!picked) return std::nullopt;
+  return picked->first;
+}
+
+std::optional<std::string_view> Balancer::PickAndStart(
+    const std::vector<std::string_view>& candidates, bool first_try) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto picked = PickLocked(candidates);
+  if (!picked) return std::nullopt;
+  ++picked->second->outstanding;
+  if (first_try) retry_budget_.RecordRequest(clock_());
+  return picked->first;
 }
 
 void Balancer::OnStart(const std::string& id) {

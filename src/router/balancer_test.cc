@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <queue>
@@ -219,6 +220,32 @@ TEST(RetryBudgetTest, BalancerUsesTheBudget) {
   for (int i = 0; i < 50; ++i) allowed += balancer.TryRetry() ? 1 : 0;
   EXPECT_EQ(allowed, 5);
   EXPECT_EQ(balancer.Outstanding("a"), 100);
+}
+
+// The proxy's first try goes through PickAndStart instead of Pick and OnFirstStart: it must
+// count what those two count, the request for the retry budget only on a first try.
+TEST(RetryBudgetTest, PickAndStartCountsWhatPickAndOnFirstStartCount) {
+  FakeTime time;
+  BalancerOptions options;
+  options.retry_budget.ratio = 0.1;
+  options.retry_budget.min_retries_per_second = 0;
+  options.retry_budget.window = milliseconds(1000);
+  Balancer balancer(options, time.clock(), SeededRandom(5));
+  const std::vector<std::string_view> ids = {"a", "b"};
+  std::map<std::string, int64_t> picked;
+  for (int i = 0; i < 40; ++i) ++picked[std::string(*balancer.PickAndStart(ids, false))];
+  EXPECT_FALSE(balancer.TryRetry());  // retries only: no budget from them
+  for (int i = 0; i < 60; ++i) ++picked[std::string(*balancer.PickAndStart(ids, true))];
+  EXPECT_EQ(balancer.Outstanding("a"), picked["a"]);
+  EXPECT_EQ(balancer.Outstanding("b"), picked["b"]);
+  // Counted as started, so the load evens out: two choices by outstanding requests.
+  EXPECT_LE(std::abs(picked["a"] - picked["b"]), 2);
+  int allowed = 0;
+  for (int i = 0; i < 50; ++i) allowed += balancer.TryRetry() ? 1 : 0;
+  EXPECT_EQ(allowed, 6);
+  // None available: nothing picked, nothing counted.
+  EXPECT_EQ(balancer.PickAndStart({}, true), std::nullopt);
+  EXPECT_EQ(balancer.Outstanding("a") + balancer.Outstanding("b"), 100);
 }
 
 }  // namespace

@@ -205,7 +205,9 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     tried_.push_back(attempt.target.id);  // tries stay put: the view stays valid
     attempt.started = Clock::now();
     const ProxyTarget& chosen = attempt.target;
-    if (tried_.size() == 1) {
+    if (chosen.started) {
+      // Counted by the pick.
+    } else if (tried_.size() == 1) {
       chosen.balancer->OnFirstStart(chosen.id);
     } else {
       chosen.balancer->OnStart(chosen.id);

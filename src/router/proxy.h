@@ -46,6 +46,9 @@ struct ProxyTarget {
   // Handing over to another region's router: adds X-Supercluster-Spilled: own region.
   bool spill = false;
   Balancer* balancer = nullptr;  // not owned; outlives the request
+  // The balancer counts this try already (Balancer::PickAndStart); else the proxy tells it
+  // when the try starts.
+  bool started = false;
 };
 
 // Where one request may go: the upstreams to try in turn, and the answer when there is
