@@ -151,7 +151,7 @@ class RouterService::Handlers {
     if (gate == nullptr) {
       // Static mode (benchmarks, tests): no tenant records, so no tenant policy here; a
       // worker still applies its own.
-      admitted.tenant = anonymous_;
+      admitted.tenant = Anonymous();
       return admitted;
     }
     base::Result<store::Tenant> tenant = gate->Authenticate(request.headers.Get("Authorization"));
@@ -245,23 +245,30 @@ class RouterService::Handlers {
     };
     const std::optional<std::set<std::string>>& candidates = route.candidates;
     if (route.try_local) {
-      auto workers = service_.dependencies_.workers->Eligible();
-      // Views into *workers, which stays alive here; the list's room is kept from request
+      const std::vector<WorkerInfo>& workers =
+          service_.dependencies_.workers->EligibleOnThisThread();
+      // Views into `workers`, which stays alive here; the list's room is kept from request
       // to request on this thread (one allocation fewer per request). Not reentered: the
       // balancer calls nothing back.
       static thread_local std::vector<std::string_view> ids;
       ids.clear();
-      for (const WorkerInfo& worker : *workers) {
+      for (const WorkerInfo& worker : workers) {
         if (!worker.model.empty() && worker.model != route.model) continue;
         if (candidates && !candidates->count(worker.id)) continue;
         if (already(worker.id)) continue;
         ids.push_back(worker.id);
       }
-      if (std::optional<std::string_view> pick = service_.worker_balancer_.Pick(ids)) {
-        for (const WorkerInfo& worker : *workers) {
+      // A first try is counted as started by the pick (the proxy tries it at once); a
+      // retry is not, since the proxy may yet refuse it for the retry budget.
+      const bool first_try = tried.empty();
+      std::optional<std::string_view> pick =
+          first_try ? service_.worker_balancer_.PickAndStart(ids, /*first_try=*/true)
+                    : service_.worker_balancer_.Pick(ids);
+      if (pick) {
+        for (const WorkerInfo& worker : workers) {
           if (worker.id == *pick) {
             return ProxyTarget{worker.id, worker.endpoint, false, false,
-                               &service_.worker_balancer_};
+                               &service_.worker_balancer_, /*started=*/first_try};
           }
         }
       }
@@ -655,16 +662,19 @@ class RouterService::Handlers {
   }
 
  private:
-  static std::shared_ptr<const store::Tenant> AnonymousTenant() {
-    auto tenant = std::make_shared<store::Tenant>();
-    tenant->id = "anonymous";
-    tenant->allow_plaintext = true;
+  // Static mode's tenant (see Admit), shared by every request of the calling thread: one
+  // shared by all threads would have every io thread write its reference count.
+  static const std::shared_ptr<const store::Tenant>& Anonymous() {
+    thread_local const std::shared_ptr<const store::Tenant> tenant = [] {
+      auto made = std::make_shared<store::Tenant>();
+      made->id = "anonymous";
+      made->allow_plaintext = true;
+      return made;
+    }();
     return tenant;
   }
 
   RouterService& service_;
-  // Static mode's tenant (see Admit), shared by every request.
-  const std::shared_ptr<const store::Tenant> anonymous_ = AnonymousTenant();
 };
 
 RouterService::RouterService(RouterServiceOptions options, RouterServiceDependencies dependencies)

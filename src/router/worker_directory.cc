@@ -6,6 +6,15 @@
 #include "base/base64.h"
 
 namespace supercluster::router {
+namespace {
+
+std::atomic<uint64_t> next_directory_id{1};
+
+int64_t SteadyNanoseconds(std::chrono::steady_clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+}
+
+}  // namespace
 
 WorkerDirectory::WorkerDirectory(const store::PrefixCache& instances, std::string region,
                                  attest::AttestationPolicy policy, WorkerDirectoryOptions options)
@@ -13,10 +22,12 @@ WorkerDirectory::WorkerDirectory(const store::PrefixCache& instances, std::strin
       region_(std::move(region)),
       policy_(std::move(policy)),
       options_(std::move(options)),
+      id_(next_directory_id.fetch_add(1, std::memory_order_relaxed)),
       eligible_(std::make_shared<std::vector<WorkerInfo>>()) {}
 
 WorkerDirectory::WorkerDirectory(std::string region, std::vector<WorkerInfo> static_workers)
     : region_(std::move(region)),
+      id_(next_directory_id.fetch_add(1, std::memory_order_relaxed)),
       eligible_(std::make_shared<std::vector<WorkerInfo>>(std::move(static_workers))) {}
 
 WorkerDirectory::~WorkerDirectory() = default;
@@ -65,13 +76,19 @@ base::Status WorkerDirectory::VerdictLocked(const std::string& attestation_b64,
   return status;
 }
 
+bool WorkerDirectory::RefreshDue() const {
+  if (cache_ == nullptr) return false;  // static mode: the list never changes
+  return cache_->Version() != evaluated_version_.load(std::memory_order_acquire) ||
+         SteadyNanoseconds(Now()) >= reverify_due_ns_.load(std::memory_order_relaxed);
+}
+
 void WorkerDirectory::RefreshLocked() {
+  if (!RefreshDue()) return;
+  // The version first: the snapshot is then at least that new, and a change after it
+  // makes RefreshDue true again.
+  const uint64_t version = cache_->Version();
   std::shared_ptr<const store::PrefixSnapshot> snapshot = cache_->Snapshot();
   auto now = Now();
-  if (snapshot->revision == evaluated_revision_ &&
-      now - evaluated_at_ < options_.reverify_interval) {
-    return;
-  }
   auto eligible = std::make_shared<std::vector<WorkerInfo>>();
   std::set<std::string> models;
   std::map<std::string, std::string> rejections;
@@ -117,16 +134,37 @@ void WorkerDirectory::RefreshLocked() {
     it = documents_in_use.count(it->first) ? std::next(it) : verdicts_.erase(it);
   }
   eligible_ = std::move(eligible);
+  generation_.fetch_add(1, std::memory_order_release);
   known_models_.assign(models.begin(), models.end());
   rejections_ = std::move(rejections);
-  evaluated_revision_ = snapshot->revision;
-  evaluated_at_ = now;
+  reverify_due_ns_.store(SteadyNanoseconds(now + options_.reverify_interval),
+                         std::memory_order_relaxed);
+  evaluated_version_.store(version, std::memory_order_release);
 }
 
 std::shared_ptr<const std::vector<WorkerInfo>> WorkerDirectory::Eligible() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (cache_ != nullptr) RefreshLocked();
   return eligible_;
+}
+
+const std::vector<WorkerInfo>& WorkerDirectory::EligibleOnThisThread() {
+  struct ThreadView {
+    uint64_t directory_id = 0;  // id_; 0 for none
+    uint64_t generation = 0;
+    std::shared_ptr<const std::vector<WorkerInfo>> workers;
+  };
+  thread_local ThreadView view;
+  if (view.directory_id == id_ &&
+      view.generation == generation_.load(std::memory_order_acquire) && !RefreshDue()) {
+    return *view.workers;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (cache_ != nullptr) RefreshLocked();
+  view.directory_id = id_;
+  view.generation = generation_.load(std::memory_order_relaxed);
+  view.workers = eligible_;
+  return *view.workers;
 }
 
 std::vector<std::string> WorkerDirectory::KnownModels() {
@@ -139,7 +177,8 @@ void WorkerDirectory::SetPolicy(attest::AttestationPolicy policy) {
   std::lock_guard lock(mutex_);
   policy_ = std::move(policy);
   verdicts_.clear();
-  evaluated_revision_ = -1;  // the next Eligible() evaluates every record again
+  // The next Eligible() evaluates every record again.
+  evaluated_version_.store(kNotEvaluated, std::memory_order_release);
 }
 
 std::map<std::string, std::string> WorkerDirectory::Rejections() {

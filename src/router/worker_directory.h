@@ -9,12 +9,14 @@
 // Static mode (`--static-worker ADDR`) is FOR BENCHMARKS AND TESTS ONLY: fixed upstreams,
 // no store and no attestation at all; each serves whatever model is asked for.
 //
-// Callers: RouterService (per request: Eligible(); per /v1/status: Rejections()).
-// Threading: every method is thread-safe.
+// Callers: RouterService (per request: EligibleOnThisThread(); per /v1/status:
+// Rejections()). Threading: every method is thread-safe.
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,6 +62,13 @@ class WorkerDirectory {
   // The workers that may get traffic now. Cheap when nothing changed (a cached list).
   std::shared_ptr<const std::vector<WorkerInfo>> Eligible();
 
+  // The same list for the request path: when nothing changed since this thread last
+  // asked, it reads three atomics and the clock, and writes nothing another thread
+  // shares (no lock, no reference count: each thread keeps a reference of its own).
+  // The list is valid until this thread calls EligibleOnThisThread again, on any
+  // directory.
+  const std::vector<WorkerInfo>& EligibleOnThisThread();
+
   // The models of every instance record (any state, verified or not): to tell an unknown
   // model (404) from a known one with no capacity (503).
   std::vector<std::string> KnownModels();
@@ -82,6 +91,9 @@ class WorkerDirectory {
   WorkerDirectory(std::string region, std::vector<WorkerInfo> static_workers);
   std::chrono::steady_clock::time_point Now() const;
   void RefreshLocked();  // requires mutex_
+  // Whether the list must be evaluated again: the records changed, or the verdicts are due
+  // for a check. Reads no lock.
+  bool RefreshDue() const;
   base::Status VerdictLocked(const std::string& attestation_b64,
                              std::chrono::steady_clock::time_point now);
 
@@ -90,9 +102,17 @@ class WorkerDirectory {
   attest::AttestationPolicy policy_;
   WorkerDirectoryOptions options_;
 
+  // Tells this directory's entries in the threads' caches from another's (one made later
+  // at the same address included): unique per process.
+  const uint64_t id_;
+
+  // Read without mutex_ by RefreshDue and EligibleOnThisThread; written under it.
+  static constexpr uint64_t kNotEvaluated = ~uint64_t{0};
+  std::atomic<uint64_t> evaluated_version_{kNotEvaluated};  // the cache's, when evaluated
+  std::atomic<int64_t> reverify_due_ns_{0};  // steady clock: when verdicts are next due
+  std::atomic<uint64_t> generation_{0};      // incremented each time eligible_ changes
+
   std::mutex mutex_;
-  int64_t evaluated_revision_ = -1;
-  std::chrono::steady_clock::time_point evaluated_at_{};
   std::shared_ptr<const std::vector<WorkerInfo>> eligible_;
   std::vector<std::string> known_models_;
   std::map<std::string, std::string> rejections_;

@@ -88,9 +88,16 @@ class WorkerDirectoryTest : public ::testing::Test {
     return [this] { return system_now_; };
   }
 
+  // The eligible workers' ids. The request path's view (EligibleOnThisThread) is read
+  // first and must match: served from a stale copy of this thread's, it would not.
   std::vector<std::string> EligibleIds(WorkerDirectory& directory) {
+    std::vector<std::string> on_this_thread;
+    for (const WorkerInfo& worker : directory.EligibleOnThisThread()) {
+      on_this_thread.push_back(worker.id);
+    }
     std::vector<std::string> ids;
     for (const WorkerInfo& worker : *directory.Eligible()) ids.push_back(worker.id);
+    EXPECT_EQ(on_this_thread, ids) << "EligibleOnThisThread is stale";
     return ids;
   }
 
@@ -139,10 +146,12 @@ TEST_F(WorkerDirectoryTest, FollowsTheStoreAndStopsTrafficWhenADocumentExpires) 
   options.clock = [&steady] { return steady; };
   policy_.max_age = std::chrono::minutes(5);
   WorkerDirectory directory(*cache_, "us-east-1", policy_, options);
-  EXPECT_TRUE(directory.Eligible()->empty());
+  // Read as the request path reads it (each change must reach this thread's copy), and
+  // by EligibleIds also as the status page does.
+  EXPECT_TRUE(directory.EligibleOnThisThread().empty());
 
   PutInstance("w1", DocumentB64(*ca_, good_, [this] { return system_now_; }));
-  for (int i = 0; i < 200 && directory.Eligible()->empty(); ++i) {
+  for (int i = 0; i < 200 && directory.EligibleOnThisThread().empty(); ++i) {
     std::this_thread::sleep_for(milliseconds(10));
   }
   ASSERT_EQ(EligibleIds(directory), std::vector<std::string>{"us-east-1/w1"});
@@ -150,25 +159,25 @@ TEST_F(WorkerDirectoryTest, FollowsTheStoreAndStopsTrafficWhenADocumentExpires) 
   // Ten minutes later the document is older than the policy allows. The verdict is cached
   // until the re-check interval has passed, then the worker is dropped.
   system_now_ += std::chrono::minutes(10);
-  EXPECT_EQ(directory.Eligible()->size(), 1u);
+  EXPECT_EQ(directory.EligibleOnThisThread().size(), 1u);
   steady += milliseconds(1001);
-  EXPECT_TRUE(directory.Eligible()->empty());
+  EXPECT_TRUE(directory.EligibleOnThisThread().empty());
   EXPECT_NE(directory.Rejections()["w1"].find("too_old"), std::string::npos)
       << directory.Rejections()["w1"];
 
   // A fresh document (the worker's refresh) brings it back.
   PutInstance("w1", DocumentB64(*ca_, good_, [this] { return system_now_; }));
-  for (int i = 0; i < 200 && directory.Eligible()->empty(); ++i) {
+  for (int i = 0; i < 200 && directory.EligibleOnThisThread().empty(); ++i) {
     std::this_thread::sleep_for(milliseconds(10));
   }
-  EXPECT_EQ(directory.Eligible()->size(), 1u);
+  EXPECT_EQ(directory.EligibleOnThisThread().size(), 1u);
 
   // The record vanishing (lease ended) removes it.
   ASSERT_TRUE(store_->Delete(store::keys::Instance("us-east-1", "w1")).ok());
-  for (int i = 0; i < 200 && !directory.Eligible()->empty(); ++i) {
+  for (int i = 0; i < 200 && !directory.EligibleOnThisThread().empty(); ++i) {
     std::this_thread::sleep_for(milliseconds(10));
   }
-  EXPECT_TRUE(directory.Eligible()->empty());
+  EXPECT_TRUE(directory.EligibleOnThisThread().empty());
 }
 
 // The cluster's policy record changes (a build is withdrawn, a new one allowed): workers
@@ -189,6 +198,20 @@ TEST_F(WorkerDirectoryTest, APolicyChangeAppliesAtOnce) {
 
   directory.SetPolicy(policy_);
   EXPECT_EQ(EligibleIds(directory), std::vector<std::string>{"us-east-1/old-build"});
+}
+
+// A thread that serves two directories (two routers in one process) keeps one copy at a
+// time: it must never hand one directory's workers out as the other's.
+TEST_F(WorkerDirectoryTest, EachDirectorysWorkersOnOneThread) {
+  auto first = WorkerDirectory::Static("first", {"127.0.0.1:8001"});
+  auto second = WorkerDirectory::Static("second", {"127.0.0.1:8002", "127.0.0.1:8003"});
+  ASSERT_TRUE(first.ok() && second.ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ((*first)->EligibleOnThisThread().size(), 1u);
+    EXPECT_EQ((*first)->EligibleOnThisThread()[0].id, "first/static-1");
+    ASSERT_EQ((*second)->EligibleOnThisThread().size(), 2u);
+    EXPECT_EQ((*second)->EligibleOnThisThread()[1].id, "second/static-2");
+  }
 }
 
 TEST_F(WorkerDirectoryTest, StaticModeServesFixedAddressesAndRejectsBadOnes) {

@@ -72,6 +72,7 @@ base::Status PrefixCache::Resync() {
   {
     std::lock_guard lock(mutex_);
     snapshot_ = fresh;
+    version_.fetch_add(1, std::memory_order_release);
     watch_failed_ = false;
   }
   SC_ASSIGN_OR_RETURN(
@@ -111,6 +112,7 @@ void PrefixCache::OnWatch(const std::vector<WatchEvent>& events, const base::Sta
   }
   if (!events.empty()) next->revision = std::max(next->revision, events.back().kv.mod_revision);
   snapshot_ = std::move(next);
+  version_.fetch_add(1, std::memory_order_release);
   MarkFresh();
 }
 

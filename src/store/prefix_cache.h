@@ -45,6 +45,11 @@ class PrefixCache {
   // never changes once returned.
   std::shared_ptr<const PrefixSnapshot> Snapshot() const;
 
+  // A number that changes whenever Snapshot() starts returning a new copy: one atomic
+  // read, so a reader that keeps what it derived from a copy can check per request that
+  // it is still current without taking the cache's lock.
+  uint64_t Version() const { return version_.load(std::memory_order_acquire); }
+
   // Time since the cache last confirmed it was in step with the store (a watch event or
   // a successful probe). Grows without bound while the store is unreachable.
   std::chrono::milliseconds Staleness() const;
@@ -63,6 +68,7 @@ class PrefixCache {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::shared_ptr<const PrefixSnapshot> snapshot_;
+  std::atomic<uint64_t> version_{0};  // incremented under mutex_ each time snapshot_ changes
   std::unique_ptr<Watch> watch_;
   bool watch_failed_ = false;
   bool stopping_ = false;
