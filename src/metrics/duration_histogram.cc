@@ -17,10 +17,12 @@ bool IsHistogramLabelName(const std::string& name) {
 }
 
 DurationHistogram::DurationHistogram(const BucketBoundaries& bounds)
-    : counts_(std::make_unique<std::atomic<uint64_t>[]>(bounds.size() + 1)) {
+    : sum_index_(bounds.size() + 1),
+      lines_per_shard_((sum_index_ + kSlotsPerLine) / kSlotsPerLine),
+      // Value-initialized: every slot 0.
+      lines_(std::make_unique<CacheLine[]>(kMetricShards * lines_per_shard_)) {
   bounds_ns_.reserve(bounds.size());
   for (double seconds : bounds) bounds_ns_.push_back(std::llround(seconds * 1e9));
-  for (size_t i = 0; i <= bounds.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
 }
 
 void DurationHistogram::Observe(std::chrono::nanoseconds duration) {
@@ -28,16 +30,25 @@ void DurationHistogram::Observe(std::chrono::nanoseconds duration) {
   // The first bound at or above the duration; past the end is the +Inf bucket.
   const size_t bucket = static_cast<size_t>(
       std::lower_bound(bounds_ns_.begin(), bounds_ns_.end(), nanoseconds) - bounds_ns_.begin());
-  counts_[bucket].fetch_add(1, std::memory_order_relaxed);
-  sum_ns_.fetch_add(nanoseconds, std::memory_order_relaxed);
+  const size_t shard = ThreadShard();
+  Slot(shard, bucket).fetch_add(1, std::memory_order_relaxed);
+  // Two's complement: a negative duration (a clock that stepped back) subtracts.
+  Slot(shard, sum_index_)
+      .fetch_add(static_cast<uint64_t>(nanoseconds), std::memory_order_relaxed);
 }
 
 prometheus::ClientMetric DurationHistogram::Collect() const {
+  std::vector<uint64_t> totals(sum_index_ + 1, 0);  // the slots of one shard, summed
+  for (size_t shard = 0; shard < kMetricShards; ++shard) {
+    for (size_t i = 0; i <= sum_index_; ++i) {
+      totals[i] += Slot(shard, i).load(std::memory_order_relaxed);
+    }
+  }
   prometheus::ClientMetric metric;
   metric.histogram.bucket.reserve(bounds_ns_.size() + 1);
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= bounds_ns_.size(); ++i) {
-    cumulative += counts_[i].load(std::memory_order_relaxed);
+    cumulative += totals[i];
     prometheus::ClientMetric::Bucket bucket;
     bucket.cumulative_count = cumulative;
     bucket.upper_bound = i < bounds_ns_.size() ? static_cast<double>(bounds_ns_[i]) / 1e9
@@ -46,7 +57,7 @@ prometheus::ClientMetric DurationHistogram::Collect() const {
   }
   metric.histogram.sample_count = cumulative;
   metric.histogram.sample_sum =
-      static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
+      static_cast<double>(static_cast<int64_t>(totals[sum_index_])) / 1e9;
   return metric;
 }
 

@@ -34,7 +34,7 @@ std::atomic<uint64_t> next_metrics_id{1};
 HttpMetrics::HttpMetrics(std::shared_ptr<Registry> registry)
     : id_(next_metrics_id.fetch_add(1, std::memory_order_relaxed)),
       registry_(std::move(registry)),
-      requests_(registry_->AddCounter(kHttpRequestsTotal, "HTTP requests answered.")),
+      requests_(registry_->AddShardedCounter(kHttpRequestsTotal, "HTTP requests answered.")),
       durations_(registry_->AddDurationHistogram(
           kHttpRequestDurationSeconds,
           "Time from the start of an HTTP request to the end of its response in seconds.")),

@@ -31,7 +31,7 @@ class HttpMetrics : public net::ServerObserver {
  private:
   // The series one (method, route, status) updates.
   struct Series {
-    prometheus::Counter* requests;
+    ShardedCounter* requests;
     DurationHistogram* duration;
   };
   // The series of one request: the one the calling thread used last when the request has
@@ -44,7 +44,7 @@ class HttpMetrics : public net::ServerObserver {
   // (one made later at the same address included): unique per process.
   const uint64_t id_;
   std::shared_ptr<Registry> registry_;
-  CounterFamily& requests_;
+  ShardedCounterFamily& requests_;
   DurationHistogramFamily& durations_;
   prometheus::Gauge& connections_open_;
 

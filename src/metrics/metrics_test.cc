@@ -2,13 +2,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -17,6 +20,8 @@
 #include "metrics/http_metrics.h"
 #include "metrics/names.h"
 #include "metrics/registry.h"
+#include "metrics/sharded_counter.h"
+#include "metrics/thread_shard.h"
 
 namespace supercluster::metrics {
 namespace {
@@ -213,6 +218,234 @@ TEST(RegistryTest, LatencyBucketsSpanHalfAMillisecondToAMinuteInOrder) {
     // Coarser steps would make histogram_quantile() estimates too rough.
     EXPECT_LE(buckets[i] / buckets[i - 1], 2.5);
   }
+}
+
+// ---- Sharded metrics ----
+
+// Runs `body` on `threads` threads at once, each told its index, and waits for them.
+void OnThreads(int threads, const std::function<void(int)>& body) {
+  std::vector<std::thread> running;
+  for (int t = 0; t < threads; ++t) running.emplace_back(body, t);
+  for (std::thread& thread : running) thread.join();
+}
+
+TEST(ThreadShardTest, EachThreadKeepsOneShardAndTheFirstSixteenDiffer) {
+  std::vector<size_t> first(kMetricShards);
+  std::vector<bool> stable(kMetricShards);
+  OnThreads(static_cast<int>(kMetricShards), [&](int t) {
+    first[t] = ThreadShard();
+    bool same = true;
+    for (int i = 0; i < 1000; ++i) same = same && ThreadShard() == first[t];
+    stable[t] = same;
+  });
+  std::set<size_t> distinct;
+  for (size_t t = 0; t < kMetricShards; ++t) {
+    EXPECT_LT(first[t], kMetricShards);
+    EXPECT_TRUE(stable[t]) << "thread " << t;
+    distinct.insert(first[t]);
+  }
+  EXPECT_EQ(distinct.size(), kMetricShards) << "round-robin: as many shards as threads";
+}
+
+TEST(ShardedCounterTest, EachShardHasCacheLinesOfItsOwn) {
+  EXPECT_GE(alignof(ShardedCounter), kCacheLineBytes);
+  EXPECT_GE(sizeof(ShardedCounter), kMetricShards * kCacheLineBytes);
+}
+
+TEST(ShardedCounterTest, IncrementsFromManyThreadsSumExactly) {
+  ShardedCounter counter;
+  EXPECT_EQ(counter.Value(), 0u);
+  constexpr int kThreads = 8;
+  constexpr uint64_t kPerThread = 100000;
+  // Each thread adds a different amount now and then, so that a shard counted twice or
+  // left out changes the total.
+  OnThreads(kThreads, [&counter](int t) {
+    for (uint64_t i = 0; i < kPerThread; ++i) counter.Increment();
+    counter.Increment(static_cast<uint64_t>(t) + 1);
+  });
+  constexpr uint64_t kExpected = kThreads * kPerThread + kThreads * (kThreads + 1) / 2;
+  EXPECT_EQ(counter.Value(), kExpected);
+  EXPECT_EQ(counter.Collect().counter.value, static_cast<double>(kExpected));
+}
+
+TEST(ShardedCounterTest, SeriesAreFoundAgainAndCountedFromManyThreadsInTheExposition) {
+  Registry registry;
+  ShardedCounterFamily& family = registry.AddShardedCounter("test_hits_total", "Hits.");
+  EXPECT_EQ(&registry.AddShardedCounter("test_hits_total", "Hits."), &family);
+  ShardedCounter& a = family.Add({{"kind", "a"}});
+  EXPECT_EQ(&family.Add({{"kind", "a"}}), &a);
+  ShardedCounter& b = family.Add({{"kind", "b"}});
+  EXPECT_NE(&b, &a);
+  family.Add({{"kind", "never"}});
+  OnThreads(8, [&](int) {
+    for (int i = 0; i < 100000; ++i) (i % 4 == 0 ? b : a).Increment();
+  });
+
+  std::string text = registry.Serialize();
+  EXPECT_TRUE(HasLine(text, "# TYPE test_hits_total counter")) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_hits_total{kind="a"})"), 600000) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_hits_total{kind="b"})"), 200000) << text;
+  EXPECT_EQ(SampleValue(text, R"(test_hits_total{kind="never"})"), 0) << text;
+}
+
+TEST(DurationHistogramTest, ObservationsFromManyThreadsSumExactly) {
+  DurationHistogram histogram(BucketBoundaries{0.001, 0.01, 1});
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 100000;
+  // Durations whose sum in nanoseconds is exact; each thread's share differs, so that a
+  // shard left out or counted twice shows.
+  const std::vector<nanoseconds> kDurations = {microseconds(100), milliseconds(5),
+                                               std::chrono::seconds(2) + nanoseconds(7)};
+  OnThreads(kThreads, [&](int t) {
+    for (int i = 0; i < kPerThread; ++i) histogram.Observe(kDurations[(i + t) % 3]);
+    for (int i = 0; i <= t; ++i) histogram.Observe(kDurations[0]);
+  });
+  std::vector<uint64_t> per_bucket(3, 0);  // bucket of kDurations[i] is i (le 0.001, 0.01, +Inf)
+  int64_t sum_ns = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      ++per_bucket[(i + t) % 3];
+      sum_ns += kDurations[(i + t) % 3].count();
+    }
+    per_bucket[0] += t + 1;
+    sum_ns += (t + 1) * kDurations[0].count();
+  }
+
+  prometheus::ClientMetric metric = histogram.Collect();
+  ASSERT_EQ(metric.histogram.bucket.size(), 4u);
+  EXPECT_EQ(metric.histogram.bucket[0].cumulative_count, per_bucket[0]);
+  EXPECT_EQ(metric.histogram.bucket[1].cumulative_count, per_bucket[0] + per_bucket[1]);
+  EXPECT_EQ(metric.histogram.bucket[2].cumulative_count, per_bucket[0] + per_bucket[1]);
+  const uint64_t total = per_bucket[0] + per_bucket[1] + per_bucket[2];
+  EXPECT_EQ(metric.histogram.bucket[3].cumulative_count, total);
+  EXPECT_EQ(metric.histogram.sample_count, total);
+  EXPECT_EQ(metric.histogram.sample_sum, static_cast<double>(sum_ns) / 1e9);
+}
+
+// The lines of family `name` in `text`: HELP and TYPE in order, then the samples sorted
+// (prometheus-cpp writes a family's series in its hash table's order). Empty when the
+// family's lines are not together.
+std::vector<std::string> FamilyLines(const std::string& text, const std::string& name) {
+  std::vector<std::string> header, samples;
+  bool seen = false, ended = false;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    const bool comment = line.starts_with("# HELP " + name + " ") ||
+                         line.starts_with("# TYPE " + name + " ");
+    const bool sample = line.starts_with(name + "{") || line.starts_with(name + " ");
+    if (!comment && !sample) {
+      ended = seen;
+      continue;
+    }
+    if (ended) return {};
+    seen = true;
+    (comment ? header : samples).push_back(line);
+  }
+  std::sort(samples.begin(), samples.end());
+  header.insert(header.end(), samples.begin(), samples.end());
+  return header;
+}
+
+// The exposition of a sharded counter family is what prometheus-cpp writes for a counter
+// family with the same name, help, labels and values.
+TEST(ShardedCounterTest, ExpositionIsPrometheusCppsForACounter) {
+  struct Series {
+    prometheus::Labels labels;
+    uint64_t value;
+  };
+  const std::vector<Series> series = {
+      {{{"outcome", "ok"}}, 3},
+      {{{"outcome", "upstream_error"}, {"a", "x\"y\\z"}}, 12345678912345},
+      {{{"outcome", "zero"}}, 0},
+      {{{"b", "1"}}, 100000000000000000},  // 1e17, written in exponent form
+      {{}, 800000},
+  };
+  for (const prometheus::Labels& constant :
+       {prometheus::Labels{}, prometheus::Labels{{"tier", "regional"}, {"zone", "z"}}}) {
+    Registry ours;
+    Registry anchor;
+    ShardedCounterFamily& sharded =
+        ours.AddShardedCounter("test_oracle_total", "Requests, by outcome.", constant);
+    CounterFamily& counters =
+        anchor.AddCounter("test_oracle_total", "Requests, by outcome.", constant);
+    for (const Series& one : series) {
+      // Spread over threads, so that the value is a sum over shards.
+      OnThreads(4, [&](int t) {
+        sharded.Add(one.labels).Increment(one.value / 4 + (t == 0 ? one.value % 4 : 0));
+      });
+      counters.Add(one.labels).Increment(static_cast<double>(one.value));
+    }
+    std::vector<std::string> expected = FamilyLines(anchor.Serialize(), "test_oracle_total");
+    ASSERT_EQ(expected.size(), 2 + series.size()) << anchor.Serialize();
+    EXPECT_EQ(FamilyLines(ours.Serialize(), "test_oracle_total"), expected) << ours.Serialize();
+  }
+}
+
+TEST(RegistryDeathTest, AShardedCounterNameUsedAgainAsAGaugeAborts) {
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddShardedCounter("test_taken_total", "A sharded counter.");
+        registry.AddGauge("test_taken_total", "Then a gauge.");
+      },
+      "cannot define metric 'test_taken_total': already defined with another type");
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddDurationHistogram("test_taken_seconds", "A histogram.");
+        registry.AddShardedCounter("test_taken_seconds", "Then a sharded counter.");
+      },
+      "cannot define metric 'test_taken_seconds': already defined with another type");
+}
+
+TEST(RegistryDeathTest, AShardedCounterAndAPrometheusCppCounterOfOneNameAbort) {
+  // Both are counters, but the exposition would have two families of that name.
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddCounter("test_twice_total", "A counter.");
+        registry.AddShardedCounter("test_twice_total", "Then a sharded one.");
+      },
+      "cannot define metric 'test_twice_total': already defined as the other kind of counter");
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddShardedCounter("test_twice_total", "A sharded counter.");
+        registry.AddCounter("test_twice_total", "Then a prometheus-cpp one.");
+      },
+      "cannot define metric 'test_twice_total': already defined as the other kind of counter");
+}
+
+TEST(RegistryDeathTest, AShardedCounterDefinedAgainWithOtherConstantLabelsAborts) {
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddShardedCounter("test_tiers_total", "Tiers.", {{"tier", "global"}});
+        registry.AddShardedCounter("test_tiers_total", "Tiers.", {{"tier", "regional"}});
+      },
+      "cannot define metric 'test_tiers_total': already defined with other constant labels");
+}
+
+TEST(RegistryDeathTest, BadShardedCounterDefinitionsAbort) {
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddShardedCounter("bad name", "Spaces are not allowed.");
+      },
+      "cannot define metric 'bad name'");
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddShardedCounter("test_labels_total", "Labels.").Add({{"bad label", "x"}});
+      },
+      "counter 'test_labels_total': invalid label name 'bad label'");
+  EXPECT_DEATH(
+      {
+        Registry registry;
+        registry.AddShardedCounter("test_labels_total", "Labels.", {{"tier", "regional"}})
+            .Add({{"tier", "global"}});
+      },
+      "counter 'test_labels_total': label name is a constant label's 'tier'");
 }
 
 // ---- Process metrics ----

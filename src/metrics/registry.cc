@@ -43,24 +43,51 @@ const BucketBoundaries& LatencyBuckets() {
   return buckets;
 }
 
-void Registry::ClaimName(const std::string& name, prometheus::MetricType type) {
+void Registry::ClaimName(const std::string& name, Kind kind) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto [it, added] = types_.emplace(name, type);
-  if (!added && it->second != type) {
-    AbortOnBadDefinition(name, "already defined with another type");
-  }
+  auto [it, added] = types_.emplace(name, kind);
+  if (added || it->second == kind) return;
+  // A sharded and a prometheus-cpp counter of one name would be two families of that name
+  // in the exposition: as bad as two types.
+  const bool both_counters = (kind == Kind::kCounter || kind == Kind::kShardedCounter) &&
+                             (it->second == Kind::kCounter || it->second == Kind::kShardedCounter);
+  AbortOnBadDefinition(name, both_counters ? "already defined as the other kind of counter"
+                                           : "already defined with another type");
 }
 
 CounterFamily& Registry::AddCounter(const std::string& name, const std::string& help,
                                     const prometheus::Labels& constant_labels) {
-  ClaimName(name, prometheus::MetricType::Counter);
+  ClaimName(name, Kind::kCounter);
   return Define(prometheus::BuildCounter(), name, help, constant_labels, registry_);
 }
 
 GaugeFamily& Registry::AddGauge(const std::string& name, const std::string& help,
                                 const prometheus::Labels& constant_labels) {
-  ClaimName(name, prometheus::MetricType::Gauge);
+  ClaimName(name, Kind::kGauge);
   return Define(prometheus::BuildGauge(), name, help, constant_labels, registry_);
+}
+
+ShardedCounterFamily& Registry::AddShardedCounter(const std::string& name,
+                                                  const std::string& help,
+                                                  const prometheus::Labels& constant_labels) {
+  if (!prometheus::CheckMetricName(name)) AbortOnBadDefinition(name, "invalid metric name");
+  for (const auto& [label, value] : constant_labels) {
+    if (!prometheus::CheckLabelName(label)) {
+      AbortOnBadDefinition(name, ("invalid label name '" + label + "'").c_str());
+    }
+  }
+  ClaimName(name, Kind::kShardedCounter);
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& family : sharded_counters_) {
+    if (family->name() != name) continue;
+    // As prometheus-cpp does for its own families.
+    if (family->constant_labels() != constant_labels) {
+      AbortOnBadDefinition(name, "already defined with other constant labels");
+    }
+    return *family;
+  }
+  sharded_counters_.push_back(std::make_unique<ShardedCounterFamily>(name, help, constant_labels));
+  return *sharded_counters_.back();
 }
 
 DurationHistogramFamily& Registry::AddDurationHistogram(const std::string& name,
@@ -72,7 +99,7 @@ DurationHistogramFamily& Registry::AddDurationHistogram(const std::string& name,
       AbortOnBadDefinition(name, ("invalid label name '" + label + "'").c_str());
     }
   }
-  ClaimName(name, prometheus::MetricType::Histogram);
+  ClaimName(name, Kind::kHistogram);
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& family : histograms_) {
     if (family->name() == name && family->constant_labels() == constant_labels) return *family;
@@ -85,6 +112,7 @@ std::string Registry::Serialize() const {
   std::vector<prometheus::MetricFamily> families = registry_.Collect();
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& family : sharded_counters_) families.push_back(family->Collect());
     for (const auto& family : histograms_) families.push_back(family->Collect());
   }
   std::vector<prometheus::MetricFamily> process = CollectProcessMetrics();

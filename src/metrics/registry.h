@@ -5,14 +5,15 @@
 //
 // This is a thin layer over prometheus-cpp's core library: counters and gauges are
 // prometheus-cpp's own Family<Counter> and Family<Gauge>, whose updates are thread-safe;
-// histograms are our lock-free DurationHistogram (duration_histogram.h). What it adds: one
-// place that owns them, the standard process_* metrics read fresh at every scrape, and
-// serialization to a string (prometheus-cpp's civetweb server is not used; our own
-// HttpServer serves /metrics).
+// counters of requests, which every io thread updates, are our sharded ShardedCounter
+// (sharded_counter.h), exported the same way; histograms are our lock-free, sharded
+// DurationHistogram (duration_histogram.h). What it adds: one place that owns them, the
+// standard process_* metrics read fresh at every scrape, and serialization to a string
+// (prometheus-cpp's civetweb server is not used; our own HttpServer serves /metrics).
 //
 // Typical use:
-//   auto& requests = registry.AddCounter(kHttpRequestsTotal, "HTTP requests answered.");
-//   prometheus::Counter& ok = requests.Add({{"code", "200"}});  // keep the reference
+//   auto& requests = registry.AddShardedCounter(kHttpRequestsTotal, "HTTP requests answered.");
+//   ShardedCounter& ok = requests.Add({{"code", "200"}});  // keep the reference
 //   ok.Increment();
 #pragma once
 
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "metrics/duration_histogram.h"
+#include "metrics/sharded_counter.h"
 
 namespace supercluster::metrics {
 
@@ -59,6 +61,12 @@ class Registry {
                             const prometheus::Labels& constant_labels = {});
   GaugeFamily& AddGauge(const std::string& name, const std::string& help,
                         const prometheus::Labels& constant_labels = {});
+  // A counter for events that many threads count at once, such as requests (one update per
+  // request from every io thread): cheaper to update than AddCounter's, same exposition.
+  // Same name rules; like prometheus-cpp, defining the name again with other constant
+  // labels aborts too.
+  ShardedCounterFamily& AddShardedCounter(const std::string& name, const std::string& help,
+                                          const prometheus::Labels& constant_labels = {});
   // Buckets are given per series: family.Add(labels, LatencyBuckets()); observations are
   // std::chrono durations, exported in seconds.
   DurationHistogramFamily& AddDurationHistogram(const std::string& name, const std::string& help,
@@ -70,13 +78,16 @@ class Registry {
   std::string Serialize() const;
 
  private:
-  // Records that `name` is a metric of `type`; aborts (see above) when it is already one
-  // of another type. prometheus-cpp checks this among its own families only.
-  void ClaimName(const std::string& name, prometheus::MetricType type);
+  // What a name was defined as.
+  enum class Kind { kCounter, kShardedCounter, kGauge, kHistogram };
+  // Records that `name` is a metric of `kind`; aborts (see above) when it is already one
+  // of another kind. prometheus-cpp checks this among its own families only.
+  void ClaimName(const std::string& name, Kind kind);
 
   prometheus::Registry registry_;
   mutable std::mutex mutex_;  // guards what follows
-  std::map<std::string, prometheus::MetricType> types_;
+  std::map<std::string, Kind> types_;
+  std::vector<std::unique_ptr<ShardedCounterFamily>> sharded_counters_;
   std::vector<std::unique_ptr<DurationHistogramFamily>> histograms_;
 };
 

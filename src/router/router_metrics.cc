@@ -25,9 +25,9 @@ const char* RequestOutcomeName(RequestOutcome outcome) {
 RouterMetrics::RouterMetrics(std::shared_ptr<metrics::Registry> registry, const std::string& tier)
     : registry_(std::move(registry)) {
   prometheus::Labels tier_label = {{"tier", tier}};
-  auto& requests = registry_->AddCounter(metrics::kRouterRequestsTotal,
-                                         "Client requests proxied by the router, by outcome.",
-                                         tier_label);
+  auto& requests = registry_->AddShardedCounter(
+      metrics::kRouterRequestsTotal, "Client requests proxied by the router, by outcome.",
+      tier_label);
   for (size_t i = 0; i < outcomes_.size(); ++i) {
     auto outcome = static_cast<RequestOutcome>(i);
     outcomes_[i] = &requests.Add({{"outcome", RequestOutcomeName(outcome)}});

@@ -42,8 +42,9 @@ class RouterMetrics {
 
  private:
   std::shared_ptr<metrics::Registry> registry_;
-  // By RequestOutcome's value.
-  std::array<prometheus::Counter*, static_cast<size_t>(RequestOutcome::kCancelled) + 1> outcomes_;
+  // By RequestOutcome's value. Sharded: every request updates one, from every io thread.
+  std::array<metrics::ShardedCounter*, static_cast<size_t>(RequestOutcome::kCancelled) + 1>
+      outcomes_;
   metrics::DurationHistogram* worker_latency_;
   metrics::DurationHistogram* router_latency_;
   prometheus::Counter* ejections_;
