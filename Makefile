@@ -33,6 +33,7 @@ bench: build
 	bench/instructions/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	$(BUILD_DIR)/bench/model_scan/model_scan_bench
 	$(BUILD_DIR)/bench/metrics/histogram_bench
+	$(BUILD_DIR)/bench/router/balancer_bench
 	bench/store/run.sh $(BUILD_DIR)
 	bench/crypto/run.sh $(BUILD_DIR)
 	scripts/install-deps --bench
