@@ -205,12 +205,12 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     tried_.push_back(attempt.target.id);  // tries stay put: the view stays valid
     attempt.started = Clock::now();
     const ProxyTarget& chosen = attempt.target;
-    if (chosen.started) {
-      // Counted by the pick.
-    } else if (tried_.size() == 1) {
-      chosen.balancer->OnFirstStart(chosen.id);
-    } else {
-      chosen.balancer->OnStart(chosen.id);
+    if (!chosen.started) {  // else the pick counted it (Balancer::PickAndStart)
+      if (tried_.size() == 1) {
+        chosen.balancer->OnFirstStart(chosen.id);
+      } else {
+        chosen.balancer->OnStart(chosen.id);
+      }
     }
     const int number = attempt_number_.fetch_add(1) + 1;
     PrepareFor(chosen);
