@@ -5,7 +5,11 @@
 # of a pair, so the ratio of each pair's requests is far less noisy than comparing runs
 # seconds apart (bench/router/run.sh's rounds, whose medians spread by 10 % between runs
 # of one binary on a 2-core VM). Prints, per connection count, the geometric mean of the
-# pairs' router/nginx ratios with a 95 % interval, and their median.
+# pairs' router/nginx ratios with a 95 % interval, and their median; then, per connection
+# count, how often the router's threads went to sleep during its slices (its io threads
+# poll under load, so a sleep there is mostly a wait for a lock) and how the proxies'
+# connections to the upstream are spread over the upstream's workers (an uneven spread
+# makes one upstream worker the limit for one proxy and not the other).
 #
 # Setup as in run.sh: the upstream is one nginx worker on two loopback ports answering a
 # 20-byte JSON body; nginx proxies with `least_conn` and keep-alive, the router with two
@@ -105,6 +109,7 @@ taskset -c "$proxy_cpus" "$supercluster" router --tier regional --region bench \
   --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
   --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads="$threads" \
   ${ROUTER_EXTRA_FLAGS:-} >"$work/router.log" 2>&1 &
+router_pid=$!  # taskset execs the router: this is its pid
 pids+=($!)
 wait_for_port "$anchor_port"
 wait_for_port "$router_port"
@@ -114,6 +119,43 @@ write_completion_lua "$work/request.lua" 'done = function(summary, latency, requ
   io.write(string.format("REQUESTS %d ERRORS %d\n", summary.requests,
     e.connect + e.read + e.write + e.status + e.timeout))
 end'
+
+# The times the router's threads went to sleep so far (voluntary context switches, all
+# threads). Its io threads poll while there is work, so under load a sleep is a wait for a
+# lock (or a poll that found nothing for router.busy_poll_us).
+router_sleeps() {
+  cat /proc/"$router_pid"/task/*/status 2>/dev/null |
+    awk '/^voluntary_ctxt_switches/ {sum += $2} END {print sum + 0}'
+}
+
+# How the proxies' connections to the upstream are spread over the upstream's workers: per
+# worker, "router+anchor" connections, busiest first. Proxies keep them open between slices,
+# so this shows the spread the slices ran with. Needs ss (iproute2); says so without it.
+upstream_spread() {
+  command -v ss >/dev/null || { echo "(no ss)"; return; }
+  ss -tnpH state established | python3 -c '
+import re, sys
+router_pid, ports = sys.argv[1], set(sys.argv[2:])
+owner, upstream = {}, []  # local port -> pid; (upstream worker pid, peer port)
+for line in sys.stdin:
+    fields = line.split()
+    if len(fields) < 5:
+        continue
+    local, peer = fields[2].rsplit(":", 1)[1], fields[3].rsplit(":", 1)[1]
+    pid = re.search(r"pid=(\d+)", line)
+    if not pid:
+        continue
+    owner[local] = pid.group(1)
+    if local in ports:
+        upstream.append((pid.group(1), peer))
+counts = {}
+for worker, peer in upstream:
+    side = 0 if owner.get(peer) == router_pid else 1
+    counts.setdefault(worker, [0, 0])[side] += 1
+spread = sorted(counts.values(), key=lambda c: -sum(c))
+print(" ".join(f"{r}+{a}" for r, a in spread) or "(none)")
+' "$router_pid" "$upstream_a" "$upstream_b"
+}
 
 # drive PORT CONNECTIONS SECONDS: prints the requests wrk completed; fails on any error.
 drive() {
@@ -144,14 +186,21 @@ for c in $connections; do
   drive "$anchor_port" "$c" 2 >/dev/null  # warm-up: pooled upstream connections, caches
   drive "$router_port" "$c" 2 >/dev/null
   : >"$work/pairs"
+  sleeps=0  # the router's, during its slices
   for ((i = 1; i <= pairs; i++)); do
     if (( i % 2 )); then
-      n=$(drive "$anchor_port" "$c" "$slice"); r=$(drive "$router_port" "$c" "$slice")
-    else
-      r=$(drive "$router_port" "$c" "$slice"); n=$(drive "$anchor_port" "$c" "$slice")
+      n=$(drive "$anchor_port" "$c" "$slice")
+    fi
+    before=$(router_sleeps)
+    r=$(drive "$router_port" "$c" "$slice")
+    sleeps=$(( sleeps + $(router_sleeps) - before ))
+    if (( i % 2 == 0 )); then
+      n=$(drive "$anchor_port" "$c" "$slice")
     fi
     echo "$r $n" >>"$work/pairs"
   done
+  total=$(awk '{sum += $1} END {print sum}' "$work/pairs")
+  echo "| $c | $(awk -v s="$sleeps" -v t="$total" 'BEGIN {printf "%.2f", 1000 * s / t}') | $(upstream_spread) |" >>"$work/diagnostics"
   log "$c connections: $pairs pairs done"
   python3 - "$c" "$work/pairs" <<'PY'
 import math, statistics, sys
@@ -165,3 +214,7 @@ print(f"| {connections} | {len(pairs)} | {math.exp(mean):.3f} ({math.exp(mean - 
       f"{sum(r for r, _ in pairs)} | {sum(n for _, n in pairs)} |")
 PY
 done
+echo
+echo "| connections | router sleeps per 1,000 requests | upstream connections per upstream worker, router+$anchor |"
+echo "|---:|---:|---|"
+cat "$work/diagnostics"
