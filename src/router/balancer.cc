@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <random>
 
 #include "base/coarse_clock.h"
@@ -48,7 +49,7 @@ double Balancer::Cost(const Entry& entry) const {
 }
 
 void Balancer::Retain(const std::vector<std::string>& ids) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (std::find(ids.begin(), ids.end(), it->first) == ids.end()) {
       it = entries_.erase(it);
@@ -59,7 +60,7 @@ void Balancer::Retain(const std::vector<std::string>& ids) {
 }
 
 bool Balancer::Available(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   return AvailableLocked(EntryFor(id), clock_());
 }
 
@@ -86,7 +87,7 @@ std::optional<std::pair<std::string_view, Balancer::Entry*>> Balancer::PickLocke
 }
 
 std::optional<std::string_view> Balancer::Pick(const std::vector<std::string_view>& candidates) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   auto picked = PickLocked(candidates);
   if (!picked) return std::nullopt;
   return picked->first;
@@ -94,7 +95,7 @@ std::optional<std::string_view> Balancer::Pick(const std::vector<std::string_vie
 
 std::optional<std::string_view> Balancer::PickAndStart(
     const std::vector<std::string_view>& candidates, bool first_try) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   auto picked = PickLocked(candidates);
   if (!picked) return std::nullopt;
   ++picked->second->outstanding;
@@ -103,12 +104,12 @@ std::optional<std::string_view> Balancer::PickAndStart(
 }
 
 void Balancer::OnStart(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   ++EntryFor(id).outstanding;
 }
 
 void Balancer::OnFirstStart(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   ++EntryFor(id).outstanding;
   retry_budget_.RecordRequest(clock_());
 }
@@ -134,7 +135,7 @@ void Balancer::OnFinish(const std::string& id, Outcome outcome,
   bool ejected = false;
   std::function<void(const std::string&)> observer;  // copied only when it will be called
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<base::AdaptiveMutex> lock(mutex_);
     TimePoint now = clock_();
     Entry& entry = EntryFor(id);
     if (entry.outstanding > 0) --entry.outstanding;
@@ -173,7 +174,7 @@ void Balancer::OnFinish(const std::string& id, Outcome outcome,
 
 void Balancer::OnHealthCheck(const std::string& id, HealthCheckResult result,
                              std::chrono::nanoseconds round_trip) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   Entry& entry = EntryFor(id);
   switch (result) {
     case HealthCheckResult::kPassed: {
@@ -198,22 +199,22 @@ void Balancer::OnHealthCheck(const std::string& id, HealthCheckResult result,
 
 
 bool Balancer::TryRetry() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   return retry_budget_.TryRetry(clock_());
 }
 
 double Balancer::RoundTripMs(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   return EntryFor(id).rtt_ms;
 }
 
 int64_t Balancer::Outstanding(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   return EntryFor(id).outstanding;
 }
 
 std::vector<UpstreamState> Balancer::States() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   TimePoint now = clock_();
   std::vector<UpstreamState> states;
   for (const auto& [id, entry] : entries_) {
@@ -236,7 +237,7 @@ std::vector<UpstreamState> Balancer::States() {
 }
 
 void Balancer::SetEjectionObserver(std::function<void(const std::string& id)> observer) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   ejection_observer_ = std::move(observer);
 }
 
