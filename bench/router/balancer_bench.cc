@@ -20,10 +20,14 @@
 // sleeps only in the mutex's futex wait; a contended lock that gets the mutex without
 // sleeping (the futex call returns at once, or it never gets that far) does not count.
 //
-// Usage: balancer_bench [--requests N] [--rounds R] [--threads LIST]
+// Usage: balancer_bench [--requests N] [--rounds R] [--threads LIST] [--work NS]
 //   N: requests per thread per round, default 1,000,000; R: rounds, default 5 (a few
 //   seconds in all on 2 cores); LIST: thread counts, default 1,2. Thread counts above the
 //   machine's cores measure time-slicing, not sharing: 4, 8 and 16 need that many cores.
+//   NS: nanoseconds of other work (touching nothing shared) before each request, default
+//   0: back to back is the worst case; a router's io thread does some 15 to 20 µs of other
+//   work per request, which makes the threads meet in the lock far less often. (Lower N
+//   with it: N x NS is the round's length.)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -56,10 +60,20 @@ constexpr std::array<std::chrono::nanoseconds, 4> kTimesToHead = {
     std::chrono::microseconds(50), std::chrono::microseconds(100),
     std::chrono::microseconds(150), std::chrono::microseconds(200)};
 
-// `count` requests on `balancer`; false if a pick found no worker.
-bool Requests(Balancer& balancer, long count) {
+// Other work of `work` ns, touching nothing shared (reads of the clock).
+void OtherWork(std::chrono::nanoseconds work) {
+  if (work.count() == 0) return;
+  const Clock::time_point until = Clock::now() + work;
+  while (Clock::now() < until) {
+  }
+}
+
+// `count` requests on `balancer`, each after `work` ns of other work; false if a pick
+// found no worker.
+bool Requests(Balancer& balancer, long count, std::chrono::nanoseconds work) {
   const std::vector<std::string_view> candidates = {kIds[0], kIds[1]};
   for (long i = 0; i < count; ++i) {
+    OtherWork(work);
     const std::optional<std::string_view> pick = balancer.PickAndStart(candidates, true);
     if (!pick) return false;
     const std::string& id = *pick == kIds[0] ? kIds[0] : kIds[1];
@@ -76,7 +90,7 @@ struct Result {
 
 // `threads` threads each make `count` requests at once, on `shared` or, when it is null,
 // each on a Balancer of its own.
-Result Run(int threads, long count, Balancer* shared) {
+Result Run(int threads, long count, std::chrono::nanoseconds work, Balancer* shared) {
   std::latch ready(threads + 1);
   std::atomic<long> sleeps{0};
   std::atomic<bool> ok{true};
@@ -87,11 +101,11 @@ Result Run(int threads, long count, Balancer* shared) {
       std::unique_ptr<Balancer> own;
       if (shared == nullptr) own = std::make_unique<Balancer>(BalancerOptions{});
       Balancer& balancer = shared != nullptr ? *shared : *own;
-      if (!Requests(balancer, 1000)) ok = false;  // warm: entries, random engine, caches
+      if (!Requests(balancer, 1000, work)) ok = false;  // warm: entries, random engine, caches
       ready.arrive_and_wait();
       rusage before{};
       getrusage(RUSAGE_THREAD, &before);
-      if (!Requests(balancer, count)) ok = false;
+      if (!Requests(balancer, count, work)) ok = false;
       rusage after{};
       getrusage(RUSAGE_THREAD, &after);
       sleeps += after.ru_nvcsw - before.ru_nvcsw;
@@ -119,12 +133,15 @@ double Median(std::vector<double> values) {
 int main(int argc, char** argv) {
   long count = 1'000'000;
   long rounds = 5;
+  long work_ns = 0;
   std::vector<int> thread_counts = {1, 2};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--requests") == 0 && i + 1 < argc) {
       count = std::atol(argv[++i]);
     } else if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
       rounds = std::atol(argv[++i]);
+    } else if (std::strcmp(argv[i], "--work") == 0 && i + 1 < argc) {
+      work_ns = std::atol(argv[++i]);
     } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
       thread_counts.clear();
       for (const char* p = argv[++i]; *p != '\0';) {
@@ -138,7 +155,9 @@ int main(int argc, char** argv) {
         p = *end == ',' ? end + 1 : end;
       }
     } else {
-      std::fprintf(stderr, "usage: balancer_bench [--requests N] [--rounds R] [--threads LIST]\n");
+      std::fprintf(stderr,
+                   "usage: balancer_bench [--requests N] [--rounds R] [--threads LIST] "
+                   "[--work NS]\n");
       return 2;
     }
   }
@@ -146,12 +165,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "balancer_bench: --threads wants counts such as 1,2,4\n");
     return 2;
   }
-  if (count <= 0 || rounds <= 0) {
-    std::fprintf(stderr, "balancer_bench: --requests and --rounds must be positive\n");
+  if (count <= 0 || rounds <= 0 || work_ns < 0) {
+    std::fprintf(stderr,
+                 "balancer_bench: --requests and --rounds must be positive, --work not "
+                 "negative\n");
     return 2;
   }
-  std::printf("%s; %ld requests per thread per round, %ld rounds, median round\n\n",
-              supercluster::bench::MachineLine().c_str(), count, rounds);
+  const std::chrono::nanoseconds work(work_ns);
+  std::printf("%s; %ld requests per thread per round, %ld ns of other work before each, "
+              "%ld rounds, median round\n\n",
+              supercluster::bench::MachineLine().c_str(), count, work_ns, rounds);
   std::printf("| threads | shared Balancer ns/request | private Balancers ns/request | ratio |"
               " shared: sleeps per 1k requests |\n");
   std::printf("|---:|---:|---:|---:|---:|\n");
@@ -160,9 +183,9 @@ int main(int argc, char** argv) {
     std::vector<double> shared_ns;
     long sleeps = 0;
     for (long round = 0; round < rounds; ++round) {
-      const Result own = Run(threads, count, nullptr);
+      const Result own = Run(threads, count, work, nullptr);
       Balancer balancer{BalancerOptions{}};
-      const Result shared = Run(threads, count, &balancer);
+      const Result shared = Run(threads, count, work, &balancer);
       if (!own.ok || !shared.ok) {
         std::fprintf(stderr, "balancer_bench: a pick failed or a request was not finished\n");
         return 1;
