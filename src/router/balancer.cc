@@ -208,6 +208,13 @@ double Balancer::RoundTripMs(const std::string& id) {
   return EntryFor(id).rtt_ms;
 }
 
+std::optional<double> Balancer::RoundTripIfAvailable(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  const Entry& entry = EntryFor(id);
+  if (!AvailableLocked(entry, clock_())) return std::nullopt;
+  return entry.rtt_ms;
+}
+
 int64_t Balancer::Outstanding(const std::string& id) {
   std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   return EntryFor(id).outstanding;

@@ -114,6 +114,9 @@ class Balancer {
 
   // The measured round-trip time of `id` in ms, or -1 if none yet.
   double RoundTripMs(const std::string& id);
+  // Available and RoundTripMs under one lock: nullopt when `id` may get no traffic now,
+  // else its round-trip time (-1 if none yet).
+  std::optional<double> RoundTripIfAvailable(const std::string& id);
   int64_t Outstanding(const std::string& id);
 
   std::vector<UpstreamState> States();

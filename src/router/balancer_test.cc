@@ -171,6 +171,25 @@ TEST(BalancerTest, HealthChecksMarkDownAndUpAndMeasureRoundTrip) {
   EXPECT_DOUBLE_EQ(balancer.RoundTripMs("unknown"), -1);
 }
 
+// The global tier's per-request question: may it go there, and how near is it?
+TEST(BalancerTest, RoundTripIfAvailableAnswersAvailableAndRoundTripMsAtOnce) {
+  FakeTime time;
+  BalancerOptions options;
+  options.failures_to_eject = 1;
+  Balancer balancer(options, time.clock(), SeededRandom(5));
+  EXPECT_EQ(balancer.RoundTripIfAvailable("new"), -1) << "available, not measured yet";
+  balancer.OnHealthCheck("r", HealthCheckResult::kPassed, milliseconds(40));
+  EXPECT_EQ(balancer.RoundTripIfAvailable("r"), 40);
+  balancer.OnHealthCheck("r", HealthCheckResult::kConnectFailed, milliseconds(0));
+  EXPECT_EQ(balancer.RoundTripIfAvailable("r"), std::nullopt) << "marked down";
+  balancer.OnHealthCheck("e", HealthCheckResult::kPassed, milliseconds(10));
+  balancer.OnStart("e");
+  balancer.OnFinish("e", Outcome::kFailure, milliseconds(0));
+  EXPECT_EQ(balancer.RoundTripIfAvailable("e"), std::nullopt) << "ejected";
+  time.Advance(options.base_ejection_time);
+  EXPECT_EQ(balancer.RoundTripIfAvailable("e"), 10) << "back once the ejection is over";
+}
+
 TEST(BalancerTest, RetainForgetsOthers) {
   FakeTime time;
   Balancer balancer({}, time.clock(), SeededRandom(5));

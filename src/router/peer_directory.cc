@@ -3,6 +3,13 @@
 #include "store/records.h"
 
 namespace supercluster::router {
+namespace {
+
+std::atomic<uint64_t> next_directory_id{1};
+
+}  // namespace
+
+PeerDirectory::PeerDirectory() : id_(next_directory_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 base::Result<std::unique_ptr<PeerDirectory>> PeerDirectory::Create(
     const store::PrefixCache* routers, const store::PrefixCache* regions,
@@ -25,7 +32,32 @@ base::Result<std::unique_ptr<PeerDirectory>> PeerDirectory::Create(
   return directory;
 }
 
-std::vector<PeerRouter> PeerDirectory::RegionalRouters() const {
+uint64_t PeerDirectory::RoutersVersion() const {
+  return routers_ != nullptr ? routers_->Version() : 0;
+}
+
+const std::vector<PeerRouter>& PeerDirectory::RegionalRouters() const {
+  struct ThreadView {
+    uint64_t directory_id = 0;  // id_; 0 for none
+    uint64_t version = 0;
+    std::shared_ptr<const std::vector<PeerRouter>> peers;
+  };
+  thread_local ThreadView view;
+  // The version first: the list made after it is at least that new.
+  const uint64_t version = RoutersVersion();
+  if (view.directory_id == id_ && view.version == version) return *view.peers;
+  std::lock_guard lock(mutex_);
+  if (decoded_version_ != version) {
+    decoded_ = std::make_shared<const std::vector<PeerRouter>>(Decode());
+    decoded_version_ = version;
+  }
+  view.directory_id = id_;
+  view.version = version;
+  view.peers = decoded_;
+  return *view.peers;
+}
+
+std::vector<PeerRouter> PeerDirectory::Decode() const {
   std::map<std::string, net::Endpoint> by_region;
   if (routers_ != nullptr) {
     auto snapshot = routers_->Snapshot();

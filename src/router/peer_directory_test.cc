@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "store/records.h"
 #include "store/sqlite_store.h"
@@ -70,6 +72,40 @@ TEST_F(PeerDirectoryTest, RecordsViaOverridesAndSpillPreference) {
   EXPECT_EQ(peers[0].endpoint.host, "10.0.0.1");
   EXPECT_EQ(peers[1].region, "us-west-2");
   EXPECT_TRUE((*from_global)->SpillPreference().empty());
+}
+
+// The list is decoded once per change of the store's copy and kept per thread: a record
+// added or removed later must still show, and two directories read on one thread must
+// never hand out each other's lists.
+TEST_F(PeerDirectoryTest, FollowsTheStoreAndKeepsDirectoriesApartOnOneThread) {
+  PutRouter("us-east-1", "a", "regional", "http://10.0.0.1:8090");
+  auto routers = store::PrefixCache::Start(*store_, store::keys::RouterPrefix("")).value();
+  auto global = PeerDirectory::Create(routers.get(), nullptr, {}, "");
+  auto east = PeerDirectory::Create(nullptr, nullptr, {"us-west-2=127.0.0.1:7001"}, "us-east-1");
+  ASSERT_TRUE(global.ok() && east.ok());
+  auto regions = [](const PeerDirectory& directory) {
+    std::vector<std::string> names;
+    for (const PeerRouter& peer : directory.RegionalRouters()) names.push_back(peer.region);
+    return names;
+  };
+  auto wait_for = [&](const std::vector<std::string>& expected) {
+    for (int i = 0; i < 200 && regions(**global) != expected; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return regions(**global);
+  };
+  EXPECT_EQ(regions(**global), std::vector<std::string>{"us-east-1"});
+  EXPECT_EQ(regions(**east), std::vector<std::string>{"us-west-2"});
+
+  PutRouter("us-west-2", "a", "regional", "http://10.0.1.1:8090");
+  EXPECT_EQ(wait_for({"us-east-1", "us-west-2"}),
+            (std::vector<std::string>{"us-east-1", "us-west-2"}));
+  EXPECT_EQ(regions(**east), std::vector<std::string>{"us-west-2"});
+  EXPECT_EQ((*east)->RegionalRouters()[0].endpoint.port, 7001);
+  EXPECT_EQ((*global)->RegionalRouters()[1].endpoint.host, "10.0.1.1");
+
+  ASSERT_TRUE(store_->Delete(store::keys::Router("us-east-1", "a")).ok());
+  EXPECT_EQ(wait_for({"us-west-2"}), std::vector<std::string>{"us-west-2"});
 }
 
 TEST_F(PeerDirectoryTest, RejectsMalformedVia) {

@@ -291,10 +291,10 @@ class RouterService::Handlers {
   // The healthy regional routers the tenant may use, nearest first.
   std::vector<PeerRouter> NearestRegions(const store::Tenant& tenant) {
     std::vector<PeerRouter> regions;
-    for (PeerRouter& peer : service_.peers_->RegionalRouters()) {
+    for (const PeerRouter& peer : service_.peers_->RegionalRouters()) {
       if (!TenantGate::RegionAllowed(tenant, peer.region)) continue;
       if (!service_.region_balancer_.Available(peer.region)) continue;
-      regions.push_back(std::move(peer));
+      regions.push_back(peer);
     }
     auto rtt = [this](const PeerRouter& peer) {
       double value = service_.region_balancer_.RoundTripMs(peer.region);
@@ -305,11 +305,17 @@ class RouterService::Handlers {
     return regions;
   }
 
-  // What the global tier tries: the healthy regions the tenant may use, nearest first.
+  // What the global tier tries: the healthy regions the tenant may use, nearest first
+  // (NearestRegions' order), skipping those tried and, for a sealed request, those that
+  // hold none of its candidates. Per request, so the nearest is found in one pass over
+  // the regions, without copying or sorting them.
   std::optional<ProxyTarget> GlobalNext(const RouteFacts& route,
                                         std::span<const std::string_view> tried) {
     const std::optional<std::set<std::string>>& candidates = route.candidates;
-    for (const PeerRouter& region : NearestRegions(*route.tenant)) {
+    const PeerRouter* nearest = nullptr;
+    double nearest_rtt = 0;
+    for (const PeerRouter& region : service_.peers_->RegionalRouters()) {
+      if (!TenantGate::RegionAllowed(*route.tenant, region.region)) continue;
       if (std::find(tried.begin(), tried.end(), region.region) != tried.end()) continue;
       if (candidates && std::none_of(candidates->begin(), candidates->end(),
                                      [&](const std::string& id) {
@@ -317,9 +323,19 @@ class RouterService::Handlers {
                                      })) {
         continue;
       }
-      return ProxyTarget{region.region, region.endpoint, true, false, &service_.region_balancer_};
+      std::optional<double> rtt = service_.region_balancer_.RoundTripIfAvailable(region.region);
+      if (!rtt) continue;
+      const double order = *rtt < 0 ? 1e9 : *rtt;  // not measured yet: last
+      // Strictly nearer: a tie goes to the region first by name, as NearestRegions' stable
+      // sort of the name-ordered list has it.
+      if (nearest == nullptr || order < nearest_rtt) {
+        nearest = &region;
+        nearest_rtt = order;
+      }
     }
-    return std::nullopt;
+    if (nearest == nullptr) return std::nullopt;
+    return ProxyTarget{nearest->region, nearest->endpoint, true, false,
+                       &service_.region_balancer_};
   }
 
   // Whether some region the tenant may use exists at all (healthy or not) besides, for a
