@@ -17,6 +17,10 @@
 #     bench/router/run.sh "$SUPERCLUSTER" --rounds 3 --duration 5
 #   env.sh puts the wrappers first on PATH and sets NGINX_BINARY, HAPROXY_BINARY,
 #   WRK_BINARY and SUPERCLUSTER. Both scripts also need python3, taskset and lscpu there.
+#   The micro-benchmarks built beside that supercluster (its build folder's
+#   bench/router/balancer_bench and bench/metrics/histogram_bench) come along when they
+#   exist, on PATH by those names: e.g. `balancer_bench --threads 1,2,4,8,16 --work 16000
+#   --requests 100000`.
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,6 +40,10 @@ for program in "${programs[@]}"; do
     die "a program is missing (scripts/install-deps installs nginx-light, haproxy, wrk, curl)"
 done
 command -v ldd >/dev/null || die "ldd not found"
+build_dir=$(cd "$(dirname "$supercluster")/../.." && pwd)
+for bench in "$build_dir/bench/router/balancer_bench" "$build_dir/bench/metrics/histogram_bench"; do
+  [[ -x "$bench" ]] && programs+=("$bench")
+done
 
 rm -rf "$out"
 mkdir -p "$out/real" "$out/lib" "$out/bin"
@@ -71,6 +79,8 @@ for name in "$out"/bin/*; do
     nginx|haproxy) "$name" -v >/dev/null 2>&1 ;;
     wrk) [[ "$("$name" -v 2>&1 || true)" == wrk* ]] ;;  # prints its version, exits 1
     curl) "$name" --version >/dev/null ;;
+    balancer_bench) "$name" --threads 1 --requests 10 --rounds 1 >/dev/null ;;
+    histogram_bench) "$name" --observations 10 --threads 1 >/dev/null ;;
     *) "$name" version >/dev/null ;;
   esac || die "$(basename "$name") does not run from the bundle"
 done
