@@ -320,7 +320,9 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   // pointer to its own. An io_context lives as long as a connection or exchange of it
   // does, so a shard whose context is gone is empty; a context made later at the same
   // address inherits it, which is harmless.
-  struct Shard {
+  // Aligned to a cache line so that two shards never share one (each is written per
+  // request by its own thread).
+  struct alignas(64) Shard {
     // The idle connections to one endpoint, most recently used last, up to
     // max_idle_per_endpoint (a cap per io_context: a burst on one io thread cannot fill
     // the room the next thread's connections need).

@@ -17,7 +17,8 @@
 // An upstream is known by an id string (the router uses "region/instance" for workers and
 // "region" for peer routers). Callers: RouterService (proxy.cc, health_checker.cc).
 // Threading: every method is thread-safe: one lock, held briefly, that spins a little
-// before it sleeps (base::AdaptiveMutex): every io thread takes it twice per request.
+// before it sleeps (base::AdaptiveMutex): every io thread takes it for every request (a
+// regional router twice, a global one once per region and twice more).
 #pragma once
 
 #include <chrono>

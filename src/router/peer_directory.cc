@@ -47,12 +47,14 @@ const std::vector<PeerRouter>& PeerDirectory::RegionalRouters() const {
   const uint64_t version = RoutersVersion();
   if (view.directory_id == id_ && view.version == version) return *view.peers;
   std::lock_guard lock(mutex_);
-  if (decoded_version_ != version) {
+  // Versions only grow; a thread that read an older one than the list was decoded at
+  // takes that list (it is newer) rather than decoding again.
+  if (!decoded_version_ || *decoded_version_ < version) {
     decoded_ = std::make_shared<const std::vector<PeerRouter>>(Decode());
     decoded_version_ = version;
   }
   view.directory_id = id_;
-  view.version = version;
+  view.version = *decoded_version_;
   view.peers = decoded_;
   return *view.peers;
 }

@@ -106,6 +106,15 @@ TEST_F(PeerDirectoryTest, FollowsTheStoreAndKeepsDirectoriesApartOnOneThread) {
 
   ASSERT_TRUE(store_->Delete(store::keys::Router("us-east-1", "a")).ok());
   EXPECT_EQ(wait_for({"us-west-2"}), std::vector<std::string>{"us-west-2"});
+
+  // Two directories without a store share a version (0): only their identity tells their
+  // lists apart.
+  auto west = PeerDirectory::Create(nullptr, nullptr, {"us-east-1=127.0.0.1:7002"}, "us-west-2");
+  ASSERT_TRUE(west.ok());
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(regions(**east), std::vector<std::string>{"us-west-2"});
+    EXPECT_EQ(regions(**west), std::vector<std::string>{"us-east-1"});
+  }
 }
 
 TEST_F(PeerDirectoryTest, RejectsMalformedVia) {

@@ -386,10 +386,7 @@ class RouterService::Handlers {
       route.tenant_served_here = TenantGate::RegionAllowed(tenant, service_.options_.region);
       WorkerDirectory* workers = service_.dependencies_.workers;
       bool known = workers->static_mode();
-      if (!known) {
-        std::vector<std::string> models = workers->KnownModels();
-        known = std::find(models.begin(), models.end(), model) != models.end();
-      }
+      if (!known) known = workers->KnowsModelOnThisThread(model);
       const bool spilled_in = request.headers.Has(kSpilledHeader);
       route.may_spill = !spilled_in && AnyAllowedPeer(tenant);
       if (!known && !route.may_spill) {
@@ -537,7 +534,10 @@ class RouterService::Handlers {
     if (service_.options_.tier == Tier::kRegional) {
       std::set<std::string> models;
       if (TenantGate::RegionAllowed(*admitted->tenant, service_.options_.region)) {
-        for (const WorkerInfo& worker : *service_.dependencies_.workers->Eligible()) {
+        // Held here: a range-for over `*Eligible()` would free the list under the loop
+        // when another thread replaced it (the temporary pointer dies first).
+        auto eligible = service_.dependencies_.workers->Eligible();
+        for (const WorkerInfo& worker : *eligible) {
           if (!worker.model.empty()) models.insert(worker.model);
         }
       }
@@ -617,7 +617,8 @@ class RouterService::Handlers {
       json candidates = json::array();
       if (TenantGate::RegionAllowed(*admitted->tenant, service_.options_.region)) {
         std::vector<WorkerInfo> workers;
-        for (const WorkerInfo& worker : *service_.dependencies_.workers->Eligible()) {
+        auto eligible = service_.dependencies_.workers->Eligible();  // held: see Models
+        for (const WorkerInfo& worker : *eligible) {
           if (worker.model == model && !worker.attestation_b64.empty() &&
               service_.worker_balancer_.Available(worker.id)) {
             workers.push_back(worker);
@@ -749,7 +750,8 @@ std::vector<HealthTarget> RouterService::HealthTargets() {
   int64_t available = 0;
   if (options_.tier == Tier::kRegional) {
     std::vector<std::string> ids;
-    for (const WorkerInfo& worker : *dependencies_.workers->Eligible()) {
+    auto eligible = dependencies_.workers->Eligible();  // held while the loop reads it
+    for (const WorkerInfo& worker : *eligible) {
       targets.push_back(HealthTarget{worker.id, worker.endpoint, &worker_balancer_});
       ids.push_back(worker.id);
       if (worker_balancer_.Available(worker.id)) ++available;
@@ -769,7 +771,8 @@ std::vector<HealthTarget> RouterService::HealthTargets() {
 
 bool RouterService::Ready() {
   if (options_.tier == Tier::kRegional) {
-    for (const WorkerInfo& worker : *dependencies_.workers->Eligible()) {
+    auto eligible = dependencies_.workers->Eligible();  // held while the loop reads it
+    for (const WorkerInfo& worker : *eligible) {
       if (worker_balancer_.Available(worker.id)) return true;
     }
     return false;

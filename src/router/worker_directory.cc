@@ -135,7 +135,7 @@ void WorkerDirectory::RefreshLocked() {
   }
   eligible_ = std::move(eligible);
   generation_.fetch_add(1, std::memory_order_release);
-  known_models_.assign(models.begin(), models.end());
+  known_models_ = std::make_shared<const std::vector<std::string>>(models.begin(), models.end());
   rejections_ = std::move(rejections);
   reverify_due_ns_.store(SteadyNanoseconds(now + options_.reverify_interval),
                          std::memory_order_relaxed);
@@ -148,29 +148,34 @@ std::shared_ptr<const std::vector<WorkerInfo>> WorkerDirectory::Eligible() {
   return eligible_;
 }
 
-const std::vector<WorkerInfo>& WorkerDirectory::EligibleOnThisThread() {
-  struct ThreadView {
-    uint64_t directory_id = 0;  // id_; 0 for none
-    uint64_t generation = 0;
-    std::shared_ptr<const std::vector<WorkerInfo>> workers;
-  };
+const WorkerDirectory::ThreadView& WorkerDirectory::ViewOnThisThread() {
   thread_local ThreadView view;
   if (view.directory_id == id_ &&
       view.generation == generation_.load(std::memory_order_acquire) && !RefreshDue()) {
-    return *view.workers;
+    return view;
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (cache_ != nullptr) RefreshLocked();
   view.directory_id = id_;
   view.generation = generation_.load(std::memory_order_relaxed);
   view.workers = eligible_;
-  return *view.workers;
+  view.known_models = known_models_;
+  return view;
+}
+
+const std::vector<WorkerInfo>& WorkerDirectory::EligibleOnThisThread() {
+  return *ViewOnThisThread().workers;
+}
+
+bool WorkerDirectory::KnowsModelOnThisThread(const std::string& model) {
+  const std::vector<std::string>& models = *ViewOnThisThread().known_models;
+  return std::find(models.begin(), models.end(), model) != models.end();
 }
 
 std::vector<std::string> WorkerDirectory::KnownModels() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (cache_ != nullptr) RefreshLocked();
-  return known_models_;
+  return *known_models_;
 }
 
 void WorkerDirectory::SetPolicy(attest::AttestationPolicy policy) {

@@ -63,15 +63,18 @@ class WorkerDirectory {
   std::shared_ptr<const std::vector<WorkerInfo>> Eligible();
 
   // The same list for the request path: when nothing changed since this thread last
-  // asked, it reads three atomics and the clock, and writes nothing another thread
+  // asked, it reads four atomics and the clock, and writes nothing another thread
   // shares (no lock, no reference count: each thread keeps a reference of its own).
-  // The list is valid until this thread calls EligibleOnThisThread again, on any
-  // directory.
+  // The list is valid until this thread calls EligibleOnThisThread or
+  // KnowsModelOnThisThread again, on any directory.
   const std::vector<WorkerInfo>& EligibleOnThisThread();
 
   // The models of every instance record (any state, verified or not): to tell an unknown
   // model (404) from a known one with no capacity (503).
   std::vector<std::string> KnownModels();
+  // Whether `model` is among them, for the request path: read as EligibleOnThisThread
+  // reads the list (and invalidating the list it returned).
+  bool KnowsModelOnThisThread(const std::string& model);
 
   // Replaces the attestation policy (the cluster's policy record changed): every document
   // is verified again under the new one before its worker gets more traffic.
@@ -88,7 +91,17 @@ class WorkerDirectory {
     std::chrono::steady_clock::time_point checked_at;
   };
 
+  // What a thread keeps of the directory (see EligibleOnThisThread).
+  struct ThreadView {
+    uint64_t directory_id = 0;  // id_; 0 for none
+    uint64_t generation = 0;
+    std::shared_ptr<const std::vector<WorkerInfo>> workers;
+    std::shared_ptr<const std::vector<std::string>> known_models;
+  };
+
   WorkerDirectory(std::string region, std::vector<WorkerInfo> static_workers);
+  // The calling thread's view, made current first when something changed.
+  const ThreadView& ViewOnThisThread();
   std::chrono::steady_clock::time_point Now() const;
   void RefreshLocked();  // requires mutex_
   // Whether the list must be evaluated again: the records changed, or the verdicts are due
@@ -106,15 +119,19 @@ class WorkerDirectory {
   // at the same address included): unique per process.
   const uint64_t id_;
 
-  // Read without mutex_ by RefreshDue and EligibleOnThisThread; written under it.
+  // Read without mutex_ by RefreshDue and ViewOnThisThread; written under it. On a cache
+  // line of their own: every request reads them, and the lock's line is written by
+  // whoever takes it.
   static constexpr uint64_t kNotEvaluated = ~uint64_t{0};
-  std::atomic<uint64_t> evaluated_version_{kNotEvaluated};  // the cache's, when evaluated
+  alignas(64) std::atomic<uint64_t> evaluated_version_{kNotEvaluated};  // the cache's
   std::atomic<int64_t> reverify_due_ns_{0};  // steady clock: when verdicts are next due
-  std::atomic<uint64_t> generation_{0};      // incremented each time eligible_ changes
+  // Incremented each time eligible_ or known_models_ changes.
+  std::atomic<uint64_t> generation_{0};
 
-  std::mutex mutex_;
+  alignas(64) std::mutex mutex_;
   std::shared_ptr<const std::vector<WorkerInfo>> eligible_;
-  std::vector<std::string> known_models_;
+  std::shared_ptr<const std::vector<std::string>> known_models_ =
+      std::make_shared<const std::vector<std::string>>();
   std::map<std::string, std::string> rejections_;
   std::map<std::string, Verdict> verdicts_;  // by document (base64)
 };

@@ -200,6 +200,39 @@ TEST_F(WorkerDirectoryTest, APolicyChangeAppliesAtOnce) {
   EXPECT_EQ(EligibleIds(directory), std::vector<std::string>{"us-east-1/old-build"});
 }
 
+// A change another reader evaluated first (the status page, another io thread) must still
+// reach this thread's copy: it is checked against the list's generation, not only against
+// whether an evaluation is due.
+TEST_F(WorkerDirectoryTest, AThreadsCopyFollowsChangesAnotherReaderSawFirst) {
+  attest::DevMeasurements next = Measurements("next build");
+  PutInstance("old-build", DocumentB64(*ca_, good_, SameClock()));
+  PutInstance("new-build", DocumentB64(*ca_, next, SameClock()));
+  StartCache();
+  WorkerDirectory directory(*cache_, "us-east-1", policy_);
+  auto ids_on_this_thread = [&directory] {
+    std::vector<std::string> ids;
+    for (const WorkerInfo& worker : directory.EligibleOnThisThread()) ids.push_back(worker.id);
+    return ids;
+  };
+  ASSERT_EQ(ids_on_this_thread(), std::vector<std::string>{"us-east-1/old-build"});
+
+  attest::AttestationPolicy changed = policy_;
+  changed.allowed_measurements = {{{0, next.pcr0}, {1, next.pcr1}, {2, next.pcr2}}};
+  directory.SetPolicy(changed);
+  EXPECT_EQ(directory.Eligible()->size(), 1u);  // another reader evaluates first
+  EXPECT_EQ(ids_on_this_thread(), std::vector<std::string>{"us-east-1/new-build"});
+
+  PutInstance("newer", DocumentB64(*ca_, next, SameClock()));
+  for (int i = 0; i < 200 && directory.Eligible()->size() < 2; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(directory.Eligible()->size(), 2u);
+  EXPECT_EQ(ids_on_this_thread(),
+            (std::vector<std::string>{"us-east-1/new-build", "us-east-1/newer"}));
+  EXPECT_TRUE(directory.KnowsModelOnThisThread("kjv"));
+  EXPECT_FALSE(directory.KnowsModelOnThisThread("unknown"));
+}
+
 // A thread that serves two directories (two routers in one process) keeps one copy at a
 // time: it must never hand one directory's workers out as the other's.
 TEST_F(WorkerDirectoryTest, EachDirectorysWorkersOnOneThread) {
