@@ -1,6 +1,7 @@
 // The tenant gate: an index from API key hash to tenant, rebuilt from the cache's snapshot
-// only when the snapshot's revision moves, and per-tenant counters (a token bucket and an
-// in-flight count) that outlive index rebuilds.
+// only when the cache's version moves and read per request from a reference each thread
+// keeps, and per-tenant counters (a token bucket and an in-flight count) that outlive
+// index rebuilds.
 #include "router/tenant_gate.h"
 
 #include <openssl/evp.h>
@@ -76,14 +77,12 @@ namespace {
 
 // Every tenant of one snapshot, and which tenant each key hash belongs to.
 struct TenantIndex {
-  int64_t revision = -1;
   std::vector<store::Tenant> tenants;
   std::unordered_map<std::string, size_t> tenant_by_hash;  // lower-case hex -> tenants[i]
 };
 
 std::shared_ptr<const TenantIndex> BuildIndex(const store::PrefixSnapshot& snapshot) {
   auto index = std::make_shared<TenantIndex>();
-  index->revision = snapshot.revision;
   std::unordered_map<std::string, std::string> owner_of_hash;  // for the duplicate check
   std::vector<std::string> ambiguous;
   for (const auto& [key, entry] : snapshot.entries) {
@@ -136,6 +135,8 @@ class Ticket final : public AdmissionTicket {
   std::shared_ptr<TenantCounters> counters_;
 };
 
+std::atomic<uint64_t> next_gate_id{1};
+
 }  // namespace
 
 struct TenantGate::State {
@@ -144,21 +145,45 @@ struct TenantGate::State {
     if (!options.clock) options.clock = [] { return Clock::now(); };
   }
 
-  // The index for the cache's current snapshot; rebuilt here when the revision moved.
-  std::shared_ptr<const TenantIndex> CurrentIndex() {
-    std::shared_ptr<const store::PrefixSnapshot> snapshot = tenants.Snapshot();
+  // The index for the cache's current snapshot. When nothing changed since the calling
+  // thread last asked, one atomic read and no write another thread shares (no lock, no
+  // reference count: the thread keeps a reference of its own). The index is valid until
+  // this thread calls IndexOnThisThread again, on any gate.
+  const TenantIndex& IndexOnThisThread() {
+    struct ThreadView {
+      uint64_t gate_id = 0;  // State::id; 0 for none
+      uint64_t version = 0;
+      std::shared_ptr<const TenantIndex> index;
+    };
+    thread_local ThreadView view;
+    // The version first: the snapshot read after it is at least that new.
+    const uint64_t version = tenants.Version();
+    if (view.gate_id == id && view.version == version) return *view.index;
+    std::shared_ptr<const TenantIndex> current;
+    uint64_t current_version = 0;
     {
       std::lock_guard lock(index_mutex);
-      if (index && index->revision == snapshot->revision) return index;
+      if (index && index_version >= version) {
+        current = index;
+        current_version = index_version;
+      }
     }
-    // Built outside the lock; two threads may both build after a change, which is
-    // harmless, and requests for the old revision keep being answered meanwhile. The
-    // newest build wins even at a lower revision (a store recreated from scratch), so a
-    // revision that went backwards is not rebuilt on every request.
-    std::shared_ptr<const TenantIndex> fresh = BuildIndex(*snapshot);
-    std::lock_guard lock(index_mutex);
-    index = fresh;
-    return fresh;
+    if (!current) {
+      // Built outside the lock: two threads may both build after a change, which is
+      // harmless, and the other threads keep answering from the index they hold.
+      std::shared_ptr<const TenantIndex> fresh = BuildIndex(*tenants.Snapshot());
+      std::lock_guard lock(index_mutex);
+      if (!index || index_version < version) {
+        index = std::move(fresh);
+        index_version = version;
+      }
+      current = index;
+      current_version = index_version;
+    }
+    view.gate_id = id;
+    view.version = current_version;
+    view.index = std::move(current);
+    return *view.index;
   }
 
   std::shared_ptr<TenantCounters> CountersOf(const std::string& tenant_id) {
@@ -169,9 +194,13 @@ struct TenantGate::State {
 
   const store::PrefixCache& tenants;
   TenantGateOptions options;
+  // Tells this gate's entries in the threads' views from another's (one made later at
+  // the same address included): unique per process.
+  const uint64_t id = next_gate_id.fetch_add(1, std::memory_order_relaxed);
 
   std::mutex index_mutex;
-  std::shared_ptr<const TenantIndex> index;
+  std::shared_ptr<const TenantIndex> index;  // guarded by index_mutex
+  uint64_t index_version = 0;                // the cache's, when index was built
 
   std::mutex counters_mutex;  // guards the map and every bucket's tokens and refilled_at
   std::unordered_map<std::string, std::shared_ptr<TenantCounters>> counters_by_tenant;
@@ -196,13 +225,13 @@ base::Result<store::Tenant> TenantGate::Authenticate(const std::string& authoriz
   // a stored hash (that would need a preimage), so how far a guess's hash matched tells
   // nothing about the stored key. The final comparison is constant-time all the same.
   std::string hash = HashApiKey(key);
-  std::shared_ptr<const TenantIndex> index = state_->CurrentIndex();
-  auto found = index->tenant_by_hash.find(hash);
-  if (found == index->tenant_by_hash.end() ||
+  const TenantIndex& index = state_->IndexOnThisThread();
+  auto found = index.tenant_by_hash.find(hash);
+  if (found == index.tenant_by_hash.end() ||
       !crypto::ConstantTimeEquals(crypto::AsBytes(found->first), crypto::AsBytes(hash))) {
     return base::Unauthenticated("unknown API key");
   }
-  return index->tenants[found->second];
+  return index.tenants[found->second];
 }
 
 base::Result<Admission> TenantGate::Admit(const store::Tenant& tenant, uint64_t request_bytes,

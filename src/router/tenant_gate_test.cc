@@ -105,6 +105,30 @@ TEST_F(TenantGateTest, EachKeyGivesItsOwnTenantOnly) {
   EXPECT_EQ(tenant->api_key_hashes.size(), 2u);
 }
 
+// Each thread keeps a reference to a gate's index: two gates read on one thread (two
+// routers in one process) must never answer from each other's.
+TEST_F(TenantGateTest, TwoGatesOnOneThreadKeepTheirOwnTenants) {
+  store::SqliteStoreOptions options;
+  options.path = directory_ + "/other.db";
+  options.durable_commits = false;
+  auto other_store = store::SqliteStore::Open(options);
+  ASSERT_TRUE(other_store.ok()) << other_store.status().ToString();
+  store::Tenant initech = MakeTenant("initech", {"key-initech"});
+  ASSERT_TRUE(
+      (*other_store)->Put(store::keys::Tenant(initech.id), store::Encode(initech)).ok());
+  auto other_cache = store::PrefixCache::Start(**other_store, store::keys::Tenant(""));
+  ASSERT_TRUE(other_cache.ok()) << other_cache.status().ToString();
+  TenantGate gate(*cache_, {});
+  TenantGate other_gate(**other_cache, {});
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(IdFor(gate, "Bearer key-acme-1"), "acme");
+    EXPECT_EQ(IdFor(other_gate, "Bearer key-acme-1"), "(unauthenticated)");
+    EXPECT_EQ(IdFor(other_gate, "Bearer key-initech"), "initech");
+    EXPECT_EQ(IdFor(gate, "Bearer key-initech"), "(unauthenticated)");
+  }
+  other_cache->reset();
+}
+
 TEST_F(TenantGateTest, MissingMalformedAndUnknownKeysAreUnauthenticated) {
   TenantGate gate(*cache_, {});
   std::vector<std::string> refused = {
