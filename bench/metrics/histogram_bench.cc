@@ -24,11 +24,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "machine_line.h"
+#include "thread_counts.h"
 #include "metrics/duration_histogram.h"
 #include "metrics/registry.h"
 #include "metrics/sharded_counter.h"
@@ -66,25 +68,16 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--observations") == 0 && i + 1 < argc) {
       count = std::atol(argv[++i]);
     } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-      thread_counts.clear();
-      for (const char* p = argv[++i]; *p != '\0';) {
-        char* end = nullptr;
-        const long threads = std::strtol(p, &end, 10);
-        if (end == p || threads <= 0 || threads > 1024 || (*end != ',' && *end != '\0')) {
-          std::fprintf(stderr, "histogram_bench: --threads wants counts such as 1,2,4\n");
-          return 2;
-        }
-        thread_counts.push_back(static_cast<int>(threads));
-        p = *end == ',' ? end + 1 : end;
+      std::optional<std::vector<int>> parsed = supercluster::bench::ParseThreadCounts(argv[++i]);
+      if (!parsed) {
+        std::fprintf(stderr, "histogram_bench: --threads wants counts such as 1,2,4\n");
+        return 2;
       }
+      thread_counts = *parsed;
     } else {
       std::fprintf(stderr, "usage: histogram_bench [--observations N] [--threads LIST]\n");
       return 2;
     }
-  }
-  if (thread_counts.empty()) {
-    std::fprintf(stderr, "histogram_bench: --threads wants counts such as 1,2,4\n");
-    return 2;
   }
   if (count <= 0) {
     std::fprintf(stderr, "histogram_bench: --observations must be positive\n");

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "machine_line.h"
+#include "thread_counts.h"
 #include "router/balancer.h"
 
 namespace {
@@ -151,27 +152,18 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--work") == 0 && i + 1 < argc) {
       work_ns = std::atol(argv[++i]);
     } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-      thread_counts.clear();
-      for (const char* p = argv[++i]; *p != '\0';) {
-        char* end = nullptr;
-        const long threads = std::strtol(p, &end, 10);
-        if (end == p || threads <= 0 || threads > 1024 || (*end != ',' && *end != '\0')) {
-          std::fprintf(stderr, "balancer_bench: --threads wants counts such as 1,2,4\n");
-          return 2;
-        }
-        thread_counts.push_back(static_cast<int>(threads));
-        p = *end == ',' ? end + 1 : end;
+      std::optional<std::vector<int>> parsed = supercluster::bench::ParseThreadCounts(argv[++i]);
+      if (!parsed) {
+        std::fprintf(stderr, "balancer_bench: --threads wants counts such as 1,2,4\n");
+        return 2;
       }
+      thread_counts = *parsed;
     } else {
       std::fprintf(stderr,
                    "usage: balancer_bench [--requests N] [--rounds R] [--threads LIST] "
                    "[--work NS]\n");
       return 2;
     }
-  }
-  if (thread_counts.empty()) {
-    std::fprintf(stderr, "balancer_bench: --threads wants counts such as 1,2,4\n");
-    return 2;
   }
   if (count <= 0 || rounds <= 0 || work_ns < 0) {
     std::fprintf(stderr,
