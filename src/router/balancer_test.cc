@@ -224,13 +224,18 @@ TEST(RetryBudgetTest, CapsRetriesAtTheRatioWithAFloor) {
   EXPECT_TRUE(budget.TryRetry(now));
 }
 
-TEST(RetryBudgetTest, BalancerUsesTheBudget) {
-  FakeTime time;
+// A retry per ten first tries within a second, and no allowance besides.
+BalancerOptions TenPercentRetryBudget() {
   BalancerOptions options;
   options.retry_budget.ratio = 0.1;
   options.retry_budget.min_retries_per_second = 0;
   options.retry_budget.window = milliseconds(1000);
-  Balancer balancer(options, time.clock(), SeededRandom(5));
+  return options;
+}
+
+TEST(RetryBudgetTest, BalancerUsesTheBudget) {
+  FakeTime time;
+  Balancer balancer(TenPercentRetryBudget(), time.clock(), SeededRandom(5));
   EXPECT_FALSE(balancer.TryRetry());
   for (int i = 0; i < 50; ++i) balancer.OnStart("a");  // retries: no budget from them
   EXPECT_FALSE(balancer.TryRetry());
@@ -245,11 +250,7 @@ TEST(RetryBudgetTest, BalancerUsesTheBudget) {
 // count what those two count, the request for the retry budget only on a first try.
 TEST(RetryBudgetTest, PickAndStartCountsWhatPickAndOnFirstStartCount) {
   FakeTime time;
-  BalancerOptions options;
-  options.retry_budget.ratio = 0.1;
-  options.retry_budget.min_retries_per_second = 0;
-  options.retry_budget.window = milliseconds(1000);
-  Balancer balancer(options, time.clock(), SeededRandom(5));
+  Balancer balancer(TenPercentRetryBudget(), time.clock(), SeededRandom(5));
   const std::vector<std::string_view> ids = {"a", "b"};
   std::map<std::string, int64_t> picked;
   for (int i = 0; i < 40; ++i) ++picked[std::string(*balancer.PickAndStart(ids, false))];

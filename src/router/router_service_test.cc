@@ -354,6 +354,15 @@ struct GoodAndFailingWorkers {
   FakeWorker& bad;
 };
 
+// Two regions, each a worker "w1" behind its regional router, and a global router in front.
+struct TwoRegions {
+  FakeWorker& east_worker;
+  FakeWorker& west_worker;
+  TestRouter& east;
+  TestRouter& west;
+  TestRouter& global;
+};
+
 class RouterServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -419,6 +428,21 @@ class RouterServiceTest : public ::testing::Test {
 
   void RemoveWorker(const std::string& region, const std::string& id) {
     ASSERT_TRUE(store_->Delete(store::keys::Instance(region, id)).ok());
+  }
+
+  // us-east-1 and us-west-2, each with a worker and its regional router, and a global
+  // router that reaches them by --via and has checked their health once.
+  TwoRegions AddTwoRegionsAndAGlobalRouter() {
+    FakeWorker& east_worker = AddWorker("us-east-1", "w1");
+    FakeWorker& west_worker = AddWorker("us-west-2", "w1");
+    TestRouter& east = AddRouter(Tier::kRegional, "us-east-1");
+    TestRouter& west = AddRouter(Tier::kRegional, "us-west-2");
+    WaitForWorkers(east, 1);
+    WaitForWorkers(west, 1);
+    TestRouter& global = AddRouter(
+        Tier::kGlobal, "global", {"us-east-1=" + east.address(), "us-west-2=" + west.address()});
+    global.service().CheckHealthNow();
+    return {east_worker, west_worker, east, west, global};
   }
 
   // In us-east-1, a worker "good" and a worker "bad" that fails every request. The good
@@ -1118,15 +1142,7 @@ TEST_F(RouterServiceTest, TenantRestrictedToUsEastIsNeverServedInUsWest) {
 // would report them (the real checks keep running: each moves an estimate 30 % of the way
 // to about a millisecond, which leaves 200 ms far above 5).
 TEST_F(RouterServiceTest, GlobalTierSendsEachRequestToTheNearestRegion) {
-  AddWorker("us-east-1", "w1");
-  AddWorker("us-west-2", "w1");
-  TestRouter& east = AddRouter(Tier::kRegional, "us-east-1");
-  TestRouter& west = AddRouter(Tier::kRegional, "us-west-2");
-  WaitForWorkers(east, 1);
-  WaitForWorkers(west, 1);
-  TestRouter& global = AddRouter(
-      Tier::kGlobal, "global", {"us-east-1=" + east.address(), "us-west-2=" + west.address()});
-  global.service().CheckHealthNow();
+  TestRouter& global = AddTwoRegionsAndAGlobalRouter().global;
   auto report_round_trips = [&](int east_ms, int west_ms) {
     for (int i = 0; i < 20; ++i) {  // the estimate is smoothed: many samples to move it
       global.service().region_balancer().OnHealthCheck(
@@ -1135,30 +1151,21 @@ TEST_F(RouterServiceTest, GlobalTierSendsEachRequestToTheNearestRegion) {
           "us-west-2", HealthCheckResult::kPassed, std::chrono::milliseconds(west_ms));
     }
   };
+  auto expect_served_by = [&](const std::string& worker) {
+    for (int i = 0; i < 3; ++i) {
+      net::HttpResponse response = Post(global.endpoint(), "key-a", kPrompt);
+      ASSERT_EQ(response.status, 200) << response.body;
+      EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), worker);
+    }
+  };
   report_round_trips(200, 5);
-  for (int i = 0; i < 3; ++i) {
-    net::HttpResponse response = Post(global.endpoint(), "key-a", kPrompt);
-    ASSERT_EQ(response.status, 200) << response.body;
-    EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), "us-west-2/w1");
-  }
+  expect_served_by("us-west-2/w1");
   report_round_trips(5, 200);
-  for (int i = 0; i < 3; ++i) {
-    net::HttpResponse response = Post(global.endpoint(), "key-a", kPrompt);
-    ASSERT_EQ(response.status, 200) << response.body;
-    EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), "us-east-1/w1");
-  }
+  expect_served_by("us-east-1/w1");
 }
 
 TEST_F(RouterServiceTest, GlobalTierFailsOverWhenARegionsRouterDies) {
-  AddWorker("us-east-1", "w1");
-  AddWorker("us-west-2", "w1");
-  TestRouter& east = AddRouter(Tier::kRegional, "us-east-1");
-  TestRouter& west = AddRouter(Tier::kRegional, "us-west-2");
-  WaitForWorkers(east, 1);
-  WaitForWorkers(west, 1);
-  TestRouter& global = AddRouter(
-      Tier::kGlobal, "global", {"us-east-1=" + east.address(), "us-west-2=" + west.address()});
-  global.service().CheckHealthNow();
+  auto [east_worker, west_worker, east, west, global] = AddTwoRegionsAndAGlobalRouter();
   EXPECT_EQ(Get(global.endpoint(), "", "/readyz").status, 200);
   net::HttpResponse first = Post(global.endpoint(), "key-a", kPrompt);
   ASSERT_EQ(first.status, 200) << first.body;
@@ -1200,15 +1207,7 @@ TEST_F(RouterServiceTest, GlobalTierFailsOverWhenARegionsRouterDies) {
 }
 
 TEST_F(RouterServiceTest, GlobalTierSendsSealedRequestsToTheirCandidatesRegions) {
-  FakeWorker& east_worker = AddWorker("us-east-1", "w1");
-  FakeWorker& west_worker = AddWorker("us-west-2", "w1");
-  TestRouter& east = AddRouter(Tier::kRegional, "us-east-1");
-  TestRouter& west = AddRouter(Tier::kRegional, "us-west-2");
-  WaitForWorkers(east, 1);
-  WaitForWorkers(west, 1);
-  TestRouter& global = AddRouter(
-      Tier::kGlobal, "global", {"us-east-1=" + east.address(), "us-west-2=" + west.address()});
-  global.service().CheckHealthNow();
+  auto [east_worker, west_worker, east, west, global] = AddTwoRegionsAndAGlobalRouter();
   for (const std::string candidate : {"us-west-2/w1", "us-east-1/w1", "us-west-2/w1"}) {
     net::HttpResponse response =
         Post(global.endpoint(), "key-a", "opaque envelope", "/v1/sealed",
