@@ -9,17 +9,14 @@
 // request, a regional router per spill). Thread-safe.
 #pragma once
 
-#include <atomic>
-#include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
 #include "net/endpoint.h"
+#include "store/derived_view.h"
 #include "store/prefix_cache.h"
 
 namespace supercluster::router {
@@ -41,32 +38,24 @@ class PeerDirectory {
   // One regional router per region other than the own region (every region when the own
   // region is ""), sorted by region name. The records are decoded again only when the
   // store's copy changed (decoding them cost the global tier more per request than the
-  // rest of its routing), and when nothing changed since the calling thread last asked it
-  // reads one atomic and writes nothing another thread shares. The list is valid until
-  // this thread calls RegionalRouters again, on any PeerDirectory.
+  // rest of its routing), and read from the calling thread's own reference
+  // (store::DerivedView). The list is valid until this thread calls RegionalRouters
+  // again, on any PeerDirectory.
   const std::vector<PeerRouter>& RegionalRouters() const;
 
   // The own region's record's `peers`, in order; empty when there is none.
   std::vector<std::string> SpillPreference() const;
 
  private:
-  PeerDirectory();
-  // The list from the records in the store's copy now, and --via.
-  std::vector<PeerRouter> Decode() const;
-  // routers_'s version (0 without a store: the list never changes then).
-  uint64_t RoutersVersion() const;
+  PeerDirectory(const store::PrefixCache* routers, const store::PrefixCache* regions,
+                std::string own_region);
+  // The list from the router records of `routers` (null: none), and --via.
+  std::vector<PeerRouter> Decode(const store::PrefixSnapshot* routers) const;
 
-  // Tells this directory's entries in the threads' caches from another's (one made later
-  // at the same address included): unique per process.
-  const uint64_t id_;
-  const store::PrefixCache* routers_ = nullptr;
-  const store::PrefixCache* regions_ = nullptr;
-  std::map<std::string, net::Endpoint> via_;
-  std::string own_region_;
-
-  mutable std::mutex mutex_;  // guards what follows
-  mutable std::optional<uint64_t> decoded_version_;  // routers_'s, when decoded_ was made
-  mutable std::shared_ptr<const std::vector<PeerRouter>> decoded_;
+  const store::PrefixCache* const regions_;
+  std::map<std::string, net::Endpoint> via_;  // set by Create, before the first Decode
+  const std::string own_region_;
+  const store::DerivedView<std::vector<PeerRouter>> regional_routers_;
 };
 
 }  // namespace supercluster::router

@@ -1,6 +1,6 @@
 // The tenant gate: an index from API key hash to tenant, rebuilt from the cache's snapshot
 // only when the cache's version moves and read per request from a reference each thread
-// keeps, and per-tenant counters (a token bucket and an in-flight count) that outlive
+// keeps (store::DerivedView), and per-tenant counters (a token bucket and an in-flight count) that outlive
 // index rebuilds.
 #include "router/tenant_gate.h"
 
@@ -15,6 +15,7 @@
 
 #include "crypto/bytes.h"
 #include "crypto/secret.h"
+#include "store/derived_view.h"
 
 namespace supercluster::router {
 
@@ -81,8 +82,8 @@ struct TenantIndex {
   std::unordered_map<std::string, size_t> tenant_by_hash;  // lower-case hex -> tenants[i]
 };
 
-std::shared_ptr<const TenantIndex> BuildIndex(const store::PrefixSnapshot& snapshot) {
-  auto index = std::make_shared<TenantIndex>();
+TenantIndex BuildIndex(const store::PrefixSnapshot& snapshot) {
+  TenantIndex index;
   std::unordered_map<std::string, std::string> owner_of_hash;  // for the duplicate check
   std::vector<std::string> ambiguous;
   for (const auto& [key, entry] : snapshot.entries) {
@@ -92,7 +93,7 @@ std::shared_ptr<const TenantIndex> BuildIndex(const store::PrefixSnapshot& snaps
       spdlog::warn("tenant gate: ignoring {}: {}", key, tenant.status().message());
       continue;
     }
-    size_t position = index->tenants.size();
+    size_t position = index.tenants.size();
     for (const std::string& hash : tenant->api_key_hashes) {
       if (!IsHexDigest(hash)) {
         spdlog::warn("tenant gate: tenant {} has an api_key_hashes entry that is not a "
@@ -109,13 +110,13 @@ std::shared_ptr<const TenantIndex> BuildIndex(const store::PrefixSnapshot& snaps
                      existing->second, tenant->id);
         continue;
       }
-      index->tenant_by_hash.emplace(std::move(normalized), position);
+      index.tenant_by_hash.emplace(std::move(normalized), position);
     }
-    index->tenants.push_back(std::move(*tenant));
+    index.tenants.push_back(std::move(*tenant));
   }
   // A key shared by two tenants could be answered as either; refusing it is the only
   // answer that never hands tenant A's caller to tenant B.
-  for (const std::string& hash : ambiguous) index->tenant_by_hash.erase(hash);
+  for (const std::string& hash : ambiguous) index.tenant_by_hash.erase(hash);
   return index;
 }
 
@@ -135,55 +136,13 @@ class Ticket final : public AdmissionTicket {
   std::shared_ptr<TenantCounters> counters_;
 };
 
-std::atomic<uint64_t> next_gate_id{1};
-
 }  // namespace
 
 struct TenantGate::State {
   State(const store::PrefixCache& cache, TenantGateOptions gate_options)
-      : tenants(cache), options(std::move(gate_options)) {
+      : options(std::move(gate_options)),
+        index(&cache, [](const store::PrefixSnapshot* snapshot) { return BuildIndex(*snapshot); }) {
     if (!options.clock) options.clock = [] { return Clock::now(); };
-  }
-
-  // The index for the cache's current snapshot. When nothing changed since the calling
-  // thread last asked, one atomic read and no write another thread shares (no lock, no
-  // reference count: the thread keeps a reference of its own). The index is valid until
-  // this thread calls IndexOnThisThread again, on any gate.
-  const TenantIndex& IndexOnThisThread() {
-    struct ThreadView {
-      uint64_t gate_id = 0;  // State::id; 0 for none
-      uint64_t version = 0;
-      std::shared_ptr<const TenantIndex> index;
-    };
-    thread_local ThreadView view;
-    // The version first: the snapshot read after it is at least that new.
-    const uint64_t version = tenants.Version();
-    if (view.gate_id == id && view.version == version) return *view.index;
-    std::shared_ptr<const TenantIndex> current;
-    uint64_t current_version = 0;
-    {
-      std::lock_guard lock(index_mutex);
-      if (index && index_version >= version) {
-        current = index;
-        current_version = index_version;
-      }
-    }
-    if (!current) {
-      // Built outside the lock: two threads may both build after a change, which is
-      // harmless, and the other threads keep answering from the index they hold.
-      std::shared_ptr<const TenantIndex> fresh = BuildIndex(*tenants.Snapshot());
-      std::lock_guard lock(index_mutex);
-      if (!index || index_version < version) {
-        index = std::move(fresh);
-        index_version = version;
-      }
-      current = index;
-      current_version = index_version;
-    }
-    view.gate_id = id;
-    view.version = current_version;
-    view.index = std::move(current);
-    return *view.index;
   }
 
   std::shared_ptr<TenantCounters> CountersOf(const std::string& tenant_id) {
@@ -192,15 +151,10 @@ struct TenantGate::State {
     return counters;
   }
 
-  const store::PrefixCache& tenants;
   TenantGateOptions options;
-  // Tells this gate's entries in the threads' views from another's (one made later at
-  // the same address included): unique per process.
-  const uint64_t id = next_gate_id.fetch_add(1, std::memory_order_relaxed);
-
-  std::mutex index_mutex;
-  std::shared_ptr<const TenantIndex> index;  // guarded by index_mutex
-  uint64_t index_version = 0;                // the cache's, when index was built
+  // Rebuilt once per change of the cache's copy; read per request from each thread's own
+  // reference.
+  const store::DerivedView<TenantIndex> index;
 
   std::mutex counters_mutex;  // guards the map and every bucket's tokens and refilled_at
   std::unordered_map<std::string, std::shared_ptr<TenantCounters>> counters_by_tenant;
@@ -225,7 +179,7 @@ base::Result<store::Tenant> TenantGate::Authenticate(const std::string& authoriz
   // a stored hash (that would need a preimage), so how far a guess's hash matched tells
   // nothing about the stored key. The final comparison is constant-time all the same.
   std::string hash = HashApiKey(key);
-  const TenantIndex& index = state_->IndexOnThisThread();
+  const TenantIndex& index = state_->index.Current();
   auto found = index.tenant_by_hash.find(hash);
   if (found == index.tenant_by_hash.end() ||
       !crypto::ConstantTimeEquals(crypto::AsBytes(found->first), crypto::AsBytes(hash))) {
