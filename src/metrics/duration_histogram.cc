@@ -88,8 +88,10 @@ prometheus::MetricFamily DurationHistogramFamily::Collect() const {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& [labels, series] : series_) {
     prometheus::ClientMetric metric = series->Collect();
-    // Sorted by name, as prometheus-cpp writes them (constant and series labels are
-    // disjoint: a name in both would be a bug in the definitions).
+    // All labels sorted by name (constant and series labels are disjoint: a name in both
+    // would be a bug in the definitions). prometheus-cpp's families, and
+    // ShardedCounterFamily after them, put the constant labels first instead; Prometheus
+    // reads either order.
     std::map<std::string, std::string> all(constant_labels_.begin(), constant_labels_.end());
     all.insert(labels.begin(), labels.end());
     for (const auto& [name, value] : all) metric.label.push_back({name, value});
