@@ -32,6 +32,35 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# cpu_siblings CPULIST: how the cores the benchmark pins to map onto physical cores, as the
+# kernel sees them (a virtual machine shows what its hypervisor exposes), e.g. "1 thread
+# per core" or "2 threads per core; siblings 0,8 1,9". Two busy threads on sibling
+# hyperthreads share one core's execution units, so a result on such cores is not a
+# per-core one. CPULIST is a taskset list ("0-3", "0,2").
+cpu_siblings() {
+  python3 - "$1" <<'PY'
+import sys
+cpus = []
+for part in sys.argv[1].split(","):
+    low, _, high = part.partition("-")
+    cpus += range(int(low), int(high or low) + 1)
+lists = []
+for cpu in cpus:
+    try:
+        with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") as f:
+            lists.append(f.read().strip())
+    except OSError:
+        print("topology unknown")
+        sys.exit(0)
+shared = sorted({s for s in lists if "," in s or "-" in s})
+if not shared:
+    print("1 thread per core")
+else:
+    per_core = max(len(s.replace("-", ",").split(",")) for s in shared)
+    print(f"{per_core} threads per core; siblings {' '.join(shared)}")
+PY
+}
+
 # CPU ticks the whole machine has spent busy (user, nice, system, irq, softirq, steal).
 machine_busy_ticks() {
   awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat

@@ -175,6 +175,7 @@ drive() {
 echo "Paired slices: router vs $anchor, least-connection proxying to 2 upstream addresses"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, Linux $(uname -r), $("$nginx" -v 2>&1 | sed 's/^nginx version: //')"
 echo "binary:  $("$supercluster" version 2>&1 | head -1)"
+echo "cores:   proxies' $(cpu_siblings "$proxy_cpus"), upstream's $(cpu_siblings "$upstream_cpus")"
 echo "setup:   $pairs pairs of ${slice} s slices per connection count, order swapped every pair; $placement"
 if [[ "$anchor" != nginx ]]; then
   echo "flags:   anchor router $ANCHOR_ROUTER_FLAGS; router ${ROUTER_EXTRA_FLAGS:-(defaults)}"
