@@ -5,7 +5,8 @@
 // (io_threads 0). The only shared state is the pool and the list of exchanges in flight,
 // kept per io_context (a Shard) under a lock taken once when an exchange starts and once
 // when it ends; a polling server's io threads each have their own io_context, so they
-// share none of it.
+// share none of it. Nor a reference count: an exchange holds the client through its
+// shard's reference (Shard::client), not a copy of the client's own.
 //
 // Sockets are plain asio sockets read and written by hand, with Beast's parser fed from
 // the connection's buffer: Beast's stream and its composed reads arm a timer per operation
@@ -332,6 +333,13 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
 
     asio::io_context* const context;
     std::mutex mutex;  // guards what follows
+    // The reference to the client that this shard's exchanges hold, with a reference count
+    // of its own: an exchange keeps the client alive (it may end after the client's owner
+    // let go, see shut_down()), and a copy of the client's own shared_ptr would be a count
+    // that every io thread writes twice per request. Points to the client through a
+    // holder that owns one reference to it (a cycle, which Shutdown breaks by resetting
+    // this); null from Shutdown on, and for a shard made after it.
+    std::shared_ptr<Impl> client;
     // Entries stay until the client is destroyed: an exchange keeps a pointer to its own.
     std::map<Endpoint, IdleList, EndpointOrder> idle;
     std::list<std::shared_ptr<Exchange>> in_flight;  // holds each exchange until it ends
@@ -387,11 +395,10 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
                                              public DeadlineUser,
                                              public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(std::shared_ptr<Impl> client, std::shared_ptr<asio::io_context> io_context,
-           asio::any_io_executor executor, const Endpoint& endpoint, const HttpRequest& request,
+  Exchange(std::shared_ptr<asio::io_context> io_context, asio::any_io_executor executor,
+           const Endpoint& endpoint, const HttpRequest& request,
            std::shared_ptr<UpstreamHandler> handler)
       : io_context_(std::move(io_context)),
-        client_(std::move(client)),
         endpoint_(endpoint),
         is_head_request_(request.method == "HEAD"),
         handler_(std::move(handler)),
@@ -416,10 +423,13 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 
   // Called once by Send, under its shard's lock, right after the exchange was added to
   // the shard's exchanges in flight at `registration`: whatever Cancel (from Shutdown) and
-  // End read is set before another thread can find the exchange there. `idle` is the
-  // shard's idle list for the endpoint (null when the client is closing).
-  void Register(Shard* shard, std::list<std::shared_ptr<Exchange>>::iterator registration,
+  // End read is set before another thread can find the exchange there. `client` is the
+  // shard's reference to the client (Shard::client). `idle` is the shard's idle list for
+  // the endpoint (null when the client is closing).
+  void Register(std::shared_ptr<Impl> client, Shard* shard,
+                std::list<std::shared_ptr<Exchange>>::iterator registration,
                 Shard::IdleList* idle, std::unique_ptr<Connection> pooled) {
+    client_ = std::move(client);
     shard_ = shard;
     registration_ = registration;
     idle_ = idle;
@@ -788,7 +798,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 
   // Declared first so that it is destroyed last: the executor and connection need it.
   std::shared_ptr<asio::io_context> io_context_;
-  std::shared_ptr<Impl> client_;
+  std::shared_ptr<Impl> client_;  // set by Register: its shard's reference (Shard::client)
   Endpoint endpoint_;
   std::string request_bytes_;  // the whole request, kept for a retry until the head arrives
   bool is_head_request_;
@@ -853,7 +863,14 @@ UpstreamClient::Impl::Shard& UpstreamClient::Impl::ShardOf(asio::io_context* con
     for (const auto& candidate : shards_) {
       if (candidate->context == context) shard = candidate.get();
     }
-    if (shard == nullptr) shard = shards_.emplace_back(std::make_unique<Shard>(context)).get();
+    if (shard == nullptr) {
+      shard = shards_.emplace_back(std::make_unique<Shard>(context)).get();
+      // Not once closing: Shutdown, which breaks the cycle, has passed this shard by.
+      if (!closing_.load()) {
+        auto holder = std::make_shared<std::shared_ptr<Impl>>(shared_from_this());
+        shard->client = std::shared_ptr<Impl>(holder, this);  // holder's count, this client
+      }
+    }
   }
   cache[next_replaced] = CachedShard{id_, context, shard};
   next_replaced = (next_replaced + 1) % kCachedShards;
@@ -873,6 +890,7 @@ bool UpstreamClient::Impl::AllEndedOrStuckLocked() {
 void UpstreamClient::Impl::Shutdown() {
   std::vector<std::shared_ptr<Exchange>> live;
   std::vector<std::unique_ptr<Connection>> idle;
+  std::vector<std::shared_ptr<Impl>> client_references;  // let go outside the locks
   {
     std::lock_guard lock(mutex_);
     // Set before any shard is locked: a Send that locks a shard after this one did sees it
@@ -880,6 +898,7 @@ void UpstreamClient::Impl::Shutdown() {
     closing_.store(true);
     for (const auto& shard : shards_) {
       std::lock_guard shard_lock(shard->mutex);
+      client_references.push_back(std::move(shard->client));
       live.insert(live.end(), shard->in_flight.begin(), shard->in_flight.end());
       for (auto& [endpoint, connections] : shard->idle) {
         std::move(connections.begin(), connections.end(), std::back_inserter(idle));
@@ -910,23 +929,25 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
   // io_threads 0: a call from an HttpServer io thread (a proxy's handler) runs on that
   // server's threads, so that the request, the upstream exchange and the response never
   // wait for another thread to wake up.
-  std::shared_ptr<asio::io_context> context = io_context_;
+  // Pointed to, not copied: a copy of the client's own would write a count every io thread
+  // writes (the exchange's copy below is of the one this thread uses).
+  const std::shared_ptr<asio::io_context>* context = &io_context_;
   bool only_thread = own_threads_ == 1;
   bool on_own_thread = false;  // this thread alone runs the exchange's executor
   if (options_.io_threads == 0) {
     const internal::ServerIoThread& server_thread = internal::CurrentServerIoThread();
     if (server_thread.io_context) {
-      context = server_thread.io_context;
+      context = &server_thread.io_context;
       only_thread = server_thread.only_thread;
       on_own_thread = only_thread;
     }
   }
   // One thread runs the exchange's steps one at a time by itself; several need a strand.
-  asio::any_io_executor executor = context->get_executor();
-  if (!only_thread) executor = asio::make_strand(*context);
-  auto exchange = std::make_shared<Exchange>(shared_from_this(), context, std::move(executor),
-                                             endpoint, request, std::move(handler));
-  Shard& shard = ShardOf(context.get());
+  asio::any_io_executor executor = (*context)->get_executor();
+  if (!only_thread) executor = asio::make_strand(**context);
+  auto exchange =
+      std::make_shared<Exchange>(*context, std::move(executor), endpoint, request, std::move(handler));
+  Shard& shard = ShardOf(context->get());
   std::unique_ptr<Connection> pooled;
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
   Clock::time_point now = base::CoarseNow();
@@ -948,7 +969,10 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
         }
       }
     }
-    exchange->Register(&shard, shard.in_flight.insert(shard.in_flight.end(), exchange), idle,
+    // After Shutdown the shard holds no reference, and the exchange (cancelled at once)
+    // takes one of the client's own.
+    exchange->Register(shard.client ? shard.client : shared_from_this(), &shard,
+                       shard.in_flight.insert(shard.in_flight.end(), exchange), idle,
                        std::move(pooled));
     shard.in_flight_count.store(shard.in_flight.size(), std::memory_order_relaxed);
   }
