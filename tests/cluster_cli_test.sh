@@ -47,6 +47,20 @@ sleep 2
 "$binary" infer --data-dir "$data" --prompt "And God said" --max-tokens 4 > /dev/null 2> "$data/infer2.err" \
   || { cat "$data/infer2.err"; fail "infer failed after losing us-east-1"; }
 grep -q "served by us-east-2/" "$data/infer2.err" || { cat "$data/infer2.err"; fail "not failed over to us-east-2"; }
+# The killed workers' records outlive them until their leases run out (10 s): status must
+# not show them as serving meanwhile, and must still show the live ones so.
+"$binary" status --data-dir "$data" > "$data/status2.out"
+[[ $(grep -c "^us-east-1 .* worker .* down .*\(stale\|unregistered\)" "$data/status2.out") == 2 ]] \
+  || { cat "$data/status2.out"; fail "status does not show us-east-1's killed workers as stale"; }
+[[ $(grep -c "^us-east-2 .* worker .* ready .*serving" "$data/status2.out") == 2 ]] \
+  || { cat "$data/status2.out"; fail "status does not show us-east-2's workers serving"; }
+"$binary" status --data-dir "$data" --json | python3 -c '
+import json, sys
+workers = [p for p in json.load(sys.stdin)["processes"] if p["role"] == "worker"]
+for p in workers:
+    dead = p["region"] == "us-east-1"
+    assert p["alive"] != dead, p
+    assert p["stale_registration"] == (dead and p["state"] != "unregistered"), p'
 
 pids=$(python3 -c 'import json,sys; print(" ".join(str(p["pid"]) for p in json.load(open(sys.argv[1]))["processes"]))' "$data/cluster/cluster.json")
 "$binary" down --data-dir "$data" > /dev/null 2>&1 || fail "down failed"

@@ -244,6 +244,9 @@ int RunStatus(const std::vector<std::string>& args) {
     if (process.role == "worker") {
       auto found = instance_state.find(process.name);
       row["state"] = found == instance_state.end() ? "unregistered" : found->second;
+      // The store keeps a dead worker's record until its lease runs out: say so rather than
+      // show a killed worker as serving.
+      row["stale_registration"] = !alive && found != instance_state.end();
     }
     rows.push_back(row);
   }
@@ -256,7 +259,13 @@ int RunStatus(const std::vector<std::string>& args) {
   std::cout << std::left << std::setw(11) << "REGION" << std::setw(22) << "PROCESS"
             << std::setw(9) << "ROLE" << std::setw(9) << "PID" << std::setw(15) << "HEALTH"
             << std::setw(14) << "STATE" << "LOAD\n";
+  bool any_stale = false;
   for (const Json& row : rows) {
+    std::string state = row.contains("state") ? row["state"].get<std::string>() : "-";
+    if (row.value("stale_registration", false)) {
+      state = "stale";
+      any_stale = true;
+    }
     std::string load;
     if (row.contains("status")) {
       const Json& status = row["status"];
@@ -269,8 +278,13 @@ int RunStatus(const std::vector<std::string>& args) {
     std::cout << std::left << std::setw(11) << row["region"].get<std::string>()
               << std::setw(22) << row["name"].get<std::string>() << std::setw(9)
               << row["role"].get<std::string>() << std::setw(9) << row["pid"].dump()
-              << std::setw(15) << row["health"].get<std::string>() << std::setw(14)
-              << (row.contains("state") ? row["state"].get<std::string>() : "-") << load << "\n";
+              << std::setw(15) << row["health"].get<std::string>() << std::setw(14) << state
+              << load << "\n";
+  }
+  if (any_stale) {
+    std::cout << "\nstale: the worker's process is gone but its registration stays in the store "
+                 "until its lease runs out\n(worker.lease_ttl); routers stop sending to it as "
+                 "soon as their health checks fail.\n";
   }
   return kExitOk;
 }
