@@ -66,21 +66,39 @@ machine_busy_ticks() {
   awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
 }
 
-# place_benchmark THREADS: where the proxies (THREADS threads or workers each), the upstream
-# and wrk run. Sets proxy_cpus, upstream_cpus, wrk_cpus (taskset lists), side_threads (the
-# upstream's workers and wrk's threads) and placement (a line saying all that):
+# cpu_range FIRST LAST: the taskset list of cores FIRST to LAST ("3" when they are one).
+cpu_range() {
+  if (( $1 == $2 )); then echo "$1"; else echo "$1-$2"; fi
+}
+
+# place_benchmark THREADS [UPSTREAM_WORKERS]: where the proxies (THREADS threads or workers
+# each), the upstream and wrk run. Sets proxy_cpus, upstream_cpus, wrk_cpus (taskset lists),
+# side_threads (wrk's threads, and the upstream's workers unless given), upstream_workers
+# and placement (a line saying all that):
+# - UPSTREAM_WORKERS M given, on 2 x THREADS + M cores or more: proxies on cores 0..N-1,
+#   the upstream's M workers on the next M, wrk's N threads on the N after (an upstream
+#   with more workers than the proxies have threads is never what limits them, however
+#   unevenly their connections fall on its workers); on fewer cores, as without it;
 # - THREADS above 1 on 3 x THREADS cores or more: proxies on cores 0..N-1, the upstream's
 #   N workers on N..2N-1, wrk's N threads on 2N..3N-1;
 # - else proxies on 0..N-1, the upstream (one worker) on core N and wrk (one thread) on
 #   N+1 when the machine has it, or both on core N;
 # - THREADS at or above the cores: everything shares them (placement says WARNING).
 place_benchmark() {
-  local threads=$1 cores
+  local threads=$1 upstream=${2:-0} cores
   cores=$(nproc)
   proxy_cpus="0-$((threads - 1))"
   (( threads == 1 )) && proxy_cpus=0
   side_threads=1
-  if (( threads > 1 && 3 * threads <= cores )); then
+  upstream_workers=1
+  if (( upstream > 0 && 2 * threads + upstream <= cores )); then
+    side_threads=$threads
+    upstream_workers=$upstream
+    upstream_cpus=$(cpu_range "$threads" "$((threads + upstream - 1))")
+    wrk_cpus=$(cpu_range "$((threads + upstream))" "$((2 * threads + upstream - 1))")
+    placement="proxies on core(s) $proxy_cpus; upstream ($upstream workers) on core(s) $upstream_cpus; wrk ($threads thread(s)) on core(s) $wrk_cpus"
+  elif (( threads > 1 && 3 * threads <= cores )); then
+    upstream_workers=$threads
     side_threads=$threads
     upstream_cpus="$threads-$((2 * threads - 1))"
     wrk_cpus="$((2 * threads))-$((3 * threads - 1))"

@@ -19,10 +19,14 @@
 # POST /v1/completions with a 49-byte JSON body. With --threads N (needs 3N cores): nginx
 # N workers and the router N io threads (each polling its own io_context) on cores
 # 0..N-1, the upstream N workers on cores N..2N-1, wrk N threads (at most one per
-# connection) on cores 2N..3N-1.
+# connection) on cores 2N..3N-1. With --upstream-workers M (needs 2N + M cores) the
+# upstream has M workers on the M cores after the proxies' instead, and wrk the N after
+# those: with M above N the upstream is not the limit even where the proxies' connections
+# fall unevenly on its workers (the second table shows how they fell).
 #
 # Usage: bench/router/paired.sh path/to/supercluster [--connections "1 16 64"]
 #                               [--pairs 40] [--slice SECONDS] [--threads N]
+#                               [--upstream-workers M]
 #   Environment: NGINX_BINARY, WRK_BINARY, ROUTER_EXTRA_FLAGS (added to the router's flags),
 #   ANCHOR_ROUTER_FLAGS (when set, the anchor is a second router with these flags instead
 #   of nginx: an A/B of two settings, e.g. "--set router.busy_poll_us=0").
@@ -40,9 +44,11 @@ connections="1 16 64"
 pairs=40
 slice=1
 threads=1
+upstream_workers_wanted=0  # 0: as many as the proxies' threads
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) threads=${2:?--threads needs a value}; shift 2 ;;
+    --upstream-workers) upstream_workers_wanted=${2:?--upstream-workers needs a value}; shift 2 ;;
     --connections) connections=${2:?--connections needs a value}; shift 2 ;;
     --pairs) pairs=${2:?--pairs needs a value}; shift 2 ;;
     --slice) slice=${2:?--slice needs a value}; shift 2 ;;
@@ -62,12 +68,16 @@ done
 [[ "$pairs" =~ ^[1-9][0-9]*$ && "$pairs" -ge 2 ]] || die "--pairs must be an integer of 2 or more"
 [[ "$slice" =~ ^[1-9][0-9]*$ ]] || die "--slice must be a positive integer (seconds)"
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
+[[ "$upstream_workers_wanted" =~ ^[0-9]+$ ]] || die "--upstream-workers must be a positive integer"
 for c in $connections; do
   [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--connections must be positive integers, got '$c'"
 done
 (( $(nproc) >= 2 )) || die "needs 2 cores (proxies on core 0, upstream and wrk on core 1)"
-place_benchmark "$threads"
+place_benchmark "$threads" "$upstream_workers_wanted"
 (( side_threads == threads )) || die "--threads $threads needs $((3 * threads)) cores"
+if (( upstream_workers_wanted > 0 && upstream_workers != upstream_workers_wanted )); then
+  die "--upstream-workers $upstream_workers_wanted with --threads $threads needs $((2 * threads + upstream_workers_wanted)) cores"
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -83,7 +93,7 @@ trap cleanup EXIT
 upstream_a=$(free_port)
 upstream_b=$(free_port)
 conf=$(nginx_config "$work" upstream on \
-  "$(nginx_static_server "$upstream_a" "$upstream_b" "$(upstream_json_location)")" "$threads")
+  "$(nginx_static_server "$upstream_a" "$upstream_b" "$(upstream_json_location)")" "$upstream_workers")
 taskset -c "$upstream_cpus" "$nginx" -p "$work" -e "$work/upstream-error.log" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
 pids+=($!)
 wait_for_port "$upstream_a"
