@@ -1242,6 +1242,51 @@ TEST(UpstreamClientTest, EachIoContextPoolsUpToTheCapOfItsOwn) {
   EXPECT_EQ(observer.opened.load(), 2);
 }
 
+// Each thread looks its shards up in a small cache of its own (ShardOf), whose entries name
+// their client. Two clients used on one io thread have a shard each, so neither takes the
+// other's pooled connections; and a client made after another one was destroyed, perhaps at
+// the same address, must not get the cached shard of the one before, which went with it (a
+// use after free under ASan; in any build, an exchange registered where no client waits).
+TEST(UpstreamClientTest, ClientsUsedOnOneIoThreadHaveAShardEach) {
+  CountingObserver observer;
+  TestServer back(ObservedServerOptions(&observer), BasicRouter());
+  UpstreamOptions options = TestUpstreamOptions();
+  options.io_threads = 0;
+  std::atomic<UpstreamClient*> current{nullptr};
+  auto front_router = std::make_shared<HttpRouter>();
+  front_router->Handle("GET", "/proxy", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    UpstreamCallbacks callbacks;
+    callbacks.on_done = [responder](const UpstreamResult& result) {
+      responder->Send(HttpResponse::Text(result.status.ok() ? 200 : 502, "proxied"));
+    };
+    current.load()->Send(back.endpoint(), Get("/peer"), std::move(callbacks));
+  });
+  ServerOptions front_options = testing::TestServerOptions();
+  front_options.io_threads = 1;
+  TestServer front(front_options, front_router);
+  HttpClient http(front.endpoint(), testing::TestClientOptions());
+  auto proxy_through = [&](UpstreamClient& client) {
+    current = &client;
+    auto response = http.Request(Get("/proxy"));
+    current = nullptr;
+    ASSERT_TRUE(response.ok()) << response.status().message();
+    EXPECT_EQ(response->status, 200);
+  };
+
+  auto first = std::make_unique<UpstreamClient>(options);
+  auto second = std::make_unique<UpstreamClient>(options);
+  proxy_through(*first);   // opens a connection and pools it in the first client's shard
+  proxy_through(*second);  // must open one of its own
+  proxy_through(*first);   // reuses its own
+  EXPECT_EQ(observer.opened.load(), 2);
+  first.reset();  // while the front's io thread, and its cache, live on
+  auto third = std::make_unique<UpstreamClient>(options);
+  proxy_through(*third);
+  proxy_through(*third);
+  proxy_through(*second);
+  EXPECT_EQ(observer.opened.load(), 3);  // the third client's own, reused for its second
+}
+
 // The same as StalePooledConnectionIsRetriedOnce on a server's io thread, where a request
 // on a pooled connection starts its write inside Send: the write to the closed connection
 // fails after Send returned, and the request goes once more on a fresh connection.
