@@ -17,6 +17,9 @@
 #     bench/router/run.sh "$SUPERCLUSTER" --rounds 3 --duration 5
 #   env.sh puts the wrappers first on PATH and sets NGINX_BINARY, HAPROXY_BINARY,
 #   WRK_BINARY and SUPERCLUSTER. Both scripts also need python3, taskset and lscpu there.
+#   With ANCHOR_SUPERCLUSTER=path/to/another/supercluster (another build, e.g. of the
+#   parent commit) it comes along as supercluster-anchor, and env.sh sets
+#   ANCHOR_ROUTER_BINARY to it, so that paired.sh there compares the two builds.
 #   The micro-benchmarks built beside that supercluster (its build folder's
 #   bench/router/balancer_bench and bench/metrics/histogram_bench) come along when they
 #   exist, on PATH by those names: e.g. `balancer_bench --threads 1,2,4,8,16 --work 16000
@@ -40,6 +43,10 @@ for program in "${programs[@]}"; do
     die "a program is missing (scripts/install-deps installs nginx-light, haproxy, wrk, curl)"
 done
 command -v ldd >/dev/null || die "ldd not found"
+anchor_supercluster=${ANCHOR_SUPERCLUSTER:-}
+if [[ -n "$anchor_supercluster" ]]; then
+  [[ -x "$anchor_supercluster" ]] || die "ANCHOR_SUPERCLUSTER is not an executable: $anchor_supercluster"
+fi
 build_dir=$(cd "$(dirname "$supercluster")/../.." && pwd)
 for bench in "$build_dir/bench/router/balancer_bench" "$build_dir/bench/metrics/histogram_bench"; do
   [[ -x "$bench" ]] && programs+=("$bench")
@@ -48,8 +55,9 @@ done
 rm -rf "$out"
 mkdir -p "$out/real" "$out/lib" "$out/bin"
 out=$(cd "$out" && pwd)
-for program in "${programs[@]}"; do
-  name=$(basename "$program")
+# bundle_program PATH NAME: PATH as real/NAME, the libraries it loads in lib/, and bin/NAME.
+bundle_program() {
+  local program=$1 name=$2
   cp "$program" "$out/real/$name"
   # Every library the dynamic loader found ("name => /path (address)"), glibc's excepted.
   ldd "$program" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' |
@@ -62,7 +70,12 @@ d=\$(cd "\$(dirname "\$0")/.." && pwd)
 LD_LIBRARY_PATH="\$d/lib" exec "\$d/real/$name" "\$@"
 EOF
   chmod +x "$out/bin/$name"
-done
+}
+for program in "${programs[@]}"; do bundle_program "$program" "$(basename "$program")"; done
+if [[ -n "$anchor_supercluster" ]]; then
+  bundle_program "$anchor_supercluster" supercluster-anchor
+  if command -v strip >/dev/null; then strip "$out/real/supercluster-anchor"; fi
+fi
 if command -v strip >/dev/null; then strip "$out/real/$(basename "$supercluster")"; fi
 
 cat >"$out/env.sh" <<EOF
@@ -72,6 +85,9 @@ export PATH="\$bundle/bin:\$PATH"
 export NGINX_BINARY="\$bundle/bin/nginx" HAPROXY_BINARY="\$bundle/bin/haproxy"
 export WRK_BINARY="\$bundle/bin/wrk" SUPERCLUSTER="\$bundle/bin/$(basename "$supercluster")"
 EOF
+if [[ -n "$anchor_supercluster" ]]; then
+  echo "export ANCHOR_ROUTER_BINARY=\"\$bundle/bin/supercluster-anchor\"" >>"$out/env.sh"
+fi
 # Each program must run from the bundle here already (a library ldd did not list would
 # show up on the other machine only).
 for name in "$out"/bin/*; do

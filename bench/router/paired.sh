@@ -29,7 +29,9 @@
 #                               [--upstream-workers M]
 #   Environment: NGINX_BINARY, WRK_BINARY, ROUTER_EXTRA_FLAGS (added to the router's flags),
 #   ANCHOR_ROUTER_FLAGS (when set, the anchor is a second router with these flags instead
-#   of nginx: an A/B of two settings, e.g. "--set router.busy_poll_us=0").
+#   of nginx: an A/B of two settings, e.g. "--set router.busy_poll_us=0"),
+#   ANCHOR_ROUTER_BINARY (when set, the anchor is a router run from this binary, with
+#   ANCHOR_ROUTER_FLAGS if set: an A/B of two builds, e.g. a commit and its parent).
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -100,13 +102,15 @@ wait_for_port "$upstream_a"
 
 anchor_port=$(free_port)  # the anchor's port, nginx or a second router
 anchor=nginx
-if [[ -n "${ANCHOR_ROUTER_FLAGS:-}" ]]; then
+anchor_binary=${ANCHOR_ROUTER_BINARY:-$supercluster}
+if [[ -n "${ANCHOR_ROUTER_FLAGS:-}" || -n "${ANCHOR_ROUTER_BINARY:-}" ]]; then
+  [[ -x "$anchor_binary" ]] || die "ANCHOR_ROUTER_BINARY is not an executable: $anchor_binary"
   anchor="anchor router"
   # shellcheck disable=SC2086  # a list of flags
-  taskset -c "$proxy_cpus" "$supercluster" router --tier regional --region bench \
+  taskset -c "$proxy_cpus" "$anchor_binary" router --tier regional --region bench \
     --listen "127.0.0.1:$anchor_port" --static-worker "127.0.0.1:$upstream_a" \
     --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads="$threads" \
-    $ANCHOR_ROUTER_FLAGS >"$work/anchor.log" 2>&1 &
+    ${ANCHOR_ROUTER_FLAGS:-} >"$work/anchor.log" 2>&1 &
 else
   conf=$(nginx_config "$work" proxy on \
     "$(nginx_least_conn_proxy "$anchor_port" "$upstream_a" "$upstream_b")" "$threads")
@@ -188,7 +192,8 @@ echo "binary:  $("$supercluster" version 2>&1 | head -1)"
 echo "cores:   proxies' $(cpu_siblings "$proxy_cpus"), upstream's $(cpu_siblings "$upstream_cpus")"
 echo "setup:   $pairs pairs of ${slice} s slices per connection count, order swapped every pair; $placement"
 if [[ "$anchor" != nginx ]]; then
-  echo "flags:   anchor router $ANCHOR_ROUTER_FLAGS; router ${ROUTER_EXTRA_FLAGS:-(defaults)}"
+  echo "anchor:  $("$anchor_binary" version 2>&1 | head -1)"
+  echo "flags:   anchor router ${ANCHOR_ROUTER_FLAGS:-(defaults)}; router ${ROUTER_EXTRA_FLAGS:-(defaults)}"
 fi
 echo
 echo "| connections | pairs | router/$anchor, geometric mean (95 % interval) | median | router requests | $anchor requests |"
