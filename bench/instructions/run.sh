@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# User-space instructions per request, for two jobs, each against nginx doing the same job:
-#   proxy: `supercluster router` and nginx doing the same least-connection proxying (the
-#          set-up and POST request of bench/router);
-#   serve: `supercluster serve` and nginx answering GET /v1/echo with the same 24-byte
-#          body (the set-up of bench/http).
+# User-space instructions per request, for three jobs, each against nginx doing the same:
+#   proxy:    `supercluster router` and nginx doing the same least-connection proxying (the
+#             set-up and POST request of bench/router);
+#   upstream: the upstream nginx those two proxy to, counted while each proxy feeds it
+#             (run natively): what each proxy's requests cost the upstream, which is what
+#             one proxy gets fewer answers by where the upstream is the limit;
+#   serve:    `supercluster serve` and nginx answering GET /v1/echo with the same 24-byte
+#             body (the set-up of bench/http).
 # The proxy job also measures asio_floor_proxy (bench/instructions/asio_floor_proxy.cc), the
 # least an Asio proxy does: a floor, not a competitor. It is looked for beside the build's
 # supercluster (BUILD/bench/instructions/asio_floor_proxy; FLOOR_BINARY overrides) and
@@ -20,7 +23,7 @@
 # read-modify-writes: mutexes, reference counts; bench/instructions/locked.py).
 #
 # Usage: bench/instructions/run.sh path/to/supercluster [--connections N] [--duration S]
-#                                         [--jobs "proxy serve"]
+#                                         [--jobs "proxy upstream serve"]
 #   Needs valgrind, nginx, wrk, objdump and python3 (scripts/install-deps). About 40 s
 #   per job.
 #   Each server's profile is kept as $OUT_DIR/callgrind-<name>.out (default build/bench),
@@ -38,7 +41,7 @@ supercluster=$1
 shift
 connections=16
 duration=5
-jobs="proxy serve"
+jobs="proxy upstream serve"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --connections) connections=${2:?--connections needs a value}; shift 2 ;;
@@ -59,7 +62,8 @@ done
 [[ "$connections" =~ ^[1-9][0-9]*$ ]] || die "--connections must be a positive integer"
 [[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer (seconds)"
 for job in $jobs; do
-  [[ "$job" == proxy || "$job" == serve ]] || die "unknown job '$job' (proxy or serve)"
+  [[ "$job" == proxy || "$job" == upstream || "$job" == serve ]] ||
+    die "unknown job '$job' (proxy, upstream or serve)"
 done
 
 work=$(mktemp -d)
@@ -84,20 +88,34 @@ wait_for_port "$upstream_a"
 
 write_completion_lua "$work/request.lua"
 
+# start_counted NAME PORT COMMAND...: starts COMMAND under callgrind (counting off) and
+# waits until it listens on PORT; sets counted_pid.
+start_counted() {
+  local name=$1 port=$2
+  shift 2
+  valgrind --tool=callgrind --instr-atstart=no --cache-sim=yes --dump-instr=yes \
+    --callgrind-out-file="$work/callgrind.$name" "$@" \
+    >"$work/$name.log" 2>&1 &
+  counted_pid=$!
+  pids+=("$counted_pid")
+  wait_for_port "$port"
+}
+
 # measure NAME PORT PATH SCRIPT COMMAND...: starts COMMAND under callgrind (counting off),
-# warms up, counts over the measured run of wrk asking for PATH (with the wrk Lua SCRIPT,
-# or a plain GET when SCRIPT is ""), stops the process and prints a table row.
+# then counts it as wrk asks it for PATH (see count).
 measure() {
   local name=$1 port=$2 path=$3 script=$4
   shift 4
+  start_counted "$name" "$port" "$@"
+  count "$name" "$counted_pid" "http://127.0.0.1:$port$path" "$script"
+}
+
+# count NAME PID URL SCRIPT: with the process PID started by start_counted NAME, warms up,
+# counts over the measured run of wrk asking for URL (with the wrk Lua SCRIPT, or a plain
+# GET when SCRIPT is ""), stops the process and prints a table row.
+count() {
+  local name=$1 pid=$2 url=$3 script=$4
   local out=$work/callgrind.$name
-  valgrind --tool=callgrind --instr-atstart=no --cache-sim=yes --dump-instr=yes \
-    --callgrind-out-file="$out" "$@" \
-    >"$work/$name.log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
-  wait_for_port "$port"
-  local url=http://127.0.0.1:$port$path
   local script_args=()
   [[ -n "$script" ]] && script_args=(-s "$script")
   wrk -t1 -c"$connections" -d2 "${script_args[@]}" "$url" >/dev/null
@@ -172,6 +190,45 @@ proxy_job() {
   ratio router nginx-proxy
   [[ -x "$floor" ]] && ratio router asio-floor
   return 0
+}
+
+# The upstream's own cost, fed by each proxy: the upstream nginx under callgrind, the proxy
+# run natively in front of it. What a proxy sends (its headers) is work for the upstream;
+# where the upstream is near its limit, a proxy whose requests cost it more gets fewer
+# answers. The nginx anchor sends what the router sends (bench/lib.sh), so the two rows
+# should match.
+upstream_job() {
+  local feeder upstream_port proxy_port conf feeder_pid
+  echo "upstream: the upstream nginx answering POST /v1/completions, fed by each proxy"
+  echo
+  echo "| upstream fed by | requests | user-space instructions per request | L1i misses per request | locked instructions per request |"
+  echo "|---|---:|---:|---:|---:|"
+  for feeder in router nginx-proxy; do
+    upstream_port=$(free_port)
+    proxy_port=$(free_port)
+    conf=$(nginx_config "$work" "upstream-for-$feeder" off \
+      "$(nginx_static_server "$upstream_port" "$(upstream_json_location)")")
+    start_counted "upstream-for-$feeder" "$upstream_port" \
+      "$nginx" -p "$work" -e "$work/upstream-for-$feeder-error.log" -c "$conf" -g 'daemon off;'
+    if [[ "$feeder" == router ]]; then
+      "$supercluster" router --tier regional --region bench --listen "127.0.0.1:$proxy_port" \
+        --static-worker "127.0.0.1:$upstream_port" --log-level warn \
+        --set server.io_threads=1 >"$work/feeder-router.log" 2>&1 &
+    else
+      conf=$(nginx_config "$work" feeder-nginx off \
+        "$(nginx_least_conn_proxy "$proxy_port" "$upstream_port")")
+      "$nginx" -p "$work" -e "$work/feeder-nginx-error.log" -c "$conf" -g 'daemon off;' \
+        >"$work/feeder-nginx.log" 2>&1 &
+    fi
+    feeder_pid=$!
+    pids+=("$feeder_pid")
+    wait_for_port "$proxy_port"
+    count "upstream-for-$feeder" "$counted_pid" "http://127.0.0.1:$proxy_port/v1/completions" \
+      "$work/request.lua"
+    stop_process "$feeder_pid" "the $feeder in front of the upstream"
+  done
+  echo
+  ratio upstream-for-router upstream-for-nginx-proxy
 }
 
 serve_job() {

@@ -11,12 +11,14 @@
 # Proxies, each to both upstream addresses, each with `--threads N` workers (default 1):
 #   nginx    `upstream { least_conn; keepalive 64; }`, HTTP/1.1 to the upstream
 #   haproxy  `balance leastconn`, `http-reuse always`
+#   (both send the upstream what the router sends a worker: a request id, the tenant
+#   header, no Authorization; see nginx_least_conn_proxy in bench/lib.sh)
 #   router   `supercluster router --tier regional --region bench --static-worker U1
 #            --static-worker U2`
 #            (static upstreams: no store, no attestation), with its defaults: its io
 #            thread polls for events 50 µs before it sleeps (router.busy_poll_us). It gets
 #            `Authorization: Bearer bench` on every request (static mode is expected to
-#            accept it, or no key at all); the anchors ignore the header.
+#            accept it, or no key at all); like the router, the anchors do not pass it on.
 # and `direct`: wrk straight to the upstream, the baseline for "added latency" (a proxy's
 # p50/p99 minus direct's at the same connection count).
 #
@@ -307,6 +309,10 @@ frontend bench
   default_backend upstreams
 backend upstreams
   balance leastconn
+  # What the router sends a worker, as the nginx anchor does (bench/lib.sh).
+  http-request set-header X-Supercluster-Request-Id %[uuid]
+  http-request set-header X-Supercluster-Tenant anonymous
+  http-request del-header Authorization
   server u1 127.0.0.1:$upstream_port_1
   server u2 127.0.0.1:$upstream_port_2
 EOF
