@@ -77,8 +77,9 @@ cpu_range() {
 # and placement (a line saying all that):
 # - UPSTREAM_WORKERS M given, on 2 x THREADS + M cores or more: proxies on cores 0..N-1,
 #   the upstream's M workers on the next M, wrk's N threads on the N after (an upstream
-#   with more workers than the proxies have threads is never what limits them, however
-#   unevenly their connections fall on its workers); on fewer cores, as without it;
+#   with more workers than the proxies have threads is far less likely to be what limits
+#   them where their connections fall unevenly on its workers); on fewer cores, as
+#   without it;
 # - THREADS above 1 on 3 x THREADS cores or more: proxies on cores 0..N-1, the upstream's
 #   N workers on N..2N-1, wrk's N threads on 2N..3N-1;
 # - else proxies on 0..N-1, the upstream (one worker) on core N and wrk (one thread) on
@@ -184,8 +185,8 @@ nginx_static_server() {
 # on nginx's: bench/instructions --jobs upstream), which matters wherever the upstream is
 # near its limit. The id is "$pid-$connection-$connection_requests", unique per request and
 # about as cheap to make as the router's (a 64-bit draw of a per-thread generator, in hex):
-# nginx's own $request_id draws 16 bytes from OpenSSL's random generator, which cost it a
-# third more instructions per request than the whole proxying (30.8k against 23.0k).
+# nginx's own $request_id draws 16 bytes from OpenSSL's random generator, which made
+# nginx's instructions per request a third more (30.8k against 23.0k).
 nginx_least_conn_proxy() {
   local listen=$1 port
   shift

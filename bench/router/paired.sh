@@ -21,8 +21,8 @@
 # 0..N-1, the upstream N workers on cores N..2N-1, wrk N threads (at most one per
 # connection) on cores 2N..3N-1. With --upstream-workers M (needs 2N + M cores) the
 # upstream has M workers on the M cores after the proxies' instead, and wrk the N after
-# those: with M above N the upstream is not the limit even where the proxies' connections
-# fall unevenly on its workers (the second table shows how they fell).
+# those: with M above N the upstream is far less likely to be the limit where the proxies'
+# connections fall unevenly on its workers (the second table shows how they fell).
 #
 # Usage: bench/router/paired.sh path/to/supercluster [--connections "1 16 64"]
 #                               [--pairs 40] [--slice SECONDS] [--threads N]
