@@ -3,8 +3,9 @@
 #   proxy:    `supercluster router` and nginx doing the same least-connection proxying (the
 #             set-up and POST request of bench/router);
 #   upstream: the upstream nginx those two proxy to, counted while each proxy feeds it
-#             (run natively): what each proxy's requests cost the upstream, which is what
-#             one proxy gets fewer answers by where the upstream is the limit;
+#             (run natively): what each proxy's requests cost the upstream (where the
+#             upstream is the limit, a proxy whose requests cost it more gets fewer
+#             answers; the router's health checks are counted too, a few per run);
 #   serve:    `supercluster serve` and nginx answering GET /v1/echo with the same 24-byte
 #             body (the set-up of bench/http).
 # The proxy job also measures asio_floor_proxy (bench/instructions/asio_floor_proxy.cc), the
