@@ -29,6 +29,7 @@ bench: build
 	bench/http/run.sh $(BUILD_DIR)/apps/supercluster/supercluster --rounds 3
 	bench/router/run.sh $(BUILD_DIR)/apps/supercluster/supercluster --rounds 3
 	bench/router/paired.sh $(BUILD_DIR)/apps/supercluster/supercluster
+	bench/router/paired.sh $(BUILD_DIR)/apps/supercluster/supercluster --tier global --connections "16 64" --pairs 20
 	bench/allocs/run.sh $(BUILD_DIR)
 	bench/instructions/run.sh $(BUILD_DIR)/apps/supercluster/supercluster
 	$(BUILD_DIR)/bench/model_scan/model_scan_bench

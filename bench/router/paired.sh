@@ -24,9 +24,23 @@
 # those: with M above N the upstream is far less likely to be the limit where the proxies'
 # connections fall unevenly on its workers (the second table shows how they fell).
 #
+# With --tier global the client's request goes through two hops on each side, on the
+# proxies' cores alike: a `--tier global` router in front of the regional one, against
+# two nginx in the same roles. The routers share a store (SQLite, in the run's folder)
+# holding one tenant whose API key is the request's ("bench"), with limits far above the
+# load: each router authenticates the key (a SHA-256 and a lookup) and applies the
+# tenant's rate and concurrency limits, the global one finds the regional one through the
+# store and its health checks. Each nginx looks the key up in a `map`, answers 401 to any
+# other, and applies `limit_req` and `limit_conn` keyed by the tenant; the regional one
+# then proxies as the regional anchor always does. ANCHOR_ROUTER_* do not apply. The two
+# routers share the proxies' cores, so they do not poll for events
+# (router.busy_poll_us=0, as under `supercluster up`): a thread polling on a core another
+# process needs takes its time (with polling: 0.58 of nginx and 214 sleeps per 1,000
+# requests on 2 cores, 16 connections).
+#
 # Usage: bench/router/paired.sh path/to/supercluster [--connections "1 16 64"]
 #                               [--pairs 40] [--slice SECONDS] [--threads N]
-#                               [--upstream-workers M]
+#                               [--upstream-workers M] [--tier regional|global]
 #   Environment: NGINX_BINARY, WRK_BINARY, ROUTER_EXTRA_FLAGS (added to the router's flags),
 #   ANCHOR_ROUTER_FLAGS (when set, the anchor is a second router with these flags instead
 #   of nginx: an A/B of two settings, e.g. "--set router.busy_poll_us=0"),
@@ -47,8 +61,10 @@ pairs=40
 slice=1
 threads=1
 upstream_workers_wanted=0  # 0: as many as the proxies' threads
+tier=regional
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --tier) tier=${2:?--tier needs a value}; shift 2 ;;
     --threads) threads=${2:?--threads needs a value}; shift 2 ;;
     --upstream-workers) upstream_workers_wanted=${2:?--upstream-workers needs a value}; shift 2 ;;
     --connections) connections=${2:?--connections needs a value}; shift 2 ;;
@@ -71,6 +87,10 @@ done
 [[ "$slice" =~ ^[1-9][0-9]*$ ]] || die "--slice must be a positive integer (seconds)"
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
 [[ "$upstream_workers_wanted" =~ ^[0-9]+$ ]] || die "--upstream-workers must be a positive integer"
+[[ "$tier" == regional || "$tier" == global ]] || die "--tier must be regional or global"
+if [[ "$tier" == global && -n "${ANCHOR_ROUTER_FLAGS:-}${ANCHOR_ROUTER_BINARY:-}" ]]; then
+  die "--tier global compares with nginx only (unset ANCHOR_ROUTER_FLAGS and ANCHOR_ROUTER_BINARY)"
+fi
 for c in $connections; do
   [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--connections must be positive integers, got '$c'"
 done
@@ -100,33 +120,142 @@ taskset -c "$upstream_cpus" "$nginx" -p "$work" -e "$work/upstream-error.log" -c
 pids+=($!)
 wait_for_port "$upstream_a"
 
-anchor_port=$(free_port)  # the anchor's port, nginx or a second router
-anchor=nginx
-anchor_binary=${ANCHOR_ROUTER_BINARY:-$supercluster}
-if [[ -n "${ANCHOR_ROUTER_FLAGS:-}" || -n "${ANCHOR_ROUTER_BINARY:-}" ]]; then
-  [[ -x "$anchor_binary" ]] || die "ANCHOR_ROUTER_BINARY is not an executable: $anchor_binary"
-  anchor="anchor router"
-  # shellcheck disable=SC2086  # a list of flags
-  taskset -c "$proxy_cpus" "$anchor_binary" router --tier regional --region bench \
-    --listen "127.0.0.1:$anchor_port" --static-worker "127.0.0.1:$upstream_a" \
+# start_regional_pair: the router (regional tier, static workers) and its anchor (nginx,
+# or a second router: ANCHOR_ROUTER_*) in front of the upstream. Sets anchor, anchor_port,
+# router_port, router_pid and router_pids.
+start_regional_pair() {
+  anchor_port=$(free_port)
+  anchor=nginx
+  anchor_binary=${ANCHOR_ROUTER_BINARY:-$supercluster}
+  if [[ -n "${ANCHOR_ROUTER_FLAGS:-}" || -n "${ANCHOR_ROUTER_BINARY:-}" ]]; then
+    [[ -x "$anchor_binary" ]] || die "ANCHOR_ROUTER_BINARY is not an executable: $anchor_binary"
+    anchor="anchor router"
+    # shellcheck disable=SC2086  # a list of flags
+    taskset -c "$proxy_cpus" "$anchor_binary" router --tier regional --region bench \
+      --listen "127.0.0.1:$anchor_port" --static-worker "127.0.0.1:$upstream_a" \
+      --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads="$threads" \
+      ${ANCHOR_ROUTER_FLAGS:-} >"$work/anchor.log" 2>&1 &
+  else
+    conf=$(nginx_config "$work" proxy on \
+      "$(nginx_least_conn_proxy "$anchor_port" "$upstream_a" "$upstream_b")" "$threads")
+    taskset -c "$proxy_cpus" "$nginx" -p "$work" -e "$work/nginx-error.log" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
+  fi
+  pids+=($!)
+  router_port=$(free_port)
+  # shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
+  taskset -c "$proxy_cpus" "$supercluster" router --tier regional --region bench \
+    --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
     --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads="$threads" \
-    ${ANCHOR_ROUTER_FLAGS:-} >"$work/anchor.log" 2>&1 &
-else
-  conf=$(nginx_config "$work" proxy on \
-    "$(nginx_least_conn_proxy "$anchor_port" "$upstream_a" "$upstream_b")" "$threads")
-  taskset -c "$proxy_cpus" "$nginx" -p "$work" -e "$work/nginx-error.log" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
-fi
-pids+=($!)
-router_port=$(free_port)
-# shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
-taskset -c "$proxy_cpus" "$supercluster" router --tier regional --region bench \
-  --listen "127.0.0.1:$router_port" --static-worker "127.0.0.1:$upstream_a" \
-  --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads="$threads" \
-  ${ROUTER_EXTRA_FLAGS:-} >"$work/router.log" 2>&1 &
-router_pid=$!  # taskset execs the router: this is its pid
-pids+=($!)
-wait_for_port "$anchor_port"
-wait_for_port "$router_port"
+    ${ROUTER_EXTRA_FLAGS:-} >"$work/router.log" 2>&1 &
+  router_pid=$!  # taskset execs the router: this is its pid
+  router_pids=("$router_pid")
+  pids+=($!)
+  wait_for_port "$anchor_port"
+  wait_for_port "$router_port"
+}
+
+# nginx_tenant_gate: the `http {}` lines of an nginx that knows the tenant "bench" by its
+# API key and limits it (far above the load), as a router does with the tenant record.
+nginx_tenant_gate() {
+  cat <<'EOF'
+  map $http_authorization $bench_tenant { "Bearer bench" bench; default ""; }
+  limit_req_zone $bench_tenant zone=tenant_rate:1m rate=1000000r/s;
+  limit_conn_zone $bench_tenant zone=tenant_requests:1m;
+EOF
+}
+
+# nginx_gated_location PROXY_PASS_TARGET EXTRA_LINES: a `location /` that answers 401 to
+# an unknown key, applies the tenant's limits and proxies over kept-alive HTTP/1.1.
+nginx_gated_location() {
+  cat <<EOF
+    location / {
+      if (\$bench_tenant = "") { return 401; }
+      limit_req zone=tenant_rate burst=1000000 nodelay;
+      limit_conn tenant_requests 65535;
+      proxy_pass $1;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+$2
+    }
+EOF
+}
+
+# start_global_pair: the routers' global tier in front of their regional one, and two nginx
+# in the same roles (see --tier global above). Sets what start_regional_pair sets;
+# router_pid is the regional router (the one connected to the upstream).
+start_global_pair() {
+  local store="sqlite://$work/state.db" key_hash regional_port anchor_regional_port
+  anchor=nginx
+  key_hash=$(printf %s bench | sha256sum | cut -d' ' -f1)
+  "$supercluster" store put --store "$store" /sc/v1/tenants/bench \
+    "{\"schema\":1,\"kind\":\"Tenant\",\"id\":\"bench\",\"display_name\":\"bench\",\"api_key_hashes\":[\"$key_hash\"],\"policy_id\":\"\",\"requests_per_second\":1000000.0,\"max_concurrent_requests\":65535,\"allowed_regions\":[],\"allow_plaintext\":true}" \
+    >/dev/null || die "could not write the tenant record to $store"
+  regional_port=$(free_port)
+  router_port=$(free_port)
+  # shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
+  taskset -c "$proxy_cpus" "$supercluster" router --tier regional --region bench \
+    --listen "127.0.0.1:$regional_port" --store "$store" --static-worker "127.0.0.1:$upstream_a" \
+    --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads="$threads" \
+    --set router.busy_poll_us=0 ${ROUTER_EXTRA_FLAGS:-} >"$work/router.log" 2>&1 &
+  router_pid=$!
+  pids+=($!)
+  # shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
+  taskset -c "$proxy_cpus" "$supercluster" router --tier global --listen "127.0.0.1:$router_port" \
+    --store "$store" --log-level warn --set server.io_threads="$threads" \
+    --set router.busy_poll_us=0 ${ROUTER_EXTRA_FLAGS:-} >"$work/global.log" 2>&1 &
+  router_pids=("$router_pid" "$!")
+  pids+=($!)
+
+  anchor_regional_port=$(free_port)
+  anchor_port=$(free_port)
+  conf=$(nginx_config "$work" anchor-regional on "$(nginx_tenant_gate)
+  upstream backends {
+    least_conn;
+    server 127.0.0.1:$upstream_a;
+    server 127.0.0.1:$upstream_b;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$anchor_regional_port;
+$(nginx_gated_location http://backends '      proxy_set_header X-Supercluster-Request-Id $http_x_supercluster_request_id;
+      proxy_set_header X-Supercluster-Tenant $bench_tenant;
+      proxy_set_header Authorization "";')
+  }" "$threads")
+  taskset -c "$proxy_cpus" "$nginx" -p "$work" -e "$work/anchor-regional-error.log" -c "$conf" \
+    -g 'daemon off;' >"$work/anchor-regional.log" 2>&1 &
+  pids+=($!)
+  conf=$(nginx_config "$work" anchor-global on "$(nginx_tenant_gate)
+  upstream regional {
+    server 127.0.0.1:$anchor_regional_port;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$anchor_port;
+$(nginx_gated_location http://regional '      proxy_set_header X-Supercluster-Request-Id $pid-$connection-$connection_requests;')
+  }" "$threads")
+  taskset -c "$proxy_cpus" "$nginx" -p "$work" -e "$work/anchor-global-error.log" -c "$conf" \
+    -g 'daemon off;' >"$work/anchor-global.log" 2>&1 &
+  pids+=($!)
+  wait_for_port "$anchor_port"
+  wait_for_port "$router_port"
+  # The global router routes once its health check has seen the regional one registered.
+  local url try code
+  for url in "http://127.0.0.1:$router_port" "http://127.0.0.1:$anchor_port"; do
+    for try in $(seq 100); do
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Authorization: Bearer bench' \
+        -H 'Content-Type: application/json' -d '{"model":"bench","prompt":"hi","max_tokens":1}' \
+        "$url/v1/completions" || true)
+      [[ "$code" == 200 ]] && break
+      sleep 0.1
+    done
+    [[ "$code" == 200 ]] || die "$url did not answer 200 within 10 s (last: $code)"
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Authorization: Bearer wrong' \
+      -d '{}' "$url/v1/completions" || true)
+    [[ "$code" == 401 ]] || die "$url answered $code to an unknown API key, not 401"
+  done
+}
+
+if [[ "$tier" == global ]]; then start_global_pair; else start_regional_pair; fi
 
 write_completion_lua "$work/request.lua" 'done = function(summary, latency, requests)
   local e = summary.errors
@@ -138,7 +267,8 @@ end'
 # threads). Its io threads poll while there is work, so under load a sleep is a wait for a
 # lock (or a poll that found nothing for router.busy_poll_us).
 router_sleeps() {
-  cat /proc/"$router_pid"/task/*/status 2>/dev/null |
+  local pid
+  for pid in "${router_pids[@]}"; do cat /proc/"$pid"/task/*/status 2>/dev/null; done |
     awk '/^voluntary_ctxt_switches/ {sum += $2} END {print sum + 0}'
 }
 
@@ -186,7 +316,11 @@ drive() {
   echo "$requests"
 }
 
-echo "Paired slices: router vs $anchor, least-connection proxying to 2 upstream addresses"
+if [[ "$tier" == global ]]; then
+  echo "Paired slices: global and regional routers vs two nginx in their roles, each checking the API key and the tenant's limits, least-connection proxying to 2 upstream addresses"
+else
+  echo "Paired slices: router vs $anchor, least-connection proxying to 2 upstream addresses"
+fi
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, Linux $(uname -r), $("$nginx" -v 2>&1 | sed 's/^nginx version: //')"
 echo "binary:  $("$supercluster" version 2>&1 | head -1)"
 echo "cores:   proxies' $(cpu_siblings "$proxy_cpus"), upstream's $(cpu_siblings "$upstream_cpus")"
