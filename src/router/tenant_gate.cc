@@ -65,10 +65,26 @@ std::string_view BearerToken(std::string_view authorization) {
 
 }  // namespace
 
+namespace {
+
+// OpenSSL's SHA-256, fetched from its providers once. Given EVP_sha256() instead, OpenSSL 3
+// fetches the implementation again on every EVP_Digest call, which cost as much as
+// hashing a short key itself (callgrind: 2.2k of the 5.5k instructions per request).
+// Never freed: it lives as long as the process.
+const EVP_MD* Sha256() {
+  static const EVP_MD* const md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched != nullptr ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+
+}  // namespace
+
 std::string HashApiKey(std::string_view api_key) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_Digest(api_key.data(), api_key.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+  if (EVP_Digest(api_key.data(), api_key.size(), digest, &length, Sha256(), nullptr) != 1) {
     return std::string();  // OpenSSL failed to hash; an empty hash matches no tenant
   }
   return crypto::ToHex(crypto::ByteView(digest, length));
