@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
@@ -82,9 +83,15 @@ const EVP_MD* Sha256() {
 }  // namespace
 
 std::string HashApiKey(std::string_view api_key) {
+  // One digest context per thread, reset by each use: EVP_Digest makes and frees one per
+  // call (0.3k instructions per request, callgrind).
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(
+      EVP_MD_CTX_new(), EVP_MD_CTX_free);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_Digest(api_key.data(), api_key.size(), digest, &length, Sha256(), nullptr) != 1) {
+  if (!context || EVP_DigestInit_ex(context.get(), Sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(context.get(), api_key.data(), api_key.size()) != 1 ||
+      EVP_DigestFinal_ex(context.get(), digest, &length) != 1) {
     return std::string();  // OpenSSL failed to hash; an empty hash matches no tenant
   }
   return crypto::ToHex(crypto::ByteView(digest, length));
