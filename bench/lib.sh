@@ -216,6 +216,96 @@ upstream_json_location() {
   echo "location / { default_type application/json; return 200 '{\"bench\":\"upstream\"}'; }"
 }
 
+# nginx_tenant_gate: the `http {}` lines of an nginx that knows the tenant "bench" by its
+# API key and limits it (far above the load), as a router does with the tenant record.
+nginx_tenant_gate() {
+  cat <<'EOF'
+  map $http_authorization $bench_tenant { "Bearer bench" bench; default ""; }
+  limit_req_zone $bench_tenant zone=tenant_rate:1m rate=1000000r/s;
+  limit_conn_zone $bench_tenant zone=tenant_requests:1m;
+EOF
+}
+
+# nginx_gated_location PROXY_PASS_TARGET EXTRA_LINES: a `location /` that answers 401 to
+# an unknown key, applies the tenant's limits and proxies over kept-alive HTTP/1.1.
+nginx_gated_location() {
+  cat <<EOF
+    location / {
+      if (\$bench_tenant = "") { return 401; }
+      limit_req zone=tenant_rate burst=1000000 nodelay;
+      limit_conn tenant_requests 65535;
+      proxy_pass $1;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+$2
+    }
+EOF
+}
+
+# put_bench_tenant SUPERCLUSTER STORE_URL: writes the tenant "bench" to the store: its API
+# key is the benchmark request's ("bench"), its limits far above any load.
+put_bench_tenant() {
+  local key_hash
+  key_hash=$(printf %s bench | sha256sum | cut -d' ' -f1)
+  "$1" store put --store "$2" /sc/v1/tenants/bench \
+    "{\"schema\":1,\"kind\":\"Tenant\",\"id\":\"bench\",\"display_name\":\"bench\",\"api_key_hashes\":[\"$key_hash\"],\"policy_id\":\"\",\"requests_per_second\":1000000.0,\"max_concurrent_requests\":65535,\"allowed_regions\":[],\"allow_plaintext\":true}" \
+    >/dev/null || die "could not write the tenant record to $2"
+}
+
+# nginx_regional_hop_config DIR NAME LISTEN_PORT UPSTREAM_A UPSTREAM_B WORKERS [MASTER]: the
+# config file of an nginx in the regional router's role on the two-hop path: the key check
+# and the tenant's limits, then least-connection proxying to the upstream with what a
+# regional router sends a worker (the request id it was given, the tenant, no
+# Authorization). MASTER: master_process on (default) or off.
+nginx_regional_hop_config() {
+  nginx_config "$1" "$2" "${7:-on}" "$(nginx_tenant_gate)
+  upstream backends {
+    least_conn;
+    server 127.0.0.1:$4;
+    server 127.0.0.1:$5;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$3;
+$(nginx_gated_location http://backends '      proxy_set_header X-Supercluster-Request-Id $http_x_supercluster_request_id;
+      proxy_set_header X-Supercluster-Tenant $bench_tenant;
+      proxy_set_header Authorization "";')
+  }" "$6"
+}
+
+# nginx_global_hop_config DIR NAME LISTEN_PORT REGIONAL_PORT WORKERS [MASTER]: the config
+# file of an nginx in the global router's role: the key check and the tenant's limits, then
+# proxying to the regional hop with a request id of its own and the key passed on.
+nginx_global_hop_config() {
+  nginx_config "$1" "$2" "${6:-on}" "$(nginx_tenant_gate)
+  upstream regional {
+    server 127.0.0.1:$4;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$3;
+$(nginx_gated_location http://regional '      proxy_set_header X-Supercluster-Request-Id $pid-$connection-$connection_requests;')
+  }" "$5"
+}
+
+# wait_for_key_check URL: until URL answers the benchmark request with its key 200 (a
+# global router routes once its health check has seen the regional one), or die after
+# 10 s; then checks that another key gets 401.
+wait_for_key_check() {
+  local try code
+  for try in $(seq 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Authorization: Bearer bench' \
+      -H 'Content-Type: application/json' -d '{"model":"bench","prompt":"hi","max_tokens":1}' \
+      "$1/v1/completions" || true)
+    [[ "$code" == 200 ]] && break
+    sleep 0.1
+  done
+  [[ "$code" == 200 ]] || die "$1 did not answer 200 within 10 s (last: $code)"
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Authorization: Bearer wrong' \
+    -d '{}' "$1/v1/completions" || true)
+  [[ "$code" == 401 ]] || die "$1 answered $code to an unknown API key, not 401"
+}
+
 # write_completion_lua PATH [LUA]: writes the wrk script of the proxy benchmarks' request,
 # POST with a 49-byte OpenAI-style completion body and `Authorization: Bearer bench`, set
 # once (wrk's fast path: no Lua per request); LUA (a done() hook, say) is appended.

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# User-space instructions per request, for three jobs, each against nginx doing the same:
+# User-space instructions per request, for four jobs, each against nginx doing the same:
 #   proxy:    `supercluster router` and nginx doing the same least-connection proxying (the
 #             set-up and POST request of bench/router);
 #   upstream: the upstream nginx those two proxy to, counted while each proxy feeds it
 #             (run natively): what each proxy's requests cost the upstream (where the
 #             upstream is the limit, a proxy whose requests cost it more gets fewer
 #             answers; the router's health checks are counted too, a few per run);
+#   global:   the two-hop path of `paired.sh --tier global` (a global router in front of
+#             a regional one with a store, each checking the API key and the tenant's
+#             limits), each hop counted in turn, against two nginx in those roles;
 #   serve:    `supercluster serve` and nginx answering GET /v1/echo with the same 24-byte
 #             body (the set-up of bench/http).
 # The proxy job also measures asio_floor_proxy (bench/instructions/asio_floor_proxy.cc), the
@@ -24,7 +27,7 @@
 # read-modify-writes: mutexes, reference counts; bench/instructions/locked.py).
 #
 # Usage: bench/instructions/run.sh path/to/supercluster [--connections N] [--duration S]
-#                                         [--jobs "proxy upstream serve"]
+#                                         [--jobs "proxy upstream global serve"]
 #   Needs valgrind, nginx, wrk, objdump and python3 (scripts/install-deps). About 40 s
 #   per job.
 #   Each server's profile is kept as $OUT_DIR/callgrind-<name>.out (default build/bench),
@@ -42,7 +45,7 @@ supercluster=$1
 shift
 connections=16
 duration=5
-jobs="proxy upstream serve"
+jobs="proxy upstream global serve"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --connections) connections=${2:?--connections needs a value}; shift 2 ;;
@@ -63,8 +66,8 @@ done
 [[ "$connections" =~ ^[1-9][0-9]*$ ]] || die "--connections must be a positive integer"
 [[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer (seconds)"
 for job in $jobs; do
-  [[ "$job" == proxy || "$job" == upstream || "$job" == serve ]] ||
-    die "unknown job '$job' (proxy, upstream or serve)"
+  [[ "$job" == proxy || "$job" == upstream || "$job" == global || "$job" == serve ]] ||
+    die "unknown job '$job' (proxy, upstream, global or serve)"
 done
 
 work=$(mktemp -d)
@@ -230,6 +233,59 @@ upstream_job() {
   done
   echo
   ratio upstream-for-router upstream-for-nginx-proxy
+}
+
+# The two-hop path of `paired.sh --tier global`: a global router in front of a store-mode
+# regional one, each checking the API key and applying the tenant's limits, against two
+# nginx in those roles (bench/lib.sh). Each of the four is counted in turn while the hop
+# beside it runs natively: what a request costs at each hop.
+global_job() {
+  local counted store regional_port global_port conf other entry
+  local regional_command=() global_command=()
+  echo "global: the two-hop path (global, then regional), the API key and the tenant's limits at each hop"
+  echo
+  echo "| hop | requests | user-space instructions per request | L1i misses per request | locked instructions per request |"
+  echo "|---|---:|---:|---:|---:|"
+  for counted in nginx-global router-global nginx-regional router-regional; do
+    regional_port=$(free_port)
+    global_port=$(free_port)
+    if [[ "$counted" == router-* ]]; then
+      store="sqlite://$work/state-$counted.db"
+      put_bench_tenant "$supercluster" "$store"
+      regional_command=("$supercluster" router --tier regional --region bench
+        --listen "127.0.0.1:$regional_port" --store "$store"
+        --static-worker "127.0.0.1:$upstream_a" --static-worker "127.0.0.1:$upstream_b"
+        --log-level warn --set server.io_threads=1 --set router.busy_poll_us=0)
+      global_command=("$supercluster" router --tier global --listen "127.0.0.1:$global_port"
+        --store "$store" --log-level warn --set server.io_threads=1 --set router.busy_poll_us=0)
+    else
+      conf=$(nginx_regional_hop_config "$work" "$counted-regional" "$regional_port" \
+        "$upstream_a" "$upstream_b" 1 off)
+      regional_command=("$nginx" -p "$work" -e "$work/$counted-regional-error.log" -c "$conf"
+        -g 'daemon off;')
+      conf=$(nginx_global_hop_config "$work" "$counted-global" "$global_port" "$regional_port" 1 off)
+      global_command=("$nginx" -p "$work" -e "$work/$counted-global-error.log" -c "$conf"
+        -g 'daemon off;')
+    fi
+    if [[ "$counted" == *-regional ]]; then
+      start_counted "$counted" "$regional_port" "${regional_command[@]}"
+      "${global_command[@]}" >"$work/$counted-other.log" 2>&1 &
+      other=$!
+    else
+      "${regional_command[@]}" >"$work/$counted-other.log" 2>&1 &
+      other=$!
+      start_counted "$counted" "$global_port" "${global_command[@]}"
+    fi
+    pids+=("$other")
+    entry=http://127.0.0.1:$global_port
+    wait_for_port "$global_port"
+    wait_for_key_check "$entry"
+    count "$counted" "$counted_pid" "$entry/v1/completions" "$work/request.lua"
+    stop_process "$other" "the hop beside $counted"
+  done
+  echo
+  ratio router-global nginx-global
+  ratio router-regional nginx-regional
 }
 
 serve_job() {

@@ -154,42 +154,13 @@ start_regional_pair() {
   wait_for_port "$router_port"
 }
 
-# nginx_tenant_gate: the `http {}` lines of an nginx that knows the tenant "bench" by its
-# API key and limits it (far above the load), as a router does with the tenant record.
-nginx_tenant_gate() {
-  cat <<'EOF'
-  map $http_authorization $bench_tenant { "Bearer bench" bench; default ""; }
-  limit_req_zone $bench_tenant zone=tenant_rate:1m rate=1000000r/s;
-  limit_conn_zone $bench_tenant zone=tenant_requests:1m;
-EOF
-}
-
-# nginx_gated_location PROXY_PASS_TARGET EXTRA_LINES: a `location /` that answers 401 to
-# an unknown key, applies the tenant's limits and proxies over kept-alive HTTP/1.1.
-nginx_gated_location() {
-  cat <<EOF
-    location / {
-      if (\$bench_tenant = "") { return 401; }
-      limit_req zone=tenant_rate burst=1000000 nodelay;
-      limit_conn tenant_requests 65535;
-      proxy_pass $1;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-$2
-    }
-EOF
-}
-
 # start_global_pair: the routers' global tier in front of their regional one, and two nginx
 # in the same roles (see --tier global above). Sets what start_regional_pair sets;
 # router_pid is the regional router (the one connected to the upstream).
 start_global_pair() {
-  local store="sqlite://$work/state.db" key_hash regional_port anchor_regional_port
+  local store="sqlite://$work/state.db" regional_port anchor_regional_port
   anchor=nginx
-  key_hash=$(printf %s bench | sha256sum | cut -d' ' -f1)
-  "$supercluster" store put --store "$store" /sc/v1/tenants/bench \
-    "{\"schema\":1,\"kind\":\"Tenant\",\"id\":\"bench\",\"display_name\":\"bench\",\"api_key_hashes\":[\"$key_hash\"],\"policy_id\":\"\",\"requests_per_second\":1000000.0,\"max_concurrent_requests\":65535,\"allowed_regions\":[],\"allow_plaintext\":true}" \
-    >/dev/null || die "could not write the tenant record to $store"
+  put_bench_tenant "$supercluster" "$store"
   regional_port=$(free_port)
   router_port=$(free_port)
   # shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
@@ -208,51 +179,20 @@ start_global_pair() {
 
   anchor_regional_port=$(free_port)
   anchor_port=$(free_port)
-  conf=$(nginx_config "$work" anchor-regional on "$(nginx_tenant_gate)
-  upstream backends {
-    least_conn;
-    server 127.0.0.1:$upstream_a;
-    server 127.0.0.1:$upstream_b;
-    keepalive 64;
-  }
-  server {
-    listen 127.0.0.1:$anchor_regional_port;
-$(nginx_gated_location http://backends '      proxy_set_header X-Supercluster-Request-Id $http_x_supercluster_request_id;
-      proxy_set_header X-Supercluster-Tenant $bench_tenant;
-      proxy_set_header Authorization "";')
-  }" "$threads")
+  conf=$(nginx_regional_hop_config "$work" anchor-regional "$anchor_regional_port" \
+    "$upstream_a" "$upstream_b" "$threads")
   taskset -c "$proxy_cpus" "$nginx" -p "$work" -e "$work/anchor-regional-error.log" -c "$conf" \
     -g 'daemon off;' >"$work/anchor-regional.log" 2>&1 &
   pids+=($!)
-  conf=$(nginx_config "$work" anchor-global on "$(nginx_tenant_gate)
-  upstream regional {
-    server 127.0.0.1:$anchor_regional_port;
-    keepalive 64;
-  }
-  server {
-    listen 127.0.0.1:$anchor_port;
-$(nginx_gated_location http://regional '      proxy_set_header X-Supercluster-Request-Id $pid-$connection-$connection_requests;')
-  }" "$threads")
+  conf=$(nginx_global_hop_config "$work" anchor-global "$anchor_port" "$anchor_regional_port" \
+    "$threads")
   taskset -c "$proxy_cpus" "$nginx" -p "$work" -e "$work/anchor-global-error.log" -c "$conf" \
     -g 'daemon off;' >"$work/anchor-global.log" 2>&1 &
   pids+=($!)
   wait_for_port "$anchor_port"
   wait_for_port "$router_port"
-  # The global router routes once its health check has seen the regional one registered.
-  local url try code
-  for url in "http://127.0.0.1:$router_port" "http://127.0.0.1:$anchor_port"; do
-    for try in $(seq 100); do
-      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Authorization: Bearer bench' \
-        -H 'Content-Type: application/json' -d '{"model":"bench","prompt":"hi","max_tokens":1}' \
-        "$url/v1/completions" || true)
-      [[ "$code" == 200 ]] && break
-      sleep 0.1
-    done
-    [[ "$code" == 200 ]] || die "$url did not answer 200 within 10 s (last: $code)"
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Authorization: Bearer wrong' \
-      -d '{}' "$url/v1/completions" || true)
-    [[ "$code" == 401 ]] || die "$url answered $code to an unknown API key, not 401"
-  done
+  wait_for_key_check "http://127.0.0.1:$router_port"
+  wait_for_key_check "http://127.0.0.1:$anchor_port"
 }
 
 if [[ "$tier" == global ]]; then start_global_pair; else start_regional_pair; fi
