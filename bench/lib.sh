@@ -252,6 +252,21 @@ put_bench_tenant() {
     >/dev/null || die "could not write the tenant record to $2"
 }
 
+# router_hop_commands SUPERCLUSTER STORE REGIONAL_PORT GLOBAL_PORT UPSTREAM_A UPSTREAM_B
+# THREADS: sets regional_hop_command and global_hop_command (arrays), the two router tiers
+# of the two-hop path: a regional router with a store (the API key checked) and static
+# workers at the two upstream ports, and a global one finding it through the store. They
+# share cores with each other, so they do not poll for events (router.busy_poll_us=0, as
+# under `supercluster up`).
+router_hop_commands() {
+  regional_hop_command=("$1" router --tier regional --region bench
+    --listen "127.0.0.1:$3" --store "$2" --static-worker "127.0.0.1:$5"
+    --static-worker "127.0.0.1:$6" --log-level warn --set server.io_threads="$7"
+    --set router.busy_poll_us=0)
+  global_hop_command=("$1" router --tier global --listen "127.0.0.1:$4" --store "$2"
+    --log-level warn --set server.io_threads="$7" --set router.busy_poll_us=0)
+}
+
 # nginx_regional_hop_config DIR NAME LISTEN_PORT UPSTREAM_A UPSTREAM_B WORKERS [MASTER]: the
 # config file of an nginx in the regional router's role on the two-hop path: the key check
 # and the tenant's limits, then least-connection proxying to the upstream with what a

@@ -252,12 +252,10 @@ global_job() {
     if [[ "$counted" == router-* ]]; then
       store="sqlite://$work/state-$counted.db"
       put_bench_tenant "$supercluster" "$store"
-      regional_command=("$supercluster" router --tier regional --region bench
-        --listen "127.0.0.1:$regional_port" --store "$store"
-        --static-worker "127.0.0.1:$upstream_a" --static-worker "127.0.0.1:$upstream_b"
-        --log-level warn --set server.io_threads=1 --set router.busy_poll_us=0)
-      global_command=("$supercluster" router --tier global --listen "127.0.0.1:$global_port"
-        --store "$store" --log-level warn --set server.io_threads=1 --set router.busy_poll_us=0)
+      router_hop_commands "$supercluster" "$store" "$regional_port" "$global_port" \
+        "$upstream_a" "$upstream_b" 1
+      regional_command=("${regional_hop_command[@]}")
+      global_command=("${global_hop_command[@]}")
     else
       conf=$(nginx_regional_hop_config "$work" "$counted-regional" "$regional_port" \
         "$upstream_a" "$upstream_b" 1 off)

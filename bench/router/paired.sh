@@ -86,7 +86,8 @@ done
 [[ "$pairs" =~ ^[1-9][0-9]*$ && "$pairs" -ge 2 ]] || die "--pairs must be an integer of 2 or more"
 [[ "$slice" =~ ^[1-9][0-9]*$ ]] || die "--slice must be a positive integer (seconds)"
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
-[[ "$upstream_workers_wanted" =~ ^[0-9]+$ ]] || die "--upstream-workers must be a positive integer"
+[[ "$upstream_workers_wanted" =~ ^[1-9][0-9]*$ || "$upstream_workers_wanted" == 0 ]] ||
+  die "--upstream-workers must be a positive integer"
 [[ "$tier" == regional || "$tier" == global ]] || die "--tier must be regional or global"
 if [[ "$tier" == global && -n "${ANCHOR_ROUTER_FLAGS:-}${ANCHOR_ROUTER_BINARY:-}" ]]; then
   die "--tier global compares with nginx only (unset ANCHOR_ROUTER_FLAGS and ANCHOR_ROUTER_BINARY)"
@@ -163,17 +164,16 @@ start_global_pair() {
   put_bench_tenant "$supercluster" "$store"
   regional_port=$(free_port)
   router_port=$(free_port)
+  router_hop_commands "$supercluster" "$store" "$regional_port" "$router_port" "$upstream_a" \
+    "$upstream_b" "$threads"
   # shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
-  taskset -c "$proxy_cpus" "$supercluster" router --tier regional --region bench \
-    --listen "127.0.0.1:$regional_port" --store "$store" --static-worker "127.0.0.1:$upstream_a" \
-    --static-worker "127.0.0.1:$upstream_b" --log-level warn --set server.io_threads="$threads" \
-    --set router.busy_poll_us=0 ${ROUTER_EXTRA_FLAGS:-} >"$work/router.log" 2>&1 &
+  taskset -c "$proxy_cpus" "${regional_hop_command[@]}" ${ROUTER_EXTRA_FLAGS:-} \
+    >"$work/router.log" 2>&1 &
   router_pid=$!
   pids+=($!)
   # shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
-  taskset -c "$proxy_cpus" "$supercluster" router --tier global --listen "127.0.0.1:$router_port" \
-    --store "$store" --log-level warn --set server.io_threads="$threads" \
-    --set router.busy_poll_us=0 ${ROUTER_EXTRA_FLAGS:-} >"$work/global.log" 2>&1 &
+  taskset -c "$proxy_cpus" "${global_hop_command[@]}" ${ROUTER_EXTRA_FLAGS:-} \
+    >"$work/global.log" 2>&1 &
   router_pids=("$router_pid" "$!")
   pids+=($!)
 
