@@ -14,7 +14,7 @@ import sys
 
 
 def per_request(path, requests):
-    out = subprocess.run(['callgrind_annotate', '--threshold=100', path],
+    out = subprocess.run(['callgrind_annotate', '--show=Ir', '--auto=no', '--threshold=100', path],
                          capture_output=True, text=True, check=True).stdout
     costs = {}
     for line in out.splitlines():
