@@ -154,7 +154,8 @@ class RouterService::Handlers {
       admitted.tenant = Anonymous();
       return admitted;
     }
-    base::Result<store::Tenant> tenant = gate->Authenticate(request.headers.Get("Authorization"));
+    base::Result<std::shared_ptr<const store::Tenant>> tenant =
+        gate->Authenticate(request.headers.Find("Authorization").value_or(std::string_view()));
     if (!tenant.ok()) {
       net::HttpResponse response =
           ErrorResponse(401, tenant.status().message(), "unauthenticated");
@@ -162,7 +163,8 @@ class RouterService::Handlers {
       return Refuse(request, responder, std::move(response), RequestOutcome::kUnauthenticated);
     }
     std::chrono::seconds retry_after{1};
-    base::Result<Admission> admission = gate->Admit(*tenant, request.body.size(), &retry_after);
+    base::Result<std::shared_ptr<AdmissionTicket>> admission =
+        gate->Admit(**tenant, request.body.size(), &retry_after);
     if (!admission.ok()) {
       if (admission.status().code() == base::StatusCode::kOutOfRange) {
         return Refuse(request, responder,
@@ -173,8 +175,8 @@ class RouterService::Handlers {
       response.headers.Set("Retry-After", std::to_string(std::max<int64_t>(1, retry_after.count())));
       return Refuse(request, responder, std::move(response), RequestOutcome::kRateLimited);
     }
-    admitted.tenant = std::make_shared<const store::Tenant>(std::move(*tenant));
-    admitted.hold = std::shared_ptr<AdmissionTicket>(std::move(admission->ticket));
+    admitted.tenant = std::move(*tenant);
+    admitted.hold = std::move(*admission);
     return admitted;
   }
 

@@ -1,19 +1,23 @@
 // The tenant gate: an index from API key hash to tenant, rebuilt from the cache's snapshot
 // only when the cache's version moves and read per request from a reference each thread
-// keeps (store::DerivedView), and per-tenant counters (a token bucket and an in-flight count) that outlive
-// index rebuilds.
+// keeps (store::DerivedView); each thread's own copies of the tenant records it hands out;
+// and per-tenant counters (a token bucket and an in-flight count) that outlive index
+// rebuilds, found per request through a map each thread keeps.
 #include "router/tenant_gate.h"
 
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
 
+#include "base/adaptive_mutex.h"
 #include "crypto/bytes.h"
 #include "crypto/secret.h"
 #include "store/derived_view.h"
@@ -27,21 +31,6 @@ using Clock = std::chrono::steady_clock;
 // Keys longer than this are refused before hashing: no real key is this long, and hashing
 // megabytes per request would be a cheap way to load the router.
 constexpr size_t kMaxApiKeyBytes = 1024;
-constexpr size_t kSha256HexDigits = 64;
-
-bool IsHexDigest(const std::string& text) {
-  if (text.size() != kSha256HexDigits) return false;
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-  });
-}
-
-std::string LowerCase(std::string text) {
-  for (char& c : text) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-  }
-  return text;
-}
 
 // The key of "Bearer KEY" (scheme case-insensitive, RFC 7235), or "" when the value is not
 // that shape. A key is visible ASCII without spaces.
@@ -80,35 +69,57 @@ const EVP_MD* Sha256() {
   return md;
 }
 
-}  // namespace
+using Sha256Digest = std::array<uint8_t, 32>;
 
-std::string HashApiKey(std::string_view api_key) {
+// False only when OpenSSL fails.
+bool Sha256Of(std::string_view data, Sha256Digest* digest) {
   // One digest context per thread, reset by each use: EVP_Digest makes and frees one per
   // call (0.3k instructions per request, callgrind).
   thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(
       EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (!context || EVP_DigestInit_ex(context.get(), Sha256(), nullptr) != 1 ||
-      EVP_DigestUpdate(context.get(), api_key.data(), api_key.size()) != 1 ||
-      EVP_DigestFinal_ex(context.get(), digest, &length) != 1) {
-    return std::string();  // OpenSSL failed to hash; an empty hash matches no tenant
+  return context && EVP_DigestInit_ex(context.get(), Sha256(), nullptr) == 1 &&
+         EVP_DigestUpdate(context.get(), data.data(), data.size()) == 1 &&
+         EVP_DigestFinal_ex(context.get(), digest->data(), &length) == 1 &&
+         length == digest->size();
+}
+
+// A SHA-256 digest is evenly spread already: its first bytes are a good hash. (The index
+// holds only digests from the store's records; a caller's guess is only looked up.)
+struct DigestHash {
+  size_t operator()(const Sha256Digest& digest) const {
+    size_t value;
+    std::memcpy(&value, digest.data(), sizeof value);
+    return value;
   }
-  return crypto::ToHex(crypto::ByteView(digest, length));
+};
+
+}  // namespace
+
+std::string HashApiKey(std::string_view api_key) {
+  Sha256Digest digest;
+  if (!Sha256Of(api_key, &digest)) return std::string();  // an empty hash matches no tenant
+  return crypto::ToHex(digest);
 }
 
 namespace {
 
+// Tells one index from every other built in this process (the threads' copies of its
+// tenants are kept by it).
+std::atomic<uint64_t> next_index_id{1};
+
 // Every tenant of one snapshot, and which tenant each key hash belongs to.
 struct TenantIndex {
+  uint64_t id = 0;
   std::vector<store::Tenant> tenants;
-  std::unordered_map<std::string, size_t> tenant_by_hash;  // lower-case hex -> tenants[i]
+  std::unordered_map<Sha256Digest, size_t, DigestHash> tenant_by_hash;  // -> tenants[i]
 };
 
 TenantIndex BuildIndex(const store::PrefixSnapshot& snapshot) {
   TenantIndex index;
-  std::unordered_map<std::string, std::string> owner_of_hash;  // for the duplicate check
-  std::vector<std::string> ambiguous;
+  index.id = next_index_id.fetch_add(1, std::memory_order_relaxed);
+  std::unordered_map<Sha256Digest, std::string, DigestHash> owner_of_hash;  // duplicates
+  std::vector<Sha256Digest> ambiguous;
   for (const auto& [key, entry] : snapshot.entries) {
     auto tenant = store::DecodeTenant(entry.value, key);
     if (!tenant.ok()) {
@@ -118,34 +129,58 @@ TenantIndex BuildIndex(const store::PrefixSnapshot& snapshot) {
     }
     size_t position = index.tenants.size();
     for (const std::string& hash : tenant->api_key_hashes) {
-      if (!IsHexDigest(hash)) {
+      crypto::Bytes bytes;
+      // Hex of either case: the digest's bytes are what is compared.
+      if (!crypto::FromHex(hash, &bytes) || bytes.size() != sizeof(Sha256Digest)) {
         spdlog::warn("tenant gate: tenant {} has an api_key_hashes entry that is not a "
                      "SHA-256 hex digest; ignored",
                      tenant->id);
         continue;
       }
-      std::string normalized = LowerCase(hash);
-      auto [existing, inserted] = owner_of_hash.emplace(normalized, tenant->id);
+      Sha256Digest digest;
+      std::copy(bytes.begin(), bytes.end(), digest.begin());
+      auto [existing, inserted] = owner_of_hash.emplace(digest, tenant->id);
       if (!inserted && existing->second != tenant->id) {
-        ambiguous.push_back(normalized);
+        ambiguous.push_back(digest);
         spdlog::warn("tenant gate: tenants {} and {} share an API key hash; that key is "
                      "refused for both until one is removed",
                      existing->second, tenant->id);
         continue;
       }
-      index.tenant_by_hash.emplace(std::move(normalized), position);
+      index.tenant_by_hash.emplace(digest, position);
     }
     index.tenants.push_back(std::move(*tenant));
   }
   // A key shared by two tenants could be answered as either; refusing it is the only
   // answer that never hands tenant A's caller to tenant B.
-  for (const std::string& hash : ambiguous) index.tenant_by_hash.erase(hash);
+  for (const Sha256Digest& digest : ambiguous) index.tenant_by_hash.erase(digest);
   return index;
 }
 
-// Counters of one tenant. Shared with its tickets, which may outlive the gate.
+// The calling thread's own copy of tenants[position] of `index`. A thread keeps copies of
+// the tenants of the last index it read (of any gate), made on first use: the pointers a
+// request copies then count on this thread's lines, where one copy shared by all threads
+// would have every io thread write its count.
+std::shared_ptr<const store::Tenant> ThreadCopyOf(const TenantIndex& index, size_t position) {
+  struct Copies {
+    uint64_t index_id = 0;
+    std::vector<std::shared_ptr<const store::Tenant>> tenants;  // null until asked for
+  };
+  thread_local Copies copies;
+  if (copies.index_id != index.id) {
+    copies.tenants.assign(index.tenants.size(), nullptr);
+    copies.index_id = index.id;
+  }
+  std::shared_ptr<const store::Tenant>& copy = copies.tenants[position];
+  if (!copy) copy = std::make_shared<const store::Tenant>(index.tenants[position]);
+  return copy;
+}
+
+// Counters of one tenant, shared by every thread. Shared with its tickets, which may
+// outlive the gate.
 struct TenantCounters {
-  double tokens = -1;  // < 0: not yet filled (the first request finds a full bucket)
+  base::AdaptiveMutex mutex;  // guards tokens and refilled_at; held for a few instructions
+  double tokens = -1;         // < 0: not yet filled (the first request finds a full bucket)
   Clock::time_point refilled_at;
   std::atomic<int64_t> in_flight{0};
 };
@@ -159,6 +194,10 @@ class Ticket final : public AdmissionTicket {
   std::shared_ptr<TenantCounters> counters_;
 };
 
+// Tells one gate from every other made in this process (the threads' maps of counters are
+// kept by it).
+std::atomic<uint64_t> next_gate_id{1};
+
 }  // namespace
 
 struct TenantGate::State {
@@ -168,18 +207,36 @@ struct TenantGate::State {
     if (!options.clock) options.clock = [] { return Clock::now(); };
   }
 
-  std::shared_ptr<TenantCounters> CountersOf(const std::string& tenant_id) {
-    auto& counters = counters_by_tenant[tenant_id];
-    if (!counters) counters = std::make_shared<TenantCounters>();
-    return counters;
+  // This gate's counters of `tenant_id`, found through the calling thread's map: the shared
+  // map and its lock are taken only on a thread's first request of each tenant. A thread
+  // keeps the map of the last gate it used.
+  const std::shared_ptr<TenantCounters>& CountersOf(const std::string& tenant_id) {
+    struct ThreadMap {
+      uint64_t gate_id = 0;
+      std::unordered_map<std::string, std::shared_ptr<TenantCounters>> by_tenant;
+    };
+    thread_local ThreadMap map;
+    if (map.gate_id != id) {
+      map.by_tenant.clear();
+      map.gate_id = id;
+    }
+    auto [found, inserted] = map.by_tenant.try_emplace(tenant_id);
+    if (inserted) {
+      std::lock_guard lock(counters_mutex);
+      std::shared_ptr<TenantCounters>& shared = counters_by_tenant[tenant_id];
+      if (!shared) shared = std::make_shared<TenantCounters>();
+      found->second = shared;
+    }
+    return found->second;
   }
 
+  const uint64_t id = next_gate_id.fetch_add(1, std::memory_order_relaxed);
   TenantGateOptions options;
   // Rebuilt once per change of the cache's copy; read per request from each thread's own
   // reference.
   const store::DerivedView<TenantIndex> index;
 
-  std::mutex counters_mutex;  // guards the map and every bucket's tokens and refilled_at
+  std::mutex counters_mutex;  // guards the map (not the counters in it)
   std::unordered_map<std::string, std::shared_ptr<TenantCounters>> counters_by_tenant;
 };
 
@@ -188,7 +245,8 @@ TenantGate::TenantGate(const store::PrefixCache& tenants, TenantGateOptions opti
 
 TenantGate::~TenantGate() = default;
 
-base::Result<store::Tenant> TenantGate::Authenticate(const std::string& authorization) const {
+base::Result<std::shared_ptr<const store::Tenant>> TenantGate::Authenticate(
+    std::string_view authorization) const {
   if (authorization.empty()) {
     return base::Unauthenticated("missing Authorization header (expected 'Bearer <API key>')");
   }
@@ -197,22 +255,23 @@ base::Result<store::Tenant> TenantGate::Authenticate(const std::string& authoriz
     return base::Unauthenticated("malformed Authorization header (expected 'Bearer <API key>')");
   }
   if (key.size() > kMaxApiKeyBytes) return base::Unauthenticated("unknown API key");
+  Sha256Digest digest;
+  if (!Sha256Of(key, &digest)) return base::Unauthenticated("unknown API key");
   // Looking the hash up in a hash map is not a timing leak of the stored keys: the lookup's
   // time depends on SHA-256 of the caller's own guess, which the caller cannot steer toward
   // a stored hash (that would need a preimage), so how far a guess's hash matched tells
   // nothing about the stored key. The final comparison is constant-time all the same.
-  std::string hash = HashApiKey(key);
   const TenantIndex& index = state_->index.Current();
-  auto found = index.tenant_by_hash.find(hash);
+  auto found = index.tenant_by_hash.find(digest);
   if (found == index.tenant_by_hash.end() ||
-      !crypto::ConstantTimeEquals(crypto::AsBytes(found->first), crypto::AsBytes(hash))) {
+      !crypto::ConstantTimeEquals(found->first, digest)) {
     return base::Unauthenticated("unknown API key");
   }
-  return index.tenants[found->second];
+  return ThreadCopyOf(index, found->second);
 }
 
-base::Result<Admission> TenantGate::Admit(const store::Tenant& tenant, uint64_t request_bytes,
-                                          std::chrono::seconds* retry_after) {
+base::Result<std::shared_ptr<AdmissionTicket>> TenantGate::Admit(
+    const store::Tenant& tenant, uint64_t request_bytes, std::chrono::seconds* retry_after) {
   const TenantGateOptions& options = state_->options;
   if (request_bytes > options.max_request_bytes) {
     return base::OutOfRange("request body of " + std::to_string(request_bytes) +
@@ -227,10 +286,9 @@ base::Result<Admission> TenantGate::Admit(const store::Tenant& tenant, uint64_t 
                                : options.default_max_concurrent_requests;
   Clock::time_point now = options.clock();
 
-  std::shared_ptr<TenantCounters> counters;
+  const std::shared_ptr<TenantCounters>& counters = state_->CountersOf(tenant.id);
   {
-    std::lock_guard lock(state_->counters_mutex);
-    counters = state_->CountersOf(tenant.id);
+    std::lock_guard lock(counters->mutex);
     if (counters->tokens < 0) {
       counters->tokens = burst;
     } else if (now > counters->refilled_at) {
@@ -259,10 +317,7 @@ base::Result<Admission> TenantGate::Admit(const store::Tenant& tenant, uint64_t 
     counters->tokens -= 1;
     counters->in_flight.fetch_add(1, std::memory_order_relaxed);
   }
-  Admission admission;
-  admission.tenant = tenant;
-  admission.ticket = std::make_unique<Ticket>(std::move(counters));
-  return admission;
+  return std::shared_ptr<AdmissionTicket>(std::make_shared<Ticket>(counters));
 }
 
 bool TenantGate::RegionAllowed(const store::Tenant& tenant, const std::string& region) {

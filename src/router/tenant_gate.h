@@ -3,7 +3,10 @@
 // request size, allowed regions, plaintext allowed). It reads tenants from a watched cache
 // of the store, so it never touches the store per request.
 //
-// Threading: every method is thread-safe.
+// Threading: every method is thread-safe. What a request does per call writes no cache line
+// that other threads' requests write too, except its own tenant's counters: the index of
+// keys is read through each thread's own reference, each thread gets its own copy of each
+// tenant record, and the counters of each tenant are found through a per-thread map.
 #pragma once
 
 #include <chrono>
@@ -32,15 +35,11 @@ struct TenantGateOptions {
   std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
-// Held while a request runs; releasing it (destroying) frees the concurrency slot.
+// Held while a request runs; releasing its last reference frees the concurrency slot. It
+// may outlive the gate.
 class AdmissionTicket {
  public:
   virtual ~AdmissionTicket() = default;
-};
-
-struct Admission {
-  store::Tenant tenant;
-  std::unique_ptr<AdmissionTicket> ticket;
 };
 
 class TenantGate {
@@ -50,16 +49,20 @@ class TenantGate {
   ~TenantGate();
 
   // From an Authorization header value ("Bearer KEY"). kUnauthenticated (-> 401) for a
-  // missing, malformed or unknown key.
-  base::Result<store::Tenant> Authenticate(const std::string& authorization) const;
+  // missing, malformed or unknown key. The record is the calling thread's own copy of the
+  // store's (a later call on this thread after the store changed gets a new one): copies
+  // of the pointer made on this thread count on a line no other thread writes.
+  base::Result<std::shared_ptr<const store::Tenant>> Authenticate(
+      std::string_view authorization) const;
 
-  // Checks the limits and takes a concurrency slot. kResourceExhausted (-> 429, with
-  // `retry_after` set when not null) over the rate or concurrency; kOutOfRange (-> 413)
-  // over the size. The rate limit is a token bucket per tenant: requests_per_second
+  // Checks the limits of tenant.id and takes a concurrency slot. kResourceExhausted (-> 429,
+  // with `retry_after` set when not null) over the rate or concurrency; kOutOfRange (->
+  // 413) over the size. The rate limit is a token bucket per tenant id: requests_per_second
   // tokens a second, holding at most max(1, requests_per_second). A refused request
   // spends no token and takes no slot.
-  base::Result<Admission> Admit(const store::Tenant& tenant, uint64_t request_bytes,
-                                std::chrono::seconds* retry_after);
+  base::Result<std::shared_ptr<AdmissionTicket>> Admit(const store::Tenant& tenant,
+                                                       uint64_t request_bytes,
+                                                       std::chrono::seconds* retry_after);
 
   // Whether the tenant may be served in `region` (its allowed_regions; empty = any). An
   // entry is a region name, or a prefix ending in '*' ("us-east-*" allows "us-east-1";

@@ -77,7 +77,7 @@ class TenantGateTest : public ::testing::Test {
 
   std::string IdFor(const TenantGate& gate, const std::string& authorization) {
     auto tenant = gate.Authenticate(authorization);
-    return tenant.ok() ? tenant->id : "(" + std::string(base::StatusCodeName(tenant.status().code())) + ")";
+    return tenant.ok() ? (*tenant)->id : "(" + std::string(base::StatusCodeName(tenant.status().code())) + ")";
   }
 
   std::string directory_;
@@ -102,7 +102,7 @@ TEST_F(TenantGateTest, EachKeyGivesItsOwnTenantOnly) {
   EXPECT_EQ(IdFor(gate, "BEARER   key-globex"), "globex");
   auto tenant = gate.Authenticate("Bearer key-acme-1");
   ASSERT_TRUE(tenant.ok());
-  EXPECT_EQ(tenant->api_key_hashes.size(), 2u);
+  EXPECT_EQ((*tenant)->api_key_hashes.size(), 2u);
 }
 
 // Each thread keeps a reference to a gate's index: two gates read on one thread (two
@@ -127,6 +127,37 @@ TEST_F(TenantGateTest, TwoGatesOnOneThreadKeepTheirOwnTenants) {
     EXPECT_EQ(IdFor(gate, "Bearer key-initech"), "(unauthenticated)");
   }
   other_cache->reset();
+}
+
+// Authenticate hands each thread a copy of its own of each tenant (so that copying the
+// pointer per request writes no line another thread writes): one per thread, the same one
+// on each call, and a new one once the store's record changed.
+TEST_F(TenantGateTest, EachThreadGetsItsOwnCopyOfATenant) {
+  TenantGate gate(*cache_, {});
+  auto first = gate.Authenticate("Bearer key-acme-1");
+  auto again = gate.Authenticate("Bearer key-acme-2");
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_EQ(first->get(), again->get()) << "one copy per thread, whichever key found it";
+  std::shared_ptr<const store::Tenant> other_thread;
+  std::thread([&] {
+    auto found = gate.Authenticate("Bearer key-acme-1");
+    ASSERT_TRUE(found.ok());
+    other_thread = *found;
+  }).join();
+  ASSERT_TRUE(other_thread);
+  EXPECT_NE(other_thread.get(), first->get());
+  EXPECT_EQ(other_thread->id, "acme");
+  EXPECT_EQ(other_thread->api_key_hashes, (*first)->api_key_hashes);
+
+  store::Tenant changed = MakeTenant("acme", {"key-acme-1"});
+  changed.requests_per_second = 7;
+  Put(changed);
+  EXPECT_TRUE(Eventually([&] {
+    auto now = gate.Authenticate("Bearer key-acme-1");
+    return now.ok() && (*now)->requests_per_second == 7;
+  }));
+  EXPECT_EQ((*first)->requests_per_second, 0) << "a copy handed out is never changed";
+  EXPECT_EQ((*first)->api_key_hashes.size(), 2u);
 }
 
 TEST_F(TenantGateTest, MissingMalformedAndUnknownKeysAreUnauthenticated) {
@@ -184,7 +215,7 @@ TEST_F(TenantGateTest, FollowsTenantChangesInTheStore) {
   EXPECT_TRUE(Eventually([&] { return IdFor(gate, "Bearer key-slow") == "slow"; }));
   auto tenant = gate.Authenticate("Bearer key-slow");
   ASSERT_TRUE(tenant.ok());
-  EXPECT_EQ(tenant->requests_per_second, 1);
+  EXPECT_EQ((*tenant)->requests_per_second, 1);
 }
 
 TEST_F(TenantGateTest, BadRecordsAndSharedKeysLockOutOnlyThemselves) {
@@ -296,7 +327,7 @@ TEST_F(TenantGateTest, ZeroLimitsUseTheDefaults) {
   options.default_max_concurrent_requests = 2;
   TenantGate gate(*cache_, options);
   store::Tenant tenant = MakeTenant("acme", {});
-  std::vector<Admission> held;
+  std::vector<std::shared_ptr<AdmissionTicket>> held;
   for (int i = 0; i < 2; ++i) {
     auto admitted = gate.Admit(tenant, 0, nullptr);
     ASSERT_TRUE(admitted.ok());
@@ -320,18 +351,17 @@ TEST_F(TenantGateTest, ConcurrencySlotIsReleasedWithTheTicket) {
 
   auto first = gate.Admit(tenant, 10, &retry_after);
   ASSERT_TRUE(first.ok());
-  EXPECT_EQ(first->tenant.id, "acme");
   for (int i = 0; i < 5; ++i) {
     auto refused = gate.Admit(tenant, 10, &retry_after);
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.status().code(), base::StatusCode::kResourceExhausted);
     EXPECT_EQ(retry_after, 1s);
   }
-  first->ticket.reset();
+  first->reset();
   // The refusals spent no tokens: two of the three remain.
   auto second = gate.Admit(tenant, 10, &retry_after);
   ASSERT_TRUE(second.ok()) << second.status().ToString();
-  second->ticket.reset();
+  second->reset();
   EXPECT_TRUE(gate.Admit(tenant, 10, &retry_after).ok());
 }
 
@@ -363,13 +393,46 @@ TEST_F(TenantGateTest, ConcurrencyHoldsUnderThreads) {
   EXPECT_GT(admitted.load(), 0);
 }
 
+// The counters are found through a map per thread, but they are the tenant's, shared by
+// every thread: tokens one thread took are gone for the others.
+TEST_F(TenantGateTest, RateLimitHoldsAcrossThreads) {
+  ManualClock clock;
+  TenantGateOptions options;
+  options.clock = clock.Function();
+  TenantGate gate(*cache_, options);
+  store::Tenant tenant = MakeTenant("acme", {});
+  tenant.requests_per_second = 2;  // burst 2
+  std::thread([&] {
+    EXPECT_TRUE(gate.Admit(tenant, 0, nullptr).ok());
+    EXPECT_TRUE(gate.Admit(tenant, 0, nullptr).ok());
+  }).join();
+  EXPECT_FALSE(gate.Admit(tenant, 0, nullptr).ok()) << "the other thread took the burst";
+  std::thread([&] { EXPECT_FALSE(gate.Admit(tenant, 0, nullptr).ok()); }).join();
+}
+
+// Each gate counts for itself, also when one thread uses two (the per-thread map is the
+// last gate's): switching gates neither mixes nor forgets counts.
+TEST_F(TenantGateTest, TwoGatesOnOneThreadCountApart) {
+  ManualClock clock;
+  TenantGateOptions options;
+  options.clock = clock.Function();
+  TenantGate gate(*cache_, options);
+  TenantGate other_gate(*cache_, options);
+  store::Tenant tenant = MakeTenant("acme", {});
+  tenant.requests_per_second = 1;  // burst 1
+  EXPECT_TRUE(gate.Admit(tenant, 0, nullptr).ok());
+  EXPECT_TRUE(other_gate.Admit(tenant, 0, nullptr).ok()) << "counted on the other gate";
+  EXPECT_FALSE(gate.Admit(tenant, 0, nullptr).ok()) << "the first gate forgot its count";
+  EXPECT_FALSE(other_gate.Admit(tenant, 0, nullptr).ok());
+}
+
 TEST_F(TenantGateTest, TicketMayOutliveTheGate) {
-  std::unique_ptr<AdmissionTicket> ticket;
+  std::shared_ptr<AdmissionTicket> ticket;
   {
     TenantGate gate(*cache_, {});
     auto admitted = gate.Admit(MakeTenant("acme", {}), 0, nullptr);
     ASSERT_TRUE(admitted.ok());
-    ticket = std::move(admitted->ticket);
+    ticket = std::move(*admitted);
   }
   ticket.reset();  // must not touch the destroyed gate
 }
