@@ -30,7 +30,7 @@ class EarliestTimer {
   // keep the EarliestTimer's owner alive (capture a shared_ptr to it).
   template <class OnFire>
   void FireBy(Clock::time_point deadline, OnFire on_fire) {
-    if (armed_ && expiry_ <= deadline) return;
+    if (FiresBy(deadline)) return;
     armed_ = true;
     expiry_ = deadline;
     timer_.expires_at(deadline);  // cancels an earlier wait, if any
@@ -40,6 +40,12 @@ class EarliestTimer {
       on_fire();
     });
   }
+
+  // Whether the timer is armed to fire no later than `deadline`: FireBy(deadline, ...)
+  // would then change nothing. A caller whose on_fire is costly to make (a copy of a
+  // shared_ptr to its owner is a locked read-modify-write, and one more to drop it) asks
+  // first, since that is the usual answer.
+  bool FiresBy(Clock::time_point deadline) const { return armed_ && expiry_ <= deadline; }
 
   // Cancels a pending wait (its on_fire does not run).
   void Cancel() {

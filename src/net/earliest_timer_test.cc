@@ -34,6 +34,23 @@ TEST(EarliestTimerTest, AnEarlierDeadlineReArmsALaterOneDoesNot) {
   EXPECT_LT(fired.after, 350ms) << "fired at the first, later deadline";
 }
 
+// FiresBy says what FireBy would do: nothing for a deadline at or after the armed one.
+TEST(EarliestTimerTest, FiresByTellsWhetherADeadlineIsCoveredAlready) {
+  boost::asio::io_context io;
+  EarliestTimer timer(io.get_executor());
+  auto start = Clock::now();
+  EXPECT_FALSE(timer.FiresBy(start + 1h)) << "not armed";
+  timer.FireBy(start + 50ms, [] {});
+  EXPECT_TRUE(timer.FiresBy(start + 50ms));
+  EXPECT_TRUE(timer.FiresBy(start + 1h));
+  EXPECT_FALSE(timer.FiresBy(start + 49ms));
+  timer.Cancel();
+  EXPECT_FALSE(timer.FiresBy(start + 1h)) << "cancelled";
+  timer.FireBy(start + 10ms, [] {});
+  io.run();
+  EXPECT_FALSE(timer.FiresBy(start + 1h)) << "fired";
+}
+
 TEST(EarliestTimerTest, CancelledTimerDoesNotFireAndCanBeSetAgain) {
   boost::asio::io_context io;
   EarliestTimer timer(io.get_executor());

@@ -425,6 +425,9 @@ class Connection final : public ConnectionBase,
   void ClearWriteDeadline() { write_deadline_ = Clock::time_point::max(); }
 
   void EnsureTimerBy(Clock::time_point deadline) {
+    // Twice per request, and nearly always the timer is armed early enough already: asked
+    // first, so that the call does not make and drop a reference to this connection.
+    if (deadline_timer_.FiresBy(deadline)) return;
     deadline_timer_.FireBy(deadline, [self = this->shared_from_this()] { self->OnDeadlineTimer(); });
   }
 

@@ -602,15 +602,17 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
       if (error == http::error::need_more) error = {};
       if (error || parser_->is_header_done()) return OnHead(error);
     }
-    ReadMore([self = shared_from_this()](ErrorCode read_error) {
-      if (read_error) return self->OnHead(read_error);
-      self->ParseHead();
+    ReadMore([](Exchange& self, ErrorCode read_error) {
+      if (read_error) return self.OnHead(read_error);
+      self.ParseHead();
     });
   }
 
-  // Reads whatever arrives into the connection's buffer, then calls `next`. At the end of
-  // the stream the parser is told (a body delimited by the close is then complete) and
-  // `next` gets an error only when the message is not.
+  // Reads whatever arrives into the connection's buffer, then calls `next(*this, error)`.
+  // At the end of the stream the parser is told (a body delimited by the close is then
+  // complete) and `next` gets an error only when the message is not. The read holds the
+  // exchange alive until `next` returns, so `next` needs no reference of its own (each
+  // one is a locked read-modify-write to make and another to drop).
   template <class Next>
   void ReadMore(Next next) {
     connection_->socket.async_read_some(
@@ -627,7 +629,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
               if (!error) self->at_eof_ = true;
             }
           }
-          next(error);
+          next(*self, error);
         });
   }
 
@@ -670,10 +672,10 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     if (at_eof_) return OnBody(http::error::partial_message);
     // The longest gap between two pieces; a pause for resume is not counted.
     SetDeadline(client_->options().response_timeout);
-    ReadMore([self = shared_from_this()](ErrorCode error) {
-      if (error) return self->OnBody(error);
-      if (self->parser_->complete()) return self->OnBody({});
-      self->ReadBody();
+    ReadMore([](Exchange& self, ErrorCode error) {
+      if (error) return self.OnBody(error);
+      if (self.parser_->complete()) return self.OnBody({});
+      self.ReadBody();
     });
   }
 
