@@ -40,8 +40,11 @@ store::Tenant MakeTenant(std::string id, std::vector<std::string> keys) {
 // A clock the test moves by hand.
 struct ManualClock {
   Clock::time_point now = Clock::time_point() + 1000s;
-  std::function<Clock::time_point()> Function() {
-    return [this] { return now; };
+  // Default options, but the rate limit reads this clock.
+  TenantGateOptions Options() {
+    TenantGateOptions options;
+    options.clock = [this] { return now; };
+    return options;
   }
 };
 
@@ -281,9 +284,7 @@ TEST_F(TenantGateTest, UpperCaseStoredHashesMatch) {
 
 TEST_F(TenantGateTest, RateLimitIsATokenBucket) {
   ManualClock clock;
-  TenantGateOptions options;
-  options.clock = clock.Function();
-  TenantGate gate(*cache_, options);
+  TenantGate gate(*cache_, clock.Options());
   store::Tenant tenant = MakeTenant("acme", {});
   tenant.requests_per_second = 2;  // burst 2
   std::chrono::seconds retry_after{0};
@@ -321,8 +322,7 @@ TEST_F(TenantGateTest, RateLimitIsATokenBucket) {
 
 TEST_F(TenantGateTest, ZeroLimitsUseTheDefaults) {
   ManualClock clock;
-  TenantGateOptions options;
-  options.clock = clock.Function();
+  TenantGateOptions options = clock.Options();
   options.default_requests_per_second = 3;
   options.default_max_concurrent_requests = 2;
   TenantGate gate(*cache_, options);
@@ -341,9 +341,7 @@ TEST_F(TenantGateTest, ZeroLimitsUseTheDefaults) {
 
 TEST_F(TenantGateTest, ConcurrencySlotIsReleasedWithTheTicket) {
   ManualClock clock;
-  TenantGateOptions options;
-  options.clock = clock.Function();
-  TenantGate gate(*cache_, options);
+  TenantGate gate(*cache_, clock.Options());
   store::Tenant tenant = MakeTenant("acme", {});
   tenant.requests_per_second = 3;
   tenant.max_concurrent_requests = 1;
@@ -397,9 +395,7 @@ TEST_F(TenantGateTest, ConcurrencyHoldsUnderThreads) {
 // every thread: tokens one thread took are gone for the others.
 TEST_F(TenantGateTest, RateLimitHoldsAcrossThreads) {
   ManualClock clock;
-  TenantGateOptions options;
-  options.clock = clock.Function();
-  TenantGate gate(*cache_, options);
+  TenantGate gate(*cache_, clock.Options());
   store::Tenant tenant = MakeTenant("acme", {});
   tenant.requests_per_second = 2;  // burst 2
   std::thread([&] {
@@ -414,10 +410,8 @@ TEST_F(TenantGateTest, RateLimitHoldsAcrossThreads) {
 // last gate's): switching gates neither mixes nor forgets counts.
 TEST_F(TenantGateTest, TwoGatesOnOneThreadCountApart) {
   ManualClock clock;
-  TenantGateOptions options;
-  options.clock = clock.Function();
-  TenantGate gate(*cache_, options);
-  TenantGate other_gate(*cache_, options);
+  TenantGate gate(*cache_, clock.Options());
+  TenantGate other_gate(*cache_, clock.Options());
   store::Tenant tenant = MakeTenant("acme", {});
   tenant.requests_per_second = 1;  // burst 1
   EXPECT_TRUE(gate.Admit(tenant, 0, nullptr).ok());
