@@ -61,6 +61,15 @@ else:
 PY
 }
 
+# git_revision_of DIR: the short commit of the checkout at DIR, with "-dirty" when its
+# files differ from it, for the machine line; "unknown" outside a git checkout.
+git_revision_of() {
+  local revision
+  revision=$(git -C "$1" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+  [[ -n "$(git -C "$1" status --porcelain 2>/dev/null)" ]] && revision="$revision-dirty"
+  echo "$revision"
+}
+
 # CPU ticks the whole machine has spent busy (user, nice, system, irq, softirq, steal).
 machine_busy_ticks() {
   awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat

@@ -44,10 +44,7 @@ cpu_model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
 cores=$(nproc)
 kernel=$(uname -sr)
 run_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-git_revision=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ "$git_revision" != unknown && -n "$(git -C "$repo_root" status --porcelain 2>/dev/null)" ]]; then
-  git_revision="$git_revision-dirty"
-fi
+git_revision=$(git_revision_of "$repo_root")
 machine="${cpu_model:-unknown CPU}, $cores cores, $kernel, $run_date, git $git_revision"
 
 # --- measure ---------------------------------------------------------------------------

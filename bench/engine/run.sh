@@ -87,10 +87,7 @@ cores=$(nproc)
 kernel=$(uname -sr)
 memory=$(awk '/^MemTotal:/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)
 run_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-git_revision=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ "$git_revision" != unknown && -n "$(git -C "$repo_root" status --porcelain 2>/dev/null)" ]]; then
-  git_revision="$git_revision-dirty"
-fi
+git_revision=$(git_revision_of "$repo_root")
 node_version=$(node --version)
 machine="${cpu_model:-unknown CPU}, $cores cores, $memory, $kernel, node $node_version, $run_date, git $git_revision"
 

@@ -130,10 +130,7 @@ kernel=$(uname -sr)
 nginx_version=$("$nginx" -v 2>&1 | sed 's/^nginx version: //')  # "nginx/1.22.1"
 wrk_version=$("$wrk" -v 2>&1 | head -n 1 | awk '{print $2}' || true)
 run_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-git_revision=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ "$git_revision" != unknown && -n "$(git -C "$repo_root" status --porcelain 2>/dev/null)" ]]; then
-  git_revision="$git_revision-dirty"
-fi
+git_revision=$(git_revision_of "$repo_root")
 supercluster_version=$("$supercluster" version 2>/dev/null | head -n 1 || true)
 
 # --- start supercluster ----------------------------------------------------------------

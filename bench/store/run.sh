@@ -79,10 +79,7 @@ cores=$(nproc)
 kernel=$(uname -sr)
 etcd_version=$("$etcd" --version 2>/dev/null | sed -n 's/^etcd Version: *//p' | head -n 1)
 run_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-git_revision=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ "$git_revision" != unknown && -n "$(git -C "$repo_root" status --porcelain 2>/dev/null)" ]]; then
-  git_revision="$git_revision-dirty"
-fi
+git_revision=$(git_revision_of "$repo_root")
 # Where the database and etcd's data dir live: filesystem type and block device.
 storage=$(df -T "$tmp" | awk 'NR == 2 {print $2 " on " $1}')
 
