@@ -7,9 +7,14 @@
 # of one binary on a 2-core VM). Prints, per connection count, the geometric mean of the
 # pairs' router/nginx ratios with a 95 % interval, and their median; then, per connection
 # count, how often the router's threads went to sleep during its slices (its io threads
-# poll under load, so a sleep there is mostly a wait for a lock) and how the proxies'
+# poll under load, so a sleep there is mostly a wait for a lock), how the proxies'
 # connections to the upstream are spread over the upstream's workers (an uneven spread
-# makes one upstream worker the limit for one proxy and not the other).
+# makes one upstream worker the limit for one proxy and not the other), and where the CPU
+# went during each side's slices: each proxy's CPU time per request and how many of its
+# cores it kept busy, and how many cores the upstream used. (A proxy that gets fewer
+# requests with no more CPU per request and idle cores is held back by something else: the
+# upstream, wrk, or the spread of its connections; one with more CPU per request pays for
+# its own work, or for what its threads share.)
 #
 # Setup as in run.sh: the upstream is one nginx worker on two loopback ports answering a
 # 20-byte JSON body; nginx proxies with `least_conn` and keep-alive, the router with two
@@ -118,12 +123,13 @@ upstream_b=$(free_port)
 conf=$(nginx_config "$work" upstream on \
   "$(nginx_static_server "$upstream_a" "$upstream_b" "$(upstream_json_location)")" "$upstream_workers")
 taskset -c "$upstream_cpus" "$nginx" -p "$work" -e "$work/upstream-error.log" -c "$conf" -g 'daemon off;' >"$work/upstream.log" 2>&1 &
+upstream_pid=$!
 pids+=($!)
 wait_for_port "$upstream_a"
 
 # start_regional_pair: the router (regional tier, static workers) and its anchor (nginx,
 # or a second router: ANCHOR_ROUTER_*) in front of the upstream. Sets anchor, anchor_port,
-# router_port, router_pid and router_pids.
+# router_port, router_pid, router_pids and anchor_pids.
 start_regional_pair() {
   anchor_port=$(free_port)
   anchor=nginx
@@ -141,6 +147,7 @@ start_regional_pair() {
       "$(nginx_least_conn_proxy "$anchor_port" "$upstream_a" "$upstream_b")" "$threads")
     taskset -c "$proxy_cpus" "$nginx" -p "$work" -e "$work/nginx-error.log" -c "$conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
   fi
+  anchor_pids=("$!")
   pids+=($!)
   router_port=$(free_port)
   # shellcheck disable=SC2086  # ROUTER_EXTRA_FLAGS is a list of flags
@@ -183,11 +190,13 @@ start_global_pair() {
     "$upstream_a" "$upstream_b" "$threads")
   taskset -c "$proxy_cpus" "$nginx" -p "$work" -e "$work/anchor-regional-error.log" -c "$conf" \
     -g 'daemon off;' >"$work/anchor-regional.log" 2>&1 &
+  anchor_pids=("$!")
   pids+=($!)
   conf=$(nginx_global_hop_config "$work" anchor-global "$anchor_port" "$anchor_regional_port" \
     "$threads")
   taskset -c "$proxy_cpus" "$nginx" -p "$work" -e "$work/anchor-global-error.log" -c "$conf" \
     -g 'daemon off;' >"$work/anchor-global.log" 2>&1 &
+  anchor_pids+=("$!")
   pids+=($!)
   wait_for_port "$anchor_port"
   wait_for_port "$router_port"
@@ -210,6 +219,33 @@ router_sleeps() {
   local pid
   for pid in "${router_pids[@]}"; do cat /proc/"$pid"/task/*/status 2>/dev/null; done |
     awk '/^voluntary_ctxt_switches/ {sum += $2} END {print sum + 0}'
+}
+
+# cpu_ticks PID...: the CPU time (user and system, in clock ticks) the processes and their
+# children (nginx's workers) have used so far.
+cpu_ticks() {
+  local pid children=()
+  for pid in "$@"; do
+    mapfile -t -O "${#children[@]}" children < <(pgrep -P "$pid" || true)
+  done
+  for pid in "$@" "${children[@]}"; do cat /proc/"$pid"/stat 2>/dev/null; done |
+    awk '{sum += $14 + $15} END {print sum + 0}'
+}
+clock_ticks=$(getconf CLK_TCK)
+
+# measure_slice PORT CONNECTIONS PID...: drives one slice on PORT; prints its requests, the
+# CPU ticks the PIDs (with their children) and the upstream used during it, and its length
+# in seconds.
+measure_slice() {
+  local port=$1 c=$2 proxy_before upstream_before start requests
+  shift 2
+  proxy_before=$(cpu_ticks "$@")
+  upstream_before=$(cpu_ticks "$upstream_pid")
+  start=$EPOCHREALTIME
+  requests=$(drive "$port" "$c" "$slice")
+  echo "$requests $(( $(cpu_ticks "$@") - proxy_before ))" \
+    "$(( $(cpu_ticks "$upstream_pid") - upstream_before ))" \
+    "$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.3f", e - s}')"
 }
 
 # How the proxies' connections to the upstream are spread over the upstream's workers: per
@@ -276,21 +312,31 @@ for c in $connections; do
   drive "$anchor_port" "$c" 2 >/dev/null  # warm-up: pooled upstream connections, caches
   drive "$router_port" "$c" 2 >/dev/null
   : >"$work/pairs"
+  : >"$work/cpu"
   sleeps=0  # the router's, during its slices
   for ((i = 1; i <= pairs; i++)); do
     if (( i % 2 )); then
-      n=$(drive "$anchor_port" "$c" "$slice")
+      anchor_slice=$(measure_slice "$anchor_port" "$c" "${anchor_pids[@]}")
     fi
     before=$(router_sleeps)
-    r=$(drive "$router_port" "$c" "$slice")
+    router_slice=$(measure_slice "$router_port" "$c" "${router_pids[@]}")
     sleeps=$(( sleeps + $(router_sleeps) - before ))
     if (( i % 2 == 0 )); then
-      n=$(drive "$anchor_port" "$c" "$slice")
+      anchor_slice=$(measure_slice "$anchor_port" "$c" "${anchor_pids[@]}")
     fi
-    echo "$r $n" >>"$work/pairs"
+    echo "${router_slice%% *} ${anchor_slice%% *}" >>"$work/pairs"
+    echo "$router_slice $anchor_slice" >>"$work/cpu"
   done
   total=$(awk '{sum += $1} END {print sum}' "$work/pairs")
-  echo "| $c | $(awk -v s="$sleeps" -v t="$total" 'BEGIN {printf "%.2f", 1000 * s / t}') | $(upstream_spread) |" >>"$work/diagnostics"
+  # Per side: µs of proxy CPU per request, proxy cores busy, upstream cores busy.
+  cpu_columns=$(awk -v hz="$clock_ticks" '
+    {for (i = 1; i <= 8; i++) sum[i] += $i}
+    END {
+      printf "%.2f / %.2f | %.2f / %.2f | %.2f / %.2f",
+        1e6 * sum[2] / hz / sum[1], 1e6 * sum[6] / hz / sum[5],
+        sum[2] / hz / sum[4], sum[6] / hz / sum[8], sum[3] / hz / sum[4], sum[7] / hz / sum[8]
+    }' "$work/cpu")
+  echo "| $c | $(awk -v s="$sleeps" -v t="$total" 'BEGIN {printf "%.2f", 1000 * s / t}') | $cpu_columns | $(upstream_spread) |" >>"$work/diagnostics"
   log "$c connections: $pairs pairs done"
   python3 - "$c" "$work/pairs" <<'PY'
 import math, statistics, sys
@@ -305,6 +351,6 @@ print(f"| {connections} | {len(pairs)} | {math.exp(mean):.3f} ({math.exp(mean - 
 PY
 done
 echo
-echo "| connections | router sleeps per 1,000 requests | upstream connections per upstream worker, router+$anchor |"
-echo "|---:|---:|---|"
+echo "| connections | router sleeps per 1,000 requests | proxy CPU µs per request, router / $anchor | proxy cores busy, router / $anchor | upstream cores busy in router's / $anchor's slices | upstream connections per upstream worker, router+$anchor |"
+echo "|---:|---:|---|---|---|---|"
 cat "$work/diagnostics"
