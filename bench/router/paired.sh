@@ -222,14 +222,17 @@ router_sleeps() {
 }
 
 # cpu_ticks PID...: the CPU time (user and system, in clock ticks) the processes and their
-# children (nginx's workers) have used so far.
+# children (nginx's workers) have used so far. Reads /proc only (no procps needed). A
+# process's name in its stat line may hold spaces: fields are counted after its ')'.
 cpu_ticks() {
-  local pid children=()
-  for pid in "$@"; do
-    mapfile -t -O "${#children[@]}" children < <(pgrep -P "$pid" || true)
-  done
-  for pid in "$@" "${children[@]}"; do cat /proc/"$pid"/stat 2>/dev/null; done |
-    awk '{sum += $14 + $15} END {print sum + 0}'
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v wanted=" $* " '
+    {
+      line = $0
+      sub(/^.*\) /, "", line)  # state, ppid, ..., utime (12th), stime (13th)
+      split(line, field, " ")
+      if (index(wanted, " " $1 " ") || index(wanted, " " field[2] " ")) sum += field[12] + field[13]
+    }
+    END {print sum + 0}'
 }
 clock_ticks=$(getconf CLK_TCK)
 
