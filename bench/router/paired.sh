@@ -221,8 +221,8 @@ router_sleeps() {
     awk '/^voluntary_ctxt_switches/ {sum += $2} END {print sum + 0}'
 }
 
-# cpu_ticks PID...: the CPU time (user and system, in clock ticks) the processes and their
-# children (nginx's workers) have used so far. Reads /proc only (no procps needed). A
+# cpu_ticks PID...: the CPU time the processes and their children (nginx's workers) have
+# used so far, in clock ticks: "USER SYSTEM". Reads /proc only (no procps needed). A
 # process's name in its stat line may hold spaces: fields are counted after its ')'.
 cpu_ticks() {
   cat /proc/[0-9]*/stat 2>/dev/null | awk -v wanted=" $* " '
@@ -230,25 +230,32 @@ cpu_ticks() {
       line = $0
       sub(/^.*\) /, "", line)  # state, ppid, ..., utime (12th), stime (13th)
       split(line, field, " ")
-      if (index(wanted, " " $1 " ") || index(wanted, " " field[2] " ")) sum += field[12] + field[13]
+      if (index(wanted, " " $1 " ") || index(wanted, " " field[2] " ")) {
+        user += field[12]
+        kernel += field[13]
+      }
     }
-    END {print sum + 0}'
+    END {print user + 0, kernel + 0}'
 }
 clock_ticks=$(getconf CLK_TCK)
 
 # measure_slice PORT CONNECTIONS PID...: drives one slice on PORT; prints its requests, the
-# CPU ticks the PIDs (with their children) and the upstream used during it, and its length
-# in seconds.
+# CPU ticks the PIDs (with their children) used during it in user space and in the
+# kernel, the upstream's (both), and the slice's length in seconds.
 measure_slice() {
-  local port=$1 c=$2 proxy_before upstream_before start requests
+  local port=$1 c=$2 proxy_before upstream_before proxy_after upstream_after start requests
   shift 2
   proxy_before=$(cpu_ticks "$@")
   upstream_before=$(cpu_ticks "$upstream_pid")
   start=$EPOCHREALTIME
   requests=$(drive "$port" "$c" "$slice")
-  echo "$requests $(( $(cpu_ticks "$@") - proxy_before ))" \
-    "$(( $(cpu_ticks "$upstream_pid") - upstream_before ))" \
-    "$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.3f", e - s}')"
+  proxy_after=$(cpu_ticks "$@")
+  upstream_after=$(cpu_ticks "$upstream_pid")
+  awk -v r="$requests" -v pb="$proxy_before" -v pa="$proxy_after" -v ub="$upstream_before" \
+    -v ua="$upstream_after" -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN {
+      split(pb, b, " "); split(pa, a, " "); split(ub, c, " "); split(ua, d, " ")
+      printf "%d %d %d %d %.3f\n", r, a[1] - b[1], a[2] - b[2], d[1] + d[2] - c[1] - c[2], e - s
+    }'
 }
 
 # How the proxies' connections to the upstream are spread over the upstream's workers: per
@@ -327,17 +334,22 @@ for c in $connections; do
     if (( i % 2 == 0 )); then
       anchor_slice=$(measure_slice "$anchor_port" "$c" "${anchor_pids[@]}")
     fi
-    echo "${router_slice%% *} ${anchor_slice%% *}" >>"$work/pairs"
+    echo "${router_slice%% *} ${anchor_slice%% *}" >>"$work/pairs"  # the requests
     echo "$router_slice $anchor_slice" >>"$work/cpu"
   done
   total=$(awk '{sum += $1} END {print sum}' "$work/pairs")
-  # Per side: µs of proxy CPU per request, proxy cores busy, upstream cores busy.
+  # Per side (fields 1-5 the router's slices, 6-10 the anchor's): µs of proxy CPU per
+  # request (user + system), proxy cores busy, upstream cores busy.
   cpu_columns=$(awk -v hz="$clock_ticks" '
-    {for (i = 1; i <= 8; i++) sum[i] += $i}
+    {for (i = 1; i <= 10; i++) sum[i] += $i}
+    function per_request(side) {
+      return sprintf("%.2f (%.2f + %.2f)", 1e6 * (sum[side + 2] + sum[side + 3]) / hz / sum[side + 1],
+                     1e6 * sum[side + 2] / hz / sum[side + 1], 1e6 * sum[side + 3] / hz / sum[side + 1])
+    }
+    function cores(ticks, side) { return sprintf("%.2f", ticks / hz / sum[side + 5]) }
     END {
-      printf "%.2f / %.2f | %.2f / %.2f | %.2f / %.2f",
-        1e6 * sum[2] / hz / sum[1], 1e6 * sum[6] / hz / sum[5],
-        sum[2] / hz / sum[4], sum[6] / hz / sum[8], sum[3] / hz / sum[4], sum[7] / hz / sum[8]
+      printf "%s / %s | %s / %s | %s / %s", per_request(0), per_request(5),
+        cores(sum[2] + sum[3], 0), cores(sum[7] + sum[8], 5), cores(sum[4], 0), cores(sum[9], 5)
     }' "$work/cpu")
   echo "| $c | $(awk -v s="$sleeps" -v t="$total" 'BEGIN {printf "%.2f", 1000 * s / t}') | $cpu_columns | $(upstream_spread) |" >>"$work/diagnostics"
   log "$c connections: $pairs pairs done"
@@ -354,6 +366,6 @@ print(f"| {connections} | {len(pairs)} | {math.exp(mean):.3f} ({math.exp(mean - 
 PY
 done
 echo
-echo "| connections | router sleeps per 1,000 requests | proxy CPU µs per request, router / $anchor | proxy cores busy, router / $anchor | upstream cores busy in router's / $anchor's slices | upstream connections per upstream worker, router+$anchor |"
+echo "| connections | router sleeps per 1,000 requests | proxy CPU µs per request (user + system), router / $anchor | proxy cores busy, router / $anchor | upstream cores busy in router's / $anchor's slices | upstream connections per upstream worker, router+$anchor |"
 echo "|---:|---:|---|---|---|---|"
 cat "$work/diagnostics"
