@@ -1003,17 +1003,17 @@ class Connection final : public ConnectionBase,
 template <class Stream>
 ResponderImpl<Stream>::~ResponderImpl() {
   if (connection_->closed()) return;  // nothing left to answer or abort
-  auto connection = connection_;
-  uint64_t sequence = sequence_;
+  // The usual case, an answer sent, posts nothing (and copies no reference to the
+  // connection: a locked read-modify-write to make and another to drop).
   if (!used_.load()) {
     // A handler that forgot to answer must not leave the client hanging.
-    asio::post(connection->executor(), [connection, sequence] {
+    asio::post(connection_->executor(), [connection = connection_, sequence = sequence_] {
       connection->SendResponse(sequence, HttpResponse::Text(500, "handler did not respond\n"));
     });
   } else if (streaming_.load() && !finished_.load()) {
     // A stream that was never finished cannot be ended cleanly: closing tells the client
     // the response is incomplete instead of making a truncated body look whole.
-    asio::post(connection->executor(), [connection, sequence] {
+    asio::post(connection_->executor(), [connection = connection_, sequence = sequence_] {
       connection->AbortStream(sequence);
     });
   }
@@ -1081,8 +1081,15 @@ void ResponderImpl<Stream>::OnClose(std::function<void()> callback) {
     callback();
     return;
   }
-  connection_->Run([connection = connection_, sequence = sequence_,
-                    callback = std::move(callback)]() mutable {
+  // On the connection's own thread (the usual case: a proxy asks as it starts) the callback
+  // is added right here, without the copy of the reference to the connection that a
+  // dispatched step needs (a locked read-modify-write to make and another to drop).
+  if (connection_->OnOwnThread()) {
+    connection_->AddCloseCallback(sequence_, std::move(callback));
+    return;
+  }
+  asio::dispatch(connection_->executor(), [connection = connection_, sequence = sequence_,
+                                           callback = std::move(callback)]() mutable {
     connection->AddCloseCallback(sequence, std::move(callback));
   });
 }

@@ -317,6 +317,63 @@ TEST(HttpServerTest, ClientGoingAwayRunsOnCloseCallback) {
   EXPECT_EQ(cancelled_future.wait_for(5s), std::future_status::ready);
 }
 
+// OnClose from the handler on the connection's own thread (one io thread: no strand; what
+// the router's proxy does), which registers the callback right there.
+TEST(HttpServerTest, OnCloseOnTheConnectionsThreadRunsWhenTheClientGoes) {
+  std::promise<void> closed;
+  auto closed_future = closed.get_future();
+  std::atomic<bool> registered{false};
+  auto router = BasicRouter();
+  router->Handle("GET", "/here", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->OnClose([&closed] { closed.set_value(); });
+    registered = true;
+    responder->StartStream(200, {});
+    responder->Write("tick");
+    static std::shared_ptr<Responder> kept;  // unfinished, so the client must go first
+    kept = responder;
+  });
+  ServerOptions options = testing::TestServerOptions();
+  options.io_threads = 1;
+  TestServer server(options, router);
+  {
+    RawConnection connection(server.port());
+    connection.Send("GET /here HTTP/1.1\r\nHost: x\r\n\r\n");
+    connection.ReadUntil("tick", 5s);
+    ASSERT_TRUE(registered);
+    EXPECT_EQ(closed_future.wait_for(100ms), std::future_status::timeout)
+        << "ran before the client went";
+  }
+  EXPECT_EQ(closed_future.wait_for(5s), std::future_status::ready);
+}
+
+// OnClose from a thread that is not the connection's (a handler that handed its responder
+// on): the callback is registered on the connection's thread and runs when the client goes.
+TEST(HttpServerTest, OnCloseFromAnotherThreadRunsWhenTheClientGoes) {
+  std::promise<std::shared_ptr<Responder>> handed_over;
+  auto router = BasicRouter();
+  router->Handle("GET", "/elsewhere", [&](HttpRequest, std::shared_ptr<Responder> responder) {
+    responder->StartStream(200, {});
+    responder->Write("tick");
+    handed_over.set_value(responder);
+  });
+  TestServer server(testing::TestServerOptions(), router);
+  std::promise<void> closed;
+  auto closed_future = closed.get_future();
+  std::shared_ptr<Responder> kept;
+  {
+    RawConnection connection(server.port());
+    connection.Send("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto future = handed_over.get_future();
+    ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+    kept = future.get();
+    kept->OnClose([&closed] { closed.set_value(); });  // from the test's thread
+    EXPECT_EQ(closed_future.wait_for(100ms), std::future_status::timeout)
+        << "ran before the client went";
+  }
+  EXPECT_EQ(closed_future.wait_for(5s), std::future_status::ready);
+  kept.reset();
+}
+
 // A client that stops reading a stream part-way drops that connection, and the bytes it had
 // read ahead with it: the next request on the same client gets its own answer.
 TEST(HttpServerTest, ClientStoppingAStreamEarlyCanSendTheNextRequest) {

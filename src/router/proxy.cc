@@ -118,7 +118,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   }
 
   void Start() {
-    std::weak_ptr<ProxyCall> weak = shared_from_this();
+    std::weak_ptr<ProxyCall> weak = weak_from_this();  // no shared_ptr made and dropped
     responder_->OnClose([weak] {
       if (auto self = weak.lock()) self->OnClientGone();
     });
@@ -279,7 +279,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       return;
     }
     bytes_out_ += data.size();
-    std::weak_ptr<ProxyCall> weak = shared_from_this();
+    std::weak_ptr<ProxyCall> weak = weak_from_this();  // no shared_ptr made and dropped
     responder_->Write(std::string(data), [weak, resume = std::move(resume)](base::Status status) {
       if (status.ok()) {
         resume();
