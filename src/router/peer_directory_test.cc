@@ -5,37 +5,25 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <filesystem>
 #include <thread>
 
 #include "store/records.h"
-#include "store/sqlite_store.h"
+#include "store/temp_sqlite_store.h"
 
 namespace supercluster::router {
 namespace {
 
 class PeerDirectoryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/sc-router-peers-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
-    store::SqliteStoreOptions options;
-    options.path = dir_ + "/state.db";
-    options.durable_commits = false;
-    store_ = store::SqliteStore::Open(options).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void SetUp() override { store_ = store::testing::OpenTempSqliteStore().value(); }
+  void TearDown() override { store_.reset(); }
   void PutRouter(const std::string& region, const std::string& id, const std::string& tier,
                  const std::string& address) {
     store::RouterEndpoint record{id, region, tier, address};
     ASSERT_TRUE(store_->Put(store::keys::Router(region, id), store::Encode(record)).ok());
   }
 
-  std::string dir_;
-  std::unique_ptr<store::SqliteStore> store_;
+  store::testing::TempSqliteStore store_;
 };
 
 TEST_F(PeerDirectoryTest, RecordsViaOverridesAndSpillPreference) {

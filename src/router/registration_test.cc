@@ -4,24 +4,19 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <thread>
 
-#include "store/sqlite_store.h"
+#include "store/temp_sqlite_store.h"
 
 namespace supercluster::router {
 namespace {
 
 TEST(RouterRegistrationTest, KeepsTheRecordAliveAndRemovesItOnRevoke) {
-  char pattern[] = "/tmp/sc-router-reg-XXXXXX";
-  std::string dir = ::mkdtemp(pattern);
+  store::SqliteStoreOptions options;
+  options.lease_sweep_interval = std::chrono::milliseconds(50);
+  auto store = store::testing::OpenTempSqliteStore(options);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
   {
-    store::SqliteStoreOptions options;
-    options.path = dir + "/state.db";
-    options.durable_commits = false;
-    options.lease_sweep_interval = std::chrono::milliseconds(50);
-    auto store = store::SqliteStore::Open(options);
-    ASSERT_TRUE(store.ok());
     store::RouterEndpoint record{"r1", "us-east-1", "regional", "http://127.0.0.1:8090"};
     const std::string key = store::keys::Router("us-east-1", "r1");
     auto registration = RouterRegistration::Start(**store, record, std::chrono::seconds(1));
@@ -42,7 +37,6 @@ TEST(RouterRegistrationTest, KeepsTheRecordAliveAndRemovesItOnRevoke) {
     EXPECT_FALSE(read().has_value()) << "revoked at once";
     (*registration)->Revoke();  // twice is harmless
   }
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

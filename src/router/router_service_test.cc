@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
 #include <future>
 #include <map>
 #include <thread>
@@ -25,7 +24,7 @@
 #include "net/sse.h"
 #include "net/test_support.h"
 #include "base/base64.h"
-#include "store/sqlite_store.h"
+#include "store/temp_sqlite_store.h"
 
 namespace supercluster::router {
 namespace {
@@ -366,13 +365,9 @@ struct TwoRegions {
 class RouterServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/sc-router-svc-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
     store::SqliteStoreOptions options;
-    options.path = dir_ + "/state.db";
-    options.durable_commits = false;
     options.watch_poll_interval = milliseconds(5);
-    store_ = store::SqliteStore::Open(options).value();
+    store_ = store::testing::OpenTempSqliteStore(options).value();
     ca_.emplace(attest::DevCa::Generate().value());
     good_ = Measurements("good");
     policy_.root_certificate = ca_->root_certificate();
@@ -386,7 +381,6 @@ class RouterServiceTest : public ::testing::Test {
     routers_.clear();
     workers_.clear();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   void PutTenant(const store::Tenant& tenant) {
@@ -537,8 +531,7 @@ class RouterServiceTest : public ::testing::Test {
 
   static constexpr char kPrompt[] = R"({"model":"kjv","prompt":"In the beginning"})";
 
-  std::string dir_;
-  std::unique_ptr<store::SqliteStore> store_;
+  store::testing::TempSqliteStore store_;
   std::optional<attest::DevCa> ca_;
   attest::DevMeasurements good_;
   attest::AttestationPolicy policy_;

@@ -6,13 +6,12 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <sstream>
 #include <thread>
 
 #include "store/sqlite_store.h"
+#include "store/temp_sqlite_store.h"
 
 namespace supercluster::router {
 namespace {
@@ -51,13 +50,7 @@ struct ManualClock {
 class TenantGateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/supercluster-tenant-gate-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    directory_ = pattern;
-    store::SqliteStoreOptions options;
-    options.path = directory_ + "/state.db";
-    options.durable_commits = false;
-    auto opened = store::SqliteStore::Open(options);
+    auto opened = store::testing::OpenTempSqliteStore();
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(*opened);
     Put(MakeTenant("acme", {"key-acme-1", "key-acme-2"}));
@@ -71,7 +64,6 @@ class TenantGateTest : public ::testing::Test {
   void TearDown() override {
     cache_.reset();
     store_.reset();
-    std::filesystem::remove_all(directory_);
   }
 
   void Put(const store::Tenant& tenant) {
@@ -83,8 +75,7 @@ class TenantGateTest : public ::testing::Test {
     return tenant.ok() ? (*tenant)->id : "(" + std::string(base::StatusCodeName(tenant.status().code())) + ")";
   }
 
-  std::string directory_;
-  std::unique_ptr<store::SqliteStore> store_;
+  store::testing::TempSqliteStore store_;
   std::unique_ptr<store::PrefixCache> cache_;
 };
 
@@ -111,10 +102,7 @@ TEST_F(TenantGateTest, EachKeyGivesItsOwnTenantOnly) {
 // Each thread keeps a reference to a gate's index: two gates read on one thread (two
 // routers in one process) must never answer from each other's.
 TEST_F(TenantGateTest, TwoGatesOnOneThreadKeepTheirOwnTenants) {
-  store::SqliteStoreOptions options;
-  options.path = directory_ + "/other.db";
-  options.durable_commits = false;
-  auto other_store = store::SqliteStore::Open(options);
+  auto other_store = store::testing::OpenTempSqliteStore();
   ASSERT_TRUE(other_store.ok()) << other_store.status().ToString();
   store::Tenant initech = MakeTenant("initech", {"key-initech"});
   ASSERT_TRUE(

@@ -4,12 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <thread>
 
 #include "attest/dev_attestor.h"
 #include "base/base64.h"
-#include "store/sqlite_store.h"
+#include "store/temp_sqlite_store.h"
 
 namespace supercluster::router {
 namespace {
@@ -36,12 +35,7 @@ std::string DocumentB64(const attest::DevCa& ca, const attest::DevMeasurements& 
 class WorkerDirectoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/sc-router-dir-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
-    store::SqliteStoreOptions options;
-    options.path = dir_ + "/state.db";
-    options.durable_commits = false;
-    auto opened = store::SqliteStore::Open(options);
+    auto opened = store::testing::OpenTempSqliteStore();
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(*opened);
     auto ca = attest::DevCa::Generate();
@@ -59,7 +53,6 @@ class WorkerDirectoryTest : public ::testing::Test {
   void TearDown() override {
     cache_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   void PutInstance(const std::string& id, const std::string& document_b64,
@@ -101,8 +94,7 @@ class WorkerDirectoryTest : public ::testing::Test {
     return ids;
   }
 
-  std::string dir_;
-  std::unique_ptr<store::SqliteStore> store_;
+  store::testing::TempSqliteStore store_;
   std::unique_ptr<store::PrefixCache> cache_;
   std::optional<attest::DevCa> ca_;
   std::optional<attest::DevCa> other_ca_;

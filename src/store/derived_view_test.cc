@@ -4,16 +4,14 @@
 #include "store/derived_view.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "store/sqlite_store.h"
+#include "store/temp_sqlite_store.h"
 
 namespace supercluster::store {
 namespace {
@@ -23,13 +21,7 @@ using namespace std::chrono_literals;
 class DerivedViewTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/sc-derived-view-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    directory_ = pattern;
-    SqliteStoreOptions options;
-    options.path = directory_ + "/state.db";
-    options.durable_commits = false;
-    auto opened = SqliteStore::Open(options);
+    auto opened = testing::OpenTempSqliteStore();
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(*opened);
     ASSERT_TRUE(store_->Put("/test/a", "1").ok());
@@ -40,7 +32,6 @@ class DerivedViewTest : public ::testing::Test {
   void TearDown() override {
     cache_.reset();
     store_.reset();
-    std::filesystem::remove_all(directory_);
   }
 
   // The keys of the copy, counting each derivation in `derivations`.
@@ -55,8 +46,7 @@ class DerivedViewTest : public ::testing::Test {
     };
   }
 
-  std::string directory_;
-  std::unique_ptr<SqliteStore> store_;
+  testing::TempSqliteStore store_;
   std::unique_ptr<PrefixCache> cache_;
 };
 
