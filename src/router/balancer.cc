@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -42,6 +43,10 @@ Balancer::Entry& Balancer::EntryFor(std::string_view id) {
 
 bool Balancer::AvailableLocked(const Entry& entry, TimePoint now) const {
   return entry.healthy && now >= entry.ejected_until;
+}
+
+double Balancer::RoundTripOrder(const Entry& entry) {
+  return entry.rtt_ms < 0 ? std::numeric_limits<double>::infinity() : entry.rtt_ms;
 }
 
 double Balancer::Cost(const Entry& entry) const {
@@ -101,6 +106,27 @@ std::optional<std::string_view> Balancer::PickAndStart(
   ++picked->second->outstanding;
   if (first_try) retry_budget_.RecordRequest(clock_());
   return picked->first;
+}
+
+std::optional<std::string_view> Balancer::NearestAndStart(
+    const std::vector<std::string_view>& candidates, bool start, bool first_try) {
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
+  const TimePoint now = clock_();
+  std::optional<std::pair<std::string_view, Entry*>> nearest;
+  for (std::string_view id : candidates) {
+    Entry& entry = EntryFor(id);
+    if (!AvailableLocked(entry, now)) continue;
+    // Strictly nearer replaces: a tie stays with the earlier candidate.
+    if (!nearest || RoundTripOrder(entry) < RoundTripOrder(*nearest->second)) {
+      nearest.emplace(id, &entry);
+    }
+  }
+  if (!nearest) return std::nullopt;
+  if (start) {
+    ++nearest->second->outstanding;
+    if (first_try) retry_budget_.RecordRequest(now);
+  }
+  return nearest->first;
 }
 
 void Balancer::OnStart(const std::string& id) {
@@ -206,13 +232,6 @@ bool Balancer::TryRetry() {
 double Balancer::RoundTripMs(const std::string& id) {
   std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   return EntryFor(id).rtt_ms;
-}
-
-std::optional<double> Balancer::RoundTripIfAvailable(const std::string& id) {
-  std::lock_guard lock(mutex_);
-  const Entry& entry = EntryFor(id);
-  if (!AvailableLocked(entry, clock_())) return std::nullopt;
-  return entry.rtt_ms;
 }
 
 int64_t Balancer::Outstanding(const std::string& id) {

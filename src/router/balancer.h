@@ -18,7 +18,7 @@
 // "region" for peer routers). Callers: RouterService (proxy.cc, health_checker.cc).
 // Threading: every method is thread-safe: one lock, held briefly, that spins a little
 // before it sleeps (base::AdaptiveMutex): every io thread takes it for every request (a
-// regional router twice, a global one once per region and twice more).
+// regional router twice, a global one twice too: NearestAndStart and OnFinish).
 #pragma once
 
 #include <chrono>
@@ -99,6 +99,12 @@ class Balancer {
   // of three times.
   std::optional<std::string_view> PickAndStart(const std::vector<std::string_view>& candidates,
                                                bool first_try);
+  // The global tier's choice: the available candidate with the shortest measured round
+  // trip (one not measured yet after all measured ones; a tie to the earlier in
+  // `candidates`), counted as started like PickAndStart's when `start`; nullopt when none
+  // is available. One lock for what took a lock per candidate and one more to start.
+  std::optional<std::string_view> NearestAndStart(const std::vector<std::string_view>& candidates,
+                                                  bool start, bool first_try);
 
   // An exchange with `id` starts / ends. `time_to_head` is the latency sample (used only
   // for kSuccess). OnFirstStart is OnStart for a client request's first try: it also counts
@@ -115,9 +121,6 @@ class Balancer {
 
   // The measured round-trip time of `id` in ms, or -1 if none yet.
   double RoundTripMs(const std::string& id);
-  // Available and RoundTripMs under one lock: nullopt when `id` may get no traffic now,
-  // else its round-trip time (-1 if none yet).
-  std::optional<double> RoundTripIfAvailable(const std::string& id);
   int64_t Outstanding(const std::string& id);
 
   std::vector<UpstreamState> States();
@@ -146,6 +149,8 @@ class Balancer {
       const std::vector<std::string_view>& candidates);
   bool AvailableLocked(const Entry& entry, TimePoint now) const;
   double Cost(const Entry& entry) const;
+  // rtt_ms, with "not measured yet" after every measured time.
+  static double RoundTripOrder(const Entry& entry);
   // Returns true when this failure ejected the upstream.
   bool RecordFailureLocked(Entry& entry, TimePoint now);
 

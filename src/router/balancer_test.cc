@@ -172,23 +172,6 @@ TEST(BalancerTest, HealthChecksMarkDownAndUpAndMeasureRoundTrip) {
 }
 
 // The global tier's per-request question: may it go there, and how near is it?
-TEST(BalancerTest, RoundTripIfAvailableAnswersAvailableAndRoundTripMsAtOnce) {
-  FakeTime time;
-  BalancerOptions options;
-  options.failures_to_eject = 1;
-  Balancer balancer(options, time.clock(), SeededRandom(5));
-  EXPECT_EQ(balancer.RoundTripIfAvailable("new"), -1) << "available, not measured yet";
-  balancer.OnHealthCheck("r", HealthCheckResult::kPassed, milliseconds(40));
-  EXPECT_EQ(balancer.RoundTripIfAvailable("r"), 40);
-  balancer.OnHealthCheck("r", HealthCheckResult::kConnectFailed, milliseconds(0));
-  EXPECT_EQ(balancer.RoundTripIfAvailable("r"), std::nullopt) << "marked down";
-  balancer.OnHealthCheck("e", HealthCheckResult::kPassed, milliseconds(10));
-  balancer.OnStart("e");
-  balancer.OnFinish("e", Outcome::kFailure, milliseconds(0));
-  EXPECT_EQ(balancer.RoundTripIfAvailable("e"), std::nullopt) << "ejected";
-  time.Advance(options.base_ejection_time);
-  EXPECT_EQ(balancer.RoundTripIfAvailable("e"), 10) << "back once the ejection is over";
-}
 
 TEST(BalancerTest, RetainForgetsOthers) {
   FakeTime time;
@@ -266,6 +249,48 @@ TEST(RetryBudgetTest, PickAndStartCountsWhatPickAndOnFirstStartCount) {
   // None available: nothing picked, nothing counted.
   EXPECT_EQ(balancer.PickAndStart({}, true), std::nullopt);
   EXPECT_EQ(balancer.Outstanding("a") + balancer.Outstanding("b"), 100);
+}
+
+// The global tier's choice: the nearest available region by measured round trip, counted
+// as started (and, on a first try, as a request for the retry budget) when asked.
+TEST(BalancerTest, NearestAndStartTakesTheNearestAvailableRegion) {
+  FakeTime time;
+  BalancerOptions options = TenPercentRetryBudget();
+  options.failures_to_eject = 1;
+  Balancer balancer(options, time.clock(), SeededRandom(5));
+  balancer.OnHealthCheck("west", HealthCheckResult::kPassed, milliseconds(65));
+  balancer.OnHealthCheck("east", HealthCheckResult::kPassed, milliseconds(12));
+  balancer.OnHealthCheck("down", HealthCheckResult::kPassed, milliseconds(2));
+  balancer.OnHealthCheck("down", HealthCheckResult::kConnectFailed, milliseconds(0));
+  balancer.OnHealthCheck("ejected", HealthCheckResult::kPassed, milliseconds(1));
+  balancer.OnStart("ejected");
+  balancer.OnFinish("ejected", Outcome::kFailure, milliseconds(0));
+  const std::vector<std::string_view> all = {"north", "west", "east", "down", "ejected"};
+
+  EXPECT_EQ(balancer.NearestAndStart(all, false, false), "east")
+      << "nearest of the available ones (not the marked-down or ejected ones)";
+  EXPECT_EQ(balancer.Outstanding("east"), 0) << "not started when not asked";
+  EXPECT_EQ(balancer.NearestAndStart({"north", "west"}, false, false), "west")
+      << "a measured region before one not measured yet";
+  EXPECT_EQ(balancer.NearestAndStart({"north", "south"}, false, false), "north")
+      << "a tie goes to the earlier";
+  balancer.OnHealthCheck("east-2", HealthCheckResult::kPassed, milliseconds(12));
+  EXPECT_EQ(balancer.NearestAndStart({"east-2", "east"}, false, false), "east-2");
+  EXPECT_EQ(balancer.NearestAndStart({"down"}, true, true), std::nullopt);
+  EXPECT_EQ(balancer.Outstanding("down"), 0) << "none available: nothing counted";
+
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(balancer.NearestAndStart(all, true, false), "east");
+  EXPECT_EQ(balancer.Outstanding("east"), 10);
+  EXPECT_FALSE(balancer.TryRetry()) << "retries' starts give no budget";
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(balancer.NearestAndStart(all, true, true), "east");
+  EXPECT_EQ(balancer.Outstanding("east"), 30);
+  int allowed = 0;
+  for (int i = 0; i < 10; ++i) allowed += balancer.TryRetry() ? 1 : 0;
+  EXPECT_EQ(allowed, 2) << "a tenth of the 20 first tries";
+
+  time.Advance(options.base_ejection_time);
+  EXPECT_EQ(balancer.NearestAndStart(all, false, false), "ejected")
+      << "back, and nearest, once its ejection is over";
 }
 
 }  // namespace

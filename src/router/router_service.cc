@@ -310,13 +310,17 @@ class RouterService::Handlers {
   // What the global tier tries: the healthy regions the tenant may use, nearest first
   // (NearestRegions' order), skipping those tried and, for a sealed request, those that
   // hold none of its candidates. Per request, so the nearest is found in one pass over
-  // the regions, without copying or sorting them.
+  // the regions, without copying or sorting them, and under one balancer lock, which also
+  // counts a first try as started (the proxy tries it at once).
   std::optional<ProxyTarget> GlobalNext(const RouteFacts& route,
                                         std::span<const std::string_view> tried) {
     const std::optional<std::set<std::string>>& candidates = route.candidates;
-    const PeerRouter* nearest = nullptr;
-    double nearest_rtt = 0;
-    for (const PeerRouter& region : service_.peers_->RegionalRouters()) {
+    const std::vector<PeerRouter>& regions = service_.peers_->RegionalRouters();
+    // Views into `regions`, in its (name) order, so that a tie goes to the region first by
+    // name, as NearestRegions' stable sort has it. The list's room is kept per thread.
+    static thread_local std::vector<std::string_view> allowed;
+    allowed.clear();
+    for (const PeerRouter& region : regions) {
       if (!TenantGate::RegionAllowed(*route.tenant, region.region)) continue;
       if (std::find(tried.begin(), tried.end(), region.region) != tried.end()) continue;
       if (candidates && std::none_of(candidates->begin(), candidates->end(),
@@ -325,19 +329,19 @@ class RouterService::Handlers {
                                      })) {
         continue;
       }
-      std::optional<double> rtt = service_.region_balancer_.RoundTripIfAvailable(region.region);
-      if (!rtt) continue;
-      const double order = *rtt < 0 ? 1e9 : *rtt;  // not measured yet: last
-      // Strictly nearer: a tie goes to the region first by name, as NearestRegions' stable
-      // sort of the name-ordered list has it.
-      if (nearest == nullptr || order < nearest_rtt) {
-        nearest = &region;
-        nearest_rtt = order;
+      allowed.push_back(region.region);
+    }
+    const bool first_try = tried.empty();
+    std::optional<std::string_view> nearest = service_.region_balancer_.NearestAndStart(
+        allowed, /*start=*/first_try, /*first_try=*/first_try);
+    if (!nearest) return std::nullopt;
+    for (const PeerRouter& region : regions) {
+      if (region.region == *nearest) {
+        return ProxyTarget{region.region, region.endpoint, true, false,
+                           &service_.region_balancer_, /*started=*/first_try};
       }
     }
-    if (nearest == nullptr) return std::nullopt;
-    return ProxyTarget{nearest->region, nearest->endpoint, true, false,
-                       &service_.region_balancer_};
+    return std::nullopt;  // not reached: the nearest is one of `regions`
   }
 
   // Whether some region the tenant may use exists at all (healthy or not) besides, for a
