@@ -7,8 +7,9 @@
 // through 50, 100, 150 and 200 µs (so the peak EWMA both jumps up and decays through
 // std::exp). The Balancer has its defaults: coarse clock, per-thread random engine.
 //
-// Shared: T threads make requests on ONE Balancer, as the router's io threads do (one
-// mutex, one map of entries, one retry budget, all written per request).
+// Shared: T threads make requests on ONE Balancer, as the router's io threads do (the two
+// entries' counts and latency estimates written per request; the request path takes no
+// lock since 2026-11-28, but each thread's pick still reads what the others wrote).
 // Private, the anchor: T threads each make the same requests on a Balancer of their own,
 // built and warmed in that thread: the same work with nothing shared.
 //

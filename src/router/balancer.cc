@@ -1,6 +1,7 @@
 #include "router/balancer.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -16,12 +17,23 @@ double Milliseconds(std::chrono::nanoseconds duration) {
   return std::chrono::duration<double, std::milli>(duration).count();
 }
 
+int64_t Nanoseconds(Balancer::TimePoint time) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+}
+
+// Tells one balancer from every other made in this process (one made later at the same
+// address included).
+std::atomic<uint64_t> next_balancer_id{1};
+
+constexpr auto kRelaxed = std::memory_order_relaxed;
+
 }  // namespace
 
 Balancer::Balancer(BalancerOptions options, Clock clock, Random random)
     : options_(options),
       clock_(std::move(clock)),
       random_(std::move(random)),
+      id_(next_balancer_id.fetch_add(1, kRelaxed)),
       retry_budget_(options.retry_budget) {
   if (!clock_) clock_ = [] { return base::CoarseNow(); };
   if (!random_) {
@@ -32,54 +44,92 @@ Balancer::Balancer(BalancerOptions options, Clock clock, Random random)
   }
 }
 
+// --- Entries: the shared list and each thread's copy of it ---
+
 Balancer::Entry& Balancer::EntryFor(std::string_view id) {
   auto it = entries_.find(id);
   if (it == entries_.end()) {
-    it = entries_.emplace(std::string(id), Entry{}).first;
-    it->second.ewma_ms = Milliseconds(options_.initial_latency);
+    auto entry = std::make_shared<Entry>();
+    entry->ewma_ms.store(Milliseconds(options_.initial_latency), kRelaxed);
+    it = entries_.emplace(std::string(id), std::move(entry)).first;
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  return it->second;
+  return *it->second;
 }
 
-bool Balancer::AvailableLocked(const Entry& entry, TimePoint now) const {
-  return entry.healthy && now >= entry.ejected_until;
+Balancer::ThreadEntries& Balancer::ThreadEntriesNow() {
+  // A router's io thread uses two balancers (workers', regions'); a few slots spare a copy
+  // each time it switches.
+  thread_local std::array<ThreadEntries, 4> copies;
+  thread_local size_t next_to_reuse = 0;
+  ThreadEntries* copy = nullptr;
+  for (ThreadEntries& slot : copies) {
+    if (slot.balancer_id == id_) {
+      copy = &slot;
+      break;
+    }
+  }
+  if (copy == nullptr) {
+    copy = &copies[next_to_reuse++ % copies.size()];
+    copy->balancer_id = id_;
+    copy->generation = 0;  // never a generation: copied below
+  }
+  if (copy->generation != generation_.load(std::memory_order_acquire)) {
+    std::lock_guard<base::AdaptiveMutex> lock(mutex_);
+    copy->entries = entries_;
+    copy->generation = generation_.load(kRelaxed);
+  }
+  return *copy;
 }
 
-double Balancer::RoundTripOrder(const Entry& entry) {
-  return entry.rtt_ms < 0 ? std::numeric_limits<double>::infinity() : entry.rtt_ms;
-}
-
-double Balancer::Cost(const Entry& entry) const {
-  return static_cast<double>(entry.outstanding + 1) * std::max(entry.ewma_ms, 1e-3);
+Balancer::Entry& Balancer::EntryOnThisThread(ThreadEntries& copy, std::string_view id) {
+  auto found = copy.entries.find(id);
+  if (found != copy.entries.end()) return *found->second;
+  // New to this balancer (or dropped by Retain and mentioned again). Added to the copy
+  // without copying the rest again, so that entries this call found before stay valid;
+  // the copy's generation is now behind, and the next call copies the list anew.
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
+  EntryFor(id);
+  const std::shared_ptr<Entry>& entry = entries_.find(id)->second;
+  return *copy.entries.insert_or_assign(std::string(id), entry).first->second;
 }
 
 void Balancer::Retain(const std::vector<std::string>& ids) {
   std::lock_guard<base::AdaptiveMutex> lock(mutex_);
+  bool dropped = false;
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (std::find(ids.begin(), ids.end(), it->first) == ids.end()) {
       it = entries_.erase(it);
+      dropped = true;
     } else {
       ++it;
     }
   }
+  if (dropped) generation_.fetch_add(1, std::memory_order_release);
 }
 
-bool Balancer::Available(const std::string& id) {
-  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
-  return AvailableLocked(EntryFor(id), clock_());
+// --- The per-request path: no lock ---
+
+bool Balancer::Available(const Entry& entry, TimePoint now) {
+  return entry.healthy.load(kRelaxed) && Nanoseconds(now) >= entry.ejected_until_ns.load(kRelaxed);
 }
 
-std::optional<std::pair<std::string_view, Balancer::Entry*>> Balancer::PickLocked(
+double Balancer::Cost(const Entry& entry) {
+  return static_cast<double>(entry.outstanding.load(kRelaxed) + 1) *
+         std::max(entry.ewma_ms.load(kRelaxed), 1e-3);
+}
+
+std::optional<std::pair<std::string_view, Balancer::Entry*>> Balancer::PickOnThisThread(
     const std::vector<std::string_view>& candidates) {
-  TimePoint now = clock_();
-  // Each candidate's entry is looked up once (a map search with string compares). The
-  // list's room is kept from pick to pick on each thread, so that a pick allocates nothing
-  // and writes no memory another thread wrote last; its entries are stale outside the call.
+  const TimePoint now = clock_();
+  ThreadEntries& copy = ThreadEntriesNow();
+  // The list's room is kept from pick to pick on each thread, so that a pick allocates
+  // nothing; its entries are stale outside the call.
   thread_local std::vector<std::pair<std::string_view, Entry*>> available;
   available.clear();
   for (std::string_view id : candidates) {
-    Entry& entry = EntryFor(id);
-    if (AvailableLocked(entry, now)) available.emplace_back(id, &entry);
+    Entry& entry = EntryOnThisThread(copy, id);
+    if (Available(entry, now)) available.emplace_back(id, &entry);
   }
   if (available.empty()) return std::nullopt;
   if (available.size() == 1) return available[0];
@@ -91,111 +141,135 @@ std::optional<std::pair<std::string_view, Balancer::Entry*>> Balancer::PickLocke
   return Cost(*a.second) <= Cost(*b.second) ? a : b;
 }
 
+void Balancer::Start(Entry& entry, bool first_try, TimePoint now) {
+  entry.outstanding.fetch_add(1, kRelaxed);
+  if (first_try) retry_budget_.RecordRequest(now);
+}
+
 std::optional<std::string_view> Balancer::Pick(const std::vector<std::string_view>& candidates) {
-  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
-  auto picked = PickLocked(candidates);
+  auto picked = PickOnThisThread(candidates);
   if (!picked) return std::nullopt;
   return picked->first;
 }
 
 std::optional<std::string_view> Balancer::PickAndStart(
     const std::vector<std::string_view>& candidates, bool first_try) {
-  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
-  auto picked = PickLocked(candidates);
+  auto picked = PickOnThisThread(candidates);
   if (!picked) return std::nullopt;
-  ++picked->second->outstanding;
-  if (first_try) retry_budget_.RecordRequest(clock_());
+  Start(*picked->second, first_try, clock_());
   return picked->first;
 }
 
-std::optional<std::string_view> Balancer::NearestAndStart(
-    const std::vector<std::string_view>& candidates, bool start, bool first_try) {
-  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
-  const TimePoint now = clock_();
-  std::optional<std::pair<std::string_view, Entry*>> nearest;
-  for (std::string_view id : candidates) {
-    Entry& entry = EntryFor(id);
-    if (!AvailableLocked(entry, now)) continue;
-    // Strictly nearer replaces: a tie stays with the earlier candidate.
-    if (!nearest || RoundTripOrder(entry) < RoundTripOrder(*nearest->second)) {
-      nearest.emplace(id, &entry);
-    }
-  }
-  if (!nearest) return std::nullopt;
-  if (start) {
-    ++nearest->second->outstanding;
-    if (first_try) retry_budget_.RecordRequest(now);
-  }
-  return nearest->first;
-}
-
 void Balancer::OnStart(const std::string& id) {
-  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
-  ++EntryFor(id).outstanding;
+  Start(EntryOnThisThread(ThreadEntriesNow(), id), /*first_try=*/false, TimePoint{});
 }
 
 void Balancer::OnFirstStart(const std::string& id) {
-  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
-  ++EntryFor(id).outstanding;
-  retry_budget_.RecordRequest(clock_());
+  Start(EntryOnThisThread(ThreadEntriesNow(), id), /*first_try=*/true, clock_());
 }
 
-bool Balancer::RecordFailureLocked(Entry& entry, TimePoint now) {
-  ++entry.consecutive_failures;
-  if (now < entry.ejected_until) return false;  // already out
-  if (!entry.on_probation && entry.consecutive_failures < options_.failures_to_eject) {
-    return false;
+void Balancer::RecordSuccess(Entry& entry, TimePoint now, std::chrono::nanoseconds time_to_head) {
+  const double sample = Milliseconds(time_to_head);
+  const int64_t last_sample_ns = entry.last_sample_ns.load(kRelaxed);
+  double ewma = entry.ewma_ms.load(kRelaxed);
+  if (last_sample_ns == Entry::kNoSample || sample >= ewma) {
+    ewma = sample;
+  } else {
+    double elapsed_ms = static_cast<double>(Nanoseconds(now) - last_sample_ns) / 1e6;
+    double tau_ms = std::max(1.0, static_cast<double>(options_.ewma_decay.count()));
+    double keep = std::exp(-std::max(0.0, elapsed_ms) / tau_ms);
+    ewma = ewma * keep + sample * (1 - keep);
   }
+  entry.ewma_ms.store(ewma, kRelaxed);
+  entry.last_sample_ns.store(Nanoseconds(now), kRelaxed);
+  // Read before written: the usual success writes nothing more.
+  if (entry.consecutive_failures.load(kRelaxed) != 0) entry.consecutive_failures.store(0, kRelaxed);
+  if (entry.on_probation.load(kRelaxed) && Nanoseconds(now) >= entry.ejected_until_ns.load(kRelaxed)) {
+    std::lock_guard<base::AdaptiveMutex> lock(mutex_);
+    const int64_t ejected_until_ns = entry.ejected_until_ns.load(kRelaxed);
+    if (entry.on_probation.load(kRelaxed) && Nanoseconds(now) >= ejected_until_ns) {
+      entry.on_probation.store(false, kRelaxed);
+      // Long good behaviour since the last ejection forgets the earlier ones.
+      const auto since = std::chrono::nanoseconds(Nanoseconds(now) - ejected_until_ns);
+      if (since > options_.max_ejection_time) entry.times_ejected = 0;
+    }
+  }
+}
+
+// --- Failures, health checks and the rest: under the lock ---
+
+bool Balancer::RecordFailureLocked(Entry& entry, TimePoint now) {
+  const int failures = entry.consecutive_failures.fetch_add(1, kRelaxed) + 1;
+  if (Nanoseconds(now) < entry.ejected_until_ns.load(kRelaxed)) return false;  // already out
+  if (!entry.on_probation.load(kRelaxed) && failures < options_.failures_to_eject) return false;
   ++entry.times_ejected;
   auto ejection = options_.base_ejection_time * entry.times_ejected;
-  entry.ejected_until = now + std::min<std::chrono::milliseconds>(
-                                  std::chrono::duration_cast<std::chrono::milliseconds>(ejection),
-                                  options_.max_ejection_time);
-  entry.on_probation = true;  // when it comes back
-  entry.consecutive_failures = 0;
+  const TimePoint until =
+      now + std::min<std::chrono::milliseconds>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(ejection),
+                options_.max_ejection_time);
+  entry.ejected_until_ns.store(Nanoseconds(until), kRelaxed);
+  entry.on_probation.store(true, kRelaxed);  // when it comes back
+  entry.consecutive_failures.store(0, kRelaxed);
   return true;
 }
 
 void Balancer::OnFinish(const std::string& id, Outcome outcome,
                         std::chrono::nanoseconds time_to_head) {
-  bool ejected = false;
-  std::function<void(const std::string&)> observer;  // copied only when it will be called
+  const TimePoint now = clock_();
+  Entry& entry = EntryOnThisThread(ThreadEntriesNow(), id);
+  // One fewer in flight, never below none (an entry made anew by Retain and a mention
+  // since then finishes requests it never started).
+  int64_t outstanding = entry.outstanding.load(kRelaxed);
+  while (outstanding > 0 &&
+         !entry.outstanding.compare_exchange_weak(outstanding, outstanding - 1, kRelaxed)) {
+  }
+  switch (outcome) {
+    case Outcome::kSuccess:
+      RecordSuccess(entry, now, time_to_head);
+      break;
+    case Outcome::kFailure: {
+      std::function<void(const std::string&)> observer;  // copied only when it will be called
+      {
+        std::lock_guard<base::AdaptiveMutex> lock(mutex_);
+        if (RecordFailureLocked(entry, now)) observer = ejection_observer_;
+      }
+      if (observer) observer(id);  // outside the lock
+      break;
+    }
+    case Outcome::kSaturated:
+    case Outcome::kAbandoned:
+      break;
+  }
+}
+
+bool Balancer::Available(const std::string& id) {
+  std::lock_guard<base::AdaptiveMutex> lock(mutex_);
+  return Available(EntryFor(id), clock_());
+}
+
+double Balancer::RoundTripOrder(const Entry& entry) {
+  return entry.rtt_ms < 0 ? std::numeric_limits<double>::infinity() : entry.rtt_ms;
+}
+
+std::optional<std::string_view> Balancer::NearestAndStart(
+    const std::vector<std::string_view>& candidates, bool start, bool first_try) {
+  const TimePoint now = clock_();
+  std::optional<std::pair<std::string_view, Entry*>> nearest;
   {
     std::lock_guard<base::AdaptiveMutex> lock(mutex_);
-    TimePoint now = clock_();
-    Entry& entry = EntryFor(id);
-    if (entry.outstanding > 0) --entry.outstanding;
-    switch (outcome) {
-      case Outcome::kSuccess: {
-        double sample = Milliseconds(time_to_head);
-        if (!entry.has_sample || sample >= entry.ewma_ms) {
-          entry.ewma_ms = sample;
-        } else {
-          double elapsed_ms = Milliseconds(now - entry.last_sample);
-          double tau_ms = std::max(1.0, static_cast<double>(options_.ewma_decay.count()));
-          double keep = std::exp(-std::max(0.0, elapsed_ms) / tau_ms);
-          entry.ewma_ms = entry.ewma_ms * keep + sample * (1 - keep);
-        }
-        entry.has_sample = true;
-        entry.last_sample = now;
-        entry.consecutive_failures = 0;
-        if (entry.on_probation && now >= entry.ejected_until) {
-          entry.on_probation = false;
-          // Long good behaviour since the last ejection forgets the earlier ones.
-          if (now - entry.ejected_until > options_.max_ejection_time) entry.times_ejected = 0;
-        }
-        break;
+    for (std::string_view id : candidates) {
+      Entry& entry = EntryFor(id);
+      if (!Available(entry, now)) continue;
+      // Strictly nearer replaces: a tie stays with the earlier candidate.
+      if (!nearest || RoundTripOrder(entry) < RoundTripOrder(*nearest->second)) {
+        nearest.emplace(id, &entry);
       }
-      case Outcome::kFailure:
-        ejected = RecordFailureLocked(entry, now);
-        if (ejected) observer = ejection_observer_;
-        break;
-      case Outcome::kSaturated:
-      case Outcome::kAbandoned:
-        break;
     }
+    if (!nearest) return std::nullopt;
+    if (start) Start(*nearest->second, first_try, now);
   }
-  if (ejected && observer) observer(id);
+  return nearest->first;
 }
 
 void Balancer::OnHealthCheck(const std::string& id, HealthCheckResult result,
@@ -205,7 +279,7 @@ void Balancer::OnHealthCheck(const std::string& id, HealthCheckResult result,
   switch (result) {
     case HealthCheckResult::kPassed: {
       entry.consecutive_health_failures = 0;
-      entry.healthy = true;
+      entry.healthy.store(true, kRelaxed);
       double sample = Milliseconds(round_trip);
       // Smoothed a little so that one slow probe does not reorder regions.
       entry.rtt_ms = entry.rtt_ms < 0 ? sample : entry.rtt_ms * 0.7 + sample * 0.3;
@@ -213,16 +287,15 @@ void Balancer::OnHealthCheck(const std::string& id, HealthCheckResult result,
     }
     case HealthCheckResult::kFailed:
       if (++entry.consecutive_health_failures >= options_.health_failures_to_mark_down) {
-        entry.healthy = false;
+        entry.healthy.store(false, kRelaxed);
       }
       break;
     case HealthCheckResult::kConnectFailed:
       ++entry.consecutive_health_failures;
-      entry.healthy = false;
+      entry.healthy.store(false, kRelaxed);
       break;
   }
 }
-
 
 bool Balancer::TryRetry() {
   std::lock_guard<base::AdaptiveMutex> lock(mutex_);
@@ -236,27 +309,25 @@ double Balancer::RoundTripMs(const std::string& id) {
 
 int64_t Balancer::Outstanding(const std::string& id) {
   std::lock_guard<base::AdaptiveMutex> lock(mutex_);
-  return EntryFor(id).outstanding;
+  return EntryFor(id).outstanding.load(kRelaxed);
 }
 
 std::vector<UpstreamState> Balancer::States() {
   std::lock_guard<base::AdaptiveMutex> lock(mutex_);
-  TimePoint now = clock_();
+  const int64_t now_ns = Nanoseconds(clock_());
   std::vector<UpstreamState> states;
   for (const auto& [id, entry] : entries_) {
     UpstreamState state;
     state.id = id;
-    state.outstanding = entry.outstanding;
-    state.ewma_ms = entry.ewma_ms;
-    state.ejected = now < entry.ejected_until;
-    if (state.ejected) {
-      state.ejection_remaining_ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(entry.ejected_until - now).count();
-    }
-    state.times_ejected = entry.times_ejected;
-    state.consecutive_failures = entry.consecutive_failures;
-    state.healthy = entry.healthy;
-    state.rtt_ms = entry.rtt_ms;
+    state.outstanding = entry->outstanding.load(kRelaxed);
+    state.ewma_ms = entry->ewma_ms.load(kRelaxed);
+    const int64_t ejected_until_ns = entry->ejected_until_ns.load(kRelaxed);
+    state.ejected = now_ns < ejected_until_ns;
+    if (state.ejected) state.ejection_remaining_ms = (ejected_until_ns - now_ns) / 1000000;
+    state.times_ejected = entry->times_ejected;
+    state.consecutive_failures = entry->consecutive_failures.load(kRelaxed);
+    state.healthy = entry->healthy.load(kRelaxed);
+    state.rtt_ms = entry->rtt_ms;
     states.push_back(std::move(state));
   }
   return states;

@@ -16,15 +16,24 @@
 //
 // An upstream is known by an id string (the router uses "region/instance" for workers and
 // "region" for peer routers). Callers: RouterService (proxy.cc, health_checker.cc).
-// Threading: every method is thread-safe: one lock, held briefly, that spins a little
-// before it sleeps (base::AdaptiveMutex): every io thread takes it for every request (a
-// regional router twice, a global one twice too: NearestAndStart and OnFinish).
+// Threading: every method is thread-safe. What every proxied request calls (Pick,
+// PickAndStart, OnStart, OnFirstStart, and OnFinish with a success) takes no lock: it finds
+// the entries through a copy of the list that each thread keeps (made again when an id is
+// added or dropped) and reads and writes their numbers as relaxed atomics, so the only
+// memory it shares with the other io threads is the entry it picks (its requests in flight
+// and latency) and none of it waits. The rest (failures, ejection, probation's end,
+// health checks, NearestAndStart, the retry budget's retries) takes one lock, held
+// briefly, that spins a little before it sleeps (base::AdaptiveMutex). Two threads may
+// update one entry's latency estimate at once and one of the updates is then lost: an
+// estimate can afford it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,8 +90,8 @@ class Balancer {
   // retry budget windows and the EWMA's decay, all of seconds; a decay measured in whole
   // ticks adds up to the same. Latency samples come from the caller. Empty `random`: a
   // seeded std::mt19937_64 per thread (one shared engine would be one more cache line that
-  // every io thread writes per request). `random` is called only with the balancer's
-  // lock held.
+  // every io thread writes per request). Both are called without a lock, from any thread
+  // that calls the balancer: a `random` shared between threads must be thread-safe.
   explicit Balancer(BalancerOptions options, Clock clock = {}, Random random = {});
 
   // Forgets every upstream not in `ids` (upstreams are otherwise added on first mention).
@@ -94,9 +103,7 @@ class Balancer {
   // Power of two choices among the available `candidates`: one of them (the view itself), or
   // nullopt when none is available.
   std::optional<std::string_view> Pick(const std::vector<std::string_view>& candidates);
-  // Pick, then OnFirstStart (`first_try`) or OnStart of the one picked, under one lock: a
-  // proxied request takes the lock, whose cache line every io thread writes, twice instead
-  // of three times.
+  // Pick, then OnFirstStart (`first_try`) or OnStart of the one picked.
   std::optional<std::string_view> PickAndStart(const std::vector<std::string_view>& candidates,
                                                bool first_try);
   // The global tier's choice: the available candidate with the shortest measured round
@@ -108,7 +115,7 @@ class Balancer {
 
   // An exchange with `id` starts / ends. `time_to_head` is the latency sample (used only
   // for kSuccess). OnFirstStart is OnStart for a client request's first try: it also counts
-  // the request for the retry budget (one lock for both).
+  // the request for the retry budget.
   void OnStart(const std::string& id);
   void OnFirstStart(const std::string& id);
   void OnFinish(const std::string& id, Outcome outcome, std::chrono::nanoseconds time_to_head);
@@ -129,38 +136,63 @@ class Balancer {
   void SetEjectionObserver(std::function<void(const std::string& id)> observer);
 
  private:
+  // An upstream's numbers. The per-request ones are atomics written without the lock;
+  // the rest is written under mutex_ (those read per request are atomics too).
   struct Entry {
-    int64_t outstanding = 0;
-    double ewma_ms = 0;
-    TimePoint last_sample{};
-    bool has_sample = false;
-    int consecutive_failures = 0;
-    bool on_probation = false;
-    TimePoint ejected_until{};
+    static constexpr int64_t kNoSample = INT64_MIN;
+    // Written per request, without the lock:
+    std::atomic<int64_t> outstanding{0};
+    std::atomic<double> ewma_ms{0};
+    std::atomic<int64_t> last_sample_ns{kNoSample};  // steady-clock ns of the last sample
+    std::atomic<int> consecutive_failures{0};
+    // Written under mutex_, read per request:
+    std::atomic<bool> on_probation{false};
+    std::atomic<int64_t> ejected_until_ns{0};  // steady-clock ns
+    std::atomic<bool> healthy{true};
+    // Under mutex_ only:
     int64_t times_ejected = 0;
     int consecutive_health_failures = 0;
-    bool healthy = true;
     double rtt_ms = -1;
   };
+  using EntryMap = std::map<std::string, std::shared_ptr<Entry>, std::less<>>;
+
+  // A thread's copy of entries_ (see ThreadEntries). Holding the entries' shared_ptrs keeps
+  // an entry that Retain dropped alive until the thread next looks.
+  struct ThreadEntries {
+    uint64_t balancer_id = 0;  // id_; 0 for a free slot
+    uint64_t generation = 0;   // of entries_ when copied
+    EntryMap entries;
+  };
+
+  // The calling thread's copy of entries_, copied again under the lock when generation_
+  // moved since. Each thread keeps copies for the last few balancers it used.
+  ThreadEntries& ThreadEntriesNow();
+  // `id`'s entry from `copy`, or added (to entries_ and to `copy`) under the lock. Entries
+  // found through one copy stay valid until the thread's next ThreadEntriesNow.
+  Entry& EntryOnThisThread(ThreadEntries& copy, std::string_view id);
+  // Power of two choices among the available candidates, without the lock.
+  std::optional<std::pair<std::string_view, Entry*>> PickOnThisThread(
+      const std::vector<std::string_view>& candidates);
+  void Start(Entry& entry, bool first_try, TimePoint now);
+  void RecordSuccess(Entry& entry, TimePoint now, std::chrono::nanoseconds time_to_head);
 
   Entry& EntryFor(std::string_view id);  // requires mutex_
-  // Pick's choice and its entry. Requires mutex_.
-  std::optional<std::pair<std::string_view, Entry*>> PickLocked(
-      const std::vector<std::string_view>& candidates);
-  bool AvailableLocked(const Entry& entry, TimePoint now) const;
-  double Cost(const Entry& entry) const;
-  // rtt_ms, with "not measured yet" after every measured time.
+  static bool Available(const Entry& entry, TimePoint now);
+  static double Cost(const Entry& entry);
+  // rtt_ms, with "not measured yet" after every measured time. Requires mutex_.
   static double RoundTripOrder(const Entry& entry);
-  // Returns true when this failure ejected the upstream.
+  // Returns true when this failure ejected the upstream. Requires mutex_.
   bool RecordFailureLocked(Entry& entry, TimePoint now);
 
   const BalancerOptions options_;
   Clock clock_;
   Random random_;
+  const uint64_t id_;  // unique in the process: tells the threads' copies apart
   base::AdaptiveMutex mutex_;
-  std::map<std::string, Entry, std::less<>> entries_;  // std::less<>: found by string_view
-  RetryBudget retry_budget_;
-  std::function<void(const std::string&)> ejection_observer_;
+  EntryMap entries_;                       // guarded by mutex_
+  std::atomic<uint64_t> generation_{1};    // moves (under mutex_) when entries_ gains or loses an id
+  RetryBudget retry_budget_;               // RecordRequest anywhere; the rest under mutex_
+  std::function<void(const std::string&)> ejection_observer_;  // guarded by mutex_
 };
 
 }  // namespace supercluster::router

@@ -9,6 +9,8 @@
 #include <memory>
 #include <queue>
 #include <random>
+#include <thread>
+#include <vector>
 
 namespace supercluster::router {
 namespace {
@@ -291,6 +293,122 @@ TEST(BalancerTest, NearestAndStartTakesTheNearestAvailableRegion) {
   time.Advance(options.base_ejection_time);
   EXPECT_EQ(balancer.NearestAndStart(all, false, false), "ejected")
       << "back, and nearest, once its ejection is over";
+}
+
+// The per-request path takes no lock: from several threads at once, every request started
+// is finished exactly once in the counts, the latency estimate follows the samples, and a
+// failing upstream is still ejected, once.
+TEST(BalancerConcurrencyTest, ManyThreadsKeepTheCountsAndEjectAFailingUpstream) {
+  BalancerOptions options;
+  options.failures_to_eject = 3;
+  options.base_ejection_time = std::chrono::hours(1);  // stays out for the rest of the test
+  Balancer balancer(options);  // the real clock and per-thread random engines
+  std::atomic<int> ejections{0};
+  balancer.SetEjectionObserver([&](const std::string& id) {
+    EXPECT_EQ(id, "bad");
+    ++ejections;
+  });
+  const std::vector<std::string_view> good = {"a", "b"};
+  const std::vector<std::string_view> bad = {"bad"};
+  std::atomic<int> bad_tries{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        // Every tenth request can only go to "bad", while it is available.
+        const bool to_bad = i % 10 == 0;
+        std::optional<std::string_view> picked = balancer.PickAndStart(to_bad ? bad : good, i % 2 == 0);
+        if (!picked) {
+          EXPECT_TRUE(to_bad) << "a and b are never unavailable";
+          continue;
+        }
+        if (to_bad) ++bad_tries;
+        balancer.OnFinish(std::string(*picked), to_bad ? Outcome::kFailure : Outcome::kSuccess,
+                          std::chrono::microseconds(100 + i % 50));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(balancer.Outstanding("a"), 0);
+  EXPECT_EQ(balancer.Outstanding("b"), 0);
+  EXPECT_EQ(balancer.Outstanding("bad"), 0);
+  EXPECT_EQ(ejections.load(), 1) << "ejected once, and not let back within the hour";
+  // Three failures eject it; the other threads' picks already under way may add a few.
+  EXPECT_GE(bad_tries.load(), 3);
+  EXPECT_LE(bad_tries.load(), 3 + 3 * 2);
+  EXPECT_FALSE(balancer.Available("bad"));
+  // An upstream's estimate is its samples' (100 to 149 µs) once it has any; until then the
+  // initial 20 ms, which two choices by latency may keep: the other one answered faster.
+  int sampled = 0;
+  for (const UpstreamState& state : balancer.States()) {
+    if (state.id == "bad" || state.ewma_ms == 20) continue;
+    ++sampled;
+    EXPECT_GE(state.ewma_ms, 0.099) << state.id;
+    EXPECT_LE(state.ewma_ms, 0.150) << state.id;
+  }
+  EXPECT_GE(sampled, 1);
+}
+
+// Each thread finds entries through its own copy of the list: dropping an id (Retain) must
+// reach that copy, or the thread would go on counting on an entry nobody reads.
+TEST(BalancerConcurrencyTest, AThreadsCopyFollowsRetain) {
+  FakeTime time;
+  Balancer balancer({}, time.clock(), SeededRandom(5));
+  balancer.OnStart("a");  // this thread's copy now holds "a"
+  EXPECT_EQ(balancer.Outstanding("a"), 1);
+  balancer.Retain({"b"});  // "a" forgotten
+  balancer.OnStart("a");   // mentioned again: a new entry
+  EXPECT_EQ(balancer.Outstanding("a"), 1) << "counted on the dropped entry";
+  // One more from another thread, whose copy is made after the change.
+  std::thread([&] { balancer.OnStart("a"); }).join();
+  EXPECT_EQ(balancer.Outstanding("a"), 2);
+  balancer.OnFinish("a", Outcome::kSuccess, milliseconds(1));
+  balancer.OnFinish("a", Outcome::kSuccess, milliseconds(1));
+  balancer.OnFinish("a", Outcome::kSuccess, milliseconds(1));
+  EXPECT_EQ(balancer.Outstanding("a"), 0) << "never below none";
+}
+
+// A thread keeps copies for a few balancers: many balancers used in turn on one thread
+// each keep their own entries.
+TEST(BalancerConcurrencyTest, ManyBalancersOnOneThreadKeepTheirOwnEntries) {
+  FakeTime time;
+  std::vector<std::unique_ptr<Balancer>> balancers;
+  for (int i = 0; i < 7; ++i) {
+    balancers.push_back(std::make_unique<Balancer>(BalancerOptions{}, time.clock(), SeededRandom(5)));
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < balancers.size(); ++i) {
+      for (size_t k = 0; k <= i; ++k) balancers[i]->OnStart("x");
+    }
+  }
+  for (size_t i = 0; i < balancers.size(); ++i) {
+    EXPECT_EQ(balancers[i]->Outstanding("x"), static_cast<int64_t>(3 * (i + 1))) << i;
+  }
+}
+
+// First tries are counted for the retry budget from any thread, each in its own shard, and
+// summed when a retry is asked for.
+TEST(RetryBudgetTest, RequestsRecordedOnManyThreadsAllCount) {
+  RetryBudgetOptions options;
+  options.ratio = 0.5;
+  options.min_retries_per_second = 0;
+  options.window = milliseconds(10000);
+  RetryBudget budget(options);
+  const auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10000; ++i) budget.RecordRequest(now + milliseconds(i % 3000));
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(budget.RequestsInWindow(now + milliseconds(2999)), 60000);
+  // i % 3000 falls in the third second for 3,000 of each thread's 10,000 requests.
+  EXPECT_EQ(budget.RequestsInWindow(now + milliseconds(11500)), 18000)
+      << "the first two seconds' requests have left the window";
+  int allowed = 0;
+  for (int i = 0; i < 40000; ++i) allowed += budget.TryRetry(now + milliseconds(2999)) ? 1 : 0;
+  EXPECT_EQ(allowed, 30000);
 }
 
 }  // namespace

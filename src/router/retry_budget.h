@@ -3,12 +3,19 @@
 // can still retry). It keeps a failing upstream from being hit by a storm of retries that
 // multiplies the load exactly when the cluster is least able to take it.
 //
-// Callers: the Balancer owns one; the proxy asks CanRetry() before a second attempt.
-// Threading: not thread-safe; the Balancer calls it under its own lock.
+// Callers: the Balancer owns one; the proxy asks Balancer::TryRetry before a second attempt.
+// Threading: RecordRequest may be called from any number of threads at once, without a
+// lock: every proxied request calls it, so it adds to a count of the calling thread's own
+// (metrics::ThreadShard), on cache lines no other thread writes. Everything else one call
+// at a time (the Balancer calls it under its lock); a sum read while requests are being
+// recorded may miss the newest, which a budget can afford.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace supercluster::router {
@@ -35,16 +42,27 @@ class RetryBudget {
 
  private:
   // The window is kept as one-second buckets in a ring; a bucket is cleared when reused.
-  struct Bucket {
-    int64_t second = -1;  // which second since the epoch of the steady clock it counts
-    int64_t requests = 0;
+  // Requests: one ring per thread shard, each bucket one atomic word holding the second it
+  // counts (since the steady clock's epoch; high 32 bits) and its count (low 32 bits), so
+  // that moving it to a new second and counting are one compare-and-swap and no count is
+  // lost between them. Retries: one ring.
+  struct alignas(64) RequestLine {  // a shard's buckets start on a line of their own
+    std::atomic<uint64_t> buckets[64 / sizeof(uint64_t)];
+  };
+  struct RetryBucket {
+    int64_t second = -1;
     int64_t retries = 0;
   };
-  Bucket& BucketAt(TimePoint now);
-  void Sum(TimePoint now, int64_t* requests, int64_t* retries);
+
+  std::atomic<uint64_t>& RequestBucketOf(size_t shard, size_t index) const;
+  int64_t Requests(int64_t oldest, int64_t current) const;
+  int64_t Retries(int64_t oldest, int64_t current) const;
 
   RetryBudgetOptions options_;
-  std::vector<Bucket> buckets_;
+  size_t window_seconds_;   // buckets per ring
+  size_t lines_per_shard_;  // enough lines for window_seconds_ request buckets
+  std::unique_ptr<RequestLine[]> request_lines_;  // metrics::kMetricShards rings
+  std::vector<RetryBucket> retry_buckets_;
 };
 
 }  // namespace supercluster::router
