@@ -288,14 +288,17 @@ class Connection final : public ConnectionBase,
     return plain != nullptr && plain->running_in_this_thread();
   }
 
-  // Runs `step` on the connection's executor: right here when OnOwnThread(), else
-  // dispatched.
+  // Runs `step(*this)` on the connection's executor: right here when OnOwnThread(), else
+  // dispatched with a reference to the connection that keeps it alive until then. The
+  // reference is made only for that (making and dropping one is a locked read-modify-write
+  // each, which the usual call, on the connection's own thread, does without).
   template <class Step>
   void Run(Step&& step) {
     if (OnOwnThread()) {
-      step();
+      step(*this);
     } else {
-      asio::dispatch(executor_, std::forward<Step>(step));
+      asio::dispatch(executor_, [self = this->shared_from_this(),
+                                 step = std::forward<Step>(step)]() mutable { step(*self); });
     }
   }
 
@@ -1043,10 +1046,10 @@ void ResponderImpl<Stream>::StartStream(int status, Headers headers) {
   }
   streaming_.store(true);
   if (connection_->closed()) return;
-  connection_->Run(
-      [connection = connection_, sequence = sequence_, status, headers = std::move(headers)] {
-        connection->StartStream(sequence, status, headers);
-      });
+  connection_->Run([sequence = sequence_, status, headers = std::move(headers)](
+                        Connection<Stream>& connection) {
+    connection.StartStream(sequence, status, headers);
+  });
 }
 
 template <class Stream>
@@ -1055,9 +1058,9 @@ void ResponderImpl<Stream>::Write(std::string chunk, std::function<void(base::St
     if (on_written) on_written(base::Cancelled("the client connection is closed"));
     return;
   }
-  connection_->Run([connection = connection_, sequence = sequence_, chunk = std::move(chunk),
-                    on_written = std::move(on_written)]() mutable {
-    connection->WriteChunk(sequence, std::move(chunk), std::move(on_written));
+  connection_->Run([sequence = sequence_, chunk = std::move(chunk),
+                    on_written = std::move(on_written)](Connection<Stream>& connection) mutable {
+    connection.WriteChunk(sequence, std::move(chunk), std::move(on_written));
   });
 }
 
@@ -1065,8 +1068,8 @@ template <class Stream>
 void ResponderImpl<Stream>::Finish() {
   finished_.store(true);
   if (connection_->closed()) return;
-  connection_->Run([connection = connection_, sequence = sequence_] {
-    connection->FinishStream(sequence);
+  connection_->Run([sequence = sequence_](Connection<Stream>& connection) {
+    connection.FinishStream(sequence);
   });
 }
 
@@ -1081,16 +1084,9 @@ void ResponderImpl<Stream>::OnClose(std::function<void()> callback) {
     callback();
     return;
   }
-  // On the connection's own thread (the usual case: a proxy asks as it starts) the callback
-  // is added right here, without the copy of the reference to the connection that a
-  // dispatched step needs (a locked read-modify-write to make and another to drop).
-  if (connection_->OnOwnThread()) {
-    connection_->AddCloseCallback(sequence_, std::move(callback));
-    return;
-  }
-  asio::dispatch(connection_->executor(), [connection = connection_, sequence = sequence_,
-                                           callback = std::move(callback)]() mutable {
-    connection->AddCloseCallback(sequence, std::move(callback));
+  connection_->Run([sequence = sequence_, callback = std::move(callback)](
+                        Connection<Stream>& connection) mutable {
+    connection.AddCloseCallback(sequence, std::move(callback));
   });
 }
 

@@ -120,8 +120,7 @@ double Balancer::Cost(const Entry& entry) {
 }
 
 std::optional<std::pair<std::string_view, Balancer::Entry*>> Balancer::PickOnThisThread(
-    const std::vector<std::string_view>& candidates) {
-  const TimePoint now = clock_();
+    const std::vector<std::string_view>& candidates, TimePoint now) {
   ThreadEntries& copy = ThreadEntriesNow();
   // The list's room is kept from pick to pick on each thread, so that a pick allocates
   // nothing; its entries are stale outside the call.
@@ -147,16 +146,17 @@ void Balancer::Start(Entry& entry, bool first_try, TimePoint now) {
 }
 
 std::optional<std::string_view> Balancer::Pick(const std::vector<std::string_view>& candidates) {
-  auto picked = PickOnThisThread(candidates);
+  auto picked = PickOnThisThread(candidates, clock_());
   if (!picked) return std::nullopt;
   return picked->first;
 }
 
 std::optional<std::string_view> Balancer::PickAndStart(
     const std::vector<std::string_view>& candidates, bool first_try) {
-  auto picked = PickOnThisThread(candidates);
+  const TimePoint now = clock_();  // one clock read for the pick and the budget
+  auto picked = PickOnThisThread(candidates, now);
   if (!picked) return std::nullopt;
-  Start(*picked->second, first_try, clock_());
+  Start(*picked->second, first_try, now);
   return picked->first;
 }
 

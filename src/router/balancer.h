@@ -86,7 +86,7 @@ class Balancer {
   using Random = std::function<uint64_t()>;
 
   // Empty `clock`: base::CoarseNow, the steady clock up to a scheduler tick behind, read at
-  // a fifth of the cost (three reads per proxied request). Its times only set ejections,
+  // a fifth of the cost (two reads per proxied request). Its times only set ejections,
   // retry budget windows and the EWMA's decay, all of seconds; a decay measured in whole
   // ticks adds up to the same. Latency samples come from the caller. Empty `random`: a
   // seeded std::mt19937_64 per thread (one shared engine would be one more cache line that
@@ -170,9 +170,9 @@ class Balancer {
   // `id`'s entry from `copy`, or added (to entries_ and to `copy`) under the lock. Entries
   // found through one copy stay valid until the thread's next ThreadEntriesNow.
   Entry& EntryOnThisThread(ThreadEntries& copy, std::string_view id);
-  // Power of two choices among the available candidates, without the lock.
+  // Power of two choices among the candidates available at `now`, without the lock.
   std::optional<std::pair<std::string_view, Entry*>> PickOnThisThread(
-      const std::vector<std::string_view>& candidates);
+      const std::vector<std::string_view>& candidates, TimePoint now);
   void Start(Entry& entry, bool first_try, TimePoint now);
   void RecordSuccess(Entry& entry, TimePoint now, std::chrono::nanoseconds time_to_head);
 

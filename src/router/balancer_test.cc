@@ -186,12 +186,17 @@ TEST(BalancerTest, RetainForgetsOthers) {
   EXPECT_EQ(states[0].id, "b");
 }
 
-TEST(RetryBudgetTest, CapsRetriesAtTheRatioWithAFloor) {
+RetryBudgetOptions BudgetOptions(double ratio, double min_retries_per_second,
+                                 milliseconds window) {
   RetryBudgetOptions options;
-  options.ratio = 0.2;
-  options.min_retries_per_second = 1;
-  options.window = milliseconds(10000);
-  RetryBudget budget(options);
+  options.ratio = ratio;
+  options.min_retries_per_second = min_retries_per_second;
+  options.window = window;
+  return options;
+}
+
+TEST(RetryBudgetTest, CapsRetriesAtTheRatioWithAFloor) {
+  RetryBudget budget(BudgetOptions(0.2, 1, milliseconds(10000)));
   auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
   // With no traffic the floor allows 1/s x 10 s = 10 retries.
   int allowed = 0;
@@ -212,9 +217,7 @@ TEST(RetryBudgetTest, CapsRetriesAtTheRatioWithAFloor) {
 // A retry per ten first tries within a second, and no allowance besides.
 BalancerOptions TenPercentRetryBudget() {
   BalancerOptions options;
-  options.retry_budget.ratio = 0.1;
-  options.retry_budget.min_retries_per_second = 0;
-  options.retry_budget.window = milliseconds(1000);
+  options.retry_budget = BudgetOptions(0.1, 0, milliseconds(1000));
   return options;
 }
 
@@ -389,11 +392,7 @@ TEST(BalancerConcurrencyTest, ManyBalancersOnOneThreadKeepTheirOwnEntries) {
 // First tries are counted for the retry budget from any thread, each in its own shard, and
 // summed when a retry is asked for.
 TEST(RetryBudgetTest, RequestsRecordedOnManyThreadsAllCount) {
-  RetryBudgetOptions options;
-  options.ratio = 0.5;
-  options.min_retries_per_second = 0;
-  options.window = milliseconds(10000);
-  RetryBudget budget(options);
+  RetryBudget budget(BudgetOptions(0.5, 0, milliseconds(10000)));
   const auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
   std::vector<std::thread> threads;
   for (int t = 0; t < 6; ++t) {
