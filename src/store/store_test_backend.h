@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/types.h>
+
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +39,13 @@ class StoreConformanceTest
   void TearDown() override;
   StoreTestBackend& backend() { return *GetParam(); }
   Store& store() { return *store_; }
+
+  // Forks a child that opens its own client, runs `body` with it and then waits to be
+  // killed; returns the child's pid once `body` has returned true, or -1 (the child
+  // killed) if it returned false or did not answer within 20 s. The fork happens with
+  // this process down to one thread (store() is closed first and opened again after),
+  // so the child inherits no lock that another thread held at that moment.
+  pid_t ForkChild(const std::function<bool(Store&)>& body);
 
  private:
   std::unique_ptr<Store> store_;
