@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "base/coarse_clock.h"
+#include "base/thread_slot.h"
 #include "net/byte_scan.h"
 #include "net/http_parse.h"
 #include "net/response_parser.h"
@@ -367,9 +368,8 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
 
   UpstreamOptions options_;
   const int own_threads_;
-  // Tells this client's entries in the threads' shard caches from another's (one made
-  // later at the same address included): unique per process.
-  const uint64_t id_;
+  // This client's slot in each thread (base::ThreadSlotOf): the shard it sends on.
+  const uint64_t thread_slot_owner_ = base::NewThreadSlotOwnerId();
   // Shared with every exchange so that strands and sockets an exchange still holds after
   // the client is gone never outlive their io_context.
   std::shared_ptr<asio::io_context> io_context_;
@@ -828,15 +828,10 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
 thread_local const UpstreamClient::Impl::Exchange* UpstreamClient::Impl::Exchange::in_on_data_ =
     nullptr;
 
-namespace {
-std::atomic<uint64_t> next_client_id{1};
-}  // namespace
-
 UpstreamClient::Impl::Impl(UpstreamOptions options)
     : options_(std::move(options)),
       // With io_threads 0 the own thread serves only calls from outside an HttpServer.
       own_threads_(std::max(1, options_.io_threads)),
-      id_(next_client_id.fetch_add(1, std::memory_order_relaxed)),
       io_context_(std::make_shared<asio::io_context>(
           own_threads_ == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT)) {
   work_.emplace(io_context_->get_executor());
@@ -847,18 +842,13 @@ UpstreamClient::Impl::Impl(UpstreamOptions options)
 
 UpstreamClient::Impl::Shard& UpstreamClient::Impl::ShardOf(asio::io_context* context) {
   // A thread nearly always sends on the one io_context it runs, through one or two
-  // clients; a few entries spare it the client's lock on every request.
+  // clients; a slot per client spares it the client's lock on every request.
   struct CachedShard {
-    uint64_t client_id = 0;  // Impl::id_; 0 for none
     asio::io_context* context = nullptr;
     Shard* shard = nullptr;
   };
-  constexpr size_t kCachedShards = 4;
-  thread_local std::array<CachedShard, kCachedShards> cache;
-  thread_local size_t next_replaced = 0;
-  for (const CachedShard& entry : cache) {
-    if (entry.client_id == id_ && entry.context == context) return *entry.shard;
-  }
+  CachedShard& cached = base::ThreadSlotOf<CachedShard, 4>(thread_slot_owner_);
+  if (cached.context == context) return *cached.shard;
   Shard* shard = nullptr;
   {
     std::lock_guard lock(mutex_);
@@ -874,8 +864,7 @@ UpstreamClient::Impl::Shard& UpstreamClient::Impl::ShardOf(asio::io_context* con
       }
     }
   }
-  cache[next_replaced] = CachedShard{id_, context, shard};
-  next_replaced = (next_replaced + 1) % kCachedShards;
+  cached = CachedShard{context, shard};
   return *shard;
 }
 

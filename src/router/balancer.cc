@@ -21,10 +21,6 @@ int64_t Nanoseconds(Balancer::TimePoint time) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
 }
 
-// Tells one balancer from every other made in this process (one made later at the same
-// address included).
-std::atomic<uint64_t> next_balancer_id{1};
-
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
 }  // namespace
@@ -33,7 +29,6 @@ Balancer::Balancer(BalancerOptions options, Clock clock, Random random)
     : options_(options),
       clock_(std::move(clock)),
       random_(std::move(random)),
-      id_(next_balancer_id.fetch_add(1, kRelaxed)),
       retry_budget_(options.retry_budget) {
   if (!clock_) clock_ = [] { return base::CoarseNow(); };
   if (!random_) {
@@ -59,27 +54,14 @@ Balancer::Entry& Balancer::EntryFor(std::string_view id) {
 
 Balancer::ThreadEntries& Balancer::ThreadEntriesNow() {
   // A router's io thread uses two balancers (workers', regions'); a few slots spare a copy
-  // each time it switches.
-  thread_local std::array<ThreadEntries, 4> copies;
-  thread_local size_t next_to_reuse = 0;
-  ThreadEntries* copy = nullptr;
-  for (ThreadEntries& slot : copies) {
-    if (slot.balancer_id == id_) {
-      copy = &slot;
-      break;
-    }
-  }
-  if (copy == nullptr) {
-    copy = &copies[next_to_reuse++ % copies.size()];
-    copy->balancer_id = id_;
-    copy->generation = 0;  // never a generation: copied below
-  }
-  if (copy->generation != generation_.load(std::memory_order_acquire)) {
+  // each time it switches. A fresh slot's generation 0 is never generation_'s.
+  ThreadEntries& copy = base::ThreadSlotOf<ThreadEntries, 4>(thread_slot_owner_);
+  if (copy.generation != generation_.load(std::memory_order_acquire)) {
     std::lock_guard<base::AdaptiveMutex> lock(mutex_);
-    copy->entries = entries_;
-    copy->generation = generation_.load(kRelaxed);
+    copy.entries = entries_;
+    copy.generation = generation_.load(kRelaxed);
   }
-  return *copy;
+  return copy;
 }
 
 Balancer::Entry& Balancer::EntryOnThisThread(ThreadEntries& copy, std::string_view id) {

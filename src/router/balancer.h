@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "base/adaptive_mutex.h"
+#include "base/thread_slot.h"
 #include "router/retry_budget.h"
 
 namespace supercluster::router {
@@ -159,8 +160,7 @@ class Balancer {
   // A thread's copy of entries_ (see ThreadEntries). Holding the entries' shared_ptrs keeps
   // an entry that Retain dropped alive until the thread next looks.
   struct ThreadEntries {
-    uint64_t balancer_id = 0;  // id_; 0 for a free slot
-    uint64_t generation = 0;   // of entries_ when copied
+    uint64_t generation = 0;  // of entries_ when copied; 0 for none
     EntryMap entries;
   };
 
@@ -187,7 +187,7 @@ class Balancer {
   const BalancerOptions options_;
   Clock clock_;
   Random random_;
-  const uint64_t id_;  // unique in the process: tells the threads' copies apart
+  const uint64_t thread_slot_owner_ = base::NewThreadSlotOwnerId();  // of ThreadEntries
   base::AdaptiveMutex mutex_;
   EntryMap entries_;                       // guarded by mutex_
   std::atomic<uint64_t> generation_{1};    // moves (under mutex_) when entries_ gains or loses an id

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "base/adaptive_mutex.h"
+#include "base/thread_slot.h"
 #include "crypto/bytes.h"
 #include "crypto/secret.h"
 #include "store/derived_view.h"
@@ -104,20 +105,16 @@ std::string HashApiKey(std::string_view api_key) {
 
 namespace {
 
-// Tells one index from every other built in this process (the threads' copies of its
-// tenants are kept by it).
-std::atomic<uint64_t> next_index_id{1};
-
 // Every tenant of one snapshot, and which tenant each key hash belongs to.
 struct TenantIndex {
-  uint64_t id = 0;
+  uint64_t thread_slot_owner = 0;  // of the threads' copies of its tenants (ThreadCopyOf)
   std::vector<store::Tenant> tenants;
   std::unordered_map<Sha256Digest, size_t, DigestHash> tenant_by_hash;  // -> tenants[i]
 };
 
 TenantIndex BuildIndex(const store::PrefixSnapshot& snapshot) {
   TenantIndex index;
-  index.id = next_index_id.fetch_add(1, std::memory_order_relaxed);
+  index.thread_slot_owner = base::NewThreadSlotOwnerId();
   std::unordered_map<Sha256Digest, std::string, DigestHash> owner_of_hash;  // duplicates
   std::vector<Sha256Digest> ambiguous;
   for (const auto& [key, entry] : snapshot.entries) {
@@ -163,13 +160,12 @@ TenantIndex BuildIndex(const store::PrefixSnapshot& snapshot) {
 // would have every io thread write its count.
 std::shared_ptr<const store::Tenant> ThreadCopyOf(const TenantIndex& index, size_t position) {
   struct Copies {
-    uint64_t index_id = 0;
     std::vector<std::shared_ptr<const store::Tenant>> tenants;  // null until asked for
   };
-  thread_local Copies copies;
-  if (copies.index_id != index.id) {
+  Copies& copies = base::ThreadSlotOf<Copies>(index.thread_slot_owner);
+  // Only a fresh slot differs in size: it belongs to this index alone.
+  if (copies.tenants.size() != index.tenants.size()) {
     copies.tenants.assign(index.tenants.size(), nullptr);
-    copies.index_id = index.id;
   }
   std::shared_ptr<const store::Tenant>& copy = copies.tenants[position];
   if (!copy) copy = std::make_shared<const store::Tenant>(index.tenants[position]);
@@ -194,10 +190,6 @@ class Ticket final : public AdmissionTicket {
   std::shared_ptr<TenantCounters> counters_;
 };
 
-// Tells one gate from every other made in this process (the threads' maps of counters are
-// kept by it).
-std::atomic<uint64_t> next_gate_id{1};
-
 }  // namespace
 
 struct TenantGate::State {
@@ -212,14 +204,9 @@ struct TenantGate::State {
   // keeps the map of the last gate it used.
   const std::shared_ptr<TenantCounters>& CountersOf(const std::string& tenant_id) {
     struct ThreadMap {
-      uint64_t gate_id = 0;
       std::unordered_map<std::string, std::shared_ptr<TenantCounters>> by_tenant;
     };
-    thread_local ThreadMap map;
-    if (map.gate_id != id) {
-      map.by_tenant.clear();
-      map.gate_id = id;
-    }
+    ThreadMap& map = base::ThreadSlotOf<ThreadMap>(thread_slot_owner);
     auto [found, inserted] = map.by_tenant.try_emplace(tenant_id);
     if (inserted) {
       std::lock_guard lock(counters_mutex);
@@ -230,7 +217,7 @@ struct TenantGate::State {
     return found->second;
   }
 
-  const uint64_t id = next_gate_id.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t thread_slot_owner = base::NewThreadSlotOwnerId();  // of the threads' maps
   TenantGateOptions options;
   // Rebuilt once per change of the cache's copy; read per request from each thread's own
   // reference.

@@ -4,11 +4,10 @@
 #include <set>
 
 #include "base/base64.h"
+#include "base/thread_slot.h"
 
 namespace supercluster::router {
 namespace {
-
-std::atomic<uint64_t> next_directory_id{1};
 
 int64_t SteadyNanoseconds(std::chrono::steady_clock::time_point time) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
@@ -22,12 +21,10 @@ WorkerDirectory::WorkerDirectory(const store::PrefixCache& instances, std::strin
       region_(std::move(region)),
       policy_(std::move(policy)),
       options_(std::move(options)),
-      id_(next_directory_id.fetch_add(1, std::memory_order_relaxed)),
       eligible_(std::make_shared<std::vector<WorkerInfo>>()) {}
 
 WorkerDirectory::WorkerDirectory(std::string region, std::vector<WorkerInfo> static_workers)
     : region_(std::move(region)),
-      id_(next_directory_id.fetch_add(1, std::memory_order_relaxed)),
       eligible_(std::make_shared<std::vector<WorkerInfo>>(std::move(static_workers))) {}
 
 WorkerDirectory::~WorkerDirectory() = default;
@@ -149,14 +146,13 @@ std::shared_ptr<const std::vector<WorkerInfo>> WorkerDirectory::Eligible() {
 }
 
 const WorkerDirectory::ThreadView& WorkerDirectory::ViewOnThisThread() {
-  thread_local ThreadView view;
-  if (view.directory_id == id_ &&
+  ThreadView& view = base::ThreadSlotOf<ThreadView>(thread_slot_owner_);
+  if (view.workers != nullptr &&
       view.generation == generation_.load(std::memory_order_acquire) && !RefreshDue()) {
     return view;
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (cache_ != nullptr) RefreshLocked();
-  view.directory_id = id_;
   view.generation = generation_.load(std::memory_order_relaxed);
   view.workers = eligible_;
   view.known_models = known_models_;

@@ -13,10 +13,10 @@
 // Rejections()). Threading: every method is thread-safe.
 #pragma once
 
-#include <chrono>
-#include <functional>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +25,7 @@
 
 #include "attest/verifier.h"
 #include "base/status.h"
+#include "base/thread_slot.h"
 #include "net/endpoint.h"
 #include "store/prefix_cache.h"
 #include "store/records.h"
@@ -93,9 +94,8 @@ class WorkerDirectory {
 
   // What a thread keeps of the directory (see EligibleOnThisThread).
   struct ThreadView {
-    uint64_t directory_id = 0;  // id_; 0 for none
     uint64_t generation = 0;
-    std::shared_ptr<const std::vector<WorkerInfo>> workers;
+    std::shared_ptr<const std::vector<WorkerInfo>> workers;  // null: not filled yet
     std::shared_ptr<const std::vector<std::string>> known_models;
   };
 
@@ -115,9 +115,8 @@ class WorkerDirectory {
   attest::AttestationPolicy policy_;
   WorkerDirectoryOptions options_;
 
-  // Tells this directory's entries in the threads' caches from another's (one made later
-  // at the same address included): unique per process.
-  const uint64_t id_;
+  // This directory's slot in each thread (base::ThreadSlotOf): its ThreadView.
+  const uint64_t thread_slot_owner_ = base::NewThreadSlotOwnerId();
 
   // Read without mutex_ by RefreshDue and ViewOnThisThread; written under it. On a cache
   // line of their own: every request reads them, and the lock's line is written by

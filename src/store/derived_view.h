@@ -15,15 +15,10 @@
 #include <mutex>
 #include <utility>
 
+#include "base/thread_slot.h"
 #include "store/prefix_cache.h"
 
 namespace supercluster::store {
-
-namespace internal {
-// Tells one DerivedView's entries in the threads' copies from another's (one made later at
-// the same address included): unique per process.
-inline std::atomic<uint64_t> next_derived_view_id{1};
-}  // namespace internal
 
 template <class T>
 class DerivedView {
@@ -43,14 +38,13 @@ class DerivedView {
   // again on any DerivedView<T> (each thread keeps one copy per T).
   const T& Current() const {
     struct ThreadCopy {
-      uint64_t view_id = 0;  // id_; 0 for none
       uint64_t version = 0;
-      std::shared_ptr<const T> value;
+      std::shared_ptr<const T> value;  // null: not filled yet
     };
-    thread_local ThreadCopy copy;
+    ThreadCopy& copy = base::ThreadSlotOf<ThreadCopy>(thread_slot_owner_);
     // The version first: a snapshot read after it is at least that new.
     const uint64_t version = cache_ != nullptr ? cache_->Version() : 0;
-    if (copy.view_id == id_ && copy.version == version) return *copy.value;
+    if (copy.value != nullptr && copy.version == version) return *copy.value;
     std::shared_ptr<const T> value;
     uint64_t value_version = 0;
     {
@@ -74,7 +68,6 @@ class DerivedView {
       value = derived_;
       value_version = derived_version_;
     }
-    copy.view_id = id_;
     copy.version = value_version;
     copy.value = std::move(value);
     return *copy.value;
@@ -83,7 +76,7 @@ class DerivedView {
  private:
   const PrefixCache* const cache_;
   const Derive derive_;
-  const uint64_t id_ = internal::next_derived_view_id.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t thread_slot_owner_ = base::NewThreadSlotOwnerId();  // of ThreadCopy
 
   mutable std::mutex mutex_;  // guards what follows
   mutable std::shared_ptr<const T> derived_;
