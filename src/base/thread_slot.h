@@ -3,7 +3,8 @@
 // request then reads and writes is on its own thread's cache lines, and after a thread's
 // first use no lock is taken. The router's io threads use it on every request:
 // net::UpstreamClient's shards, router::Balancer's entries, router::WorkerDirectory's list
-// of workers, router::TenantGate's tenants and counters, store::DerivedView's values.
+// of workers, router::TenantGate's tenants and counters, store::DerivedView's values,
+// metrics::HttpMetrics's last series.
 //
 // A slot belongs to one owner, known by an id from NewThreadSlotOwnerId() (unique in the
 // process, so an owner made later at a freed owner's address is still told apart). Each

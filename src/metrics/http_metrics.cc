@@ -1,11 +1,11 @@
 #include "metrics/http_metrics.h"
 
 #include <array>
-#include <atomic>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "base/thread_slot.h"
 #include "metrics/names.h"
 
 namespace supercluster::metrics {
@@ -27,13 +27,10 @@ std::string CodeLabel(int status) {
   return std::to_string(status);
 }
 
-std::atomic<uint64_t> next_metrics_id{1};
-
 }  // namespace
 
 HttpMetrics::HttpMetrics(std::shared_ptr<Registry> registry)
-    : id_(next_metrics_id.fetch_add(1, std::memory_order_relaxed)),
-      registry_(std::move(registry)),
+    : registry_(std::move(registry)),
       requests_(registry_->AddShardedCounter(kHttpRequestsTotal, "HTTP requests answered.")),
       durations_(registry_->AddDurationHistogram(
           kHttpRequestDurationSeconds,
@@ -60,19 +57,17 @@ HttpMetrics::Series HttpMetrics::SeriesFor(const std::string& method, const std:
   // 300 instructions per request, docs/performance.md). Series pointers stay valid as long
   // as this object (the families never remove a series).
   struct LastSeries {
-    uint64_t owner = 0;  // HttpMetrics::id_; 0 for none
     int status = 0;
     std::string method;
     std::string route;
-    Series series{};
+    Series series{};  // null pointers: none yet
   };
-  thread_local LastSeries last;
-  if (last.owner == id_ && last.status == status && last.method == method &&
+  LastSeries& last = base::ThreadSlotOf<LastSeries>(thread_slot_owner_);
+  if (last.series.requests != nullptr && last.status == status && last.method == method &&
       last.route == route) {
     return last.series;
   }
   Series series = FindOrAddSeries(MethodLabel(method), route, CodeLabel(status));
-  last.owner = id_;
   last.status = status;
   last.method = method;
   last.route = route;

@@ -11,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/thread_slot.h"
 #include "metrics/registry.h"
 #include "net/http_server.h"
 
@@ -40,9 +41,8 @@ class HttpMetrics : public net::ServerObserver {
   Series FindOrAddSeries(const std::string& method, const std::string& route,
                          const std::string& code);
 
-  // Tells this object's entries in the threads' caches from those of another HttpMetrics
-  // (one made later at the same address included): unique per process.
-  const uint64_t id_;
+  // This object's slot in each thread (base::ThreadSlotOf): the series it used last.
+  const uint64_t thread_slot_owner_ = base::NewThreadSlotOwnerId();
   std::shared_ptr<Registry> registry_;
   ShardedCounterFamily& requests_;
   DurationHistogramFamily& durations_;
