@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The router with several io threads against nginx with as many workers: the checks that
+# decide whether the router keeps at least nginx's throughput when both use several
+# cores, in one command for a machine lent for a few minutes (bench/bundle.sh packs what
+# it needs). In order, each a bench/router/paired.sh run with --threads N:
+#   1. router against nginx at 16 and 64 connections: the result;
+#   2. the same at 64 with twice as many upstream workers (on the cores after the
+#      proxies'), which takes the upstream out of the limit: if the ratio rises here, the
+#      upstream held one proxy back more than the other in 1;
+#   3. the router not polling (router.busy_poll_us=0) against nginx at 64: what its
+#      polling threads cost the cores beside them (siblings of one physical core among
+#      them, when paired.sh's "cores:" line lists any);
+#   4. when ANCHOR_ROUTER_BINARY is set (bundle.sh's ANCHOR_SUPERCLUSTER), this binary
+#      against that one at 64: what the changes between the two builds did;
+#   5. balancer_bench at 1, 2, 4, ... threads (up to 4N and the machine's cores) with 16 us
+#      of other work per request, when it is on PATH: what the shared balancer costs each
+#      thread.
+# Each step's output goes to the terminal and, with OUT_DIR, to OUT_DIR/scaling-<step>.txt.
+# Takes about 4 minutes at the defaults (N=4, 20 pairs; 3N cores needed, 4N for step 2,
+# which is skipped with a note when they are not there; N=1 runs on 2 cores, as paired.sh
+# does).
+#
+# Usage: bench/router/scaling.sh path/to/supercluster [--threads 4] [--pairs 20]
+#   Environment: as paired.sh's (NGINX_BINARY, WRK_BINARY, ANCHOR_ROUTER_BINARY), and
+#   OUT_DIR (optional) for the copies of the output.
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_name=bench/router/scaling  # the prefix of its messages
+# shellcheck source=../lib.sh
+source "$script_dir/../lib.sh"
+[[ $# -ge 1 ]] || usage
+case "$1" in -h|--help) usage ;; esac
+supercluster=$1
+shift
+threads=4
+pairs=20
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --threads) threads=${2:?--threads needs a value}; shift 2 ;;
+    --pairs) pairs=${2:?--pairs needs a value}; shift 2 ;;
+    -h|--help) usage ;;
+    *) echo "scaling.sh: unknown argument: $1" >&2; usage ;;
+  esac
+done
+[[ -x "$supercluster" ]] || die "not an executable: $supercluster (build it first: make build)"
+[[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
+[[ "$pairs" =~ ^[1-9][0-9]*$ && "$pairs" -ge 2 ]] || die "--pairs must be an integer of 2 or more"
+cores=$(nproc)
+(( threads == 1 || 3 * threads <= cores )) || die "--threads $threads needs $((3 * threads)) cores, this machine has $cores"
+[[ -z "${OUT_DIR:-}" ]] || mkdir -p "$OUT_DIR"
+
+paired=$script_dir/paired.sh
+anchor_binary=${ANCHOR_ROUTER_BINARY:-}
+
+# step NAME COMMAND...: runs COMMAND with its output shown and, with OUT_DIR, kept. A step
+# that fails is reported and the next one runs: a lent machine's minutes are not spent
+# twice.
+step() {
+  local name=$1
+  shift
+  log "step $name: $*"
+  local status=0
+  if [[ -n "${OUT_DIR:-}" ]]; then
+    "$@" 2>&1 | tee "$OUT_DIR/scaling-$name.txt" || status=$?
+  else
+    "$@" 2>&1 || status=$?
+  fi
+  (( status == 0 )) || log "step $name failed (exit $status); going on"
+}
+
+# paired.sh against nginx: ANCHOR_ROUTER_BINARY cleared for the steps that want nginx.
+against_nginx() { ANCHOR_ROUTER_BINARY='' ANCHOR_ROUTER_FLAGS='' "$paired" "$supercluster" "$@"; }
+not_polling() {
+  ANCHOR_ROUTER_BINARY='' ANCHOR_ROUTER_FLAGS='' \
+    ROUTER_EXTRA_FLAGS="${ROUTER_EXTRA_FLAGS:-} --set router.busy_poll_us=0" \
+    "$paired" "$supercluster" "$@"
+}
+
+step 1-nginx against_nginx --threads "$threads" --connections "16 64" --pairs "$pairs"
+if (( 4 * threads <= cores )); then
+  step 2-upstream-doubled against_nginx --threads "$threads" --upstream-workers $((2 * threads)) \
+    --connections 64 --pairs "$pairs"
+else
+  log "step 2-upstream-doubled skipped: needs $((4 * threads)) cores, this machine has $cores"
+fi
+step 3-not-polling not_polling --threads "$threads" --connections 64 --pairs "$pairs"
+if [[ -n "$anchor_binary" ]]; then
+  step 4-anchor-build "$paired" "$supercluster" --threads "$threads" --connections 64 --pairs "$pairs"
+else
+  log "step 4-anchor-build skipped: ANCHOR_ROUTER_BINARY is not set"
+fi
+if command -v balancer_bench >/dev/null; then
+  thread_counts=1
+  for (( n = 2; n <= cores && n <= 4 * threads; n *= 2 )); do thread_counts+=",$n"; done
+  step 5-balancer balancer_bench --threads "$thread_counts" --work 16000 --requests 100000
+else
+  log "step 5-balancer skipped: balancer_bench is not on PATH (bench/bundle.sh brings it)"
+fi
+log "done"
