@@ -15,7 +15,10 @@
 #   5. balancer_bench at 1, 2, 4, ... threads (up to 4N and the machine's cores) with 16 us
 #      of other work per request, when it is on PATH: what the shared balancer costs each
 #      thread.
-# Each step's output goes to the terminal and, with OUT_DIR, to OUT_DIR/scaling-<step>.txt.
+# Each step's output goes to the terminal and, with OUT_DIR, to OUT_DIR/scaling-<step>.txt;
+# at the end a summary repeats each paired step's ratios and says whether step 1 has the
+# router at or above nginx at every connection count, by the geometric mean and by the
+# whole 95 % interval.
 # Takes about 4 minutes at the defaults (N=4, 20 pairs; 3N cores needed, 4N for step 2,
 # which is skipped with a note when they are not there; N=1 runs on 2 cores, as paired.sh
 # does).
@@ -48,25 +51,55 @@ done
 [[ "$pairs" =~ ^[1-9][0-9]*$ && "$pairs" -ge 2 ]] || die "--pairs must be an integer of 2 or more"
 cores=$(nproc)
 (( threads == 1 || 3 * threads <= cores )) || die "--threads $threads needs $((3 * threads)) cores, this machine has $cores"
-[[ -z "${OUT_DIR:-}" ]] || mkdir -p "$OUT_DIR"
+if [[ -n "${OUT_DIR:-}" ]]; then
+  mkdir -p "$OUT_DIR"
+  kept=$OUT_DIR
+else
+  kept=$(mktemp -d)
+  trap 'rm -rf "$kept"' EXIT
+fi
 
 paired=$script_dir/paired.sh
 anchor_binary=${ANCHOR_ROUTER_BINARY:-}
 
-# step NAME COMMAND...: runs COMMAND with its output shown and, with OUT_DIR, kept. A step
-# that fails is reported and the next one runs: a lent machine's minutes are not spent
-# twice.
+# step NAME COMMAND...: runs COMMAND with its output shown and kept for the summary. A
+# step that fails is reported and the next one runs: a lent machine's minutes are not
+# spent twice.
 step() {
   local name=$1
   shift
   log "step $name: $*"
   local status=0
-  if [[ -n "${OUT_DIR:-}" ]]; then
-    "$@" 2>&1 | tee "$OUT_DIR/scaling-$name.txt" || status=$?
-  else
-    "$@" 2>&1 || status=$?
-  fi
+  "$@" 2>&1 | tee "$kept/scaling-$name.txt" || status=$?
   (( status == 0 )) || log "step $name failed (exit $status); going on"
+}
+
+# summary: each paired step's ratio rows (connections, pairs, geometric mean and interval),
+# then the verdict on step 1.
+summary() {
+  python3 - "$kept" <<'PY'
+import glob, os, re, sys
+row = re.compile(r"^\| (\d+) \| (\d+) \| ([0-9.]+) \(([0-9.]+) to ([0-9.]+)\)")
+print("\nSummary (router / anchor: geometric mean of the pairs, 95 % interval)")
+verdict = None
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "scaling-*.txt"))):
+    step = os.path.basename(path)[len("scaling-"):-len(".txt")]
+    rows = [row.match(line) for line in open(path, errors="replace")]
+    rows = [m for m in rows if m]
+    for m in rows:
+        print(f"  {step:22} {m.group(1):>4} connections, {m.group(2):>3} pairs: "
+              f"{m.group(3)} ({m.group(4)} to {m.group(5)})")
+    if step == "1-nginx" and rows:
+        means = [float(m.group(3)) for m in rows]
+        lows = [float(m.group(4)) for m in rows]
+        verdict = (all(x >= 1.0 for x in means), all(x >= 1.0 for x in lows))
+if verdict is None:
+    print("step 1 gave no ratios: no verdict")
+else:
+    yes = lambda b: "yes" if b else "no"
+    print(f"router at or above nginx at every connection count of step 1: "
+          f"{yes(verdict[0])} by the mean, {yes(verdict[1])} by the whole interval")
+PY
 }
 
 # paired.sh against nginx: ANCHOR_ROUTER_BINARY cleared for the steps that want nginx.
@@ -97,4 +130,5 @@ if command -v balancer_bench >/dev/null; then
 else
   log "step 5-balancer skipped: balancer_bench is not on PATH (bench/bundle.sh brings it)"
 fi
+summary
 log "done"
