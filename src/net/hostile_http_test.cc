@@ -321,8 +321,9 @@ TEST(HostileHttpTest, NeverReadingClientHitsStreamBufferLimit) { RunNeverReading
 TEST(HostileHttpTest, NeverReadingClientHitsWriteTimeout) { RunNeverReadingClient(true); }
 
 // Connections that are open but send nothing cost the server its bookkeeping, not a read
-// buffer each (a 4 KiB buffer per connection would put this at over 4 KiB).
-TEST(HostileHttpTest, IdleConnectionsHoldNoReadBuffer) {
+// buffer each (a 4 KiB buffer per connection would put this at over 4 KiB) nor an empty
+// std::deque's block for writes (about 2.4 KiB in all with one; 1.8 without, measured).
+TEST(HostileHttpTest, IdleConnectionsHoldNoBuffers) {
 #if defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "AddressSanitizer's redzones and quarantine change what memory costs";
 #elif defined(__SANITIZE_THREAD__)
@@ -351,7 +352,7 @@ TEST(HostileHttpTest, IdleConnectionsHoldNoReadBuffer) {
   ASSERT_EQ(server.server().ConnectionCount(), static_cast<size_t>(kConnections));
   double per_connection_kib =
       static_cast<double>(testing::ResidentBytes() - rss_before) / 1024.0 / kConnections;
-  EXPECT_LT(per_connection_kib, 3.5) << "KiB of server memory per idle connection";
+  EXPECT_LT(per_connection_kib, 2.2) << "KiB of server memory per idle connection";
   idle.clear();
   ExpectServerHealthy(server.port());
 }
