@@ -19,9 +19,9 @@
 # at the end a summary repeats each paired step's ratios and says whether step 1 has the
 # router at or above nginx at every connection count, by the geometric mean and by the
 # whole 95 % interval.
-# Takes about 4 minutes at the defaults (N=4, 20 pairs; 3N cores needed, 4N for step 2,
-# which is skipped with a note when they are not there; N=1 runs on 2 cores, as paired.sh
-# does).
+# About 4 minutes at the defaults by estimate (not yet timed on 16 cores). N=4, 20 pairs;
+# 3N cores needed, 4N for step 2, which is skipped with a note when they are not there;
+# N=1 runs on 2 cores, as paired.sh does.
 #
 # Usage: bench/router/scaling.sh path/to/supercluster [--threads 4] [--pairs 20]
 #   Environment: as paired.sh's (NGINX_BINARY, WRK_BINARY, ANCHOR_ROUTER_BINARY), and

@@ -57,7 +57,7 @@ bool OnlyThisThreadWithin(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (ThreadCount() != 1) {
     if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(10ms);
   }
   return true;
 }
@@ -72,7 +72,7 @@ pid_t StoreConformanceTest::ForkChild(const std::function<bool(Store&)>& body) {
   int ready[2];
   if (pipe(ready) != 0) return -1;
   store_.reset();
-  if (!OnlyThisThreadWithin(std::chrono::seconds(5))) {
+  if (!OnlyThisThreadWithin(5s)) {
     ADD_FAILURE() << ThreadCount() << " threads still running after store() closed";
     store_ = backend().Open();
     close(ready[0]);
