@@ -2,7 +2,8 @@
 // workers' attestation documents from the endpoint, verifies them itself, seals the prompt
 // to the accepted ones, and prints the answer as it opens. Against a local cluster
 // (`supercluster up`) every setting comes from DATA_DIR/cluster/cluster.json; against
-// another cluster give --endpoint, --api-key-file and the policy (--root, --pcr).
+// another cluster give --endpoint, --api-key-file and the policy (--root, --pcr). Its HTTP
+// connection to the endpoint follows the client.* keys (--config, --set).
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "base/config.h"
 #include "base/data_dir.h"
 #include "base/flags.h"
+#include "base/service_flags.h"
 #include "cli/cli_files.h"
 #include "cli/command.h"
 #include "cli/commands.h"
@@ -46,7 +48,9 @@ int RunInfer(const std::vector<std::string>& args) {
   double temperature = 0;
   bool chat = false, json = false;
   PolicyFlags policy_flags;
+  base::ServiceFlags service_flags;
   base::FlagSet flags("supercluster infer --prompt TEXT [flags]");
+  service_flags.Register(flags);
   flags.AddString("data-dir", &data_dir, "the local cluster to use when --endpoint is not given");
   flags.AddString("endpoint", &endpoint, "the global endpoint, http://HOST:PORT");
   flags.AddString("api-key-file", &api_key_file, "a file holding the tenant's API key");
@@ -68,10 +72,12 @@ int RunInfer(const std::vector<std::string>& args) {
   if (prompt.empty()) return Usage("--prompt is required");
   if (max_tokens < 1) return Usage("--max-tokens must be at least 1");
   if (candidates < 1 || candidates > 16) return Usage("--candidates must be 1..16");
+  auto config = service_flags.LoadConfig("infer");
+  if (!config.ok()) return Fail(config.status().message());
 
   client::ClusterClientOptions options;
   options.candidates = static_cast<int>(candidates);
-  options.http = net::ClientOptions::FromConfig(base::Config::Defaults());
+  options.http = net::ClientOptions::FromConfig(*config);
   options.endpoint = endpoint;
   if (endpoint.empty() || policy_flags.root_path.empty() || api_key_file.empty() ||
       model.empty()) {
