@@ -13,8 +13,18 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$binary" up --data-dir "$data" --global-listen 127.0.0.1:0 > "$data/up.out" 2> "$data/up.err" \
-  || { cat "$data/up.err" >&2; fail "up failed"; }
+# A bad count is a usage error (exit 2) before anything starts.
+for bad in 0 65 two; do
+  rc=0
+  "$binary" up --data-dir "$data" --workers-per-region "$bad" > /dev/null 2> "$data/bad.err" || rc=$?
+  [[ $rc == 2 ]] && grep -q "must be 1..64" "$data/bad.err" \
+    || fail "up --workers-per-region $bad: exit $rc, $(cat "$data/bad.err")"
+done
+
+"$binary" up --data-dir "$data" --global-listen 127.0.0.1:0 --set cluster.stop_timeout=7s \
+  > "$data/up.out" 2> "$data/up.err" || { cat "$data/up.err" >&2; fail "up failed"; }
+# `down` reads the stop timeout `up` was given from cluster.json.
+grep -q '"stop_timeout_ms": 7000' "$data/cluster/cluster.json" || fail "up did not record its stop timeout"
 grep -q "global endpoint  http://127.0.0.1:" "$data/up.out" || fail "up did not print the endpoint"
 grep -q "API key          sc-demo-" "$data/up.out" || fail "up did not print the demo API key"
 [[ $(stat -c %a "$data/cluster/demo-api-key") == 600 ]] || fail "the API key file is not 0600"
@@ -41,6 +51,17 @@ assert all(p["alive"] for p in status["processes"]), status'
   || { cat "$data/infer.err"; fail "infer failed"; }
 grep -q "served by us-east-1/" "$data/infer.err" || { cat "$data/infer.err"; fail "not served by the nearest region"; }
 [[ $(wc -c < "$data/answer") -gt 14 ]] || fail "no answer text"
+# infer's HTTP client follows the client.* keys: a body limit below an attestation
+# document's size fails the request, saying so; an unknown key is refused.
+if "$binary" infer --data-dir "$data" --prompt "And God said" --set client.max_response_body_bytes=16 \
+    > /dev/null 2> "$data/limited.err"; then
+  fail "infer ignored --set client.max_response_body_bytes"
+fi
+grep -q "body limit exceeded" "$data/limited.err" || { cat "$data/limited.err"; fail "infer did not say why"; }
+if "$binary" infer --data-dir "$data" --prompt "x" --set client.no_such_key=1 2> "$data/unknown.err"; then
+  fail "infer accepted an unknown config key"
+fi
+grep -q "unknown key 'client.no_such_key'" "$data/unknown.err" || fail "infer did not name the unknown key"
 
 "$binary" down --data-dir "$data" --region us-east-1 --kill > /dev/null 2>&1
 sleep 2

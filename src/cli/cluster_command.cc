@@ -2,6 +2,7 @@
 // separate processes (controller/local_cluster.h), stopped cleanly, and looked at.
 #include <unistd.h>
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -71,8 +72,9 @@ void PrintProgress(const std::string& line) { std::cerr << "supercluster up: " <
 int RunUp(const std::vector<std::string>& args) {
   base::ServiceFlags service_flags;
   std::string data_dir = base::DefaultDataDir();
-  std::string model, enclave_binary, regions, client_region, global_listen, rtts;
-  int64_t workers_per_region = 0;
+  // Empty: the config's value (a string, so that --help shows no default of its own).
+  std::string model, enclave_binary, regions, workers_per_region, client_region, global_listen,
+      rtts;
   std::vector<std::string> service_settings;
   bool json = false;
   base::FlagSet flags("supercluster up [flags]");
@@ -83,7 +85,7 @@ int RunUp(const std::vector<std::string>& args) {
   flags.AddString("enclave-binary", &enclave_binary, "supercluster-enclave (default: beside "
                                                      "this binary)");
   flags.AddString("regions", &regions, "comma-separated regions (overrides cluster.regions)");
-  flags.AddInt("workers-per-region", &workers_per_region,
+  flags.AddString("workers-per-region", &workers_per_region,
                "workers per region (overrides cluster.workers_per_region)");
   flags.AddString("client-region", &client_region,
                   "where the global endpoint stands (overrides cluster.client_region)");
@@ -113,10 +115,15 @@ int RunUp(const std::vector<std::string>& args) {
       if (!region.empty()) options->regions.push_back(region);
     }
   }
-  if (workers_per_region < 0 || workers_per_region > 64) {
-    return Usage("up", "--workers-per-region must be 1..64");
+  if (!workers_per_region.empty()) {
+    int count = 0;
+    const char* end = workers_per_region.data() + workers_per_region.size();
+    auto [stop, error] = std::from_chars(workers_per_region.data(), end, count);
+    if (error != std::errc() || stop != end || count < 1 || count > 64) {
+      return Usage("up", "--workers-per-region must be 1..64");
+    }
+    options->workers_per_region = count;
   }
-  if (workers_per_region > 0) options->workers_per_region = workers_per_region;
   if (!client_region.empty()) options->client_region = client_region;
   if (!global_listen.empty()) options->global_listen = global_listen;
   if (!rtts.empty()) {
@@ -171,8 +178,7 @@ int RunDown(const std::vector<std::string>& args) {
     std::cout << flags.Help();
     return kExitOk;
   }
-  base::Config config = base::Config::Defaults();
-  options.timeout = config.GetDuration("cluster.stop_timeout");
+  // Each process gets the cluster.stop_timeout that `up` was given (kept in cluster.json).
   base::Status stopped = controller::StopLocalCluster(
       data_dir, options, [](const std::string& line) { std::cerr << "supercluster down: " << line << "\n"; });
   if (!stopped.ok()) return Fail("down", stopped.message());

@@ -69,7 +69,8 @@ Json ToJson(const ClusterInfo& info) {
           {"demo_tenant", info.demo_tenant},
           {"demo_api_key_file", info.demo_api_key_file},
           {"regions", info.regions},
-          {"processes", processes}};
+          {"processes", processes},
+          {"stop_timeout_ms", info.stop_timeout.count()}};
 }
 
 base::Status SaveClusterInfo(const fs::path& data_dir, const ClusterInfo& info) {
@@ -446,6 +447,7 @@ base::Result<ClusterInfo> Launcher::Run() {
   SC_RETURN_IF_ERROR(Prepare());
   SC_RETURN_IF_ERROR(WriteRecords());
   info_.regions = options_.regions;
+  info_.stop_timeout = options_.stop_timeout;
   info_.model_name = options_.model.stem().string();
   base::Status started = StartAll();
   if (!started.ok()) {
@@ -532,6 +534,11 @@ base::Result<ClusterInfo> LoadClusterInfo(const fs::path& data_dir) {
     info.demo_tenant = parsed.at("demo_tenant").get<std::string>();
     info.demo_api_key_file = parsed.at("demo_api_key_file").get<std::string>();
     info.regions = parsed.at("regions").get<std::vector<std::string>>();
+    if (parsed.contains("stop_timeout_ms")) {
+      int64_t stop_ms = parsed.at("stop_timeout_ms").get<int64_t>();
+      if (stop_ms < 0) return base::DataLoss(path.string() + ": stop_timeout_ms is negative");
+      info.stop_timeout = milliseconds(stop_ms);
+    }
     for (const Json& entry : parsed.at("processes")) {
       ClusterProcess process;
       process.name = entry.at("name").get<std::string>();
@@ -566,7 +573,8 @@ base::Status StopLocalCluster(const fs::path& data_dir, const StopOptions& optio
       progress((options.kill ? "killed " : "stopping ") + process->name + " (pid " +
                std::to_string(process->pid) + ")");
     }
-    if (!options.kill && !WaitForExit(process->pid, process->program, options.timeout)) {
+    if (!options.kill && !WaitForExit(process->pid, process->program,
+                                      options.timeout.value_or(info.stop_timeout))) {
       progress(process->name + " did not stop within the timeout; killing it");
       SignalProcess(process->pid, process->program, SIGKILL);
     }

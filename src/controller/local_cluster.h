@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,6 +86,9 @@ struct ClusterInfo {
   std::string demo_api_key_file;
   std::vector<std::string> regions;
   std::vector<ClusterProcess> processes;  // in start order
+  // cluster.stop_timeout when the cluster was started: what `down` gives each process
+  // after SIGTERM unless told otherwise.
+  std::chrono::milliseconds stop_timeout{15000};
 };
 
 // Starts everything and waits until the global endpoint is ready. `progress` gets one line
@@ -99,7 +103,8 @@ base::Result<ClusterInfo> LoadClusterInfo(const std::filesystem::path& data_dir)
 struct StopOptions {
   std::string region;  // "": the whole cluster (and cluster.json is removed)
   bool kill = false;   // SIGKILL at once instead of SIGTERM then wait (a crash, for drills)
-  std::chrono::milliseconds timeout{15000};  // after SIGTERM, before SIGKILL
+  // After SIGTERM, before SIGKILL; unset: the cluster's own (ClusterInfo::stop_timeout).
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 // Stops the processes (those of `region`, or all) in reverse start order.

@@ -1,9 +1,13 @@
 #include "controller/local_cluster.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "controller/child_process.h"
 
 namespace supercluster::controller {
 namespace {
@@ -60,6 +64,62 @@ TEST_F(ClusterFileTest, ADamagedClusterFileIsDataLoss) {
     auto info = LoadClusterInfo(dir_);
     EXPECT_EQ(info.status().code(), base::StatusCode::kDataLoss) << text;
   }
+}
+
+// `down` gives each process the stop timeout the cluster was started with (cluster.json),
+// then kills it; an explicit timeout wins over it.
+TEST_F(ClusterFileTest, DownWaitsTheClustersOwnStopTimeoutThenKills) {
+  const fs::path self = fs::read_symlink("/proc/self/exe");
+  for (bool explicit_timeout : {false, true}) {
+    SCOPED_TRACE(explicit_timeout ? "explicit timeout" : "the cluster's own");
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {  // a process that ignores SIGTERM, as a stuck drain would
+      ::signal(SIGTERM, SIG_IGN);
+      char byte = 1;
+      (void)!::write(ready[1], &byte, 1);
+      while (true) ::pause();
+    }
+    ::close(ready[1]);
+    char byte = 0;
+    ASSERT_EQ(::read(ready[0], &byte, 1), 1);  // SIGTERM is ignored from here on
+    ::close(ready[0]);
+    nlohmann::json info = {
+        {"global_endpoint", "http://127.0.0.1:1"}, {"store_url", "sqlite:///nowhere"},
+        {"dev_root", ""}, {"enclave_pcr0", ""}, {"model_name", "m"}, {"demo_tenant", "demo"},
+        {"demo_api_key_file", ""}, {"regions", {"r1"}},
+        {"processes", {{{"name", "r1-w1"}, {"role", "worker"}, {"region", "r1"},
+                        {"pid", child}, {"program", self.string()}, {"log", ""},
+                        {"endpoint", ""}}}},
+        {"stop_timeout_ms", explicit_timeout ? 60000 : 300}};
+    std::ofstream(dir_ / "cluster" / "cluster.json", std::ios::trunc) << info.dump();
+    ASSERT_EQ(LoadClusterInfo(dir_)->stop_timeout, milliseconds(explicit_timeout ? 60000 : 300));
+
+    StopOptions options;
+    if (explicit_timeout) options.timeout = milliseconds(300);
+    std::vector<std::string> lines;
+    auto started = std::chrono::steady_clock::now();
+    ASSERT_TRUE(StopLocalCluster(dir_, options, [&](const std::string& line) {
+                  lines.push_back(line);
+                }).ok());
+    auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_GE(took, milliseconds(300));
+    EXPECT_LT(took, milliseconds(10000));  // neither the 15 s default nor the 60 s above
+    EXPECT_FALSE(ProcessRunning(child, self));
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_NE(lines[1].find("did not stop within the timeout; killing it"), std::string::npos);
+  }
+}
+
+TEST_F(ClusterFileTest, ANegativeStopTimeoutIsDataLoss) {
+  nlohmann::json info = {{"global_endpoint", ""}, {"store_url", ""}, {"dev_root", ""},
+                         {"enclave_pcr0", ""}, {"model_name", ""}, {"demo_tenant", ""},
+                         {"demo_api_key_file", ""}, {"regions", nlohmann::json::array()},
+                         {"processes", nlohmann::json::array()}, {"stop_timeout_ms", -1}};
+  std::ofstream(dir_ / "cluster" / "cluster.json", std::ios::trunc) << info.dump();
+  EXPECT_EQ(LoadClusterInfo(dir_).status().code(), base::StatusCode::kDataLoss);
 }
 
 TEST_F(ClusterFileTest, StartRefusesMissingFilesBeforeStartingAnything) {
