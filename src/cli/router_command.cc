@@ -36,6 +36,7 @@
 #include "router/router_service.h"
 #include "router/tenant_gate.h"
 #include "router/worker_directory.h"
+#include "store/cache_metrics.h"
 #include "store/open_store.h"
 #include "store/prefix_cache.h"
 #include "store/records.h"
@@ -298,6 +299,10 @@ int RunRouter(const std::vector<std::string>& args) {
   }
 
   auto registry = std::make_shared<metrics::Registry>();
+  // The caches outlive the server below, which serves /metrics.
+  for (const auto* cache : {&tenants, &routers, &regions, &instances}) {
+    if (*cache) store::ExportCacheStaleness(**cache, *registry);
+  }
   router::RouterServiceOptions options = router::RouterServiceOptions::FromConfig(*config);
   options.tier = tier;
   options.region = region;

@@ -23,6 +23,7 @@
 #include "metrics/http_metrics.h"
 #include "net/endpoint.h"
 #include "net/http_server.h"
+#include "store/cache_metrics.h"
 #include "store/open_store.h"
 #include "store/prefix_cache.h"
 #include "worker/enclave_link.h"
@@ -146,6 +147,7 @@ int RunWorker(const std::vector<std::string>& args) {
   options.capacity = load.engine.max_running;
 
   auto registry = std::make_shared<metrics::Registry>();
+  store::ExportCacheStaleness(**tenants, *registry);  // the cache outlives the server below
   metrics::HttpMetrics http_metrics(registry);
   worker::WorkerService service(options, link->get(), tenants->get(), registry);
   auto router = std::make_shared<net::HttpRouter>();

@@ -79,6 +79,24 @@ TEST(RegistryTest, GaugeCarriesConstantLabels) {
   EXPECT_EQ(SampleValue(text, R"(test_queue_depth{region="eu-west-1"})"), 5) << text;
 }
 
+// A hook sets its gauge from the state it reads at every scrape, so each scrape shows the
+// state of that moment; hooks run in the order they were added.
+TEST(RegistryTest, ScrapeHooksRunBeforeEveryScrapeInOrder) {
+  Registry registry;
+  prometheus::Gauge& gauge = registry.AddGauge("test_state_age_seconds", "Age.").Add({});
+  int state = 1;
+  std::vector<std::string> order;
+  registry.AddScrapeHook([&] {
+    order.push_back("first");
+    gauge.Set(state);
+  });
+  registry.AddScrapeHook([&] { order.push_back("second"); });
+  EXPECT_EQ(SampleValue(registry.Serialize(), "test_state_age_seconds"), 1);
+  state = 42;
+  EXPECT_EQ(SampleValue(registry.Serialize(), "test_state_age_seconds"), 42);
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second", "first", "second"}));
+}
+
 TEST(RegistryTest, HistogramBucketsAreCumulativeWithCountAndSum) {
   Registry registry;
   DurationHistogramFamily& family =

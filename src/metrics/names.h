@@ -66,6 +66,16 @@ inline constexpr char kWorkerTokensPerSecond[] = "supercluster_worker_tokens_per
 // "enclave_refused", "enclave_unavailable").
 inline constexpr char kWorkerRejectedTotal[] = "supercluster_worker_rejected_total";
 inline constexpr char kOutcomeLabel[] = "outcome";
+
+// ---- Cluster state (src/store; routers and workers, store::ExportCacheStaleness) ----
+
+// Gauge {prefix}: seconds since the process's copy of the store keys under `prefix`
+// (a store::PrefixCache) last confirmed it was in step with the store: a watch event, or a
+// probe every half second. It grows while the store cannot be reached; the process then
+// serves from the last copy it had, so alert when it stays above a few seconds.
+inline constexpr char kStoreCacheStalenessSeconds[] = "supercluster_store_cache_staleness_seconds";
+inline constexpr char kPrefixLabel[] = "prefix";
+
 // ---- Router (router --tier regional|global; defined by router::RouterMetrics) ----
 
 // Counter {tier, outcome}: client requests on the proxied paths, by how they ended: ok,

@@ -108,7 +108,18 @@ DurationHistogramFamily& Registry::AddDurationHistogram(const std::string& name,
   return *histograms_.back();
 }
 
+void Registry::AddScrapeHook(std::function<void()> update) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  scrape_hooks_.push_back(std::move(update));
+}
+
 std::string Registry::Serialize() const {
+  std::vector<std::function<void()>> hooks;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    hooks = scrape_hooks_;
+  }
+  for (const auto& update : hooks) update();  // outside the lock: a hook may set a gauge
   std::vector<prometheus::MetricFamily> families = registry_.Collect();
   {
     std::lock_guard<std::mutex> lock(mutex_);

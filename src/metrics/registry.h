@@ -24,6 +24,7 @@
 #include <prometheus/metric_type.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,6 +73,14 @@ class Registry {
   DurationHistogramFamily& AddDurationHistogram(const std::string& name, const std::string& help,
                                                 const prometheus::Labels& constant_labels = {});
 
+  // Has every Serialize() call `update` first, in the order hooks were added: for gauges
+  // that show a state read at scrape time rather than events counted as they happen (how
+  // long ago a cache last heard from the store). `update` runs on the scraping thread, so
+  // it must be thread-safe, quick and not call back into this Registry's Add* or
+  // Serialize; whatever it reads must outlive every scrape (stop the server that serves
+  // /metrics first).
+  void AddScrapeHook(std::function<void()> update);
+
   // Every metric defined here plus the process_* metrics (read from /proc/self now), in
   // the Prometheus text exposition format 0.0.4. Thread-safe; cheap enough to call from an
   // io thread per scrape.
@@ -89,6 +98,7 @@ class Registry {
   std::map<std::string, Kind> types_;
   std::vector<std::unique_ptr<ShardedCounterFamily>> sharded_counters_;
   std::vector<std::unique_ptr<DurationHistogramFamily>> histograms_;
+  std::vector<std::function<void()>> scrape_hooks_;
 };
 
 }  // namespace supercluster::metrics

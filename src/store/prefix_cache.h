@@ -54,6 +54,8 @@ class PrefixCache {
   // a successful probe). Grows without bound while the store is unreachable.
   std::chrono::milliseconds Staleness() const;
 
+  const std::string& prefix() const { return prefix_; }
+
  private:
   PrefixCache(Store& store, std::string prefix, PrefixCacheOptions options);
   base::Status Resync();

@@ -1,12 +1,18 @@
 // PrefixCache against each backend: it follows the store, keeps answering with its last
 // state while the store is cut off (a partition injected between the cache and a real
-// store), reports growing staleness meanwhile, and catches up after.
+// store), reports growing staleness meanwhile (also as its metric), and catches up after.
 #include "store/prefix_cache.h"
 
+#include "store/cache_metrics.h"
 #include "store/election.h"
 
 #include <atomic>
+#include <optional>
+#include <sstream>
 #include <thread>
+
+#include "metrics/names.h"
+#include "metrics/registry.h"
 
 #include "store/store_test_backend.h"
 
@@ -14,6 +20,18 @@ namespace supercluster::store::testing {
 namespace {
 
 using namespace std::chrono_literals;
+
+// The value of `registry`'s staleness gauge for `prefix` in a fresh scrape, if present.
+std::optional<double> ExportedStaleness(const metrics::Registry& registry,
+                                        const std::string& prefix) {
+  const std::string series = std::string(metrics::kStoreCacheStalenessSeconds) + "{" +
+                             metrics::kPrefixLabel + "=\"" + prefix + "\"} ";
+  std::istringstream lines(registry.Serialize());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(series)) return std::stod(line.substr(series.size()));
+  }
+  return std::nullopt;
+}
 
 // Forwards to a real store until Cut(); then every call fails as an unreachable store's
 // would, and running watches end with kUnavailable, like a network partition.
@@ -127,6 +145,9 @@ TEST_P(StoreConformanceTest, CacheServesLastStateWhileTheStoreIsUnreachable) {
                                   {.probe_interval = 100ms, .max_retry_interval = 400ms});
   ASSERT_TRUE(cache.ok()) << cache.status().ToString();
   ASSERT_TRUE(CacheHas(**cache, "cache/worker-1", "serving"));
+  metrics::Registry registry;
+  ExportCacheStaleness(**cache, registry);
+  EXPECT_LT(ExportedStaleness(registry, "cache/").value_or(99), 0.5);
 
   partitioned.Cut();
   ASSERT_TRUE(store().Put("cache/worker-2", "serving").ok());  // the cache cannot see this
@@ -135,6 +156,7 @@ TEST_P(StoreConformanceTest, CacheServesLastStateWhileTheStoreIsUnreachable) {
   EXPECT_EQ((*cache)->Snapshot()->entries.count("cache/worker-2"), 0u);
   auto stale = (*cache)->Staleness();
   EXPECT_GE(stale, 1000ms);
+  EXPECT_GE(ExportedStaleness(registry, "cache/").value_or(0), 1.0) << "the metric must show it";
   std::this_thread::sleep_for(300ms);
   EXPECT_GT((*cache)->Staleness(), stale) << "staleness must keep growing while cut off";
 
@@ -142,6 +164,7 @@ TEST_P(StoreConformanceTest, CacheServesLastStateWhileTheStoreIsUnreachable) {
   EXPECT_TRUE(Eventually([&] { return CacheHas(**cache, "cache/worker-2", "serving"); }))
       << "did not catch up after the store came back";
   EXPECT_TRUE(Eventually([&] { return (*cache)->Staleness() < 500ms; }));
+  EXPECT_LT(ExportedStaleness(registry, "cache/").value_or(99), 1.0);
   ASSERT_TRUE(store().Put("cache/worker-3", "serving").ok());
   EXPECT_TRUE(Eventually([&] { return CacheHas(**cache, "cache/worker-3", "serving"); }))
       << "no longer follows changes after healing";
