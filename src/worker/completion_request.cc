@@ -26,6 +26,12 @@ base::Status ReadNumber(const json& body, const char* field, double low, double 
   return base::Status::Ok();
 }
 
+// Whether `field` is present and not null (null means "the default", as OpenAI takes it).
+bool IsGiven(const json& body, const char* field) {
+  auto found = body.find(field);
+  return found != body.end() && !found->is_null();
+}
+
 base::Status ReadInteger(const json& body, const char* field, int64_t low, int64_t high,
                          int64_t* out) {
   auto found = body.find(field);
@@ -173,11 +179,14 @@ base::Result<CompletionRequest> ParseCompletionRequest(std::string_view body, Co
     SC_RETURN_IF_ERROR(ReadPrompt(*prompt, limits, &request));
   }
 
+  // max_completion_tokens is OpenAI's newer name for max_tokens: it wins when both are given.
   int64_t max_tokens = limits.default_max_tokens;
+  SC_RETURN_IF_ERROR(ReadInteger(parsed, "max_tokens", 1, limits.max_tokens, &max_tokens));
   SC_RETURN_IF_ERROR(
       ReadInteger(parsed, "max_completion_tokens", 1, limits.max_tokens, &max_tokens));
-  SC_RETURN_IF_ERROR(ReadInteger(parsed, "max_tokens", 1, limits.max_tokens, &max_tokens));
   request.max_tokens = static_cast<int32_t>(std::min<int64_t>(max_tokens, limits.max_tokens));
+  request.max_tokens_given = IsGiven(parsed, "max_tokens") ||
+                             IsGiven(parsed, "max_completion_tokens");
 
   int64_t n = 1;
   SC_RETURN_IF_ERROR(ReadInteger(parsed, "n", 1, 1, &n));
@@ -221,7 +230,8 @@ base::Result<CompletionRequest> ParseCompletionRequest(std::string_view body, Co
 }
 
 base::Result<engine::GenerationRequest> ToGenerationRequest(const CompletionRequest& request,
-                                                            const engine::Tokenizer& tokenizer) {
+                                                            const engine::Tokenizer& tokenizer,
+                                                            int64_t context_length) {
   engine::GenerationRequest generation;
   engine::EncodeOptions encode;
   if (request.chat) {
@@ -237,6 +247,14 @@ base::Result<engine::GenerationRequest> ToGenerationRequest(const CompletionRequ
   }
   if (generation.prompt.empty()) return Bad("prompt encodes to no tokens");
   generation.max_tokens = request.max_tokens;
+  if (!request.max_tokens_given) {
+    // The default is a ceiling, not a demand: a request that sets no max_tokens generates
+    // at most what the model's context leaves after its prompt (as OpenAI's chat API does),
+    // where asking for more would refuse it outright. A prompt that fills the context is
+    // left to the engine to refuse.
+    const int64_t room = context_length - static_cast<int64_t>(generation.prompt.size());
+    if (room >= 1 && room < generation.max_tokens) generation.max_tokens = static_cast<int32_t>(room);
+  }
   generation.sampling = request.sampling;
   generation.stop = request.stop;
   return generation;

@@ -44,6 +44,7 @@ struct CompletionRequest {
   std::string prompt;                         // when !chat
   std::vector<engine::ChatMessage> messages;  // when chat
   int32_t max_tokens = 0;
+  bool max_tokens_given = false;  // false: max_tokens is the default (limits.default_max_tokens)
   engine::SamplingParams sampling;
   std::vector<std::string> stop;
   bool stream = false;
@@ -59,7 +60,10 @@ base::Result<CompletionRequest> ParseCompletionRequest(std::string_view body, Co
 // first), the sampling settings and stops. kInvalidArgument for messages the chat format
 // cannot render (an unknown role, a Llama 2 conversation out of order) or a prompt that
 // encodes to no tokens.
+// A request that did not set max_tokens generates at most what `context_length` (the
+// model's) leaves after the prompt, up to its default.
 base::Result<engine::GenerationRequest> ToGenerationRequest(const CompletionRequest& request,
-                                                            const engine::Tokenizer& tokenizer);
+                                                            const engine::Tokenizer& tokenizer,
+                                                            int64_t context_length);
 
 }  // namespace supercluster::worker

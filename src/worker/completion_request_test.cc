@@ -63,6 +63,27 @@ TEST(CompletionRequestTest, DefaultsFollowOpenAi) {
   EXPECT_NE(parsed->sampling.seed, again->sampling.seed);
 }
 
+TEST(CompletionRequestTest, MaxCompletionTokensWinsAndAGivenMaxTokensIsMarked) {
+  auto both = ParseCompletionRequest(
+      R"({"model":"m","prompt":"x","max_tokens":7,"max_completion_tokens":9})",
+      CompletionApi::kCompletions, Limits());
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->max_tokens, 9);
+  EXPECT_TRUE(both->max_tokens_given);
+  // Given, even when it equals the default (16): then it is a demand, not a ceiling.
+  auto same = ParseCompletionRequest(R"({"model":"m","prompt":"x","max_tokens":16})",
+                                     CompletionApi::kCompletions, Limits());
+  ASSERT_TRUE(same.ok());
+  EXPECT_TRUE(same->max_tokens_given);
+  for (const char* body : {R"({"model":"m","prompt":"x"})",
+                           R"({"model":"m","prompt":"x","max_tokens":null})"}) {
+    auto unset = ParseCompletionRequest(body, CompletionApi::kCompletions, Limits());
+    ASSERT_TRUE(unset.ok());
+    EXPECT_FALSE(unset->max_tokens_given) << body;
+    EXPECT_EQ(unset->max_tokens, 16) << body;
+  }
+}
+
 TEST(CompletionRequestTest, ReadsChatMessagesAndEitherShapeForTheSealedApi) {
   auto chat = ParseCompletionRequest(
       R"({"model":"m","messages":[{"role":"system","content":"Be brief."},

@@ -198,7 +198,8 @@ struct WorkerService::Impl {
                      "model " + completion.model + " is not served here (this worker serves " +
                          options.model_name + ")"});
     }
-    auto generation = ToGenerationRequest(completion, loaded_engine->tokenizer());
+    auto generation = ToGenerationRequest(completion, loaded_engine->tokenizer(),
+                                          loaded_engine->shape().context_length);
     if (!generation.ok()) return refuse(BadRequest(generation.status().message()));
 
     AnswerIdentity identity{NewId(completion.chat), created_unix_now(), options.model_name,

@@ -332,6 +332,27 @@ TEST_F(WorkerServiceTest, EnclaveRestartCostsAtMostOneRequestPerConnection) {
   EXPECT_LE(unavailable, 2) << "each of the 2 connections should fail at most once";
 }
 
+// The default max_tokens (256 here, the model's whole context) is a ceiling: a request that
+// sets none generates at most what its prompt leaves of the context, where asking for 256
+// outright is refused. (OpenAI's clients leave max_tokens out by default.)
+TEST_F(WorkerServiceTest, AnUnsetMaxTokensFitsWhatTheContextLeaves) {
+  ASSERT_EQ(WorkerServiceOptions().limits.default_max_tokens, 256);
+  for (const char* field : {"", "max_tokens", "max_completion_tokens"}) {
+    SCOPED_TRACE(field);
+    json request = {{"model", "kjv"}, {"prompt", kPrompt}, {"temperature", 0}};
+    if (*field != '\0') request[field] = nullptr;  // null: the default, as OpenAI takes it
+    net::HttpResponse answer = Post("/v1/completions", request.dump(), "open");
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    json usage = json::parse(answer.body)["usage"];
+    EXPECT_GT(usage["completion_tokens"], 0);
+    EXPECT_LE(usage["prompt_tokens"].get<int>() + usage["completion_tokens"].get<int>(), 256);
+  }
+  json explicit_request = {{"model", "kjv"}, {"prompt", kPrompt}, {"max_tokens", 256}};
+  net::HttpResponse refused = Post("/v1/completions", explicit_request.dump(), "open");
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("256-token context"), std::string::npos) << refused.body;
+}
+
 TEST_F(WorkerServiceTest, PlaintextOnlyForTenantsThatAllowIt) {
   std::string body = json{{"model", "kjv"}, {"prompt", kPrompt}, {"max_tokens", 3}}.dump();
   for (const std::string& tenant :
