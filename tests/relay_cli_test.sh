@@ -136,6 +136,8 @@ curl -sf -X POST "$control/cut?route=west" > /dev/null || fail "cut west"
 if curl -sf -o /dev/null --max-time 3 "http://127.0.0.1:$west/v1/echo"; then fail "cut west answered"; fi
 curl -sf -o /dev/null "http://127.0.0.1:$east/v1/echo" || fail "cutting west cut east"
 curl -sf -X POST "$control/delay?rtt=1ms&route=east" > /dev/null || fail "delay east"
+# `?route=` naming nothing (a script's empty variable) is refused, not taken as every route.
+[[ $(code_of -X POST "$control/cut?route=") == 400 ]] || fail "cut?route= (empty) not 400"
 python3 - "$(curl -sf "$control/status")" <<'EOF' || fail "bad multi-route /status"
 import json, sys
 routes = {r["name"]: r for r in json.loads(sys.argv[1])["routes"]}

@@ -1,6 +1,7 @@
 #include "base/flags.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -45,6 +46,11 @@ FlagSet::Flag* FlagSet::Find(const std::string& name) {
 
 Status FlagSet::Assign(Flag& flag, const std::string& value) {
   const std::string where = "flag --" + flag.name;
+  // An empty value given on purpose is nearly always a script's unset variable
+  // (`--region "$R"`); taken as "not given", it would widen what a command acts on.
+  if ((flag.kind == Kind::kString || flag.kind == Kind::kRepeated) && value.empty()) {
+    return InvalidArgument(where + " needs a non-empty value (leave the flag out instead)");
+  }
   switch (flag.kind) {
     case Kind::kString:
       *static_cast<std::string*>(flag.target) = value;
@@ -66,7 +72,8 @@ Status FlagSet::Assign(Flag& flag, const std::string& value) {
       errno = 0;
       char* end = nullptr;
       double parsed = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end != '\0' || errno == ERANGE) {
+      // strtod also reads "nan" and "inf", which no flag means (JSON cannot even carry them).
+      if (value.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(parsed)) {
         return InvalidArgument(where + ": expected a number, got '" + value + "'");
       }
       *static_cast<double*>(flag.target) = parsed;

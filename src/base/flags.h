@@ -3,8 +3,9 @@
 // A FlagSet names each flag once, with its help text and a pointer to where the parsed
 // value goes; the variable's initial value is the default shown in --help. Flags are long
 // form only (`--max-tokens 16` or `--max-tokens=16`); `--` ends flags. Parse() fails with
-// a message naming the flag for an unknown flag, a missing or malformed value, or a
-// positional argument the command did not ask for.
+// a message naming the flag for an unknown flag, a missing, empty or malformed value, or a
+// positional argument the command did not ask for. (A string flag is never set to "" by
+// the command line, so "" can stand for "not given".)
 #pragma once
 
 #include <cstdint>

@@ -57,6 +57,26 @@ TEST(FlagSetTest, RejectsBadInputNamingTheFlag) {
   EXPECT_FALSE(k.flags.Parse({"stray"}).ok());
   Fixture l;
   EXPECT_FALSE(l.flags.Parse({"--json=maybe"}).ok());
+  for (const char* not_finite : {"nan", "-nan", "inf", "-Infinity", "1e999"}) {
+    Fixture m;
+    Status refused = m.flags.Parse({"--temperature", not_finite});
+    EXPECT_FALSE(refused.ok()) << not_finite;
+    EXPECT_EQ(m.temperature, 0.7) << not_finite;
+  }
+}
+
+// An empty value given on purpose (a script's unset variable) is refused rather than read
+// as "not given", for string and repeated flags.
+TEST(FlagSetTest, EmptyStringValuesAreRefusedNamingTheFlag) {
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"--listen", ""}, {"--listen="}, {"--set", ""}, {"--set="}}) {
+    Fixture f;
+    Status refused = f.flags.Parse(args);
+    EXPECT_FALSE(refused.ok()) << args[0];
+    EXPECT_NE(refused.message().find("non-empty"), std::string::npos) << refused.message();
+    EXPECT_EQ(f.listen, "127.0.0.1:8080");
+    EXPECT_TRUE(f.sets.empty());
+  }
 }
 
 TEST(FlagSetTest, PositionalsAndDoubleDash) {

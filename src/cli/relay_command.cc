@@ -155,10 +155,16 @@ class RelayControl {
       const net::HttpRequest& request,
       const std::function<std::optional<net::HttpResponse>(const net::HttpRequest&,
                                                            net::DelayRelay&)>& action) {
-    std::string wanted = request.QueryParam("route");
+    // No ?route= means every route; `?route=` with no name is a mistake (an unset variable
+    // in a script), not a request to act on all of them.
+    std::optional<std::string> named = request.FindQueryParam("route");
+    std::string wanted = named.value_or("");
+    if (named && wanted.empty()) {
+      return ErrorResponse(400, "bad_request", "route= names no route; leave it out for all");
+    }
     bool found = false;
     for (const NamedRelay& route : routes_) {
-      if (!wanted.empty() && route.name != wanted) continue;
+      if (named && route.name != wanted) continue;
       found = true;
       if (auto error = action(request, *route.relay)) return std::move(*error);
     }

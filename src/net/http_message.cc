@@ -197,8 +197,12 @@ std::string_view HttpRequest::path() const {
 }
 
 std::string HttpRequest::QueryParam(std::string_view name) const {
+  return FindQueryParam(name).value_or("");
+}
+
+std::optional<std::string> HttpRequest::FindQueryParam(std::string_view name) const {
   size_t question = target.find('?');
-  if (question == std::string::npos) return "";
+  if (question == std::string::npos) return std::nullopt;
   std::string_view query = std::string_view(target).substr(question + 1);
   while (!query.empty()) {
     size_t amp = query.find('&');
@@ -211,7 +215,7 @@ std::string HttpRequest::QueryParam(std::string_view name) const {
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
-  return "";
+  return std::nullopt;
 }
 
 HttpResponse HttpResponse::Text(int status, std::string body) {

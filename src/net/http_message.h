@@ -215,6 +215,8 @@ struct HttpRequest {
   std::string_view path() const;
   // The value of a query parameter (percent-decoded), or "" when absent.
   std::string QueryParam(std::string_view name) const;
+  // The same, but nullopt when absent, so that `?name=` (given, empty) differs from no name.
+  std::optional<std::string> FindQueryParam(std::string_view name) const;
 };
 
 struct HttpResponse {
