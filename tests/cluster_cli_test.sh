@@ -13,6 +13,60 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# Options that cannot work are refused (exit 2) before anything starts.
+for bad in "--regions a,a --client-region a" "--regions a,b?c --client-region a" \
+           "--rtts us-east-1:nowhere=5ms" "--global-listen nonsense"; do
+  rc=0
+  # shellcheck disable=SC2086  # the words of $bad are separate flags
+  "$binary" up --data-dir "$data" $bad > /dev/null 2> "$data/bad.err" || rc=$?
+  [[ $rc == 2 ]] || fail "up $bad: exit $rc, $(cat "$data/bad.err")"
+  [[ -z $(pgrep -f "$data/" || true) ]] || fail "up $bad started processes"
+done
+
+# Interrupted while starting (Ctrl-C), `up` stops what it had started; killed outright, it
+# leaves a cluster.json naming every process it spawned, so that `down` stops them.
+# Starts `up` in the background and waits until it has spawned a first process and named
+# it in cluster.json (written right after each spawn).
+start_up_in_background() {
+  "$binary" up --data-dir "$data" --global-listen 127.0.0.1:0 > /dev/null 2> "$data/partial.err" &
+  up_pid=$!
+  for _ in $(seq 200); do
+    [[ -n $(pgrep -f "$data/" || true) && -s "$data/cluster/cluster.json" ]] && return 0
+    sleep 0.05
+  done
+  fail "up spawned nothing within 10 s"
+}
+start_up_in_background
+kill -INT "$up_pid"
+rc=0; wait "$up_pid" || rc=$?
+[[ $rc != 0 ]] || fail "up finished before its interrupt: the test needs a slower start"
+grep -q "interrupted" "$data/partial.err" || fail "up did not say it was interrupted: $(cat "$data/partial.err")"
+sleep 0.3
+[[ -z $(pgrep -f "$data/" || true) ]] || fail "an interrupted up left processes: $(pgrep -af "$data/")"
+start_up_in_background
+kill -9 "$up_pid" 2> /dev/null || true
+wait "$up_pid" 2> /dev/null || true
+started=$(pgrep -f "$data/" | wc -l)
+[[ $started -lt 16 ]] || fail "up was killed only after starting all 16 processes: not mid-start"
+"$binary" down --data-dir "$data" > /dev/null 2>&1 || fail "down after a killed up failed"
+sleep 0.3
+[[ -z $(pgrep -f "$data/" || true) ]] || fail "down left processes of a killed up: $(pgrep -af "$data/")"
+
+# One region: no inter-region links, so no relay.
+"$binary" up --data-dir "$data" --regions solo --client-region solo --workers-per-region 1 \
+  --global-listen 127.0.0.1:0 > "$data/solo.out" 2> "$data/solo.err" \
+  || { cat "$data/solo.err" >&2; fail "a one-region cluster did not start"; }
+grep -q "supercluster down --data-dir $data" "$data/solo.out" || fail "up's hints lack --data-dir"
+"$binary" infer --data-dir "$data" --prompt "And God said" --max-tokens 2 > /dev/null 2> "$data/solo-infer.err" \
+  || { cat "$data/solo-infer.err"; fail "the one-region cluster did not answer"; }
+"$binary" down --data-dir "$data" > /dev/null 2>&1 || fail "down of the one-region cluster failed"
+
+# An empty --region (an unset variable in a drill script) is a usage error, not "all".
+rc=0
+"$binary" down --data-dir "$data" --region "" > /dev/null 2> "$data/empty-region.err" || rc=$?
+[[ $rc == 2 ]] && grep -q "non-empty" "$data/empty-region.err" \
+  || fail "down --region '': exit $rc, $(cat "$data/empty-region.err")"
+
 # A bad count is a usage error (exit 2) before anything starts.
 for bad in 0 65 two; do
   rc=0

@@ -1,7 +1,10 @@
 // `supercluster up`, `down` and `status`: a whole multi-region cluster on this machine as
 // separate processes (controller/local_cluster.h), stopped cleanly, and looked at.
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -67,6 +70,38 @@ fs::path FindBundledModel() {
 
 void PrintProgress(const std::string& line) { std::cerr << "supercluster up: " << line << "\n"; }
 
+// Set by a SIGINT, SIGTERM or SIGHUP while `up` starts the cluster: the start then stops
+// what it started instead of leaving it running where no cluster.json names it.
+std::atomic<bool> start_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+
+void NoteInterrupt(int) { start_interrupted.store(true); }
+void IgnoreSignal(int) {}
+
+// While alive, the signals that would end `up` mid-start are caught instead. Caught (not
+// ignored) so that the children, whose handlers exec resets, keep the default ones. A
+// closed stdout or stderr (`up | head`) makes writes fail with EPIPE instead of killing
+// `up` half-way.
+class InterruptibleStart {
+ public:
+  InterruptibleStart() {
+    for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
+      struct sigaction action {};
+      action.sa_handler = signal == SIGPIPE ? IgnoreSignal : NoteInterrupt;
+      sigemptyset(&action.sa_mask);
+      ::sigaction(signal, &action, &saved_[signal]);
+    }
+  }
+  ~InterruptibleStart() {
+    for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::sigaction(signal, &saved_[signal], nullptr);
+  }
+  InterruptibleStart(const InterruptibleStart&) = delete;
+  InterruptibleStart& operator=(const InterruptibleStart&) = delete;
+
+ private:
+  struct sigaction saved_[NSIG] = {};
+};
+
 }  // namespace
 
 int RunUp(const std::vector<std::string>& args) {
@@ -127,8 +162,20 @@ int RunUp(const std::vector<std::string>& args) {
   if (!client_region.empty()) options->client_region = client_region;
   if (!global_listen.empty()) options->global_listen = global_listen;
   if (!rtts.empty()) {
-    if (base::Status parsed = controller::ParseRtts(rtts, *options); !parsed.ok()) {
+    // The flag's own regions must be the cluster's (a typo would pass silently otherwise).
+    controller::LocalClusterOptions given;
+    if (base::Status parsed = controller::ParseRtts(rtts, given); !parsed.ok()) {
       return Usage("up", "--rtts: " + parsed.message());
+    }
+    for (const auto& [pair, rtt] : given.rtts) {
+      for (const std::string& region : {pair.first, pair.second}) {
+        if (std::find(options->regions.begin(), options->regions.end(), region) ==
+            options->regions.end()) {
+          return Usage("up", "--rtts names region '" + region + "', which is not one of the "
+                             "cluster's regions");
+        }
+      }
+      options->rtts[pair] = rtt;
     }
   }
   options->data_dir = fs::absolute(data_dir);
@@ -139,8 +186,17 @@ int RunUp(const std::vector<std::string>& args) {
   options->service_settings = service_settings;
   options->netns = netns;
 
-  auto info = controller::StartLocalCluster(*options, PrintProgress);
-  if (!info.ok()) return Fail("up", info.status().message());
+  options->interrupted = [] { return start_interrupted.load(); };
+  base::Result<controller::ClusterInfo> info = [&] {
+    InterruptibleStart interruptible;
+    return controller::StartLocalCluster(*options, PrintProgress);
+  }();
+  if (!info.ok()) {
+    if (info.status().code() == base::StatusCode::kInvalidArgument) {
+      return Usage("up", info.status().message());
+    }
+    return Fail("up", info.status().message());
+  }
   if (json) {
     std::ifstream in(fs::path(data_dir) / "cluster" / "cluster.json");
     std::cout << in.rdbuf();
@@ -148,6 +204,10 @@ int RunUp(const std::vector<std::string>& args) {
   }
   std::string api_key;
   std::ifstream(info->demo_api_key_file) >> api_key;
+  // The commands to try next need --data-dir too unless it is the default.
+  const std::string data_dir_flag =
+      fs::absolute(data_dir) == fs::absolute(base::DefaultDataDir()) ? ""
+                                                                     : " --data-dir " + data_dir;
   size_t workers = 0;
   for (const auto& process : info->processes) workers += process.role == "worker";
   std::cout << "cluster up: " << info->regions.size() << " regions, " << workers
@@ -159,9 +219,9 @@ int RunUp(const std::vector<std::string>& args) {
             << "  logs             " << (fs::path(data_dir) / "cluster" / "logs").string() << "/\n"
             << "  attestation      dev attestor (INSECURE, local only), root "
             << info->dev_root << "\n"
-            << "try:  supercluster infer --prompt \"And God said\"\n"
-            << "      supercluster status\n"
-            << "stop: supercluster down\n";
+            << "try:  supercluster infer" << data_dir_flag << " --prompt \"And God said\"\n"
+            << "      supercluster status" << data_dir_flag << "\n"
+            << "stop: supercluster down" << data_dir_flag << "\n";
   return kExitOk;
 }
 

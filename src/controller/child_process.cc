@@ -132,7 +132,8 @@ bool ChildAlive(pid_t pid) {
 
 base::Result<std::string> WaitForLogLine(const std::filesystem::path& log_file,
                                          const std::string& marker, pid_t pid,
-                                         std::chrono::milliseconds timeout) {
+                                         std::chrono::milliseconds timeout,
+                                         const std::function<bool()>& interrupted) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::streamoff offset = 0;
   while (true) {
@@ -147,6 +148,9 @@ base::Result<std::string> WaitForLogLine(const std::filesystem::path& log_file,
     if (!ChildAlive(pid)) {
       return base::Unavailable(log_file.filename().string() + ": the process exited before '" +
                                marker + "'; the end of its log:\n" + TailOfFile(log_file, 15));
+    }
+    if (interrupted && interrupted()) {
+      return base::Cancelled("interrupted while waiting for " + log_file.filename().string());
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return base::DeadlineExceeded(log_file.filename().string() + ": no '" + marker +

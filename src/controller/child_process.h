@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,12 +35,14 @@ bool WaitForExit(pid_t pid, const std::filesystem::path& program,
                  std::chrono::milliseconds timeout);
 
 // Waits until `log_file` holds a line containing `marker`, returning that line. Fails early
-// with the log's tail when the process exits first, and with kDeadlineExceeded at `timeout`.
+// with the log's tail when the process exits first, with kDeadlineExceeded at `timeout`, and
+// with kCancelled as soon as `interrupted` (when given) returns true.
 // Precondition: `pid` is the caller's child (it may still be a wrapper such as
 // `ip netns exec` that has not yet started the program).
 base::Result<std::string> WaitForLogLine(const std::filesystem::path& log_file,
                                          const std::string& marker, pid_t pid,
-                                         std::chrono::milliseconds timeout);
+                                         std::chrono::milliseconds timeout,
+                                         const std::function<bool()>& interrupted = {});
 
 // The last `lines` lines of a text file ("" when it cannot be read).
 std::string TailOfFile(const std::filesystem::path& path, size_t lines);

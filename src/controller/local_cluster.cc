@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -88,6 +90,38 @@ base::Status SaveClusterInfo(const fs::path& data_dir, const ClusterInfo& info) 
   return base::Status::Ok();
 }
 
+// What would fail only once processes run: region names (they become process names, log
+// files, relay routes, store keys and namespace names) and the global endpoint's address.
+// (Round-trip times for other regions are allowed: the default table names the three
+// default regions whatever the cluster's are.)
+base::Status CheckRegions(const LocalClusterOptions& options) {
+  if (options.regions.empty()) return base::InvalidArgument("no regions to start");
+  std::set<std::string> seen;
+  for (const std::string& region : options.regions) {
+    const bool plain = !region.empty() && region.size() <= 32 &&
+                       std::all_of(region.begin(), region.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                                c == '_' || c == '.';
+                       });
+    if (!plain) {
+      return base::InvalidArgument("region '" + region +
+                                   "': use 1 to 32 letters, digits and '-', '_' or '.'");
+    }
+    if (!seen.insert(region).second) {
+      return base::InvalidArgument("region '" + region + "' is listed twice");
+    }
+  }
+  if (!seen.contains(options.client_region)) {
+    return base::InvalidArgument("the client region '" + options.client_region +
+                                 "' is not one of the cluster's regions");
+  }
+  if (auto endpoint = net::ParseEndpoint(options.global_listen); !endpoint.ok()) {
+    return base::InvalidArgument("the global endpoint's address '" + options.global_listen +
+                                 "': " + endpoint.status().message());
+  }
+  return base::Status::Ok();
+}
+
 // Starts the processes of one cluster in order and remembers them, so that a failure
 // part-way stops what was started.
 class Launcher {
@@ -112,6 +146,7 @@ class Launcher {
   base::Result<std::string> RegionAddress(const std::string& region) const;
   std::vector<std::string> ServiceArgs(std::vector<std::string> argv) const;
   void StopAll();
+  bool Interrupted() const { return options_.interrupted && options_.interrupted(); }
 
   // The steps of Run(), in order.
   base::Status StartAll();
@@ -153,12 +188,7 @@ base::Status Launcher::Prepare() {
                                     options_.model}) {
     if (!fs::exists(required)) return base::NotFound(required.string() + ": not found");
   }
-  if (options_.regions.empty()) return base::InvalidArgument("no regions to start");
-  if (std::find(options_.regions.begin(), options_.regions.end(), options_.client_region) ==
-      options_.regions.end()) {
-    return base::InvalidArgument("the client region '" + options_.client_region +
-                                 "' is not one of the cluster's regions");
-  }
+  SC_RETURN_IF_ERROR(CheckRegions(options_));
   // A fresh cluster each time: the old state and logs go.
   std::error_code error;
   fs::remove_all(dir_, error);
@@ -278,10 +308,14 @@ base::Result<ClusterProcess> Launcher::Start(std::string name, std::string role,
     command.insert(command.begin(), {options_.ip_binary.string(), "netns", "exec",
                                      NamespaceOf(namespace_region)});
   }
+  if (Interrupted()) return base::Cancelled("interrupted before starting " + process.name);
   SC_ASSIGN_OR_RETURN(process.pid, SpawnDetached(command, process.log, options_.stop_with_caller));
   info_.processes.push_back(process);
-  SC_ASSIGN_OR_RETURN(std::string line, WaitForLogLine(process.log, marker, process.pid,
-                                                       options_.start_timeout));
+  // Named in cluster.json at once: if `up` is killed outright, `down` still finds it.
+  SC_RETURN_IF_ERROR(SaveClusterInfo(options_.data_dir, info_));
+  SC_ASSIGN_OR_RETURN(std::string line,
+                      WaitForLogLine(process.log, marker, process.pid, options_.start_timeout,
+                                     options_.interrupted));
   process.endpoint = EndpointOfLine(line, marker);
   info_.processes.back().endpoint = process.endpoint;
   return process;
@@ -425,6 +459,7 @@ base::Status Launcher::WaitUntilReady() {
     request.target = "/readyz";
     auto response = client.Request(request);
     if (response.ok() && response->status == 200) return base::Status::Ok();
+    if (Interrupted()) return base::Cancelled("interrupted while waiting for the global endpoint");
     if (std::chrono::steady_clock::now() >= deadline) {
       return base::DeadlineExceeded("the global endpoint did not become ready; see " +
                                     (dir_ / "logs").string());
@@ -436,7 +471,8 @@ base::Status Launcher::WaitUntilReady() {
 base::Status Launcher::StartAll() {
   SC_RETURN_IF_ERROR(PlanAddresses());
   for (const std::string& region : options_.regions) SC_RETURN_IF_ERROR(StartWorkers(region));
-  if (!options_.netns) SC_RETURN_IF_ERROR(StartRelay());  // with netns the links carry it
+  // With netns the namespaces' links carry the round trips; one region has no links.
+  if (!options_.netns && options_.regions.size() > 1) SC_RETURN_IF_ERROR(StartRelay());
   for (const std::string& region : options_.regions) SC_RETURN_IF_ERROR(StartRouter(region));
   SC_RETURN_IF_ERROR(StartGlobal());
   SC_RETURN_IF_ERROR(SaveClusterInfo(options_.data_dir, info_));

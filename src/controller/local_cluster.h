@@ -54,6 +54,10 @@ struct LocalClusterOptions {
   // outlives the command.
   bool stop_with_caller = false;
   std::filesystem::path ip_binary = "/usr/sbin/ip";
+  // Polled while the cluster starts (every 20 ms at most): once it returns true, the start
+  // stops what it started and fails with kCancelled (`up` on SIGINT, SIGTERM or SIGHUP).
+  // Must be thread-safe. Empty: never.
+  std::function<bool()> interrupted;
 
   // cluster.* keys (docs/configuration.md); the paths are the caller's.
   static base::Result<LocalClusterOptions> FromConfig(const base::Config& config);
@@ -92,8 +96,11 @@ struct ClusterInfo {
 };
 
 // Starts everything and waits until the global endpoint is ready. `progress` gets one line
-// per step. On failure, stops whatever it had started and says which process failed, with
-// the end of its log. kAlreadyExists when a cluster of this data dir is still running.
+// per step. Options that cannot work (a duplicate or oddly named region, an unusable global
+// address) are kInvalidArgument before anything starts. On failure, stops whatever it had started and says which process failed,
+// with the end of its log. kAlreadyExists when a cluster of this data dir is still running.
+// cluster.json names every process from the moment it is spawned, so that `down` can stop
+// the ones a start that was killed outright left behind.
 base::Result<ClusterInfo> StartLocalCluster(const LocalClusterOptions& options,
                                             const std::function<void(const std::string&)>& progress);
 
