@@ -13,6 +13,7 @@
 #include <yaml-cpp/mark.h>
 #include <yaml-cpp/parser.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -267,6 +268,16 @@ class ConfigLoader {
 
   static Result<Config> Load(std::string_view yaml, std::string_view source_name) {
     std::string source(source_name);
+    // yaml-cpp would take a UTF-16 or UTF-32 byte order mark as an encoding, and NUL bytes
+    // and other binary as text; a config file is UTF-8 text, and anything else (a binary
+    // given by mistake) is refused here, naming where it stops being text.
+    if (std::optional<size_t> bad = FirstNonTextByte(yaml)) {
+      const size_t line =
+          1 + static_cast<size_t>(std::count(yaml.begin(), yaml.begin() + *bad, '\n'));
+      return InvalidArgument(source + ":" + std::to_string(line) + ": not UTF-8 text (byte " +
+                             PrintableForMessage(yaml.substr(*bad, 1)) + "); a config file is "
+                             "UTF-8 YAML");
+    }
     ConfigFileReader reader(source);
     try {
       std::istringstream stream{std::string(yaml)};

@@ -289,6 +289,17 @@ std::string FormatDuration(int64_t milliseconds) {
 
 std::string FormatBytes(int64_t bytes) { return FormatWithUnits(bytes, kByteUnits, "0"); }
 
+std::optional<size_t> FirstNonTextByte(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    size_t length = c == '\t' || c == '\n' || c == '\r' ? 1 : Utf8SequenceLength(text.substr(i));
+    if (length == 0) return i;
+    i += length;
+  }
+  return std::nullopt;
+}
+
 std::string PrintableForMessage(std::string_view text, size_t max_length) {
   static constexpr char kHexDigits[] = "0123456789abcdef";
   std::string_view shown = text.substr(0, max_length);

@@ -44,4 +44,9 @@ std::string FormatBytes(int64_t bytes);
 // by mistake), and the message must stay one readable line.
 std::string PrintableForMessage(std::string_view text, size_t max_length = 64);
 
+// The offset of the first byte of `text` that is not part of printable UTF-8 text, tab,
+// line feed or carriage return (a NUL, another control character, a byte that is not
+// well-formed UTF-8); nullopt when there is none. A config file must be such text.
+std::optional<size_t> FirstNonTextByte(std::string_view text);
+
 }  // namespace supercluster::base
