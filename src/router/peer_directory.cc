@@ -1,5 +1,7 @@
 #include "router/peer_directory.h"
 
+#include <algorithm>
+
 #include "store/records.h"
 
 namespace supercluster::router {
@@ -54,6 +56,16 @@ std::vector<PeerRouter> PeerDirectory::Decode(const store::PrefixSnapshot* route
     peers.push_back(PeerRouter{region, endpoint});
   }
   return peers;
+}
+
+bool PeerDirectory::KnowsRegion(const std::string& region) const {
+  if (region == own_region_) return true;
+  if (regions_ != nullptr && regions_->Snapshot()->entries.contains(store::keys::Region(region))) {
+    return true;
+  }
+  const std::vector<PeerRouter>& peers = RegionalRouters();
+  return std::any_of(peers.begin(), peers.end(),
+                     [&](const PeerRouter& peer) { return peer.region == region; });
 }
 
 std::vector<std::string> PeerDirectory::SpillPreference() const {

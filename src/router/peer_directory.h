@@ -46,6 +46,10 @@ class PeerDirectory {
   // The own region's record's `peers`, in order; empty when there is none.
   std::vector<std::string> SpillPreference() const;
 
+  // Whether `region` is one of the cluster's: the own region, a region with a record (even
+  // while none of its routers runs), or a peer in RegionalRouters(). Calls RegionalRouters.
+  bool KnowsRegion(const std::string& region) const;
+
  private:
   PeerDirectory(const store::PrefixCache* routers, const store::PrefixCache* regions,
                 std::string own_region);

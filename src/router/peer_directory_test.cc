@@ -105,6 +105,26 @@ TEST_F(PeerDirectoryTest, FollowsTheStoreAndKeepsDirectoriesApartOnOneThread) {
   }
 }
 
+// A region is known by a region record (even with no router running there), a router
+// record, --via, or being the own region; nothing else.
+TEST_F(PeerDirectoryTest, KnowsTheClustersRegionsOnly) {
+  PutRouter("us-west-2", "a", "regional", "http://10.0.1.1:8090");
+  store::Region quiet;
+  quiet.name = "eu-west-1";  // a region whose routers are all down
+  ASSERT_TRUE(store_->Put(store::keys::Region("eu-west-1"), store::Encode(quiet)).ok());
+  auto routers = store::PrefixCache::Start(*store_, store::keys::RouterPrefix("")).value();
+  auto regions = store::PrefixCache::Start(*store_, store::keys::Region("")).value();
+  auto east = PeerDirectory::Create(routers.get(), regions.get(), {"ap-south-1=127.0.0.1:7002"},
+                                    "us-east-1");
+  ASSERT_TRUE(east.ok());
+  for (const char* known : {"us-east-1", "us-west-2", "eu-west-1", "ap-south-1"}) {
+    EXPECT_TRUE((*east)->KnowsRegion(known)) << known;
+  }
+  for (const char* unknown : {"nowhere", "", "us-east", "global"}) {
+    EXPECT_FALSE((*east)->KnowsRegion(unknown)) << unknown;
+  }
+}
+
 TEST_F(PeerDirectoryTest, RejectsMalformedVia) {
   for (const std::string via : {"us-east-1", "=127.0.0.1:1", "us-east-1=no port here"}) {
     auto directory = PeerDirectory::Create(nullptr, nullptr, {via}, "x");

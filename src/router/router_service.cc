@@ -468,25 +468,45 @@ class RouterService::Handlers {
                     ErrorResponse(400, candidates.status().message(), "invalid_request"),
                     RequestOutcome::kBadRequest);
     }
+    // Sealed to workers in no region of this cluster, the request can never be served: a
+    // client error, not a 503 that says to wait and retry.
+    if (std::none_of(candidates->begin(), candidates->end(), [this](const std::string& id) {
+          return service_.peers_->KnowsRegion(RegionOf(id));
+        })) {
+      return Answer(request, *responder,
+                    ErrorResponse(400,
+                                  std::string(kCandidatesHeader) +
+                                      " names no region of this cluster; get candidates from "
+                                      "GET /v1/attestation",
+                                  "invalid_request"),
+                    RequestOutcome::kBadRequest);
+    }
     Forward(std::move(request), std::move(responder), std::move(*admitted), std::move(model),
             std::move(*candidates));
   }
 
   // ---- gathered answers (the global tier asks each region) ----
 
+  // One region's answer to a gathered GET: its status (0 when none came) and, for a 200,
+  // its body.
+  struct GatheredAnswer {
+    int status = 0;
+    std::string body;
+  };
+
   // GETs `target` from each of `regions` with the client's Authorization, then calls
-  // `done` with the 200 bodies, in the order of `regions` ("" for a region that failed).
+  // `done` with the answers, in the order of `regions`.
   void Gather(const std::vector<PeerRouter>& regions, const std::string& target,
               const net::HttpRequest& client_request,
-              std::function<void(std::vector<std::string>)> done) {
+              std::function<void(std::vector<GatheredAnswer>)> done) {
     struct State {
       std::mutex mutex;
-      std::vector<std::string> bodies;
+      std::vector<GatheredAnswer> answers;
       size_t remaining = 0;
-      std::function<void(std::vector<std::string>)> done;
+      std::function<void(std::vector<GatheredAnswer>)> done;
     };
     auto state = std::make_shared<State>();
-    state->bodies.resize(regions.size());
+    state->answers.resize(regions.size());
     state->remaining = regions.size();
     state->done = std::move(done);
     if (regions.empty()) return state->done({});
@@ -505,16 +525,19 @@ class RouterService::Handlers {
         resume();
       };
       callbacks.on_done = [state, status, body, i](const net::UpstreamResult& result) {
-        std::vector<std::string> bodies;
-        std::function<void(std::vector<std::string>)> done;
+        std::vector<GatheredAnswer> answers;
+        std::function<void(std::vector<GatheredAnswer>)> done;
         {
           std::lock_guard<std::mutex> lock(state->mutex);
-          if (result.status.ok() && *status == 200) state->bodies[i] = std::move(*body);
+          if (result.status.ok()) {
+            state->answers[i].status = *status;
+            if (*status == 200) state->answers[i].body = std::move(*body);
+          }
           if (--state->remaining > 0) return;
-          bodies = std::move(state->bodies);
+          answers = std::move(state->answers);
           done = std::move(state->done);
         }
-        done(std::move(bodies));
+        done(std::move(answers));
       };
       service_.client_->Send(regions[i].endpoint, std::move(request), std::move(callbacks));
     }
@@ -550,10 +573,10 @@ class RouterService::Handlers {
       return answer(models);
     }
     Gather(NearestRegions(*admitted->tenant), "/v1/models", request,
-           [answer](std::vector<std::string> bodies) {
+           [answer](std::vector<GatheredAnswer> answers) {
              std::set<std::string> models;
-             for (const std::string& body : bodies) {
-               json parsed = json::parse(body, nullptr, false);
+             for (const GatheredAnswer& gathered : answers) {
+               json parsed = json::parse(gathered.body, nullptr, false);
                if (parsed.is_discarded() || !parsed.contains("data") || !parsed["data"].is_array()) {
                  continue;
                }
@@ -603,8 +626,19 @@ class RouterService::Handlers {
       nothing_message += " in the regions tenant '" + admitted->tenant->id + "' may use (" +
                          regions + ")";
     }
+    // `unknown_model`: no region asked serves the model at all (404), rather than none of
+    // its workers being available now (503, worth a retry).
     auto answer = [this, responder, request_id = request.headers.Get(kRequestIdHeader),
-                   nothing_message](json candidates) {
+                   nothing_message, model](json candidates, bool unknown_model) {
+      if (unknown_model) {
+        net::HttpResponse response = ErrorResponse(
+            404, "model " + model + " is not served in any region this request may use",
+            "model_not_found");
+        response.headers.Set(kRequestIdHeader, request_id);
+        responder->Send(std::move(response));
+        service_.metrics_->RequestDone(RequestOutcome::kNotFound);
+        return;
+      }
       if (candidates.empty()) {
         net::HttpResponse response = ErrorResponse(503, nothing_message, "no_capacity");
         response.headers.Set("Retry-After", "1");
@@ -620,6 +654,10 @@ class RouterService::Handlers {
       service_.metrics_->RequestDone(RequestOutcome::kOk);
     };
     if (service_.options_.tier == Tier::kRegional) {
+      WorkerDirectory* directory = service_.dependencies_.workers;
+      if (!directory->static_mode() && !directory->KnowsModelOnThisThread(model)) {
+        return answer(json::array(), /*unknown_model=*/true);
+      }
       json candidates = json::array();
       if (TenantGate::RegionAllowed(*admitted->tenant, service_.options_.region)) {
         std::vector<WorkerInfo> workers;
@@ -640,7 +678,7 @@ class RouterService::Handlers {
                                 {"document", workers[i].attestation_b64}});
         }
       }
-      return answer(std::move(candidates));
+      return answer(std::move(candidates), /*unknown_model=*/false);
     }
     std::string target = "/v1/attestation?model=" + request.QueryParam("model") + "&k=" +
                          std::to_string(k);
@@ -654,12 +692,17 @@ class RouterService::Handlers {
                     RequestOutcome::kBadRequest);
     }
     Gather(NearestRegions(*admitted->tenant), target, request,
-           [answer, k](std::vector<std::string> bodies) {
+           [answer, k](std::vector<GatheredAnswer> answers) {
+             // Unknown when every region answered and each said it does not serve it.
+             const bool unknown_model =
+                 !answers.empty() &&
+                 std::all_of(answers.begin(), answers.end(),
+                             [](const GatheredAnswer& gathered) { return gathered.status == 404; });
              // Round robin across regions in RTT order, so that a client sealing to the
              // result has workers in more than one region to fall back on.
              std::vector<json> lists;
-             for (const std::string& body : bodies) {
-               json parsed = json::parse(body, nullptr, false);
+             for (const GatheredAnswer& gathered : answers) {
+               json parsed = json::parse(gathered.body, nullptr, false);
                if (!parsed.is_discarded() && parsed.contains("candidates") &&
                    parsed["candidates"].is_array()) {
                  lists.push_back(parsed["candidates"]);
@@ -676,7 +719,7 @@ class RouterService::Handlers {
                }
                if (!any) break;
              }
-             answer(std::move(merged));
+             answer(std::move(merged), unknown_model);
            });
   }
 

@@ -1073,6 +1073,10 @@ TEST_F(RouterServiceTest, ModelsAttestationAndReadiness) {
   EXPECT_EQ(Get(router.endpoint(), "key-a", "/v1/attestation?model=kjv&k=0").status, 400);
   EXPECT_EQ(Get(router.endpoint(), "key-a", "/v1/attestation?model=kjv&k=x").status, 400);
   EXPECT_EQ(Get(router.endpoint(), "key-a", "/v1/attestation?k=1").status, 400);
+  // A model no worker of the region serves is not found (404), not unavailable (503).
+  net::HttpResponse unknown = Get(router.endpoint(), "key-a", "/v1/attestation?model=nope&k=1");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_NE(unknown.body.find("model_not_found"), std::string::npos) << unknown.body;
   net::HttpResponse status = Get(router.endpoint(), "", "/v1/status");
   EXPECT_NE(status.body.find("\"tier\":\"regional\""), std::string::npos) << status.body;
 }
@@ -1211,6 +1215,21 @@ TEST_F(RouterServiceTest, GlobalTierSendsSealedRequestsToTheirCandidatesRegions)
   EXPECT_EQ(east_worker.state().requests.load(), 1);
   EXPECT_EQ(west_worker.state().requests.load(), 2);
   EXPECT_EQ(east_worker.LastHeaders().Get("X-Supercluster-Candidates"), "us-east-1/w1");
+
+  // Sealed only to workers in regions the cluster does not have: a client error (400); to an
+  // unknown worker of a real region, no capacity now (503: the client may fetch candidates
+  // again). An unknown model's candidates: not found in any region (404).
+  auto sealed_to = [&](const std::string& candidates) {
+    return Post(global.endpoint(), "key-a", "opaque envelope", "/v1/sealed",
+                {{"X-Supercluster-Model", "kjv"}, {"X-Supercluster-Candidates", candidates}});
+  };
+  net::HttpResponse nowhere = sealed_to("nowhere/w1,elsewhere/w2");
+  EXPECT_EQ(nowhere.status, 400) << nowhere.body;
+  EXPECT_NE(nowhere.body.find("names no region"), std::string::npos) << nowhere.body;
+  EXPECT_EQ(sealed_to("us-east-1/w9").status, 503);
+  EXPECT_EQ(sealed_to("nowhere/w1,us-west-2/w1").status, 200) << "one real candidate suffices";
+  net::HttpResponse unknown = Get(global.endpoint(), "key-a", "/v1/attestation?model=nope&k=2");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
 
   // Candidates alternate between regions (nearest first), so a client sealing to them has a
   // region to fall back on.
