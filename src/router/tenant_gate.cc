@@ -6,6 +6,7 @@
 #include "router/tenant_gate.h"
 
 #include <openssl/evp.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -291,8 +292,8 @@ base::Result<std::shared_ptr<AdmissionTicket>> TenantGate::Admit(
         double wait = rate > 0 ? (1 - counters->tokens) / rate : 1;
         *retry_after = std::chrono::seconds(std::max<int64_t>(1, std::llround(std::ceil(wait))));
       }
-      return base::ResourceExhausted("tenant " + tenant.id + " is over its rate of " +
-                                     std::to_string(rate) + " requests per second");
+      return base::ResourceExhausted(fmt::format(
+          "tenant {} is over its rate of {:g} requests per second", tenant.id, rate));
     }
     // Counted under the lock, so two requests cannot both take the last slot.
     if (counters->in_flight.load(std::memory_order_relaxed) >= max_concurrent) {

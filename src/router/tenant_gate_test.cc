@@ -282,6 +282,7 @@ TEST_F(TenantGateTest, RateLimitIsATokenBucket) {
   auto refused = gate.Admit(tenant, 10, &retry_after);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), base::StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.status().message(), "tenant acme is over its rate of 2 requests per second");
   EXPECT_EQ(retry_after, 1s);
 
   clock.now += 500ms;  // one token back
