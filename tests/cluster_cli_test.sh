@@ -117,6 +117,31 @@ if "$binary" infer --data-dir "$data" --prompt "x" --set client.no_such_key=1 2>
 fi
 grep -q "unknown key 'client.no_such_key'" "$data/unknown.err" || fail "infer did not name the unknown key"
 
+# An operator drains us-east-1 through its region record (docs/data-plane.md): new requests
+# go to the next region until the record accepts traffic again.
+store="sqlite://$data/cluster/state.db"
+set_accepting() {  # set_accepting True|False
+  "$binary" store get /sc/v1/regions/us-east-1 --store "$store" | python3 -c '
+import json, sys
+record = json.load(sys.stdin)
+record["accepting"] = sys.argv[1] == "True"
+print(json.dumps(record))' "$1" > "$data/region.json"
+  "$binary" store put /sc/v1/regions/us-east-1 "$(cat "$data/region.json")" --store "$store" > /dev/null
+}
+served_by_within() {  # served_by_within REGION: an answer from REGION within about 5 s
+  for _ in $(seq 15); do
+    "$binary" infer --data-dir "$data" --prompt "And God said" --max-tokens 2 > /dev/null \
+      2> "$data/drain.err" && grep -q "served by $1/" "$data/drain.err" && return 0
+    sleep 0.3
+  done
+  cat "$data/drain.err"
+  return 1
+}
+set_accepting False
+served_by_within us-east-2 || fail "a drained us-east-1 still got new requests"
+set_accepting True
+served_by_within us-east-1 || fail "us-east-1 got no requests after accepting again"
+
 "$binary" down --data-dir "$data" --region us-east-1 --kill > /dev/null 2>&1
 sleep 2
 "$binary" infer --data-dir "$data" --prompt "And God said" --max-tokens 4 > /dev/null 2> "$data/infer2.err" \

@@ -12,7 +12,8 @@ PeerDirectory::PeerDirectory(const store::PrefixCache* routers,
       own_region_(std::move(own_region)),
       regional_routers_(routers, [this](const store::PrefixSnapshot* snapshot) {
         return Decode(snapshot);
-      }) {}
+      }),
+      drained_regions_(regions, &PeerDirectory::DecodeDrained) {}
 
 base::Result<std::unique_ptr<PeerDirectory>> PeerDirectory::Create(
     const store::PrefixCache* routers, const store::PrefixCache* regions,
@@ -34,7 +35,27 @@ base::Result<std::unique_ptr<PeerDirectory>> PeerDirectory::Create(
 }
 
 const std::vector<PeerRouter>& PeerDirectory::RegionalRouters() const {
-  return regional_routers_.Current();
+  const std::vector<PeerRouter>& all = regional_routers_.Current();
+  const std::set<std::string>& drained = drained_regions_.Current();
+  if (drained.empty()) return all;  // the usual case: no copy
+  // Only while an operator drains a region: the list without it, in this thread's buffer
+  // (valid, as promised, until the thread's next call).
+  static thread_local std::vector<PeerRouter> open;
+  open.clear();
+  for (const PeerRouter& peer : all) {
+    if (!drained.contains(peer.region)) open.push_back(peer);
+  }
+  return open;
+}
+
+std::set<std::string> PeerDirectory::DecodeDrained(const store::PrefixSnapshot* regions) {
+  std::set<std::string> drained;
+  if (regions == nullptr) return drained;
+  for (const auto& [key, kv] : regions->entries) {
+    base::Result<store::Region> region = store::DecodeRegion(kv.value, key);
+    if (region.ok() && !region->accepting) drained.insert(region->name);
+  }
+  return drained;
 }
 
 std::vector<PeerRouter> PeerDirectory::Decode(const store::PrefixSnapshot* routers) const {

@@ -125,6 +125,48 @@ TEST_F(PeerDirectoryTest, KnowsTheClustersRegionsOnly) {
   }
 }
 
+// A region an operator drains (its record's `accepting` false) leaves the peers of the
+// global tier and of spills, and comes back when the record says so again; it stays known.
+TEST_F(PeerDirectoryTest, ADrainedRegionIsNoPeerUntilItAcceptsAgain) {
+  PutRouter("us-east-1", "a", "regional", "http://10.0.0.1:8090");
+  PutRouter("us-west-2", "a", "regional", "http://10.0.1.1:8090");
+  auto put_region = [&](const std::string& name, bool accepting) {
+    store::Region region;
+    region.name = name;
+    region.accepting = accepting;
+    ASSERT_TRUE(store_->Put(store::keys::Region(name), store::Encode(region)).ok());
+  };
+  put_region("us-east-1", true);
+  put_region("us-west-2", true);
+  auto routers = store::PrefixCache::Start(*store_, store::keys::RouterPrefix("")).value();
+  auto regions = store::PrefixCache::Start(*store_, store::keys::Region("")).value();
+  auto global = PeerDirectory::Create(routers.get(), regions.get(), {}, "");
+  auto east = PeerDirectory::Create(routers.get(), regions.get(), {}, "us-east-1");
+  ASSERT_TRUE(global.ok() && east.ok());
+  auto names = [](const PeerDirectory& directory) {
+    std::vector<std::string> found;
+    for (const PeerRouter& peer : directory.RegionalRouters()) found.push_back(peer.region);
+    return found;
+  };
+  auto wait_for = [&](const PeerDirectory& directory, const std::vector<std::string>& expected) {
+    for (int i = 0; i < 200 && names(directory) != expected; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return names(directory);
+  };
+  EXPECT_EQ(names(**global), (std::vector<std::string>{"us-east-1", "us-west-2"}));
+
+  put_region("us-west-2", false);
+  EXPECT_EQ(wait_for(**global, {"us-east-1"}), std::vector<std::string>{"us-east-1"});
+  EXPECT_EQ(wait_for(**east, {}), std::vector<std::string>{}) << "nowhere to spill to";
+  EXPECT_TRUE((*global)->KnowsRegion("us-west-2"));
+
+  put_region("us-west-2", true);
+  EXPECT_EQ(wait_for(**global, {"us-east-1", "us-west-2"}),
+            (std::vector<std::string>{"us-east-1", "us-west-2"}));
+  EXPECT_EQ(names(**east), std::vector<std::string>{"us-west-2"});
+}
+
 TEST_F(PeerDirectoryTest, RejectsMalformedVia) {
   for (const std::string via : {"us-east-1", "=127.0.0.1:1", "us-east-1=no port here"}) {
     auto directory = PeerDirectory::Create(nullptr, nullptr, {via}, "x");
