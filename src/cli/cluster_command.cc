@@ -3,8 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -85,21 +85,22 @@ void IgnoreSignal(int) {}
 class InterruptibleStart {
  public:
   InterruptibleStart() {
-    for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
+    for (size_t i = 0; i < std::size(kSignals); ++i) {
       struct sigaction action {};
-      action.sa_handler = signal == SIGPIPE ? IgnoreSignal : NoteInterrupt;
+      action.sa_handler = kSignals[i] == SIGPIPE ? IgnoreSignal : NoteInterrupt;
       sigemptyset(&action.sa_mask);
-      ::sigaction(signal, &action, &saved_[signal]);
+      ::sigaction(kSignals[i], &action, &saved_[i]);
     }
   }
   ~InterruptibleStart() {
-    for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::sigaction(signal, &saved_[signal], nullptr);
+    for (size_t i = 0; i < std::size(kSignals); ++i) ::sigaction(kSignals[i], &saved_[i], nullptr);
   }
   InterruptibleStart(const InterruptibleStart&) = delete;
   InterruptibleStart& operator=(const InterruptibleStart&) = delete;
 
  private:
-  struct sigaction saved_[NSIG] = {};
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+  struct sigaction saved_[std::size(kSignals)] = {};
 };
 
 }  // namespace

@@ -94,7 +94,7 @@ base::Status SaveClusterInfo(const fs::path& data_dir, const ClusterInfo& info) 
 // files, relay routes, store keys and namespace names) and the global endpoint's address.
 // (Round-trip times for other regions are allowed: the default table names the three
 // default regions whatever the cluster's are.)
-base::Status CheckRegions(const LocalClusterOptions& options) {
+base::Status CheckOptions(const LocalClusterOptions& options) {
   if (options.regions.empty()) return base::InvalidArgument("no regions to start");
   std::set<std::string> seen;
   for (const std::string& region : options.regions) {
@@ -188,7 +188,7 @@ base::Status Launcher::Prepare() {
                                     options_.model}) {
     if (!fs::exists(required)) return base::NotFound(required.string() + ": not found");
   }
-  SC_RETURN_IF_ERROR(CheckRegions(options_));
+  SC_RETURN_IF_ERROR(CheckOptions(options_));
   // A fresh cluster each time: the old state and logs go.
   std::error_code error;
   fs::remove_all(dir_, error);
