@@ -1,8 +1,12 @@
 #include "client/cluster_client.h"
 
+#include <algorithm>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "base/base64.h"
+#include "base/config_value.h"
 #include "crypto/secret.h"
 #include "net/sse.h"
 
@@ -13,6 +17,26 @@ using Json = nlohmann::json;
 
 // An error answer's body is read for its message only; more than this is not kept.
 constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
+
+// The largest /v1/attestation answer parsed: 16 candidates' documents are some 100 KB, and
+// a parse holds many times its input (deeply nested JSON about 30 times).
+constexpr size_t kMaxAttestationAnswerBytes = 1 << 20;
+
+// What the endpoint says (an error message, a worker's name) reaches the terminal and, for
+// names, a request header: control characters are escaped, and it is cut short.
+std::string Printable(std::string_view untrusted) {
+  return base::PrintableForMessage(untrusted, 300);
+}
+
+// A region or instance name as the endpoint gives it: only the characters names have, so
+// that it can go into X-Supercluster-Candidates and onto the terminal as it is.
+bool IsPlainName(const Json& value) {
+  if (!value.is_string()) return false;
+  const std::string& name = value.get_ref<const std::string&>();
+  return !name.empty() && name.size() <= 128 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
 
 std::string PercentEncode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -41,7 +65,8 @@ class AnswerReader {
   bool OnEvent(const net::SseEvent& event) {
     if (!status_.ok()) return false;
     if (event.event == "error") {
-      status_ = base::Unavailable("the answer failed mid-stream: " + ErrorMessage(event.data));
+      status_ = base::Unavailable("the answer failed mid-stream: " +
+                                  Printable(ErrorMessage(event.data)));
       return false;
     }
     if (event.event != "sealed") return true;  // unknown event types are for later versions
@@ -50,6 +75,10 @@ class AnswerReader {
       status_ = base::DataLoss("a sealed event is not base64: " + bytes.status().message());
       return false;
     }
+    // The answer's first byte names the recipient whose keys seal it (crypto/
+    // multi_recipient.h); once every chunk has opened with those keys, it is the enclave
+    // that answered, whatever the routers' headers say.
+    if (!recipient_ && !bytes->empty()) recipient_ = static_cast<uint8_t>((*bytes)[0]);
     std::vector<crypto::Bytes> opened;
     status_ = opener_.Feed(crypto::AsBytes(*bytes), &opened);
     for (const crypto::Bytes& chunk : opened) {
@@ -76,6 +105,8 @@ class AnswerReader {
   }
 
   InferenceResult& result() { return result_; }
+  // The recipient that answered; meaningful once Finish() succeeded.
+  std::optional<uint8_t> recipient() const { return recipient_; }
 
  private:
   static std::string ErrorMessage(const std::string& data) {
@@ -104,7 +135,7 @@ class AnswerReader {
         result_.completion_tokens = usage->value("completion_tokens", int64_t{0});
       }
       if (auto error = chunk.find("error"); error != chunk.end() && error->is_string()) {
-        return base::Unavailable("the worker failed: " + error->get<std::string>());
+        return base::Unavailable("the worker failed: " + Printable(error->get<std::string>()));
       }
     }
     return base::Status::Ok();
@@ -114,6 +145,7 @@ class AnswerReader {
   const std::function<void(std::string_view)>& on_text_;
   base::Status status_;
   InferenceResult result_;
+  std::optional<uint8_t> recipient_;
 };
 
 }  // namespace
@@ -123,9 +155,9 @@ base::Status StatusFromHttpError(int status, const std::string& body) {
   Json parsed = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object() &&
       parsed["error"].contains("message") && parsed["error"]["message"].is_string()) {
-    message += ": " + parsed["error"]["message"].get<std::string>();
+    message += ": " + Printable(parsed["error"]["message"].get<std::string>());
   } else if (!body.empty()) {
-    message += ": " + body.substr(0, 200);
+    message += ": " + Printable(body.substr(0, 200));
   }
   switch (status) {
     case 400:
@@ -165,18 +197,40 @@ base::Result<CandidateList> ClusterClient::FetchCandidates(const std::string& mo
   SC_ASSIGN_OR_RETURN(net::HttpResponse response, http_->Request(request));
   if (response.status != 200) return StatusFromHttpError(response.status, response.body);
 
+  if (response.body.size() > kMaxAttestationAnswerBytes) {
+    return base::DataLoss("/v1/attestation: the answer is over " +
+                          std::to_string(kMaxAttestationAnswerBytes) + " bytes");
+  }
   Json parsed = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_object() || !parsed.contains("candidates") || !parsed["candidates"].is_array()) {
     return base::DataLoss("/v1/attestation: the answer has no 'candidates' list");
   }
+  const Json& offered = parsed["candidates"];
+  if (offered.size() > static_cast<size_t>(options_.candidates)) {
+    return base::DataLoss("/v1/attestation: the endpoint offered " +
+                          std::to_string(offered.size()) + " candidates, more than the " +
+                          std::to_string(options_.candidates) + " asked for");
+  }
   CandidateList list;
-  for (const Json& entry : parsed["candidates"]) {
-    std::string instance = entry.value("instance", "");
-    std::string region = entry.value("region", "");
-    std::string label = region + "/" + instance + ": ";
-    if (instance.empty() || region.empty() || !entry.contains("document") ||
-        !entry["document"].is_string()) {
-      list.rejections.push_back(label + "entry lacks instance, region or document");
+  std::set<std::string> names_seen;
+  std::set<std::string> enclaves_seen;  // their identities, encoded
+  for (size_t i = 0; i < offered.size(); ++i) {
+    const Json& entry = offered[i];
+    std::string label = "candidate " + std::to_string(i + 1) + ": ";
+    if (!entry.is_object() || !entry.contains("instance") || !entry.contains("region") ||
+        !IsPlainName(entry["instance"]) || !IsPlainName(entry["region"])) {
+      list.rejections.push_back(label + "not an object with plain instance and region names");
+      continue;
+    }
+    const std::string& instance = entry["instance"].get_ref<const std::string&>();
+    const std::string& region = entry["region"].get_ref<const std::string&>();
+    label = region + "/" + instance + ": ";
+    if (!entry.contains("document") || !entry["document"].is_string()) {
+      list.rejections.push_back(label + "entry lacks a document");
+      continue;
+    }
+    if (!names_seen.insert(region + "/" + instance).second) {
+      list.rejections.push_back(label + "offered twice");
       continue;
     }
     auto document = base::Base64Decode(entry["document"].get<std::string>());
@@ -186,7 +240,13 @@ base::Result<CandidateList> ClusterClient::FetchCandidates(const std::string& mo
     }
     CandidateVerdicts verdicts = VerifyCandidates({crypto::ToBytes(*document)}, options_.policy);
     if (verdicts.accepted.empty()) {
-      list.rejections.push_back(label + verdicts.rejections.front());
+      list.rejections.push_back(label + Printable(verdicts.rejections.front()));
+      continue;
+    }
+    // One enclave under two names would take two of the request's recipients for one.
+    if (!enclaves_seen.insert(crypto::ToString(verdicts.accepted.front().identity.Encode()))
+             .second) {
+      list.rejections.push_back(label + "the same enclave as an earlier candidate");
       continue;
     }
     list.accepted.push_back({instance, region, std::move(verdicts.accepted.front())});
@@ -203,7 +263,7 @@ base::Result<CandidateList> ClusterClient::FetchCandidates(const std::string& mo
 base::Result<InferenceResult> ClusterClient::Infer(
     const std::vector<Candidate>& candidates, const std::string& model,
     std::string_view request_json, const std::function<void(std::string_view)>& on_text,
-    const std::function<void(const std::string& served_by)>& on_start) {
+    const std::function<void(const std::string& claimed_by)>& on_start) {
   if (candidates.empty()) return base::FailedPrecondition("no candidate worker to seal to");
   if (!http_) {
     SC_ASSIGN_OR_RETURN(net::Endpoint endpoint, net::ParseEndpoint(options_.endpoint));
@@ -229,22 +289,31 @@ base::Result<InferenceResult> ClusterClient::Infer(
   request.body = crypto::ToString(sealed.envelope);
 
   AnswerReader reader(OpenResponse(std::move(sealed)), on_text);
+  // client.request_timeout bounds the whole answer: the HTTP client bounds only the wait for
+  // each piece, which an endpoint that trickles bytes would stretch without end.
+  const bool bounded = options_.http.request_timeout.count() > 0;
+  const auto deadline = std::chrono::steady_clock::now() + options_.http.request_timeout;
+  bool timed_out = false;
   bool answer_failed = false;
   net::SseParser parser([&](const net::SseEvent& event) {
     if (!reader.OnEvent(event)) answer_failed = true;
   });
   int status = 0;
   std::string error_body;
-  std::string served_by;
   bool hostile = false;
   auto head = http_->Stream(
       request,
       [&](const net::ResponseHead& received) {
         status = received.status;
-        served_by = received.headers.Get("X-Supercluster-Served-By");
-        if (status == 200 && on_start) on_start(served_by);
+        if (status == 200 && on_start) {
+          on_start(Printable(received.headers.Get("X-Supercluster-Served-By")));
+        }
       },
       [&](std::string_view data) {
+        if (bounded && std::chrono::steady_clock::now() > deadline) {
+          timed_out = true;
+          return false;
+        }
         if (status != 200) {
           error_body.append(data.substr(0, kMaxErrorBodyBytes - std::min(kMaxErrorBodyBytes,
                                                                           error_body.size())));
@@ -253,6 +322,10 @@ base::Result<InferenceResult> ClusterClient::Infer(
         if (!parser.Feed(data)) hostile = true;
         return !hostile && !answer_failed;
       });
+  if (timed_out) {
+    return base::DeadlineExceeded("the answer did not end within client.request_timeout (" +
+                                  std::to_string(options_.http.request_timeout.count()) + " ms)");
+  }
   if (answer_failed) return reader.Finish();  // the reason the answer failed
   if (!head.ok()) {
     if (status == 200) return base::Unavailable("the answer stream broke: " + head.status().message());
@@ -262,7 +335,12 @@ base::Result<InferenceResult> ClusterClient::Infer(
   if (hostile) return base::DataLoss("the answer stream sent an oversized event");
   SC_RETURN_IF_ERROR(reader.Finish());
   InferenceResult result = std::move(reader.result());
-  result.served_by = served_by;
+  const std::optional<uint8_t> recipient = reader.recipient();
+  if (!recipient || *recipient >= candidates.size()) {
+    return base::DataLoss("the answer names no recipient of the request");
+  }
+  const Candidate& answered = candidates[*recipient];
+  result.served_by = answered.region + "/" + answered.instance;
   return result;
 }
 

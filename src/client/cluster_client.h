@@ -49,7 +49,9 @@ struct InferenceResult {
   std::string finish_reason;  // "stop", "length", ...
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
-  std::string served_by;      // "region/instance", from X-Supercluster-Served-By
+  // "region/instance" of the candidate whose enclave answered: the recipient whose keys
+  // opened the answer (the routers' X-Supercluster-Served-By is not trusted for it).
+  std::string served_by;
 };
 
 class ClusterClient {
@@ -67,13 +69,15 @@ class ClusterClient {
   // answer before the stream keeps its HTTP meaning in the status code (401
   // kUnauthenticated, 403 kPermissionDenied, 429 kResourceExhausted, 400/413
   // kInvalidArgument, 404 kNotFound, 5xx kUnavailable); an `event: error` or a stream that
-  // ends early is kUnavailable (or kDataLoss for an answer that does not open).
+  // ends early is kUnavailable (or kDataLoss for an answer that does not open); an answer
+  // that has not ended within options.http.request_timeout is kDeadlineExceeded.
   // `on_start` (optional) runs when the answer's stream begins (a 200 head arrived), with
-  // the worker that serves it ("region/instance").
+  // the worker the routers say serves it ("region/instance", escaped). That is only their
+  // claim, to watch a request as it goes; InferenceResult::served_by is the verified one.
   base::Result<InferenceResult> Infer(
       const std::vector<Candidate>& candidates, const std::string& model,
       std::string_view request_json, const std::function<void(std::string_view)>& on_text,
-      const std::function<void(const std::string& served_by)>& on_start = {});
+      const std::function<void(const std::string& claimed_by)>& on_start = {});
 
   // FetchCandidates then Infer.
   base::Result<InferenceResult> FetchAndInfer(

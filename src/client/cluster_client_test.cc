@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "base/base64.h"
 #include "base/config.h"
@@ -32,6 +34,8 @@ enum class Answer {
   kOversizedEvent,
   kUnknownEventFirst,
   kTooManyRequests,
+  kTrickle,       // a first chunk, then a comment line every 50 ms, never an end
+  kLyingHeader,   // a good answer whose X-Supercluster-Served-By names another worker
 };
 
 class ClusterClientTest : public ::testing::Test {
@@ -68,7 +72,10 @@ class ClusterClientTest : public ::testing::Test {
                {{"instance", "w3"}, {"region", "r2"}, {"document", "%%%"}}}}}
             .dump();
   }
-  void TearDown() override { server_->Stop(); }
+  void TearDown() override {
+    server_->Stop();
+    if (trickler_.joinable()) trickler_.join();
+  }
 
   ClusterClientOptions Options() {
     ClusterClientOptions options;
@@ -101,12 +108,14 @@ class ClusterClientTest : public ::testing::Test {
     };
     net::Headers headers;
     headers.Set("Content-Type", "text/event-stream");
-    headers.Set("X-Supercluster-Served-By", "r1/w1");
+    headers.Set("X-Supercluster-Served-By",
+                answer_ == Answer::kLyingHeader ? "r9/liar\nsupercluster infer: forged" : "r1/w1");
     responder->StartStream(200, headers);
     const std::string final_chunk =
         R"({"text":"lo","finish_reason":"stop","usage":{"prompt_tokens":3,"completion_tokens":2}})";
     switch (answer_) {
       case Answer::kGood:
+      case Answer::kLyingHeader:
         responder->Write(seal(R"({"text":"Hel"})", false));
         responder->Write(seal(final_chunk, true));
         break;
@@ -137,6 +146,16 @@ class ClusterClientTest : public ::testing::Test {
         break;
       case Answer::kTooManyRequests:
         break;
+      case Answer::kTrickle:
+        responder->Write(seal(R"({"text":"Hel"})", false));
+        trickler_ = std::thread([responder] {
+          for (int i = 0; i < 200 && !responder->Closed(); ++i) {
+            responder->Write(": still here\n\n");
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+          responder->Finish();
+        });
+        return;
     }
     responder->Finish();
   }
@@ -153,6 +172,7 @@ class ClusterClientTest : public ::testing::Test {
   std::unique_ptr<net::HttpServer> server_;
   std::string attestation_answer_;
   std::atomic<Answer> answer_{Answer::kGood};
+  std::thread trickler_;
   std::string last_authorization_, last_candidates_, last_body_, opened_body_;
 };
 
@@ -225,6 +245,79 @@ TEST_F(ClusterClientTest, CandidateListsThatCannotBeUsedAreErrors) {
             base::StatusCode::kInvalidArgument);
 }
 
+// The endpoint is not trusted: entries that are not objects, names that are not plain
+// (they go into a header and onto the terminal), one worker offered twice or one enclave
+// under two names are refused one by one, never fatal; more candidates than asked for, or
+// an answer too big to parse safely, refuse the whole list.
+TEST_F(ClusterClientTest, HostileCandidateListsAreRefusedEntryByEntry) {
+  ClusterClientOptions options = Options();
+  options.candidates = 8;
+  const Json good = {{"instance", "w1"}, {"region", "r1"}, {"document", document_b64_}};
+  attestation_answer_ =
+      Json{{"candidates",
+            {1, nullptr, {{"instance", 5}, {"region", "r1"}, {"document", document_b64_}},
+             {{"instance", "w\n1"}, {"region", "r1"}, {"document", document_b64_}},
+             {{"instance", "w1"}, {"region", "\x1b[31mr1"}, {"document", document_b64_}},
+             good, good,
+             {{"instance", "w9"}, {"region", "r1"}, {"document", document_b64_}}}}}
+          .dump();
+  auto list = ClusterClient(options).FetchCandidates("kjv");
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->accepted.size(), 1u);
+  EXPECT_EQ(list->accepted[0].region + "/" + list->accepted[0].instance, "r1/w1");
+  ASSERT_EQ(list->rejections.size(), 7u);
+  for (const std::string& rejection : list->rejections) {
+    EXPECT_EQ(rejection.find_first_of("\n\x1b"), std::string::npos) << rejection;
+  }
+  EXPECT_NE(list->rejections[5].find("offered twice"), std::string::npos) << list->rejections[5];
+  EXPECT_NE(list->rejections[6].find("same enclave"), std::string::npos) << list->rejections[6];
+
+  options.candidates = 2;
+  attestation_answer_ = Json{{"candidates", {good, good, good}}}.dump();
+  auto too_many = ClusterClient(options).FetchCandidates("kjv");
+  EXPECT_EQ(too_many.status().code(), base::StatusCode::kDataLoss);
+  EXPECT_NE(too_many.status().message().find("more than the 2 asked for"), std::string::npos);
+
+  attestation_answer_ = std::string((1 << 19) + 1, '[') + std::string((1 << 19) + 1, ']');
+  auto nested = ClusterClient(options).FetchCandidates("kjv");
+  EXPECT_EQ(nested.status().code(), base::StatusCode::kDataLoss);
+  EXPECT_NE(nested.status().message().find("over"), std::string::npos) << nested.status().ToString();
+}
+
+// Who served the answer is the candidate whose keys opened it, not what a router's header
+// claims (here a forged name with a line break in it).
+TEST_F(ClusterClientTest, ServedByIsTheRecipientThatAnsweredNotTheHeader) {
+  auto other = enclave::EnclaveCore::Create({}, enclave::testing::MakeDevAttestor(*ca_));
+  ASSERT_TRUE(other.ok());
+  auto other_document = (*other)->Attest({}, {});
+  ASSERT_TRUE(other_document.ok());
+  attestation_answer_ =
+      Json{{"candidates",
+            {{{"instance", "w0"},
+              {"region", "r0"},
+              {"document", base::Base64Encode(crypto::AsText(*other_document))}},
+             {{"instance", "w1"}, {"region", "r1"}, {"document", document_b64_}}}}}
+          .dump();
+  auto result = InferWith(Answer::kLyingHeader);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(last_candidates_, "r0/w0,r1/w1");
+  EXPECT_EQ(result->served_by, "r1/w1") << "the second recipient's enclave answered";
+}
+
+// client.request_timeout bounds the whole answer, even one that keeps sending a little.
+TEST_F(ClusterClientTest, AnAnswerThatNeverEndsFailsAtTheRequestTimeout) {
+  answer_ = Answer::kTrickle;
+  ClusterClientOptions options = Options();
+  options.http.request_timeout = std::chrono::milliseconds(500);
+  ClusterClient client(options);
+  auto started = std::chrono::steady_clock::now();
+  auto result = client.FetchAndInfer("kjv", R"({"model":"kjv","prompt":"x"})", nullptr);
+  auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), base::StatusCode::kDeadlineExceeded) << result.status().ToString();
+  EXPECT_LT(took, std::chrono::seconds(3));
+}
+
 TEST(StatusFromHttpErrorTest, KeepsTheMeaningOfTheStatusAndTheServersMessage) {
   base::Status status = StatusFromHttpError(401, R"({"error":{"message":"unknown API key"}})");
   EXPECT_EQ(status.code(), base::StatusCode::kUnauthenticated);
@@ -234,6 +327,9 @@ TEST(StatusFromHttpErrorTest, KeepsTheMeaningOfTheStatusAndTheServersMessage) {
   EXPECT_EQ(StatusFromHttpError(413, "").code(), base::StatusCode::kInvalidArgument);
   EXPECT_EQ(StatusFromHttpError(503, "plain text").message(), "HTTP 503: plain text");
   EXPECT_EQ(StatusFromHttpError(502, "").code(), base::StatusCode::kUnavailable);
+  // What the server says is escaped before it can reach a terminal.
+  EXPECT_EQ(StatusFromHttpError(500, R"({"error":{"message":"a\nb\u001b[2J"}})").message(),
+            "HTTP 500: a\\x0ab\\x1b[2J");
 }
 
 }  // namespace
