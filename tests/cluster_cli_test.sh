@@ -144,6 +144,12 @@ served_by_within us-east-1 || fail "us-east-1 got no requests after accepting ag
 
 "$binary" down --data-dir "$data" --region us-east-1 --kill > /dev/null 2>&1
 sleep 2
+# infer refuses documents older than --max-age (600 s unless told): the workers' documents
+# are now at least 2 s old (they are refreshed once a minute).
+if "$binary" infer --data-dir "$data" --prompt "x" --max-age 1 > /dev/null 2> "$data/old.err"; then
+  fail "infer sealed to documents older than --max-age 1"
+fi
+grep -q "more than max_age 1000 ms" "$data/old.err" || { cat "$data/old.err"; fail "infer did not say the documents were too old"; }
 "$binary" infer --data-dir "$data" --prompt "And God said" --max-tokens 4 > /dev/null 2> "$data/infer2.err" \
   || { cat "$data/infer2.err"; fail "infer failed after losing us-east-1"; }
 grep -q "served by us-east-2/" "$data/infer2.err" || { cat "$data/infer2.err"; fail "not failed over to us-east-2"; }

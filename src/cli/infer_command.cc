@@ -48,6 +48,10 @@ int RunInfer(const std::vector<std::string>& args) {
   double temperature = 0;
   bool chat = false, json = false;
   PolicyFlags policy_flags;
+  // A live worker refreshes its document every minute (worker.attestation_refresh); one
+  // much older than that belongs to an enclave that may be gone or wiped. `--max-age 0`
+  // accepts any age.
+  policy_flags.max_age_seconds = 600;
   base::ServiceFlags service_flags;
   base::FlagSet flags("supercluster infer --prompt TEXT [flags]");
   service_flags.Register(flags);
