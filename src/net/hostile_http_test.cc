@@ -33,6 +33,21 @@ int StatusOf(const std::string& response) {
   return std::stoi(response.substr(9, 3));
 }
 
+// Whether `response` carries the JSON error body that every Supercluster service answers
+// with (docs/data-plane.md), of this `type`: OpenAI clients fail to parse plain text.
+::testing::AssertionResult IsJsonError(const std::string& response, std::string_view type) {
+  size_t body_at = response.find("\r\n\r\n");
+  if (body_at == std::string::npos) return ::testing::AssertionFailure() << "no body: " << response;
+  std::string_view head(response.data(), body_at);
+  std::string_view body = std::string_view(response).substr(body_at + 4);
+  if (head.find("\r\nContent-Type: application/json\r\n") == std::string_view::npos ||
+      !body.starts_with(R"({"error":{"message":")") ||
+      !body.ends_with(R"(","type":")" + std::string(type) + R"("}})")) {
+    return ::testing::AssertionFailure() << "not a JSON error of type " << type << ": " << response;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 // The server answers a well-formed request after whatever the test did to it.
 void ExpectServerHealthy(uint16_t port) {
   RawConnection connection(port);
@@ -61,6 +76,40 @@ TEST(HostileHttpTest, MalformedRequestLineIs400) {
     EXPECT_EQ(StatusOf(response), 400) << "request: " << bad << "\nresponse: " << response;
     EXPECT_NE(response.find("Connection: close"), std::string::npos);
   }
+  ExpectServerHealthy(server.port());
+}
+
+TEST(HostileHttpTest, ErrorsTheServerAnswersItselfAreJson) {
+  auto options = testing::TestServerOptions();
+  options.max_header_bytes = 1024;
+  options.max_body_bytes = 16;
+  TestServer server(options, EchoRouter());
+  std::string bad = SendAndReadUntilClose(server.port(), "GET hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(StatusOf(bad), 400);
+  EXPECT_TRUE(IsJsonError(bad, "bad_request"));
+  EXPECT_NE(bad.find(R"("message":"request target must be a path starting with '/'")"),
+            std::string::npos)
+      << bad;
+  std::string beast_refusal =
+      SendAndReadUntilClose(server.port(), "GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n");
+  EXPECT_EQ(StatusOf(beast_refusal), 400);
+  EXPECT_TRUE(IsJsonError(beast_refusal, "bad_request"));
+  std::string too_large = SendAndReadUntilClose(
+      server.port(), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n");
+  EXPECT_EQ(StatusOf(too_large), 413);
+  EXPECT_TRUE(IsJsonError(too_large, "request_too_large"));
+  std::string headers_too_large = SendAndReadUntilClose(
+      server.port(), "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') +
+                         "\r\n\r\n");
+  EXPECT_EQ(StatusOf(headers_too_large), 431);
+  EXPECT_TRUE(IsJsonError(headers_too_large, "headers_too_large"));
+  // A path with a quote and bytes that are not UTF-8 still makes valid JSON.
+  std::string not_found = SendAndReadUntilClose(
+      server.port(), "GET /a\"b\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(StatusOf(not_found), 404);
+  EXPECT_TRUE(IsJsonError(not_found, "not_found"));
+  EXPECT_NE(not_found.find(R"("message":"not found: /a\"b\ufffd")"), std::string::npos)
+      << not_found;
   ExpectServerHealthy(server.port());
 }
 
@@ -222,6 +271,7 @@ TEST(HostileHttpTest, ReadTimeoutShorterThanIdleTimeoutHoldsAfterManyRequests) {
   std::string response = connection.ReadUntilClose(8s);
   auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(StatusOf(response), 408) << response;
+  EXPECT_TRUE(IsJsonError(response, "request_timeout"));
   EXPECT_GE(elapsed, 700ms);
   EXPECT_LE(elapsed, 3000ms) << "closed at the idle timeout, not the read timeout";
   ExpectServerHealthy(server.port());
@@ -370,6 +420,8 @@ TEST(HostileHttpTest, ConnectionsOverTheLimitGet503) {
   RawConnection third(server.port());
   std::string response = third.ReadUntilClose(3s);
   EXPECT_EQ(StatusOf(response), 503) << response;
+  EXPECT_TRUE(IsJsonError(response, "too_many_connections"));
+  EXPECT_NE(response.find("\r\nRetry-After: 1\r\n"), std::string::npos) << response;
 }
 
 TEST(HostileHttpTest, HandlerHeaderValuesCannotInjectHeaders) {

@@ -227,6 +227,11 @@ struct HttpResponse {
   // A response with Content-Type set; the common cases.
   static HttpResponse Text(int status, std::string body);
   static HttpResponse Json(int status, std::string body);
+  // An error answer in the shape every Supercluster service gives (docs/data-plane.md),
+  // which OpenAI clients parse: {"error":{"message":"...","type":"..."}}. For the errors
+  // the net layer answers itself; `message` may hold client bytes (a path), which are
+  // escaped, and invalid UTF-8 becomes U+FFFD.
+  static HttpResponse JsonError(int status, std::string_view message, std::string_view type);
 };
 
 // "OK", "Not Found", ... for a status code; "Unknown" when not a standard code.

@@ -390,6 +390,39 @@ TEST(HttpMessageResponseTest, JsonSetsStatusContentTypeAndBody) {
   EXPECT_EQ(response.body, R"({"id":7})");
 }
 
+TEST(HttpMessageResponseTest, JsonErrorHasTheShapeEveryServiceUses) {
+  HttpResponse response = HttpResponse::JsonError(404, "not found: /v1/nope", "not_found");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(response.headers.Get("Content-Type"), "application/json");
+  EXPECT_EQ(response.body, R"({"error":{"message":"not found: /v1/nope","type":"not_found"}})");
+}
+
+TEST(HttpMessageResponseTest, JsonErrorEscapesWhatAClientSent) {
+  auto message_of = [](std::string_view message) {
+    std::string body = HttpResponse::JsonError(400, message, "bad_request").body;
+    const std::string_view start = R"({"error":{"message":")";
+    const std::string_view end = R"(","type":"bad_request"}})";
+    EXPECT_TRUE(body.starts_with(start) && body.ends_with(end)) << body;
+    return body.substr(start.size(), body.size() - start.size() - end.size());
+  };
+  EXPECT_EQ(message_of(R"(a "quoted" \ path)"), R"(a \"quoted\" \\ path)");
+  EXPECT_EQ(message_of(std::string("tab\tnew\nline\x01\x1f\0end", 18)),
+            R"(tab\u0009new\u000aline\u0001\u001f\u0000end)");
+  EXPECT_EQ(message_of("DEL \x7f" " stays"), "DEL \x7f stays");
+  // Valid UTF-8 is kept as it came: one to four bytes.
+  EXPECT_EQ(message_of("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  // Anything else is replaced byte by byte: a stray continuation byte, a truncated
+  // sequence, an overlong form, a surrogate, a code point above U+10FFFF, and 0xff.
+  EXPECT_EQ(message_of("a\x80" "b"), R"(a\ufffdb)");
+  EXPECT_EQ(message_of("a\xc3"), R"(a\ufffd)");
+  EXPECT_EQ(message_of("\xc0\xaf"), R"(\ufffd\ufffd)");
+  EXPECT_EQ(message_of("\xe0\x80\xaf"), R"(\ufffd\ufffd\ufffd)");
+  EXPECT_EQ(message_of("\xed\xa0\x80"), R"(\ufffd\ufffd\ufffd)");
+  EXPECT_EQ(message_of("\xf4\x90\x80\x80"), R"(\ufffd\ufffd\ufffd\ufffd)");
+  EXPECT_EQ(message_of("\xff"), R"(\ufffd)");
+}
+
 TEST(HttpMessageStatusReasonTest, NamesStandardCodes) {
   EXPECT_EQ(StatusReason(100), "Continue");
   EXPECT_EQ(StatusReason(200), "OK");

@@ -30,10 +30,12 @@ void HttpRouter::Dispatch(HttpRequest&& request, std::shared_ptr<Responder> resp
     allowed += route.method;
   }
   if (allowed.empty()) {
-    responder->Send(HttpResponse::Text(404, "not found: " + std::string(path) + "\n"));
+    responder->Send(
+        HttpResponse::JsonError(404, "not found: " + std::string(path), "not_found"));
     return;
   }
-  HttpResponse response = HttpResponse::Text(405, "method not allowed; use " + allowed + "\n");
+  HttpResponse response =
+      HttpResponse::JsonError(405, "method not allowed; use " + allowed, "method_not_allowed");
   response.headers.Set("Allow", allowed);
   responder->Send(std::move(response));
 }

@@ -70,9 +70,29 @@ constexpr size_t kMaxGatheredWrites = 8;
 // watched, and a client that goes away is noticed within one to two intervals.
 constexpr std::chrono::milliseconds kClientWatchInterval{50};
 
-constexpr std::string_view kBusyResponse =
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 26\r\n"
-    "Connection: close\r\nRetry-After: 1\r\n\r\nserver connection limit\r\n\r\n";
+constexpr std::string_view kBusyBody =
+    R"({"error":{"message":"server connection limit","type":"too_many_connections"}})";
+// Written straight to a connection that is not served at all, so no response is built.
+const std::string& BusyResponse() {
+  static const std::string response =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+      "Content-Length: " + std::to_string(kBusyBody.size()) +
+      "\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" + std::string(kBusyBody);
+  return response;
+}
+
+// The `type` of the JSON error body (HttpResponse::JsonError) for each status the server
+// answers by itself, when a request cannot be read or is not acceptable.
+std::string_view ErrorTypeOf(int status) {
+  switch (status) {
+    case 400: return "bad_request";
+    case 408: return "request_timeout";
+    case 413: return "request_too_large";
+    case 431: return "headers_too_large";
+    case 501: return "not_implemented";
+    default: return "error";
+  }
+}
 
 // Methods become metric labels, so arbitrary method strings from clients collapse to one.
 std::string MethodLabel(std::string_view method) {
@@ -743,7 +763,7 @@ class Connection final : public ConnectionBase,
       shared_->router->Dispatch(std::move(request), responder);
     } catch (const std::exception& exception) {
       spdlog::error("http: handler for {} threw: {}", route_label_, exception.what());
-      responder->Send(HttpResponse::Text(500, "internal error\n"));
+      responder->Send(HttpResponse::JsonError(500, "internal error", "internal_error"));
     }
   }
 
@@ -758,7 +778,7 @@ class Connection final : public ConnectionBase,
     route_label_ = "other";
     request_start_ = Clock::now();
     parser_.reset();
-    SendResponse(sequence_, HttpResponse::Text(status, reason + "\n"));
+    SendResponse(sequence_, HttpResponse::JsonError(status, reason, ErrorTypeOf(status)));
   }
 
   // --- Writing ---
@@ -1016,7 +1036,8 @@ ResponderImpl<Stream>::~ResponderImpl() {
   if (!used_.load()) {
     // A handler that forgot to answer must not leave the client hanging.
     asio::post(connection_->executor(), [connection = connection_, sequence = sequence_] {
-      connection->SendResponse(sequence, HttpResponse::Text(500, "handler did not respond\n"));
+      connection->SendResponse(
+          sequence, HttpResponse::JsonError(500, "handler did not respond", "internal_error"));
     });
   } else if (streaming_.load() && !finished_.load()) {
     // A stream that was never finished cannot be ended cleanly: closing tells the client
@@ -1329,7 +1350,7 @@ class HttpServer::Impl {
     auto peer_address = socket.remote_endpoint(error);
     if (error) return;  // the client is already gone
     if (shared_->open_connections.load() >= shared_->options.max_connections) {
-      asio::write(socket, asio::buffer(kBusyResponse), error);
+      asio::write(socket, asio::buffer(BusyResponse()), error);
       socket.shutdown(asio::socket_base::shutdown_both, error);
       socket.close(error);
       return;

@@ -18,6 +18,8 @@
 // connection; a streamed response may queue at most
 // max_stream_buffer_bytes (beyond it the stream is aborted) so a client that never reads
 // cannot grow server memory. Over max_connections, new connections get a 503 and close.
+// Every answer the server (or HttpRouter) gives by itself has a JSON error body
+// (HttpResponse::JsonError), as every Supercluster service's errors do.
 //
 // Shutdown: Drain() stops accepting, lets requests in flight finish (up to drain_timeout),
 // closes idle keep-alive connections, then stops. RunUntilSignal() does that on SIGTERM or
@@ -115,8 +117,8 @@ class Responder {
 // every step on its way to the proxy, cost 1.6k more instructions).
 using Handler = std::function<void(HttpRequest&& request, std::shared_ptr<Responder> responder)>;
 
-// Dispatches on method and exact path. An unknown path is answered 404, a known path with
-// another method 405 with an Allow header.
+// Dispatches on method and exact path. An unknown path is answered 404 (type not_found), a
+// known path with another method 405 (method_not_allowed) with an Allow header.
 class HttpRouter {
  public:
   void Handle(const std::string& method, const std::string& path, Handler handler);

@@ -207,10 +207,16 @@ TEST(HttpServerTest, UnknownPathIs404AndWrongMethodIs405) {
   auto missing = client.Request(Get("/nope"));
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->status, 404);
+  // JSON, as every error a Supercluster service answers: OpenAI clients parse it.
+  EXPECT_EQ(missing->headers.Get("Content-Type"), "application/json");
+  EXPECT_EQ(missing->body, R"({"error":{"message":"not found: /nope","type":"not_found"}})");
   auto wrong = client.Request(Get("/echo"));
   ASSERT_TRUE(wrong.ok());
   EXPECT_EQ(wrong->status, 405);
   EXPECT_EQ(wrong->headers.Get("Allow"), "POST");
+  EXPECT_EQ(wrong->headers.Get("Content-Type"), "application/json");
+  EXPECT_EQ(wrong->body,
+            R"({"error":{"message":"method not allowed; use POST","type":"method_not_allowed"}})");
 }
 
 TEST(HttpServerTest, HandlerThatNeverAnswersGets500) {
@@ -224,9 +230,14 @@ TEST(HttpServerTest, HandlerThatNeverAnswersGets500) {
   auto forgetful = client.Request(Get("/forgetful"));
   ASSERT_TRUE(forgetful.ok());
   EXPECT_EQ(forgetful->status, 500);
+  EXPECT_EQ(forgetful->headers.Get("Content-Type"), "application/json");
+  EXPECT_EQ(forgetful->body,
+            R"({"error":{"message":"handler did not respond","type":"internal_error"}})");
   auto throws = client.Request(Get("/throws"));
   ASSERT_TRUE(throws.ok());
   EXPECT_EQ(throws->status, 500);
+  EXPECT_EQ(throws->headers.Get("Content-Type"), "application/json");
+  EXPECT_EQ(throws->body, R"({"error":{"message":"internal error","type":"internal_error"}})");
 }
 
 // The handler sends one chunk, then waits until the client has received it before sending
