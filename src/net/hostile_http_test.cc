@@ -192,6 +192,17 @@ TEST(HostileHttpTest, BadChunkedEncodingIs400) {
   ExpectServerHealthy(server.port());
 }
 
+TEST(HostileHttpTest, TransferCodingOtherThanChunkedIs501AndCloses) {
+  TestServer server(testing::TestServerOptions(), EchoRouter());
+  std::string response = SendAndReadUntilClose(
+      server.port(), "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                     "3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(StatusOf(response), 501) << response;
+  EXPECT_TRUE(IsJsonError(response, "not_implemented"));
+  EXPECT_NE(response.find("Connection: close"), std::string::npos);
+  ExpectServerHealthy(server.port());
+}
+
 TEST(HostileHttpTest, OneBytePerSecondIsClosedAtTheReadTimeout) {
   auto options = testing::TestServerOptions();
   options.read_timeout = 2000ms;

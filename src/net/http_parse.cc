@@ -52,6 +52,9 @@ void RequestParser::on_field_impl(http::field field, boost::beast::string_view n
       break;
     case http::field::transfer_encoding:
       has_transfer_encoding_ = true;
+      // Beast takes the body as chunked when chunked is the last coding, and would leave
+      // any coding before it (gzip, ...) undone; Validate() refuses those.
+      if (!EqualsLowerIgnoreCase(value, "chunked")) has_other_coding_ = true;
       break;
     case http::field::expect:
       if (!seen_expect_) expects_continue_ = EqualsLowerIgnoreCase(value, "100-continue");
@@ -259,6 +262,13 @@ int RequestParser::Validate(std::string* reason) const {
   if (has_transfer_encoding_ && !chunked()) {
     *reason = "Transfer-Encoding must end with chunked";
     return 400;
+  }
+  // RFC 9112 6.1: a transfer coding the server does not understand should be answered
+  // 501. This server undoes chunked only, and a handler handed the body of "gzip, chunked"
+  // would take compressed bytes for the body.
+  if (has_other_coding_) {
+    *reason = "only the chunked transfer coding is supported";
+    return 501;
   }
   std::string_view target = request_.target;
   bool origin_form = !target.empty() && target.front() == '/';

@@ -55,8 +55,9 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   bool is_head() const { return method_ == boost::beast::http::verb::head; }
   // Whether the (first) Expect field asks for "100-continue".
   bool expects_continue() const { return expects_continue_; }
-  // What Beast accepts but we do not (framing, request-target form, Host): the status to
-  // answer (0 when acceptable), with a reason in *reason.
+  // What Beast accepts but we do not (framing, transfer codings, request-target form,
+  // Host): the status to answer (0 when acceptable; 400, or 501 for a transfer coding
+  // other than chunked), with a reason in *reason.
   int Validate(std::string* reason) const;
 
   // The request; once, after complete(). An absolute-form target ("http://host/path") is
@@ -87,6 +88,7 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   int version_ = 11;
   bool has_host_ = false;
   bool has_transfer_encoding_ = false;
+  bool has_other_coding_ = false;  // a Transfer-Encoding field other than just "chunked"
   bool seen_expect_ = false;
   bool expects_continue_ = false;
 };

@@ -319,6 +319,25 @@ TEST(HttpParseTest, RejectsTransferEncodingWhoseLastCodingIsNotChunked) {
               StartsWith("400"));
 }
 
+TEST(HttpParseTest, RefusesTransferCodingsOtherThanChunkedWith501) {
+  // RFC 9112 6.1: a server that receives a transfer coding it does not understand should
+  // answer 501. Taking "gzip, chunked" as chunked alone would hand the handler gzip bytes
+  // as the body.
+  EXPECT_THAT(ParseError("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                         "3\r\nabc\r\n0\r\n\r\n"),
+              StartsWith("501"));
+  EXPECT_THAT(ParseError("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity, chunked\r\n"
+                         "\r\n3\r\nabc\r\n0\r\n\r\n"),
+              StartsWith("501"));
+  EXPECT_THAT(ParseError("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+              StartsWith("501"));
+  EXPECT_EQ(ParseOk("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: CHUNKED\r\n\r\n"
+                    "3\r\nabc\r\n0\r\n\r\n")
+                .body,
+            "abc");
+}
+
 }  // namespace
 }  // namespace supercluster::net
 

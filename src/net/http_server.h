@@ -12,7 +12,7 @@
 //
 // Limits (ServerOptions): the header section over max_header_bytes is answered 431, a body
 // over max_body_bytes 413, a malformed request (bad request line, bad chunked encoding)
-// 400; each such answer closes the connection. A connection waits idle_timeout for the
+// 400, a transfer coding other than chunked 501; each such answer closes the connection. A connection waits idle_timeout for the
 // first byte of a request, then read_timeout for the whole request; one write (a whole
 // response, or one chunk of a stream) not finished within write_timeout closes the
 // connection; a streamed response may queue at most
@@ -167,7 +167,7 @@ class HttpServer {
 
 // Parses one complete HTTP/1.1 request from bytes with the same parser settings and
 // limits the server uses. For the fuzzer and tests: the returned error's message starts
-// with the status the server would answer ("400 ...", "413 ...", "431 ...").
+// with the status the server would answer ("400 ...", "413 ...", "431 ...", "501 ...").
 base::Result<HttpRequest> ParseHttpRequest(std::string_view bytes, size_t max_header_bytes,
                                            uint64_t max_body_bytes);
 

@@ -390,6 +390,22 @@ TEST(RequestParserTest, ValidateNamesWhatIsWrong) {
                 .Validate(&reason),
             400);
   EXPECT_EQ(reason, "Transfer-Encoding must end with chunked");
+  // RFC 9112 6.1: a coding the server does not undo is 501, once chunked frames the body.
+  for (std::string_view codings : {"gzip, chunked", "identity, chunked", "x-custom,chunked"}) {
+    EXPECT_EQ(ParsedHeader("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " +
+                           std::string(codings) + "\r\n\r\n")
+                  .Validate(&reason),
+              501)
+        << codings;
+    EXPECT_EQ(reason, "only the chunked transfer coding is supported");
+  }
+  EXPECT_EQ(ParsedHeader("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n")
+                .Validate(&reason),
+            501);
+  EXPECT_EQ(ParsedHeader("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n")
+                .Validate(&reason),
+            0);
 }
 
 }  // namespace
