@@ -203,6 +203,20 @@ TEST(HostileHttpTest, TransferCodingOtherThanChunkedIs501AndCloses) {
   ExpectServerHealthy(server.port());
 }
 
+TEST(HostileHttpTest, MoreThanOneHostIs400) {
+  TestServer server(testing::TestServerOptions(), EchoRouter());
+  // Whole in one read (the fast path's case) and with a chunked body (Beast's).
+  for (std::string_view request :
+       {"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nHost: a\r\n\r\n"
+        "3\r\nabc\r\n0\r\n\r\n"}) {
+    std::string response = SendAndReadUntilClose(server.port(), request);
+    EXPECT_EQ(StatusOf(response), 400) << "request: " << request << "\nresponse: " << response;
+    EXPECT_TRUE(IsJsonError(response, "bad_request"));
+  }
+  ExpectServerHealthy(server.port());
+}
+
 TEST(HostileHttpTest, OneBytePerSecondIsClosedAtTheReadTimeout) {
   auto options = testing::TestServerOptions();
   options.read_timeout = 2000ms;

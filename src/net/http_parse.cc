@@ -48,6 +48,7 @@ void RequestParser::on_field_impl(http::field field, boost::beast::string_view n
                                   boost::beast::string_view value, ErrorCode&) {
   switch (field) {
     case http::field::host:
+      if (has_host_) has_more_than_one_host_ = true;
       has_host_ = true;
       break;
     case http::field::transfer_encoding:
@@ -120,6 +121,7 @@ bool AllPlainValueChars(const char* text, size_t size) {
 bool NotePlainField(std::string_view name, std::string_view value, bool* has_connection,
                     PlainFields* facts) {
   if (EqualsLowerIgnoreCase(name, "host")) {
+    if (facts->has_host) return false;  // Beast's, for RequestParser::Validate to refuse
     facts->has_host = true;
   } else if (EqualsLowerIgnoreCase(name, "content-length")) {
     // One plain decimal; lists, repeats and signs are Beast's to judge.
@@ -276,6 +278,12 @@ int RequestParser::Validate(std::string* reason) const {
   bool absolute_form = target.starts_with("http://") || target.starts_with("https://");
   if (!origin_form && !asterisk_form && !absolute_form) {
     *reason = "request target must be a path starting with '/'";
+    return 400;
+  }
+  // RFC 9112 3.2 says MUST: which of two Host fields names the target is ambiguous, and
+  // another server on the path may pick the other one.
+  if (has_more_than_one_host_) {
+    *reason = "more than one Host header";
     return 400;
   }
   if (version_ == 11 && !has_host_) {

@@ -33,9 +33,9 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
 
   // The fast path, for a fresh parser: when `received` starts with a whole request of the
   // plainest kind (every byte of it here, no Transfer-Encoding, Expect, Upgrade,
-  // Proxy-Connection or folded line, at most one plain Content-Length within the body
-  // limit, Connection absent or "close" or "keep-alive", only visible ASCII in the target
-  // and values, a header section under the header limit), parses it and
+  // Proxy-Connection, second Host or folded line, at most one plain Content-Length within
+  // the body limit, Connection absent or "close" or "keep-alive", only visible ASCII in the
+  // target and values, a header section under the header limit), parses it and
   // returns its length; the request is then complete. Otherwise returns 0 and leaves the
   // parser untouched, for put() to parse the bytes (and to refuse them, when they are
   // malformed: this path never refuses anything).
@@ -56,7 +56,7 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   // Whether the (first) Expect field asks for "100-continue".
   bool expects_continue() const { return expects_continue_; }
   // What Beast accepts but we do not (framing, transfer codings, request-target form,
-  // Host): the status to answer (0 when acceptable; 400, or 501 for a transfer coding
+  // a missing or repeated Host): the status to answer (0 when acceptable; 400, or 501 for a transfer coding
   // other than chunked), with a reason in *reason.
   int Validate(std::string* reason) const;
 
@@ -87,6 +87,7 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   boost::beast::http::verb method_ = boost::beast::http::verb::unknown;
   int version_ = 11;
   bool has_host_ = false;
+  bool has_more_than_one_host_ = false;
   bool has_transfer_encoding_ = false;
   bool has_other_coding_ = false;  // a Transfer-Encoding field other than just "chunked"
   bool seen_expect_ = false;
@@ -110,9 +111,9 @@ constexpr size_t kMaxPlainFields = 64;
 // past the final CRLF) into `headers` and `facts`. Returns false, having added no field,
 // when a line is not of the plainest kind: a folded line, bytes other than visible ASCII,
 // SP and HTAB in a value, Transfer-Encoding, Expect, Upgrade, Proxy-Connection, a
-// Content-Length that is not one plain decimal, or a Connection other than one "close" or
-// "keep-alive"; when there are more than kMaxPlainFields fields; or when the section does
-// not end before `end`.
+// Content-Length that is not one plain decimal, a Connection other than one "close" or
+// "keep-alive", or a second Host; when there are more than kMaxPlainFields fields; or when
+// the section does not end before `end`.
 bool ParsePlainFields(const char*& at, const char* end, Headers* headers, PlainFields* facts);
 
 // Whether a message of `version` (10 or 11) with that Connection field keeps the

@@ -242,6 +242,19 @@ TEST(HttpParseTest, RejectsHttp11WithoutHost) {
   EXPECT_THAT(ParseError("GET / HTTP/1.1\r\n\r\n"), AllOf(StartsWith("400"), HasSubstr("Host")));
 }
 
+TEST(HttpParseTest, RejectsMoreThanOneHost) {
+  // RFC 9112 3.2: a server MUST answer 400 to a request with more than one Host field;
+  // which one names the target is ambiguous (a proxy on the way may pick the other).
+  EXPECT_THAT(ParseError("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+              AllOf(StartsWith("400"), HasSubstr("Host")));
+  EXPECT_THAT(ParseError("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nHOST: a\r\n\r\n"),
+              StartsWith("400"));
+  EXPECT_THAT(ParseError("POST / HTTP/1.1\r\nHost: a\r\nHost: b\r\nTransfer-Encoding: chunked\r\n"
+                         "\r\n0\r\n\r\n"),
+              StartsWith("400"));
+  EXPECT_THAT(ParseError("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"), StartsWith("400"));
+}
+
 TEST(HttpParseTest, RefusesOtherHttpVersionsWith400) {
   // Boost 1.81's parser itself refuses any version but 1.0 and 1.1 (error::bad_version),
   // before ValidateParsedRequest() could answer 505; so these get "400 bad version". Either

@@ -285,6 +285,8 @@ TEST(RequestParserTest, FastPathTakesPlainRequestsAndLeavesTheRest) {
                                   "\r\n0\r\n\r\n")
                    .has_value());
   EXPECT_FALSE(ParseWholeWithOurs("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n").has_value());
+  // So does a second Host, for Validate() to refuse.
+  EXPECT_FALSE(ParseWholeWithOurs("GET / HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n").has_value());
 }
 
 // The fast path checks values eight bytes at a time: every byte value, at every place of
@@ -383,6 +385,12 @@ TEST(RequestParserTest, ValidateNamesWhatIsWrong) {
   EXPECT_EQ(ParsedHeader("GET / HTTP/1.1\r\nhOsT: x\r\n\r\n").Validate(&reason), 0);
   EXPECT_EQ(ParsedHeader("GET / HTTP/1.1\r\n\r\n").Validate(&reason), 400);
   EXPECT_EQ(reason, "HTTP/1.1 requests need a Host header");
+  // RFC 9112 3.2: more than one Host field is 400, whatever the version and values.
+  EXPECT_EQ(ParsedHeader("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n").Validate(&reason),
+            400);
+  EXPECT_EQ(reason, "more than one Host header");
+  EXPECT_EQ(ParsedHeader("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n").Validate(&reason),
+            400);
   EXPECT_EQ(ParsedHeader("GET x HTTP/1.1\r\nHost: x\r\n\r\n").Validate(&reason), 400);
   EXPECT_EQ(reason, "request target must be a path starting with '/'");
   EXPECT_EQ(ParsedHeader("GET * HTTP/1.1\r\nHost: x\r\n\r\n").Validate(&reason), 400);
