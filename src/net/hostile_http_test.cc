@@ -2,6 +2,8 @@
 // answer the server gives, and then checks the server still serves a normal request.
 // These also run under `make asan`.
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <future>
 #include <gtest/gtest.h>
@@ -214,6 +216,76 @@ TEST(HostileHttpTest, MoreThanOneHostIs400) {
     EXPECT_EQ(StatusOf(response), 400) << "request: " << request << "\nresponse: " << response;
     EXPECT_TRUE(IsJsonError(response, "bad_request"));
   }
+  ExpectServerHealthy(server.port());
+}
+
+// Beast's parser waits for the end of a chunk's size line and of the trailer section with
+// no limit of its own: the server bounds them by max_header_bytes.
+TEST(HostileHttpTest, ChunkLineOrTrailersOverTheHeaderLimitAre400AtOnce) {
+  auto options = testing::TestServerOptions();
+  options.max_header_bytes = 4096;
+  options.read_timeout = 5000ms;
+  TestServer server(options, EchoRouter());
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (std::string body : {"3;ext=" + std::string(100000, 'e'),
+                           "3\r\nabc\r\n0\r\nX-Trailer: " + std::string(100000, 't')}) {
+    auto start = std::chrono::steady_clock::now();
+    std::string response = SendAndReadUntilClose(server.port(), head + body);
+    EXPECT_EQ(StatusOf(response), 400) << response.substr(0, 200);
+    EXPECT_TRUE(IsJsonError(response, "bad_request"));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "waited for the read timeout";
+  }
+  // Within the limit, extensions are read and ignored, also when they come in pieces.
+  RawConnection connection(server.port());
+  ASSERT_TRUE(connection.Send(head));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(connection.Send("3;ext=" + std::string(3000, 'e')));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(connection.Send("\r\nabc\r\n0\r\n\r\n"));
+  std::string fits = connection.ReadUntil("abc", 5s);
+  EXPECT_EQ(StatusOf(fits), 200) << fits;
+  ExpectServerHealthy(server.port());
+}
+
+// Beast ends chunk lines at CRLF only: lines ended by a bare LF would wait for a CR that
+// never comes, until the read timeout.
+TEST(HostileHttpTest, BareLineFeedsInAChunkedBodyAre400AtOnce) {
+  auto options = testing::TestServerOptions();
+  options.read_timeout = 5000ms;
+  TestServer server(options, EchoRouter());
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (std::string body : {"3\nabc\n0\n\n", "3\r\nabc\r\n0\n\n", "3\r\nabc\r\n0\r\nX: t\n\n"}) {
+    // With the head, and in a later read.
+    for (bool separately : {false, true}) {
+      auto start = std::chrono::steady_clock::now();
+      RawConnection connection(server.port());
+      ASSERT_TRUE(connection.connected());
+      if (separately) {
+        connection.Send(head);
+        std::this_thread::sleep_for(50ms);
+        connection.Send(body);
+      } else {
+        connection.Send(head + body);
+      }
+      std::string response = connection.ReadUntilClose(8s);
+      EXPECT_EQ(StatusOf(response), 400) << "body: " << body << "\nresponse: " << response;
+      EXPECT_TRUE(IsJsonError(response, "bad_request"));
+      EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "waited for the read timeout";
+    }
+  }
+  ExpectServerHealthy(server.port());
+}
+
+TEST(HostileHttpTest, ChunkedBodyCutShortIs400) {
+  TestServer server(testing::TestServerOptions(), EchoRouter());
+  RawConnection connection(server.port());
+  ASSERT_TRUE(connection.Send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                              "\r\n5\r\nhel"));
+  std::this_thread::sleep_for(50ms);
+  ::shutdown(connection.fd(), SHUT_WR);
+  std::string response = connection.ReadUntilClose(5s);
+  EXPECT_EQ(StatusOf(response), 400) << response;
+  EXPECT_TRUE(IsJsonError(response, "bad_request"));
   ExpectServerHealthy(server.port());
 }
 

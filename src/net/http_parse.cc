@@ -305,18 +305,42 @@ HttpRequest RequestParser::TakeRequest() {
   return std::move(request_);
 }
 
+namespace {
+
+bool HasBareLineFeed(std::string_view text) {
+  for (size_t lf = text.find('\n'); lf != std::string_view::npos; lf = text.find('\n', lf + 1)) {
+    if (lf == 0 || text[lf - 1] != '\r') return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 HeaderScan ScanHeaderSection(std::string_view received, size_t max_header_bytes) {
   // A bare LF line end is an error the parser reports at once (400); waiting for a CRLF
   // CRLF that will never come would hold the connection until the read timeout.
-  for (size_t lf = received.find('\n'); lf != std::string_view::npos;
-       lf = received.find('\n', lf + 1)) {
-    if (lf == 0 || received[lf - 1] != '\r') return HeaderScan::kComplete;
-  }
+  if (HasBareLineFeed(received)) return HeaderScan::kComplete;
   size_t end = received.find("\r\n\r\n");
   if (end == std::string_view::npos) {
     return received.size() >= max_header_bytes ? HeaderScan::kTooLarge : HeaderScan::kNeedMore;
   }
   return end + 4 > max_header_bytes ? HeaderScan::kTooLarge : HeaderScan::kComplete;
+}
+
+bool ChunkedRemainderMayComplete(std::string_view unparsed, size_t max_header_bytes,
+                                 std::string* reason) {
+  // Beast has consumed every CR it saw end a line: the CRLF that ends a chunk's data stays
+  // unparsed with the next size line. So an LF first in `unparsed` is bare too.
+  if (HasBareLineFeed(unparsed)) {
+    *reason = "bare LF in a chunk size line or trailer section; lines end with CRLF";
+    return false;
+  }
+  if (unparsed.size() >= max_header_bytes) {
+    *reason = "chunk size line or trailer section over " + std::to_string(max_header_bytes) +
+              " bytes";
+    return false;
+  }
+  return true;
 }
 
 int StatusForParseError(const boost::system::error_code& error) {
@@ -364,15 +388,24 @@ base::Result<HttpRequest> ParseHttpRequest(std::string_view bytes, size_t max_he
                                    error.message());
     }
   }
+  // In the order the server answers a request that came in one read: its head is
+  // validated before the rest of its body is waited for.
+  std::string reason;
+  if (parser.complete() || parser.is_header_done()) {
+    if (int status = parser.Validate(&reason); status != 0) {
+      return base::InvalidArgument(std::to_string(status) + " " + reason);
+    }
+  }
   if (!parser.complete()) {
+    if (parser.is_header_done() && parser.chunked() &&
+        !internal::ChunkedRemainderMayComplete(bytes.substr(consumed), max_header_bytes,
+                                               &reason)) {
+      return base::InvalidArgument("400 " + reason);
+    }
     // A body delimited by end of stream is not allowed in requests, so put_eof() only
     // turns a truncated message into an error.
     parser.put_eof(error);
     if (error || !parser.is_done()) return base::InvalidArgument("400 truncated request");
-  }
-  std::string reason;
-  if (int status = parser.Validate(&reason); status != 0) {
-    return base::InvalidArgument(std::to_string(status) + " " + reason);
   }
   return parser.TakeRequest();
 }

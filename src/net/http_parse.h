@@ -145,6 +145,16 @@ class PieceWriter {
 enum class HeaderScan { kNeedMore, kTooLarge, kComplete };
 HeaderScan ScanHeaderSection(std::string_view received, size_t max_header_bytes);
 
+// Beast's parser waits for the whole of a chunk's size line (extensions and all), and of
+// the last chunk's line with the trailer section, before it parses them, with no limit of
+// its own; and it ends those lines at CRLF only. A line of any length would be held in
+// memory, and lines ended by a bare LF waited on until the read timeout. So whenever a
+// chunked body's parser asks for more, what it left unparsed (always part of those lines)
+// is checked here: false, with the reason to answer 400, when it holds a bare LF or has
+// reached `max_header_bytes`; true to read on.
+bool ChunkedRemainderMayComplete(std::string_view unparsed, size_t max_header_bytes,
+                                 std::string* reason);
+
 // The status the server answers for a parse error: 431, 413 or 400.
 int StatusForParseError(const boost::system::error_code& error);
 

@@ -229,6 +229,28 @@ TEST(HttpParseTest, RejectsTruncatedBody) {
               StartsWith("400"));
 }
 
+TEST(HttpParseTest, RejectsChunkLineOrTrailersOverTheHeaderLimit) {
+  // Beast would wait for the end of such a line without a limit; the server refuses it
+  // once it outgrows the header limit (1 KiB here).
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_THAT(ParseError(head + "3;ext=" + std::string(2000, 'e')),
+              AllOf(StartsWith("400"), HasSubstr("over 1024 bytes")));
+  EXPECT_THAT(ParseError(head + "3\r\nabc\r\n0\r\nX-Trailer: " + std::string(2000, 't')),
+              AllOf(StartsWith("400"), HasSubstr("over 1024 bytes")));
+  // Within the limit, extensions are read and ignored.
+  EXPECT_EQ(ParseOk(head + "3;ext=" + std::string(900, 'e') + "\r\nabc\r\n0\r\n\r\n").body,
+            "abc");
+}
+
+TEST(HttpParseTest, RejectsBareLineFeedsInAChunkedBody) {
+  // Beast ends a chunk line at CRLF only, and would wait for a CR that never comes.
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (std::string body : {"3\nabc\n0\n\n", "3\r\nabc\r\n0\n\n", "3\r\nabc\r\n0\r\nX: t\n\n"}) {
+    EXPECT_THAT(ParseError(head + body), AllOf(StartsWith("400"), HasSubstr("bare LF")))
+        << body;
+  }
+}
+
 TEST(HttpParseTest, RejectsBadContentLength) {
   EXPECT_THAT(ParseError("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
               StartsWith("400"));
@@ -344,6 +366,10 @@ TEST(HttpParseTest, RefusesTransferCodingsOtherThanChunkedWith501) {
               StartsWith("501"));
   EXPECT_THAT(ParseError("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
                          "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+              StartsWith("501"));
+  // The head is judged before the body, as the server does.
+  EXPECT_THAT(ParseError("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                         "3\nabc\n0\n\n"),
               StartsWith("501"));
   EXPECT_EQ(ParseOk("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: CHUNKED\r\n\r\n"
                     "3\r\nabc\r\n0\r\n\r\n")

@@ -615,6 +615,8 @@ class Connection final : public ConnectionBase,
       case State::kReading:
         if (error) {
           OnReadError(error);
+        } else if (parser_->is_header_done()) {
+          ParseChunkedBody();  // only a chunked body is read with ReadSome
         } else {
           ReadHeaderSection();
         }
@@ -709,6 +711,10 @@ class Connection final : public ConnectionBase,
       OnRequestComplete();
       return;
     }
+    if (parser_->chunked()) {
+      ParseChunkedBody();
+      return;
+    }
     read_pending_ = true;
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](boost::system::error_code error, size_t) {
@@ -722,11 +728,43 @@ class Connection final : public ConnectionBase,
                      });
   }
 
+  // A chunked body is parsed here a read at a time, not by Beast's async_read, so that
+  // what the parser leaves waiting for a line's end is checked after every read (see
+  // ChunkedRemainderMayComplete: Beast would wait for it without a limit, and for ever on
+  // a bare LF).
+  void ParseChunkedBody() {
+    if (buffer_.size() > 0) {
+      boost::system::error_code error;
+      buffer_.consume(parser_->put(buffer_.data(), error));
+      if (error && error != http::error::need_more) {
+        OnReadError(error);
+        return;
+      }
+      if (parser_->is_done()) {
+        OnRequestComplete();
+        return;
+      }
+      std::string_view unparsed(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      std::string reason;
+      if (!internal::ChunkedRemainderMayComplete(unparsed, shared_->options.max_header_bytes,
+                                                 &reason)) {
+        SendErrorAndClose(400, reason);
+        return;
+      }
+    }
+    ReadSome();  // OnReadSome continues with ParseChunkedBody
+  }
+
   void OnReadError(boost::system::error_code error) {
     if (read_timed_out_) {
       spdlog::debug("http: {}: request not complete within the read timeout", peer_);
       SendErrorAndClose(408, "request not received within the read timeout");
       return;
+    }
+    // A chunked body cut short by the end of the stream is answered 400, as Beast's
+    // async_read answers any other body (ParseChunkedBody reads without it).
+    if (error == asio::error::eof && parser_ && parser_->is_header_done()) {
+      error = http::error::partial_message;
     }
     if (error.category() == http::make_error_code(http::error::end_of_stream).category() &&
         error != http::error::end_of_stream) {

@@ -11,8 +11,9 @@
 // may be used from any thread.
 //
 // Limits (ServerOptions): the header section over max_header_bytes is answered 431, a body
-// over max_body_bytes 413, a malformed request (bad request line, bad chunked encoding)
-// 400, a transfer coding other than chunked 501; each such answer closes the connection. A connection waits idle_timeout for the
+// over max_body_bytes 413, a malformed request (bad request line, bad chunked encoding,
+// more than one Host, a chunk size line or trailer section reaching max_header_bytes) 400,
+// a transfer coding other than chunked 501; each such answer closes the connection. A connection waits idle_timeout for the
 // first byte of a request, then read_timeout for the whole request; one write (a whole
 // response, or one chunk of a stream) not finished within write_timeout closes the
 // connection; a streamed response may queue at most
