@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include "base/utf8.h"
+
 namespace supercluster::base {
 namespace {
 
@@ -191,34 +193,14 @@ Result<TypedValue> ParseBytes(std::string_view text) {
 // The length of the printable UTF-8 character `text` starts with, or 0 when it starts with
 // a control character (C0, DEL or C1: a terminal may act on them) or with bytes that are
 // not well-formed UTF-8.
-size_t Utf8SequenceLength(std::string_view text) {
-  auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  unsigned char lead = byte(0);
+size_t PrintableCharacterLength(std::string_view text) {
+  if (text.empty()) return 0;
+  const auto lead = static_cast<unsigned char>(text[0]);
   if (lead < 0x20 || lead == 0x7f) return 0;
-  if (lead < 0x80) return 1;
-  size_t length = 0;
-  unsigned char second_min = 0x80;
-  unsigned char second_max = 0xbf;
-  if (lead >= 0xc2 && lead <= 0xdf) {
-    length = 2;
-  } else if (lead >= 0xe0 && lead <= 0xef) {
-    length = 3;
-    if (lead == 0xe0) second_min = 0xa0;  // overlong
-    if (lead == 0xed) second_max = 0x9f;  // UTF-16 surrogates
-  } else if (lead >= 0xf0 && lead <= 0xf4) {
-    length = 4;
-    if (lead == 0xf0) second_min = 0x90;  // overlong
-    if (lead == 0xf4) second_max = 0x8f;  // beyond U+10FFFF
-  } else {
-    return 0;
+  if (lead == 0xc2 && text.size() > 1 && static_cast<unsigned char>(text[1]) <= 0x9f) {
+    return 0;  // C1 controls, U+0080 to U+009F
   }
-  if (text.size() < length) return 0;
-  if (byte(1) < second_min || byte(1) > second_max) return 0;
-  for (size_t i = 2; i < length; ++i) {
-    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
-  }
-  if (lead == 0xc2 && byte(1) <= 0x9f) return 0;  // C1 controls, U+0080 to U+009F
-  return length;
+  return Utf8SequenceLength(text);
 }
 
 template <size_t N>
@@ -293,7 +275,8 @@ std::optional<size_t> FirstNonTextByte(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     const char c = text[i];
-    size_t length = c == '\t' || c == '\n' || c == '\r' ? 1 : Utf8SequenceLength(text.substr(i));
+    size_t length =
+        c == '\t' || c == '\n' || c == '\r' ? 1 : PrintableCharacterLength(text.substr(i));
     if (length == 0) return i;
     i += length;
   }
@@ -306,7 +289,7 @@ std::string PrintableForMessage(std::string_view text, size_t max_length) {
   std::string printable;
   size_t i = 0;
   while (i < shown.size()) {
-    size_t length = Utf8SequenceLength(shown.substr(i));
+    size_t length = PrintableCharacterLength(shown.substr(i));
     if (length > 0) {
       printable.append(shown.substr(i, length));
       i += length;

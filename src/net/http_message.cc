@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "base/utf8.h"
 #include "net/byte_scan.h"
 
 namespace supercluster::net {
@@ -236,34 +237,6 @@ HttpResponse HttpResponse::Json(int status, std::string body) {
 
 namespace {
 
-// The length of the valid UTF-8 sequence (RFC 3629) that starts `text`, whose first byte
-// is from 0x80 up; 0 when it is not one (a stray byte, an overlong form, a surrogate).
-size_t Utf8SequenceLength(std::string_view text) {
-  auto byte = [&text](size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(0);
-  size_t length = 0;
-  unsigned char second_low = 0x80;  // the range the second byte must fall in
-  unsigned char second_high = 0xbf;
-  if (lead >= 0xc2 && lead <= 0xdf) {
-    length = 2;
-  } else if (lead >= 0xe0 && lead <= 0xef) {
-    length = 3;
-    if (lead == 0xe0) second_low = 0xa0;   // overlong
-    if (lead == 0xed) second_high = 0x9f;  // surrogates
-  } else if (lead >= 0xf0 && lead <= 0xf4) {
-    length = 4;
-    if (lead == 0xf0) second_low = 0x90;   // overlong
-    if (lead == 0xf4) second_high = 0x8f;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (text.size() < length || byte(1) < second_low || byte(1) > second_high) return 0;
-  for (size_t i = 2; i < length; ++i) {
-    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
-  }
-  return length;
-}
-
 // Appends `text` to *out as the inside of a JSON string. net does not link a JSON
 // library (Boost and OpenSSL only), and its error answers need just this.
 void AppendJsonStringContent(std::string_view text, std::string* out) {
@@ -271,7 +244,7 @@ void AppendJsonStringContent(std::string_view text, std::string* out) {
   for (size_t at = 0; at < text.size();) {
     const auto byte = static_cast<unsigned char>(text[at]);
     if (byte >= 0x80) {
-      const size_t length = Utf8SequenceLength(text.substr(at));
+      const size_t length = base::Utf8SequenceLength(text.substr(at));
       if (length == 0) {
         out->append("\\ufffd");
         ++at;
@@ -297,14 +270,18 @@ void AppendJsonStringContent(std::string_view text, std::string* out) {
 
 }  // namespace
 
-HttpResponse HttpResponse::JsonError(int status, std::string_view message,
-                                     std::string_view type) {
+std::string JsonErrorBody(std::string_view message, std::string_view type) {
   std::string body = "{\"error\":{\"message\":\"";
   AppendJsonStringContent(message, &body);
   body += "\",\"type\":\"";
   AppendJsonStringContent(type, &body);
   body += "\"}}";
-  return Json(status, std::move(body));
+  return body;
+}
+
+HttpResponse HttpResponse::JsonError(int status, std::string_view message,
+                                     std::string_view type) {
+  return Json(status, JsonErrorBody(message, type));
 }
 
 std::string_view StatusReason(int status) {

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <utility>
 
+#include "base/utf8.h"
 #include "net/byte_scan.h"
 
 namespace supercluster::router {
@@ -251,7 +252,7 @@ class ModelScanner {
         continue;
       }
       if (c < 0x20) return false;  // control characters must be escaped
-      size_t length = c < 0x80 ? 1 : Utf8SequenceLength();
+      size_t length = c < 0x80 ? 1 : base::Utf8SequenceLength(text_.substr(position_));
       if (length == 0) return false;
       if (out != nullptr) out->append(text_.substr(position_, length));
       position_ += length;
@@ -288,32 +289,6 @@ class ModelScanner {
     for (int byte = 0x20; byte < 0x80; ++byte) plain[byte] = byte != '"' && byte != '\\';
     return plain;
   }();
-
-  // The length of the well-formed UTF-8 sequence at position_ (RFC 3629, section 4: no
-  // overlong forms, no surrogates, nothing above U+10FFFF), or 0.
-  size_t Utf8SequenceLength() const {
-    auto byte = [this](size_t offset) -> unsigned {
-      size_t at = position_ + offset;
-      return at < text_.size() ? static_cast<unsigned char>(text_[at]) : 0x100;
-    };
-    auto in = [](unsigned value, unsigned low, unsigned high) {
-      return value >= low && value <= high;
-    };
-    unsigned lead = byte(0);
-    if (in(lead, 0xC2, 0xDF)) return in(byte(1), 0x80, 0xBF) ? 2 : 0;
-    if (in(lead, 0xE0, 0xEF)) {
-      unsigned low = lead == 0xE0 ? 0xA0 : 0x80;
-      unsigned high = lead == 0xED ? 0x9F : 0xBF;
-      return in(byte(1), low, high) && in(byte(2), 0x80, 0xBF) ? 3 : 0;
-    }
-    if (in(lead, 0xF0, 0xF4)) {
-      unsigned low = lead == 0xF0 ? 0x90 : 0x80;
-      unsigned high = lead == 0xF4 ? 0x8F : 0xBF;
-      return in(byte(1), low, high) && in(byte(2), 0x80, 0xBF) && in(byte(3), 0x80, 0xBF) ? 4
-                                                                                          : 0;
-    }
-    return 0;
-  }
 
   // A backslash escape at position_; its character is appended to `out` unless null.
   bool Escape(std::string* out) {
