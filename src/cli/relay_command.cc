@@ -69,8 +69,7 @@ nlohmann::json RouteJson(const NamedRelay& route) {
 }
 
 net::HttpResponse ErrorResponse(int status, const std::string& type, const std::string& message) {
-  nlohmann::json body = {{"error", {{"message", message}, {"type", type}}}};
-  return net::HttpResponse::Json(status, body.dump() + "\n");
+  return net::HttpResponse::JsonError(status, message, type);
 }
 
 // The control API's handlers. The routes vector is fixed once the server starts; each

@@ -234,6 +234,10 @@ struct HttpResponse {
   static HttpResponse JsonError(int status, std::string_view message, std::string_view type);
 };
 
+// The body of such an answer, {"error":{"message":"...","type":"..."}}, for every error any
+// service sends (whole or as a stream's `event: error` data): one shape everywhere.
+std::string JsonErrorBody(std::string_view message, std::string_view type);
+
 // "OK", "Not Found", ... for a status code; "Unknown" when not a standard code.
 std::string_view StatusReason(int status);
 

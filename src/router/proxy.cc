@@ -309,7 +309,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       if (event_stream_) {
         net::SseEvent event;
         event.event = "error";
-        event.data = ErrorJson("the upstream failed mid-stream (" + target.id + ")",
+        event.data = net::JsonErrorBody("the upstream failed mid-stream (" + target.id + ")",
                                "upstream_error");
         responder_->Write(net::FormatSseEvent(event));
         responder_->Finish();
@@ -440,13 +440,8 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
 
 }  // namespace
 
-std::string ErrorJson(const std::string& message, const std::string& type) {
-  nlohmann::json body = {{"error", {{"message", message}, {"type", type}}}};
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 net::HttpResponse ErrorResponse(int status, const std::string& message, const std::string& type) {
-  net::HttpResponse response = net::HttpResponse::Json(status, ErrorJson(message, type));
+  net::HttpResponse response = net::HttpResponse::JsonError(status, message, type);
   if (status == 503 || status == 429) response.headers.Set("Retry-After", "1");
   return response;
 }

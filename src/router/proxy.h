@@ -83,8 +83,7 @@ void StartProxy(net::HttpRequest&& request, ProxyRequest&& proxy,
                 std::shared_ptr<net::Responder> responder, net::UpstreamClient& client,
                 RouterMetrics& metrics);
 
-// The error body every router answer uses: {"error":{"message":..,"type":..}}.
-std::string ErrorJson(const std::string& message, const std::string& type);
+// A router's error answer (net::JsonErrorBody), with Retry-After on 503 and 429.
 net::HttpResponse ErrorResponse(int status, const std::string& message, const std::string& type);
 
 }  // namespace supercluster::router

@@ -11,7 +11,7 @@ namespace {
 std::string DataEvent(std::string data) { return net::FormatSseEvent({"", std::move(data), ""}); }
 
 std::string ErrorEvent(const std::string& message, const std::string& type) {
-  return net::FormatSseEvent({"error", ErrorJson(message, type), ""});
+  return net::FormatSseEvent({"error", net::JsonErrorBody(message, type), ""});
 }
 
 Usage UsageOf(const engine::GenerationEvent& event) {
@@ -117,7 +117,7 @@ void GenerationStream::Emit() {
       if (!final_) return;
       if (final_->reason == engine::FinishReason::kError) {
         net::HttpResponse response =
-            net::HttpResponse::Json(500, ErrorJson(final_->error.message(), "engine_error"));
+            net::HttpResponse::JsonError(500, final_->error.message(), "engine_error");
         response.headers.Set("X-Supercluster-Served-By", environment_.served_by);
         responder_->Send(std::move(response));
       } else {
@@ -208,7 +208,7 @@ void GenerationStream::Abandon(const std::string& why) {
   abandoned_ = true;
   if (!why.empty() && !responder_->Closed()) {
     if (mode_ == AnswerMode::kOpenAiWhole) {
-      net::HttpResponse response = net::HttpResponse::Json(500, ErrorJson(why, "worker_error"));
+      net::HttpResponse response = net::HttpResponse::JsonError(500, why, "worker_error");
       response.headers.Set("X-Supercluster-Served-By", environment_.served_by);
       responder_->Send(std::move(response));
     } else {

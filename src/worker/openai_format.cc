@@ -67,9 +67,6 @@ std::string ModelListJson(std::string_view model, int64_t created) {
   return Dump(json{{"object", "list"}, {"data", json::array({entry})}});
 }
 
-std::string ErrorJson(std::string_view message, std::string_view type) {
-  return Dump(json{{"error", {{"message", Text(message)}, {"type", Text(type)}}}});
-}
 
 std::string SealedChunkJson(std::string_view text) { return Dump(json{{"text", Text(text)}}); }
 

@@ -39,9 +39,6 @@ std::string CompletionChunkJson(const AnswerIdentity& answer, std::string_view t
 // GET /v1/models: {"object":"list","data":[{"id":model,"object":"model",...}]}.
 std::string ModelListJson(std::string_view model, int64_t created);
 
-// {"error":{"message":...,"type":...}}.
-std::string ErrorJson(std::string_view message, std::string_view type);
-
 // Sealed answer plaintext: {"text":...} while generating; the final chunk adds
 // finish_reason and usage, and "error" when finish_reason is "error".
 std::string SealedChunkJson(std::string_view text);

@@ -113,7 +113,7 @@ struct WorkerService::Impl {
   void Refuse(const ResponderPtr& responder, const Refusal& refusal) {
     metrics.CountRejected(refusal.outcome);
     net::HttpResponse response =
-        net::HttpResponse::Json(refusal.status, ErrorJson(refusal.message, refusal.type));
+        net::HttpResponse::JsonError(refusal.status, refusal.message, refusal.type);
     response.headers.Set("X-Supercluster-Served-By", served_by);
     if (refusal.status == 503) {
       response.headers.Set("Retry-After", std::to_string(options.retry_after.count()));
