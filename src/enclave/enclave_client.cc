@@ -19,7 +19,7 @@ base::Result<std::vector<Bytes>> EnclaveClient::Call(const Request& request) {
   std::lock_guard lock(mutex_);
   if (broken_) return base::Unavailable("the connection to the enclave failed earlier");
   Bytes body = EncodeRequest(request);
-  base::Status written = WriteFrame(fd_, body);
+  base::Status written = WriteFrame(fd_, body, options_.reply_timeout);
   crypto::Zeroize(body.data(), body.size());
   if (!written.ok()) {
     broken_ = true;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -16,6 +17,20 @@
 #include "enclave/frame_io.h"
 
 namespace supercluster::enclave {
+namespace {
+
+// Connection::idle_since while the connection is inside a frame or a call, and once the
+// acceptor has closed it to make room.
+constexpr int64_t kBusy = 0;
+constexpr int64_t kEvicted = -1;
+
+int64_t NowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 struct EnclaveServer::Impl {
   EnclaveServerOptions options;
@@ -28,14 +43,21 @@ struct EnclaveServer::Impl {
 
   std::mutex mutex;
   struct Connection {
-    int fd;
+    int fd = -1;
     std::thread thread;
-    bool done = false;
+    bool done = false;  // guarded by mutex
+    // When the connection began waiting for its next frame (steady clock, ns), kBusy from
+    // the frame's first byte until its reply is sent, or kEvicted. Only the connection's
+    // thread leaves kEvicted or sets a time; only the acceptor evicts, and only an idle one.
+    std::atomic<int64_t> idle_since{kBusy};
   };
   std::list<Connection> connections;  // guarded by mutex
 
   void AcceptLoop();
+  size_t OpenConnections() const;
+  bool EvictIdlest();
   void Serve(Connection* connection);
+  bool AwaitFrame(Connection* connection);
   void ReapFinished();
 };
 
@@ -48,19 +70,57 @@ void EnclaveServer::Impl::AcceptLoop() {
     if (fd < 0) continue;
     ReapFinished();
     std::lock_guard lock(mutex);
-    if (connections.size() >= options.max_connections) {
-      spdlog::warn("enclave: refusing a connection: {} already open", connections.size());
+    if (OpenConnections() >= options.max_connections && !EvictIdlest()) {
+      spdlog::warn("enclave: refusing a connection: {} open, none idle", OpenConnections());
       ::close(fd);
       continue;
     }
-    Connection& connection = connections.emplace_back(Connection{fd, {}, false});
+    Connection& connection = connections.emplace_back();
+    connection.fd = fd;
+    connection.idle_since = NowNanos();  // idle until its first frame begins
     connection.thread = std::thread([this, &connection] { Serve(&connection); });
+  }
+}
+
+// Connections that still count against max_connections: not finished, not being closed.
+// Requires mutex.
+size_t EnclaveServer::Impl::OpenConnections() const {
+  size_t open = 0;
+  for (const Connection& connection : connections) {
+    if (!connection.done && connection.idle_since.load() != kEvicted) ++open;
+  }
+  return open;
+}
+
+// Closes the connection that has waited longest for its next frame, so that peers which
+// connect and send nothing cannot hold every slot (with vsock any process on the parent
+// instance can connect). A connection inside a frame or a call is never chosen. Returns
+// false when none is idle. Requires mutex.
+bool EnclaveServer::Impl::EvictIdlest() {
+  for (;;) {
+    Connection* idlest = nullptr;
+    int64_t since = 0;
+    for (Connection& connection : connections) {
+      int64_t t = connection.idle_since.load();
+      if (t > kBusy && !connection.done && (idlest == nullptr || t < since)) {
+        idlest = &connection;
+        since = t;
+      }
+    }
+    if (idlest == nullptr) return false;
+    // Its frame may have begun since the load; then it is busy, and we look again.
+    if (!idlest->idle_since.compare_exchange_strong(since, kEvicted)) continue;
+    ::shutdown(idlest->fd, SHUT_RDWR);  // wakes its thread, which sees kEvicted and ends
+    spdlog::warn("enclave: {} connections open; closing the one idle longest ({} ms) for a "
+                 "new one",
+                 OpenConnections() + 1, (NowNanos() - since) / 1000000);
+    return true;
   }
 }
 
 void EnclaveServer::Impl::Serve(Connection* connection) {
   int fd = connection->fd;
-  while (!stopping.load()) {
+  while (!stopping.load() && AwaitFrame(connection)) {
     auto frame = ReadFrame(fd, options.max_frame_bytes, options.frame_timeout);
     if (!frame.ok()) {
       if (frame.status().message() != "closed" && !stopping.load()) {
@@ -82,13 +142,32 @@ void EnclaveServer::Impl::Serve(Connection* connection) {
       spdlog::info("enclave: {} refused: {}", OpName(request->op), reply.status.ToString());
     }
     Bytes body = EncodeReply(reply);
-    base::Status written = WriteFrame(fd, body);
+    base::Status written = WriteFrame(fd, body, options.frame_timeout);
     crypto::Zeroize(body.data(), body.size());
-    if (!written.ok()) break;
+    if (!written.ok()) {
+      // A peer that does not take its replies would hold this thread and its slot.
+      if (written.code() == base::StatusCode::kDeadlineExceeded && !stopping.load()) {
+        ++dropped;
+        spdlog::warn("enclave: dropping a peer that does not read its replies");
+      }
+      break;
+    }
+    connection->idle_since = NowNanos();
   }
   std::lock_guard lock(mutex);
   ::shutdown(fd, SHUT_RDWR);
   connection->done = true;
+}
+
+// Waits for the next frame to begin and marks the connection busy. False if the acceptor
+// evicted it meanwhile: whatever the peer sent is then left unread, so an evicted peer's
+// request is never half served.
+bool EnclaveServer::Impl::AwaitFrame(Connection* connection) {
+  pollfd poll_fd{connection->fd, POLLIN, 0};
+  while (::poll(&poll_fd, 1, -1) < 0 && errno == EINTR) {
+  }
+  int64_t since = connection->idle_since.load();
+  return since != kEvicted && connection->idle_since.compare_exchange_strong(since, kBusy);
 }
 
 void EnclaveServer::Impl::ReapFinished() {
@@ -155,5 +234,14 @@ void EnclaveServer::Stop() {
 EnclaveServer::~EnclaveServer() { Stop(); }
 
 uint64_t EnclaveServer::peers_dropped() const { return impl_->dropped.load(); }
+
+size_t EnclaveServer::idle_connections() const {
+  std::lock_guard lock(impl_->mutex);
+  size_t idle = 0;
+  for (const Impl::Connection& connection : impl_->connections) {
+    if (!connection.done && connection.idle_since.load() > kBusy) ++idle;
+  }
+  return idle;
+}
 
 }  // namespace supercluster::enclave

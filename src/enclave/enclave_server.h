@@ -1,7 +1,9 @@
 // The enclave's socket server: accepts worker connections on a Unix socket or AF_VSOCK and
 // answers each frame with EnclaveCore. A thread per connection (connections are few: one
-// worker, a handful of connections); a peer that sends a malformed or oversized frame, or
-// stalls inside one, is disconnected, and the others are served on.
+// worker, a handful of connections); a peer that sends a malformed or oversized frame,
+// stalls inside one, or does not take its reply in time, is disconnected, and the others
+// are served on. With max_connections open, a new connection replaces the one that has
+// waited longest for its next frame; it is refused only when none is waiting.
 #pragma once
 
 #include <chrono>
@@ -18,6 +20,7 @@ struct EnclaveServerOptions {
   EnclaveAddress listen;
   size_t max_frame_bytes = kDefaultMaxFrameBytes;
   size_t max_connections = 64;
+  // How long a peer may take to send the rest of a frame it began, and to take in a reply.
   std::chrono::milliseconds frame_timeout{std::chrono::seconds(10)};
 };
 
@@ -31,8 +34,11 @@ class EnclaveServer {
   // Stops accepting, disconnects every peer and joins every thread. Idempotent.
   void Stop();
 
-  // Connections dropped for a protocol violation (tests and logs).
+  // Connections dropped for a protocol violation or a timeout (tests and logs); not those
+  // closed to make room for a new one.
   uint64_t peers_dropped() const;
+  // Connections waiting for their next frame, the ones a new connection may replace (tests).
+  size_t idle_connections() const;
 
  private:
   struct Impl;

@@ -14,18 +14,26 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Waits until `fd` has one of `events` (or an error or hang-up, which the next call on it
+// reports). False if the deadline passes first.
+bool WaitFor(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    pollfd poll_fd{fd, events, 0};
+    int ready = ::poll(&poll_fd, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    return ready != 0;
+  }
+}
+
 // Reads exactly `size` bytes into `out`. With a deadline, fails once it passes.
 base::Status ReadExactly(int fd, uint8_t* out, size_t size, bool between_frames,
                          Clock::time_point deadline) {
   size_t done = 0;
   while (done < size) {
-    if (!between_frames || done > 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return base::DeadlineExceeded("frame not completed in time");
-      pollfd poll_fd{fd, POLLIN, 0};
-      int ready = ::poll(&poll_fd, 1, static_cast<int>(left.count()));
-      if (ready < 0 && errno == EINTR) continue;
-      if (ready == 0) return base::DeadlineExceeded("frame not completed in time");
+    if ((!between_frames || done > 0) && !WaitFor(fd, POLLIN, deadline)) {
+      return base::DeadlineExceeded("frame not completed in time");
     }
     ssize_t got = ::recv(fd, out + done, size - done, 0);
     if (got < 0 && errno == EINTR) continue;
@@ -55,15 +63,25 @@ base::Result<crypto::Bytes> ReadFrame(int fd, size_t max_bytes,
   return body;
 }
 
-base::Status WriteFrame(int fd, crypto::ByteView body) {
+base::Status WriteFrame(int fd, crypto::ByteView body, std::chrono::milliseconds timeout) {
   crypto::Bytes frame = FrameHeader(body.size());
   frame.insert(frame.end(), body.begin(), body.end());
+  // One deadline for the whole frame: SO_SNDTIMEO would bound each send() instead, and a
+  // peer that reads a little at a time could stretch a large frame almost without end.
+  Clock::time_point deadline = Clock::now() + timeout;
   size_t done = 0;
   while (done < frame.size()) {
-    ssize_t sent = ::send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
-    if (sent < 0 && errno == EINTR) continue;
-    if (sent < 0) return base::Unavailable(std::string("write failed: ") + std::strerror(errno));
-    done += static_cast<size_t>(sent);
+    ssize_t sent =
+        ::send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent >= 0) {
+      done += static_cast<size_t>(sent);
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!WaitFor(fd, POLLOUT, deadline)) {
+        return base::DeadlineExceeded("frame not taken in time");
+      }
+    } else if (errno != EINTR) {
+      return base::Unavailable(std::string("write failed: ") + std::strerror(errno));
+    }
   }
   return base::Status::Ok();
 }

@@ -13,7 +13,8 @@ namespace supercluster::enclave {
 // kInvalidArgument for a frame over `max_bytes`; kDeadlineExceeded for a stalled frame.
 base::Result<crypto::Bytes> ReadFrame(int fd, size_t max_bytes,
                                       std::chrono::milliseconds frame_timeout);
-// Writes the length prefix and the body.
-base::Status WriteFrame(int fd, crypto::ByteView body);
+// Writes the length prefix and the body, all of it within `timeout`, so that a peer which
+// does not read cannot hold the writer; kDeadlineExceeded when it does not take the frame.
+base::Status WriteFrame(int fd, crypto::ByteView body, std::chrono::milliseconds timeout);
 
 }  // namespace supercluster::enclave
