@@ -1,5 +1,6 @@
 #include "enclave/enclave_client.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include "crypto/secret.h"
@@ -38,6 +39,16 @@ base::Result<std::vector<Bytes>> EnclaveClient::Call(const Request& request) {
   }
   if (!reply->status.ok()) return reply->status;
   return std::move(reply->fields);
+}
+
+bool EnclaveClient::Closed() {
+  std::lock_guard lock(mutex_);
+  if (broken_) return true;
+  // Between calls the enclave sends nothing, so anything to read is its hang-up (or bytes
+  // out of step with the protocol, just as fatal).
+  pollfd poll_fd{fd_, POLLIN, 0};
+  if (::poll(&poll_fd, 1, 0) != 0) broken_ = true;
+  return broken_;
 }
 
 namespace {

@@ -38,6 +38,11 @@ class EnclaveClient {
   // leaves the client unusable: every later call fails.
   base::Result<std::vector<Bytes>> Call(const Request& request);
 
+  // True if this connection can no longer be used: a call failed, or the enclave closed it
+  // between calls (it restarted, or closed this idle connection to make room for another).
+  // Asking before a call lets the caller reconnect instead of losing the request.
+  bool Closed();
+
  private:
   EnclaveClient(int fd, EnclaveClientOptions options) : fd_(fd), options_(options) {}
   std::mutex mutex_;

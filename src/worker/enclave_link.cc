@@ -48,6 +48,9 @@ auto EnclaveLink::OnConnection(Call&& call)
     -> decltype(call(std::declval<enclave::EnclaveClient&>())) {
   Slot& slot = *slots_[next_.fetch_add(1) % slots_.size()];
   std::lock_guard lock(slot.mutex);
+  // The enclave may have closed this connection while it sat idle (to make room for a new
+  // one, or on a restart): reconnect now rather than fail the call.
+  if (slot.client && slot.client->Closed()) slot.client.reset();
   if (!slot.client) {
     auto connected = enclave::EnclaveClient::Connect(address_, ClientOptions(reply_timeout_));
     if (!connected.ok()) {

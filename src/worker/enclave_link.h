@@ -1,6 +1,7 @@
 // The worker's connections to its enclave: a few EnclaveClient connections used in turn, so
 // that several streams can open and seal at once, each reopened after a transport failure
-// (the enclave restarted, a reply timed out). Response contexts live in the enclave, not in
+// (the enclave restarted, a reply timed out), or before use if the enclave closed it while
+// idle (to make room for another connection). Response contexts live in the enclave, not in
 // a connection, so any connection may seal any context. Every call blocks: call from the
 // worker's task threads, never from an io thread or the engine's scheduler thread.
 #pragma once
