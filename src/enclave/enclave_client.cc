@@ -26,7 +26,7 @@ base::Result<std::vector<Bytes>> EnclaveClient::Call(const Request& request) {
     broken_ = true;
     return written.WithContext("enclave " + std::string(OpName(request.op)));
   }
-  auto frame = ReadFrame(fd_, options_.max_frame_bytes, options_.reply_timeout);
+  auto frame = ReadReplyFrame(fd_, options_.max_frame_bytes, options_.reply_timeout);
   if (!frame.ok()) {
     broken_ = true;
     return base::Unavailable("enclave " + std::string(OpName(request.op)) +

@@ -1,6 +1,7 @@
 // EnclaveServer against hostile local peers: connections that send nothing cannot hold every
 // slot (the one idle longest makes room for a newcomer), connections inside a frame or a
-// call are never the ones closed, and a peer that never reads its replies is dropped.
+// call are never the ones closed, and a peer that never reads its replies is dropped. And
+// the other way round: the worker's client gives up on an enclave that never answers.
 #include "enclave/enclave_server.h"
 
 #include <linux/sockios.h>
@@ -201,6 +202,47 @@ TEST_F(EnclaveServerTest, APeerThatNeverReadsIsDroppedAndOthersAreServed) {
   EXPECT_TRUE((*other)->Attest({}, {}).ok());
   std::printf("dropped %lld ms after it began sending (timeout %lld ms)\n",
               static_cast<long long>(waited.count()), static_cast<long long>(kTimeout.count()));
+}
+
+}  // namespace
+}  // namespace supercluster::enclave
+
+namespace supercluster::enclave {
+namespace {
+
+// The worker's side: an enclave that takes a call and never answers fails the call within
+// the client's reply_timeout (worker.enclave_timeout), instead of holding the worker's
+// thread for as long as the enclave stays silent.
+TEST(EnclaveClientTest, AnEnclaveThatNeverAnswersFailsTheCallInTime) {
+  char pattern[] = "/tmp/sc-enclave-client-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::filesystem::path dir = pattern;
+  auto address = EnclaveAddress::Parse("unix://" + (dir / "silent.sock").string());
+  ASSERT_TRUE(address.ok()) << address.status().ToString();
+  auto listener = ListenOn(*address, 4);  // accepts (the kernel does), never reads or answers
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+
+  EnclaveClientOptions options;
+  options.reply_timeout = 300ms;
+  auto client = EnclaveClient::Connect(*address, options);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  // Should the call wait without end, closing the listener after 3 s resets the
+  // connection, so that the test fails instead of hanging.
+  std::thread watchdog([fd = *listener] {
+    std::this_thread::sleep_for(3s);
+    ::close(fd);
+  });
+  auto started = Clock::now();
+  auto attested = (*client)->Attest({}, {});
+  auto took = Clock::now() - started;
+  EXPECT_FALSE(attested.ok());
+  EXPECT_EQ(attested.status().code(), base::StatusCode::kUnavailable)
+      << attested.status().ToString();
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 2s) << "the call waited far past its reply_timeout";
+
+  watchdog.join();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

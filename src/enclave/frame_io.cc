@@ -47,6 +47,17 @@ base::Status ReadExactly(int fd, uint8_t* out, size_t size, bool between_frames,
   return base::Status::Ok();
 }
 
+// The frame after its first byte (`header[0]`, already read), by `deadline`.
+base::Result<crypto::Bytes> ReadRestOfFrame(int fd, uint8_t* header, size_t max_bytes,
+                                            Clock::time_point deadline) {
+  SC_RETURN_IF_ERROR(ReadExactly(fd, header + 1, kFrameHeaderBytes - 1, false, deadline));
+  SC_ASSIGN_OR_RETURN(size_t length,
+                      ParseFrameHeader(crypto::ByteView(header, kFrameHeaderBytes), max_bytes));
+  crypto::Bytes body(length);
+  SC_RETURN_IF_ERROR(ReadExactly(fd, body.data(), length, false, deadline));
+  return body;
+}
+
 }  // namespace
 
 base::Result<crypto::Bytes> ReadFrame(int fd, size_t max_bytes,
@@ -54,13 +65,15 @@ base::Result<crypto::Bytes> ReadFrame(int fd, size_t max_bytes,
   uint8_t header[kFrameHeaderBytes];
   // The deadline starts once the first byte is in: waiting for a frame is not stalling one.
   SC_RETURN_IF_ERROR(ReadExactly(fd, header, 1, /*between_frames=*/true, Clock::time_point()));
-  Clock::time_point deadline = Clock::now() + frame_timeout;
-  SC_RETURN_IF_ERROR(ReadExactly(fd, header + 1, kFrameHeaderBytes - 1, false, deadline));
-  SC_ASSIGN_OR_RETURN(size_t length,
-                      ParseFrameHeader(crypto::ByteView(header, kFrameHeaderBytes), max_bytes));
-  crypto::Bytes body(length);
-  SC_RETURN_IF_ERROR(ReadExactly(fd, body.data(), length, false, deadline));
-  return body;
+  return ReadRestOfFrame(fd, header, max_bytes, Clock::now() + frame_timeout);
+}
+
+base::Result<crypto::Bytes> ReadReplyFrame(int fd, size_t max_bytes,
+                                           std::chrono::milliseconds timeout) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  uint8_t header[kFrameHeaderBytes];
+  SC_RETURN_IF_ERROR(ReadExactly(fd, header, 1, /*between_frames=*/false, deadline));
+  return ReadRestOfFrame(fd, header, max_bytes, deadline);
 }
 
 base::Status WriteFrame(int fd, crypto::ByteView body, std::chrono::milliseconds timeout) {
