@@ -65,12 +65,6 @@ constexpr size_t kReadBytes = 64 * 1024;
 // How long a name's resolved addresses are used before resolving it again.
 constexpr auto kResolveTtl = std::chrono::seconds(30);
 
-// How long a pooled connection may sit idle before it is checked (one peek) for having been
-// closed by the server before it is used again. Servers close idle keep-alive connections
-// after seconds, not milliseconds; a connection reused sooner than this goes out unchecked,
-// and the retry in FailBeforeResponse covers the rare race.
-constexpr auto kCheckAfterIdle = std::chrono::milliseconds(250);
-
 // An order of endpoints for a map: the numbers first, since they are cheaper to compare
 // and are what usually tells two upstreams apart (one host, several ports).
 struct EndpointOrder {
@@ -151,16 +145,16 @@ struct Connection {
   std::shared_ptr<DeadlineWatch> watch;  // shared only with its own pending wait (weakly)
   beast::flat_buffer buffer;  // bytes read from the socket and not yet parsed
   std::unique_ptr<char[]> piece;
-  Clock::time_point idle_since;  // when it was last pooled, by CoarseNow()
 };
 
 // Whether an idle pooled connection can carry another request: the server has not closed it
-// and has sent nothing unasked (either shows as readable). A peek costs one syscall and
-// catches almost every stale connection before a request is written to it, so it is only
-// spent on connections idle long enough for a server to have closed them.
-bool LooksReusable(Connection& connection, Clock::time_point now) {
+// and has sent nothing unasked (either shows as readable). The peek (one syscall) is spent
+// on every reuse, however short the idle time: bytes an upstream sends after its answer
+// (a worker that wrote an answer twice) would otherwise be read as the next request's
+// answer, handing one client another's. A close that lands after the peek is covered by
+// the retry in FailBeforeResponse.
+bool LooksReusable(Connection& connection) {
   if (connection.buffer.size() != 0) return false;
-  if (now - connection.idle_since < kCheckAfterIdle) return true;
   char byte;
   ssize_t got = ::recv(connection.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -757,10 +751,7 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     bool reusable = !at_eof_ && parser_->KeepAlive() && parser_->status() != 101 &&
                     connection_->buffer.size() == 0;
     std::unique_ptr<Connection> pooled;
-    if (reusable) {
-      pooled = std::move(connection_);
-      pooled->idle_since = base::CoarseNow();
-    }
+    if (reusable) pooled = std::move(connection_);
     End(base::Status::Ok(), std::move(pooled));
   }
 
@@ -941,7 +932,6 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
   Shard& shard = ShardOf(context->get());
   std::unique_ptr<Connection> pooled;
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
-  Clock::time_point now = base::CoarseNow();
   {
     std::lock_guard lock(shard.mutex);
     Shard::IdleList* idle = nullptr;
@@ -953,7 +943,7 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
       for (size_t i = idle->size(); i-- > 0 && !pooled;) {
         std::unique_ptr<Connection> candidate = std::move((*idle)[i]);
         idle->erase(idle->begin() + static_cast<std::ptrdiff_t>(i));
-        if (LooksReusable(*candidate, now)) {
+        if (LooksReusable(*candidate)) {
           pooled = std::move(candidate);
         } else {
           stale.push_back(std::move(candidate));

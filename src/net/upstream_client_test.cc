@@ -1059,6 +1059,33 @@ TEST(UpstreamClientTest, IdleClosedPooledConnectionIsReplaced) {
   EXPECT_EQ(observer.opened.load(), 2);
 }
 
+// An upstream that writes its answer twice (a broken worker) leaves a stray answer on the
+// pooled connection; the next request must not take it for its own, however soon it comes:
+// that would hand one client another's answer. The connection is dropped instead.
+TEST(UpstreamClientTest, BytesSentAfterAnAnswerNeverBecomeTheNextAnswer) {
+  std::atomic<int> requests{0};
+  ScriptedServer raw([&](int fd, int) {
+    while (!ReadRequestHead(fd).empty()) {
+      const std::string body = "answer " + std::to_string(++requests);
+      const std::string answer =
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      WriteAll(fd, answer);
+      std::this_thread::sleep_for(20ms);
+      WriteAll(fd, answer);  // again: nobody asked for this one
+    }
+  });
+  UpstreamClient client(TestUpstreamOptions());
+  for (int i = 1; i <= 3; ++i) {
+    auto outcome = std::make_shared<Outcome>();
+    client.Send(raw.endpoint(), Get("/"), CallbacksFor(outcome));
+    ASSERT_TRUE(outcome->WaitDone(3s)) << "request " << i;
+    ASSERT_TRUE(outcome->result.status.ok()) << outcome->result.status.ToString();
+    EXPECT_EQ(outcome->body, "answer " + std::to_string(i)) << "request " << i;
+    std::this_thread::sleep_for(50ms);  // the stray copy has arrived by now
+  }
+  EXPECT_EQ(raw.accepted(), 3) << "a connection with a stray answer on it was reused";
+}
+
 TEST(UpstreamClientTest, TwoHundredConcurrentExchanges) {
   constexpr int kExchanges = 200;
   CountingObserver observer;
