@@ -662,6 +662,17 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
       if (error == http::error::need_more) error = {};
       // Nothing consumed: the buffered bytes are an incomplete chunk header; read more.
       if (used != 0 || error) return OnBody(error);
+      // Unless they can never complete: Beast waits for the end of a chunk-size line or
+      // trailer without a limit and ends those lines only at CRLF, so an upstream could
+      // grow them (and this buffer) without end. Bounded as the server bounds a client's.
+      std::string reason;
+      if (parser_->chunked() &&
+          !internal::ChunkedRemainderMayComplete(
+              std::string_view(static_cast<const char*>(connection_->buffer.data().data()),
+                               connection_->buffer.size()),
+              client_->options().max_response_header_bytes, &reason)) {
+        return Fail(base::DataLoss("upstream " + endpoint_.ToString() + ": " + reason));
+      }
     }
     if (at_eof_) return OnBody(http::error::partial_message);
     // The longest gap between two pieces; a pause for resume is not counted.

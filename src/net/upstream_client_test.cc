@@ -1086,6 +1086,34 @@ TEST(UpstreamClientTest, BytesSentAfterAnAnswerNeverBecomeTheNextAnswer) {
   EXPECT_EQ(raw.accepted(), 3) << "a connection with a stray answer on it was reused";
 }
 
+// Chunk-size lines and trailers are bounded as a client's are at the server: an upstream
+// that sends an endless chunk extension, or ends chunk lines with a bare LF, fails the
+// exchange at once instead of growing the buffer (or waiting for the timeout).
+TEST(UpstreamClientTest, EndlessOrBareLineFeedChunkLinesFailTheExchange) {
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string& framing :
+       {"5;ext=" + std::string(1 << 20, 'a'),   // a chunk extension that never ends
+        std::string("5\nhello\n0\n\n"),        // bare LF line ends
+        "5\r\nhello\r\n0\r\nX-Trailer: " + std::string(1 << 20, 'b')}) {  // endless trailer
+    SCOPED_TRACE(framing.substr(0, 20));
+    ScriptedServer raw([&](int fd, int) {
+      ReadRequestHead(fd);
+      WriteAll(fd, head + framing);
+      std::this_thread::sleep_for(200ms);  // the connection stays open: no end of stream
+    });
+    UpstreamOptions options = TestUpstreamOptions();
+    options.response_timeout = 5s;
+    UpstreamClient client(options);
+    auto outcome = std::make_shared<Outcome>();
+    auto started = std::chrono::steady_clock::now();
+    client.Send(raw.endpoint(), Get("/"), CallbacksFor(outcome));
+    ASSERT_TRUE(outcome->WaitDone(5s));
+    EXPECT_EQ(outcome->result.status.code(), base::StatusCode::kDataLoss)
+        << outcome->result.status.ToString();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 1s) << "waited for the timeout";
+  }
+}
+
 TEST(UpstreamClientTest, TwoHundredConcurrentExchanges) {
   constexpr int kExchanges = 200;
   CountingObserver observer;
