@@ -343,11 +343,15 @@ class Connection final : public ConnectionBase,
     responded_ = true;
     streaming_ = true;
     response_status_ = status;
+    // A 1xx, 204 or 304 has no body, whatever the handler (a proxy passing one on) streams:
+    // the head goes alone, as for HEAD, and a chunk after it would be read by the client
+    // as the start of the next response.
+    bodiless_ = head_request_ || StatusHasNoBody(status);
     // HTTP/1.0 has no chunked encoding: the body runs until the connection closes.
-    if (http_version_ == 10) keep_alive_ = false;
-    bool chunked = http_version_ == 11 && !head_request_;
+    if (http_version_ == 10 && !bodiless_) keep_alive_ = false;
+    bool chunked = http_version_ == 11 && !bodiless_;
     QueueWrite(SerializeHead(status, http_version_, headers, keep_alive_, std::nullopt, chunked),
-               {}, /*last=*/head_request_);
+               {}, /*last=*/bodiless_);
   }
 
   void WriteChunk(uint64_t sequence, std::string data,
@@ -359,7 +363,11 @@ class Connection final : public ConnectionBase,
       fail(base::Cancelled("the stream is closed"));
       return;
     }
-    if (!streaming_ || finish_requested_ || head_request_) {
+    if (bodiless_) {  // nothing to write, and not the handler's fault (see StartStream)
+      fail(base::Status::Ok());
+      return;
+    }
+    if (!streaming_ || finish_requested_) {
       fail(base::FailedPrecondition("Write() outside a started, unfinished stream"));
       return;
     }
@@ -388,7 +396,7 @@ class Connection final : public ConnectionBase,
   }
 
   void FinishStream(uint64_t sequence) {
-    if (!IsCurrent(sequence) || !streaming_ || finish_requested_ || head_request_) return;
+    if (!IsCurrent(sequence) || !streaming_ || finish_requested_ || bodiless_) return;
     finish_requested_ = true;
     QueueWrite(http_version_ == 11 ? "0\r\n\r\n" : "", {}, /*last=*/true);
   }
@@ -781,7 +789,7 @@ class Connection final : public ConnectionBase,
     keep_alive_ = parser_->KeepAlive() && !shared_->draining.load();
     http_version_ = parser_->version() == 10 ? 10 : 11;
     head_request_ = parser_->is_head();
-    responded_ = streaming_ = finish_requested_ = false;
+    responded_ = streaming_ = finish_requested_ = bodiless_ = false;
     response_status_ = 0;
     close_callbacks_.clear();
     HttpRequest request = parser_->TakeRequest();
@@ -810,7 +818,7 @@ class Connection final : public ConnectionBase,
     ++sequence_;
     keep_alive_ = false;
     head_request_ = false;
-    streaming_ = finish_requested_ = false;
+    streaming_ = finish_requested_ = bodiless_ = false;
     responded_ = false;
     method_label_ = "OTHER";
     route_label_ = "other";
@@ -1050,6 +1058,7 @@ class Connection final : public ConnectionBase,
   bool keep_alive_ = true;
   int http_version_ = 11;
   bool head_request_ = false;
+  bool bodiless_ = false;  // the stream started is a head alone (HEAD, or a bodiless status)
   bool responded_ = false;
   bool streaming_ = false;
   bool finish_requested_ = false;

@@ -193,6 +193,36 @@ TEST(HttpServerTest, HeadHasLengthButNoBody) {
   EXPECT_EQ(response.substr(response.find("\r\n\r\n") + 4), "");
 }
 
+// A handler that streams a 204 or 304 (a proxy passing an upstream's on) gets a head with
+// no body: a chunk after it, even the empty last one, would be taken by a keep-alive
+// client for the start of the next response.
+TEST(HttpServerTest, AStreamedBodilessStatusIsAHeadAlone) {
+  for (int status : {204, 304}) {
+    SCOPED_TRACE(status);
+    auto router = std::make_shared<HttpRouter>();
+    router->Handle("GET", "/bodiless", [status](HttpRequest, std::shared_ptr<Responder> responder) {
+      responder->StartStream(status, Headers());
+      responder->Write("not a body");
+      responder->Finish();
+    });
+    router->Handle("GET", "/next", [](HttpRequest, std::shared_ptr<Responder> responder) {
+      responder->Send(HttpResponse::Text(200, "next"));
+    });
+    TestServer server(testing::TestServerOptions(), router);
+    RawConnection connection(server.port());
+    connection.Send("GET /bodiless HTTP/1.1\r\nHost: x\r\n\r\n"
+                    "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    std::string both = connection.ReadUntilClose(3s);
+    const size_t first_end = both.find("\r\n\r\n");
+    ASSERT_NE(first_end, std::string::npos) << both;
+    std::string first_head = both.substr(0, first_end);
+    EXPECT_EQ(first_head.rfind("HTTP/1.1 " + std::to_string(status), 0), 0u) << both;
+    EXPECT_EQ(first_head.find("Transfer-Encoding"), std::string::npos) << both;
+    EXPECT_EQ(both.substr(first_end + 4).rfind("HTTP/1.1 200", 0), 0u)
+        << "the second response does not follow the first head at once: " << both;
+  }
+}
+
 TEST(HttpServerTest, Http10GetsAnswerAndClose) {
   TestServer server(testing::TestServerOptions(), BasicRouter());
   RawConnection connection(server.port());
