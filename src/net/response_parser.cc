@@ -53,13 +53,24 @@ void ResponseParser::TakeWholeBody(const char* data) {
   whole_done_ = true;
 }
 
-void ResponseParser::on_response_impl(int code, boost::beast::string_view, int, ErrorCode&) {
+void ResponseParser::on_response_impl(int code, boost::beast::string_view, int,
+                                      ErrorCode& error) {
   status_ = code;
   head_.status = code;
+  // RFC 9110 15: status codes are 100 to 599. A 101 switches protocols, which this client
+  // never asks for: passed on, it would leave the client's connection in limbo.
+  if (code < 100 || code > 599 || code == 101) error = http::error::bad_status;
 }
 
-void ResponseParser::on_field_impl(http::field, boost::beast::string_view name,
-                                   boost::beast::string_view value, ErrorCode&) {
+void ResponseParser::on_field_impl(http::field field, boost::beast::string_view name,
+                                   boost::beast::string_view value, ErrorCode& error) {
+  // Beast undoes chunked only, and would pass a gzip-coded body on as if it were the body
+  // (RFC 9112 6.1: a coding the recipient does not understand must not be ignored).
+  if (field == http::field::transfer_encoding &&
+      !EqualsLowerIgnoreCase(std::string_view(value.data(), value.size()), "chunked")) {
+    error = http::error::bad_transfer_encoding;
+    return;
+  }
   head_.headers.Add(std::string(name.data(), name.size()), std::string(value.data(), value.size()));
 }
 

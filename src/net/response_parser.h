@@ -55,9 +55,11 @@ class ResponseParser final : public boost::beast::http::basic_parser<false> {
  private:
   void on_request_impl(boost::beast::http::verb, boost::beast::string_view,
                        boost::beast::string_view, int, ErrorCode&) override {}
-  void on_response_impl(int code, boost::beast::string_view, int, ErrorCode&) override;
-  void on_field_impl(boost::beast::http::field, boost::beast::string_view name,
-                     boost::beast::string_view value, ErrorCode&) override;
+  // Refuse (put() fails) a status outside 100 to 599 or 101, and any transfer coding but
+  // chunked.
+  void on_response_impl(int code, boost::beast::string_view, int, ErrorCode& error) override;
+  void on_field_impl(boost::beast::http::field field, boost::beast::string_view name,
+                     boost::beast::string_view value, ErrorCode& error) override;
   void on_header_impl(ErrorCode&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>&, ErrorCode&) override {}
   size_t on_body_impl(boost::beast::string_view body, ErrorCode& error) override {

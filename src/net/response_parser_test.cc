@@ -143,3 +143,53 @@ TEST(ResponseParserTest, FastPathTakesPlainAnswersAndLeavesTheRest) {
 
 }  // namespace
 }  // namespace supercluster::net::internal
+
+namespace supercluster::net::internal {
+namespace {
+
+// What put() makes of a whole answer: OK with its status, or the error.
+boost::system::error_code PutAll(std::string_view bytes, int* status = nullptr) {
+  ResponseParser parser;
+  char piece[256];
+  parser.SetBodyBuffer(piece, sizeof(piece));
+  boost::system::error_code error;
+  size_t used = 0;
+  while (used < bytes.size() && !error && !parser.is_done()) {
+    size_t took = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), error);
+    if (took == 0 && !error) break;
+    used += took;
+  }
+  if (status != nullptr) *status = parser.status();
+  return error;
+}
+
+// The callback path refuses what no upstream of ours may send: a status outside 100 to 599,
+// a 101 nobody asked for, a transfer coding other than chunked (whose body Beast would pass
+// on still coded).
+TEST(ResponseParserTest, RefusesImpossibleStatusesAndCodingsOtherThanChunked) {
+  for (const std::string& answer : {
+           std::string("HTTP/1.1 099 Odd\r\nContent-Length: 1\r\n\r\nz"),
+           std::string("HTTP/1.1 999 Odd\r\nContent-Length: 1\r\n\r\nz"),
+           std::string("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"),
+           std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzz"),
+           std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+           std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: "
+                       "chunked\r\n\r\n0\r\n\r\n"),
+           std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"),
+       }) {
+    EXPECT_TRUE(PutAll(answer)) << answer;
+  }
+  for (const std::string& answer : {
+           std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+           std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"),
+           std::string("HTTP/1.1 599 Custom\r\nContent-Length: 1\r\n\r\nz"),
+           std::string("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"),
+       }) {
+    int status = 0;
+    EXPECT_FALSE(PutAll(answer, &status)) << answer;
+    EXPECT_NE(status, 0) << answer;
+  }
+}
+
+}  // namespace
+}  // namespace supercluster::net::internal
