@@ -151,6 +151,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     Delivery delivery = Delivery::kStream;
     net::Headers headers;  // kWhole and kHeld: the head, until it is sent
     std::string body;      // kWhole: the body; kHeld: its first kMaxHeldErrorBytes
+    bool body_cut = false;  // kHeld: the body was longer than kMaxHeldErrorBytes
   };
 
   void OnClientGone() {
@@ -272,9 +273,9 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       return;
     }
     if (attempt.delivery == Delivery::kHeld || !streaming_) {
-      if (attempt.body.size() < kMaxHeldErrorBytes) {
-        attempt.body.append(data.substr(0, kMaxHeldErrorBytes - attempt.body.size()));
-      }
+      const size_t room = kMaxHeldErrorBytes - std::min(kMaxHeldErrorBytes, attempt.body.size());
+      attempt.body.append(data.substr(0, room));
+      if (data.size() > room) attempt.body_cut = true;
       resume();
       return;
     }
@@ -311,7 +312,10 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         event.event = "error";
         event.data = net::JsonErrorBody("the upstream failed mid-stream (" + target.id + ")",
                                "upstream_error");
-        responder_->Write(net::FormatSseEvent(event));
+        // A stream cut off mid-event would swallow the error event into the partial one
+        // (its first line would continue the last data line): an empty line ends whatever
+        // event was open first, and between events it is ignored.
+        responder_->Write("\n\n" + net::FormatSseEvent(event));
         responder_->Finish();
       } else {
         // No event to tell the client with: the response is cut off without its last
@@ -347,13 +351,26 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       return Done(RequestOutcome::kOk, attempt.status);
     }
     if (attempt.delivery == Delivery::kHeld) {
-      bool saturated = attempt.status == 503;
+      // A 503 whose answer arrived whole is a saturated upstream; one whose body broke or
+      // timed out is a failing one, like any other 5xx.
+      bool saturated = attempt.status == 503 && result.status.ok();
       target.balancer->OnFinish(target.id, saturated ? Outcome::kSaturated : Outcome::kFailure,
                                 attempt.time_to_head);
       net::HttpResponse response;
       response.status = attempt.status;
       response.headers = std::move(attempt.headers);
-      response.body = std::move(attempt.body);
+      if (result.status.ok() && !attempt.body_cut) {
+        response.body = std::move(attempt.body);
+      } else {
+        // Never a short body passed on as whole: the router's own words instead.
+        response.headers.Set("Content-Type", "application/json");
+        response.body = net::JsonErrorBody(
+            "the upstream " + target.id + " answered " + std::to_string(attempt.status) +
+                (result.status.ok() ? " with a body over " + std::to_string(kMaxHeldErrorBytes) +
+                                          " bytes"
+                                    : ", and its body broke off: " + result.status.message()),
+            "upstream_error");
+      }
       last_error_ = std::move(response);
       last_was_failure_ = !saturated;
       return Attempt();

@@ -189,13 +189,18 @@ class FakeWorker {
   std::vector<std::thread> threads_;
 };
 
-// A worker that promises more than it sends: its answer to any POST declares a
-// Content-Length of 1000 and the connection closes after 12 bytes of body. Raw sockets,
-// because net::HttpServer always frames its answers correctly. GET /readyz is answered
-// properly, so that the router's health checks let it in. One request per connection.
+// A worker that answers every POST with the bytes it is given, then closes the connection;
+// by default it promises more than it sends: a Content-Length of 1000 and 12 bytes of body.
+// Raw sockets, because net::HttpServer always frames its answers correctly. GET /readyz is
+// answered properly, so that the router's health checks let it in. One request per
+// connection.
 class ShortAnswerWorker {
  public:
-  ShortAnswerWorker() {
+  explicit ShortAnswerWorker(std::string post_answer =
+                                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: 1000\r\nConnection: close\r\n\r\n"
+                                 "{\"cut-short\"")
+      : post_answer_(std::move(post_answer)) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -249,13 +254,12 @@ class ShortAnswerWorker {
       answer = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nready\n";
     } else {
       ++posts_;
-      answer =
-          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
-          "Connection: close\r\n\r\n{\"cut-short\"";
+      answer = post_answer_;
     }
     EXPECT_EQ(::write(fd, answer.data(), answer.size()), static_cast<ssize_t>(answer.size()));
   }
 
+  const std::string post_answer_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<int> posts_{0};
@@ -944,6 +948,49 @@ TEST_F(RouterServiceTest, AnAnswerShorterThanItsLengthBecomesA502) {
   EXPECT_NE(response.body.find("upstream_error"), std::string::npos) << response.body;
   EXPECT_EQ(response.body.find("cut-short"), std::string::npos) << response.body;
   EXPECT_EQ(worker.posts(), 1);
+}
+
+// A 5xx is held back in case another worker does better; if its body breaks off (or is
+// too long to hold), the client gets the router's own error body, never the short one as
+// if whole.
+TEST_F(RouterServiceTest, AHeldErrorWhoseBodyBreaksOffIsNeverPassedOnShort) {
+  for (const std::string& answer :
+       {std::string("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 1000\r\nConnection: close\r\n\r\n{\"err"),
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: " +
+            std::to_string(100 * 1024) + "\r\nConnection: close\r\n\r\n" +
+            std::string(100 * 1024, 'x')}) {
+    SCOPED_TRACE(answer.substr(0, 12));
+    ShortAnswerWorker worker(answer);
+    RegisterWorker("us-east-1", "w1", worker.address(), good_);
+    TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+    WaitForWorkers(router, 1);
+    net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt);
+    EXPECT_GE(response.status, 500) << response.body;
+    nlohmann::json body = nlohmann::json::parse(response.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << response.body.substr(0, 200);
+    EXPECT_EQ(body["error"]["type"], "upstream_error") << response.body;
+    EXPECT_EQ(worker.posts(), 1);
+    RemoveWorker("us-east-1", "w1");
+  }
+}
+
+// An event stream that breaks off mid-event still ends with an error event the client's
+// SSE parser sees as one: an empty line ends the partial event first.
+TEST_F(RouterServiceTest, AStreamCutMidEventEndsWithAnErrorEventOfItsOwn) {
+  ShortAnswerWorker worker(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: close\r\n\r\n12\r\ndata: {\"text\":\"hel\r\n");
+  RegisterWorker("us-east-1", "w1", worker.address(), good_);
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt);
+  EXPECT_EQ(response.status, 200);
+  std::vector<net::SseEvent> events;
+  net::SseParser parser([&](const net::SseEvent& event) { events.push_back(event); });
+  ASSERT_TRUE(parser.Feed(response.body)) << response.body;
+  ASSERT_FALSE(events.empty()) << response.body;
+  EXPECT_EQ(events.back().event, "error") << response.body;
 }
 
 TEST_F(RouterServiceTest, ClientGoingAwayCancelsTheUpstreamExchange) {
