@@ -9,8 +9,8 @@
 #include <list>
 #include <mutex>
 #include <string_view>
-#include <nlohmann/json.hpp>
 
+#include "base/coarse_clock.h"
 #include "net/sse.h"
 
 namespace supercluster::router {
@@ -152,6 +152,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     net::Headers headers;  // kWhole and kHeld: the head, until it is sent
     std::string body;      // kWhole: the body; kHeld: its first kMaxHeldErrorBytes
     bool body_cut = false;  // kHeld: the body was longer than kMaxHeldErrorBytes
+    bool too_slow = false;  // kWhole, kHeld: cancelled for running past collect_timeout
   };
 
   void OnClientGone() {
@@ -269,14 +270,14 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   void OnData(Try& attempt, std::string_view data, std::function<void()> resume) {
     if (attempt.delivery == Delivery::kWhole) {
       attempt.body.append(data);  // the parser stops at Content-Length, within the limit
-      resume();
+      if (!CollectedTooLong(attempt)) resume();
       return;
     }
     if (attempt.delivery == Delivery::kHeld || !streaming_) {
       const size_t room = kMaxHeldErrorBytes - std::min(kMaxHeldErrorBytes, attempt.body.size());
       attempt.body.append(data.substr(0, room));
       if (data.size() > room) attempt.body_cut = true;
-      resume();
+      if (!CollectedTooLong(attempt)) resume();
       return;
     }
     bytes_out_ += data.size();
@@ -290,7 +291,38 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
     });
   }
 
+  // Whether an answer being collected has run past collect_timeout; then its exchange is
+  // cancelled (OnDone follows) and the caller does not resume it. A clock read per piece
+  // (a coarse one: the limit is minutes).
+  bool CollectedTooLong(Try& attempt) {
+    if (proxy_.collect_timeout.count() == 0 ||
+        base::CoarseNow() - attempt.started <= proxy_.collect_timeout) {
+      return false;
+    }
+    attempt.too_slow = true;
+    std::shared_ptr<net::UpstreamExchange> exchange;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      exchange = exchange_;
+    }
+    if (exchange) exchange->Cancel();  // posted: it ends after this callback returns
+    return true;
+  }
+
   void OnDone(Try& attempt, const net::UpstreamResult& result) {
+    if (!attempt.too_slow) return OnEnded(attempt, result);
+    // An exchange the proxy cancelled for its slowness failed; only the client's going
+    // away is a cancellation.
+    net::UpstreamResult timed_out;
+    timed_out.status = base::DeadlineExceeded("upstream " + attempt.target.id +
+                                              ": the answer did not end within " +
+                                              std::to_string(proxy_.collect_timeout.count()) +
+                                              " ms");
+    timed_out.head_received = result.head_received;
+    OnEnded(attempt, timed_out);
+  }
+
+  void OnEnded(Try& attempt, const net::UpstreamResult& result) {
     const ProxyTarget& target = attempt.target;
     bool cancelled = result.status.code() == base::StatusCode::kCancelled || ClientGone();
     if (streaming_) {

@@ -23,6 +23,7 @@
 // Request bodies are never logged or kept beyond the exchange. Callers: RouterService.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
@@ -70,6 +71,10 @@ struct ProxyRequest {
   std::string own_region;
   // The largest Content-Length of an answer collected whole (see above); 0 streams all.
   uint64_t max_collected_response_bytes = 0;
+  // The longest an answer collected whole, or a 5xx held back, may take from its head to
+  // its end (the upstream client bounds only each pause between pieces, which an upstream
+  // trickling bytes would stretch without end); 0 for no limit.
+  std::chrono::milliseconds collect_timeout{0};
   std::unique_ptr<ProxyRoute> route;  // not null
   // Released when the request ends (the tenant's admission ticket).
   std::shared_ptr<void> hold;

@@ -196,11 +196,13 @@ class FakeWorker {
 // connection.
 class ShortAnswerWorker {
  public:
+  // With `byte_interval`, the answer's body goes out a byte at a time, that far apart.
   explicit ShortAnswerWorker(std::string post_answer =
                                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                  "Content-Length: 1000\r\nConnection: close\r\n\r\n"
-                                 "{\"cut-short\"")
-      : post_answer_(std::move(post_answer)) {
+                                 "{\"cut-short\"",
+                             milliseconds byte_interval = milliseconds(0))
+      : post_answer_(std::move(post_answer)), byte_interval_(byte_interval) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -255,11 +257,21 @@ class ShortAnswerWorker {
     } else {
       ++posts_;
       answer = post_answer_;
+      if (byte_interval_.count() > 0) {
+        const size_t body = answer.find("\r\n\r\n") + 4;
+        if (::send(fd, answer.data(), body, MSG_NOSIGNAL) != static_cast<ssize_t>(body)) return;
+        for (size_t at = body; at < answer.size(); ++at) {
+          std::this_thread::sleep_for(byte_interval_);
+          if (::send(fd, answer.data() + at, 1, MSG_NOSIGNAL) != 1) return;  // the router left
+        }
+        return;
+      }
     }
     EXPECT_EQ(::write(fd, answer.data(), answer.size()), static_cast<ssize_t>(answer.size()));
   }
 
   const std::string post_answer_;
+  const milliseconds byte_interval_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<int> posts_{0};
@@ -295,7 +307,7 @@ class TestRouter {
   // default server.io_threads on a machine of several cores).
   TestRouter(store::Store& store, Tier tier, const std::string& region,
              const attest::AttestationPolicy& policy, std::vector<std::string> via,
-             int io_threads = 1) {
+             int io_threads = 1, milliseconds response_timeout = milliseconds(5000)) {
     tenants_ = store::PrefixCache::Start(store, store::keys::Tenant("")).value();
     routers_ = store::PrefixCache::Start(store, store::keys::RouterPrefix("")).value();
     regions_ = store::PrefixCache::Start(store, store::keys::Region("")).value();
@@ -319,7 +331,7 @@ class TestRouter {
     options.health.timeout = milliseconds(500);
     options.balancer.base_ejection_time = std::chrono::seconds(30);
     options.upstream.connect_timeout = milliseconds(500);
-    options.upstream.response_timeout = milliseconds(5000);
+    options.upstream.response_timeout = response_timeout;
     auto service = RouterService::Create(options, dependencies);
     EXPECT_TRUE(service.ok()) << service.status().ToString();
     service_ = std::move(*service);
@@ -466,9 +478,10 @@ class RouterServiceTest : public ::testing::Test {
 
 
   TestRouter& AddRouter(Tier tier, const std::string& region, std::vector<std::string> via = {},
-                        int io_threads = 1) {
+                        int io_threads = 1, milliseconds response_timeout = milliseconds(5000)) {
     routers_.push_back(std::make_unique<TestRouter>(*store_, tier, region, policy_,
-                                                    std::move(via), io_threads));
+                                                    std::move(via), io_threads,
+                                                    response_timeout));
     return *routers_.back();
   }
 
@@ -971,6 +984,31 @@ TEST_F(RouterServiceTest, AHeldErrorWhoseBodyBreaksOffIsNeverPassedOnShort) {
     ASSERT_TRUE(body.is_object()) << response.body.substr(0, 200);
     EXPECT_EQ(body["error"]["type"], "upstream_error") << response.body;
     EXPECT_EQ(worker.posts(), 1);
+    RemoveWorker("us-east-1", "w1");
+  }
+}
+
+// An answer collected whole (or a 5xx held back) must end within the upstream response
+// timeout from its head: an upstream trickling its body a byte at a time, each pause well
+// within the timeout, is cut off instead of holding the client for ever (here 100 bytes,
+// 100 ms apart, against a 600 ms timeout).
+TEST_F(RouterServiceTest, AnAnswerTrickledPastTheResponseTimeoutIsCutOff) {
+  for (const char* status : {"200 OK", "500 Internal Server Error"}) {
+    SCOPED_TRACE(status);
+    ShortAnswerWorker worker(std::string("HTTP/1.1 ") + status +
+                                 "\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n"
+                                 "Connection: close\r\n\r\n" + std::string(100, 'z'),
+                             milliseconds(100));
+    RegisterWorker("us-east-1", "w1", worker.address(), good_);
+    TestRouter& router = AddRouter(Tier::kRegional, "us-east-1", {}, 1, milliseconds(600));
+    WaitForWorkers(router, 1);
+    auto started = std::chrono::steady_clock::now();
+    net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt);
+    auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_GE(response.status, 500) << response.body;
+    EXPECT_NE(response.body.find("did not end within 600 ms"), std::string::npos)
+        << response.body;
+    EXPECT_LT(took, std::chrono::seconds(4)) << "held for the whole trickle (10 s)";
     RemoveWorker("us-east-1", "w1");
   }
 }
