@@ -1304,8 +1304,9 @@ TEST_F(RouterServiceTest, GlobalTierSendsSealedRequestsToTheirCandidatesRegions)
   // Sealed only to workers in regions the cluster does not have: a client error (400); to an
   // unknown worker of a real region, no capacity now (503: the client may fetch candidates
   // again). An unknown model's candidates: not found in any region (404).
+  const net::Endpoint global_endpoint = global.endpoint();  // a lambda cannot capture a binding
   auto sealed_to = [&](const std::string& candidates) {
-    return Post(global.endpoint(), "key-a", "opaque envelope", "/v1/sealed",
+    return Post(global_endpoint, "key-a", "opaque envelope", "/v1/sealed",
                 {{"X-Supercluster-Model", "kjv"}, {"X-Supercluster-Candidates", candidates}});
   };
   net::HttpResponse nowhere = sealed_to("nowhere/w1,elsewhere/w2");
