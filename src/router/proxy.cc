@@ -61,8 +61,23 @@ struct Framing {
   // The first Content-Length, when numeric (the upstream client's parser has already
   // refused a malformed or conflicting one).
   std::optional<uint64_t> content_length;
-  bool event_stream = false;  // the first Content-Type is text/event-stream
+  bool event_stream = false;  // the first Content-Type's media type is text/event-stream
 };
+
+// Whether a Content-Type value names the media type text/event-stream (in any case, with
+// or without parameters). Not a substring: "application/json; x=text/event-stream" is
+// JSON, and taken for a stream a broken answer of it would end with an error event and a
+// clean last chunk, a short body that looks whole.
+bool IsEventStream(std::string_view content_type) {
+  std::string_view media_type = content_type.substr(0, content_type.find(';'));
+  while (!media_type.empty() && (media_type.back() == ' ' || media_type.back() == '\t')) {
+    media_type.remove_suffix(1);
+  }
+  while (!media_type.empty() && (media_type.front() == ' ' || media_type.front() == '\t')) {
+    media_type.remove_prefix(1);
+  }
+  return EqualsLowerIgnoreCase(media_type, "text/event-stream");
+}
 
 Framing FramingOf(const net::Headers& headers) {
   Framing framing;
@@ -78,7 +93,7 @@ Framing FramingOf(const net::Headers& headers) {
       }
     } else if (!type_seen && EqualsLowerIgnoreCase(name, "content-type")) {
       type_seen = true;
-      framing.event_stream = value.find("text/event-stream") != std::string_view::npos;
+      framing.event_stream = IsEventStream(value);
     }
   }
   return framing;

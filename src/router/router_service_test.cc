@@ -1031,6 +1031,36 @@ TEST_F(RouterServiceTest, AStreamCutMidEventEndsWithAnErrorEventOfItsOwn) {
   EXPECT_EQ(events.back().event, "error") << response.body;
 }
 
+// Whether an answer is an event stream is read from the media type, not a substring of the
+// Content-Type: a JSON answer that mentions text/event-stream in a parameter is cut off when
+// it breaks (never completed with an error event and a clean end, a short body that looks
+// whole), and an event stream in capitals still gets its error event.
+TEST_F(RouterServiceTest, TheMediaTypeDecidesWhetherABrokenAnswerGetsAnErrorEvent) {
+  struct Case {
+    std::string content_type;
+    bool event_stream;
+  };
+  for (const Case& test : {Case{"application/json; note=text/event-stream", false},
+                           Case{"Text/Event-Stream; charset=utf-8", true}}) {
+    SCOPED_TRACE(test.content_type);
+    ShortAnswerWorker worker("HTTP/1.1 200 OK\r\nContent-Type: " + test.content_type +
+                             "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                             "6\r\ndata: \r\n");
+    RegisterWorker("us-east-1", "w1", worker.address(), good_);
+    TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+    WaitForWorkers(router, 1);
+    net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
+    auto response = client.Request(JsonPost("key-a", kPrompt, "/v1/completions", {}));
+    if (test.event_stream) {
+      ASSERT_TRUE(response.ok()) << response.status().ToString();
+      EXPECT_NE(response->body.find("event: error"), std::string::npos) << response->body;
+    } else {
+      EXPECT_FALSE(response.ok()) << "a broken JSON answer ended cleanly: " << response->body;
+    }
+    RemoveWorker("us-east-1", "w1");
+  }
+}
+
 TEST_F(RouterServiceTest, ClientGoingAwayCancelsTheUpstreamExchange) {
   FakeWorker& worker = AddWorker("us-east-1", "w1");
   worker.state().mode = WorkerMode::kEndlessStream;
