@@ -100,6 +100,7 @@ int Run(int argc, char** argv) {
   enclave::EnclaveOptions options;
   options.freshness_window = config->GetDuration("enclave.freshness_window");
   options.max_contexts = static_cast<size_t>(config->GetInt("enclave.max_contexts"));
+  options.context_idle_timeout = config->GetDuration("enclave.context_idle_timeout");
   options.max_replay_entries = static_cast<size_t>(config->GetInt("enclave.max_replay_entries"));
   options.key_id = static_cast<uint8_t>(config->GetInt("enclave.key_id"));
   auto core = enclave::EnclaveCore::Create(options, std::move(*attestor));

@@ -56,13 +56,31 @@ struct EnclaveCore::State {
   std::optional<crypto::HpkeKeyPair> key;
   crypto::OhttpKeyConfig key_config;
   std::optional<attest::EcP384Key> receipt_key;
-  std::unordered_map<uint64_t, crypto::ChunkedResponseSealer> contexts;
+  struct OpenContext {
+    crypto::ChunkedResponseSealer sealer;
+    int64_t last_used_ms;  // clock_ms when it was opened or last sealed a chunk
+  };
+  std::unordered_map<uint64_t, OpenContext> contexts;
   // Replay cache: every accepted request's enc, remembered for two freshness windows (a
   // request may be sealed up to one window in the future and replayed until one window
   // after its timestamp).
   std::unordered_set<std::string> seen;
   std::deque<std::pair<int64_t, std::string>> seen_order;
   EnclaveStats stats;
+
+  // Drops the contexts unused for context_idle_timeout; called only when contexts is full,
+  // so the scan (up to max_contexts entries) is rare.
+  void DropIdleContexts(int64_t now_ms) {
+    const int64_t oldest_kept = now_ms - options.context_idle_timeout.count();
+    for (auto it = contexts.begin(); it != contexts.end();) {
+      if (it->second.last_used_ms < oldest_kept) {
+        it = contexts.erase(it);
+        ++stats.contexts_closed;
+      } else {
+        ++it;
+      }
+    }
+  }
 
   Status CheckNotWiped() const {
     if (stats.wiped) return base::FailedPrecondition("this enclave was wiped; it serves nothing");
@@ -190,6 +208,7 @@ Result<EnclaveCore::Opened> EnclaveCore::Open(SealedFormat format, ByteView seal
   if (s.seen.size() >= s.options.max_replay_entries) {
     return s.Refuse(base::ResourceExhausted("replay cache is full; try again shortly"));
   }
+  if (s.contexts.size() >= s.options.max_contexts) s.DropIdleContexts(now_ms);
   if (s.contexts.size() >= s.options.max_contexts) {
     return s.Refuse(base::ResourceExhausted("too many open response contexts (" +
                                             std::to_string(s.options.max_contexts) + ")"));
@@ -202,7 +221,7 @@ Result<EnclaveCore::Opened> EnclaveCore::Open(SealedFormat format, ByteView seal
     SC_ASSIGN_OR_RETURN(Bytes random, crypto::RandomBytes(8));
     for (uint8_t byte : random) context_id = context_id << 8 | byte;
   } while (context_id == 0 || s.contexts.count(context_id) != 0);
-  s.contexts.emplace(context_id, std::move(*sealer));
+  s.contexts.emplace(context_id, State::OpenContext{std::move(*sealer), now_ms});
   ++s.stats.contexts_opened;
   Bytes body(payload.begin() + kTimestampBytes, payload.end());
   crypto::Zeroize(payload.data(), payload.size());
@@ -217,7 +236,8 @@ Result<Bytes> EnclaveCore::Seal(uint64_t context_id, ByteView chunk, bool final)
   if (found == s.contexts.end()) {
     return base::NotFound("no open response context " + std::to_string(context_id));
   }
-  auto sealed = found->second.Seal(chunk, final);
+  found->second.last_used_ms = s.options.clock_ms();
+  auto sealed = found->second.sealer.Seal(chunk, final);
   if (!sealed.ok() || final) {
     s.contexts.erase(found);
     ++s.stats.contexts_closed;

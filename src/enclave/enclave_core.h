@@ -35,6 +35,10 @@ struct EnclaveOptions {
   // replay cache remembers each request this long.
   std::chrono::milliseconds freshness_window{std::chrono::seconds(60)};
   size_t max_contexts = 4096;        // open response contexts at once
+  // A context not used (opened, or a chunk sealed) for this long is dropped when a new
+  // request needs its room: a worker that never closes its contexts (a bug, or a crash in
+  // mid-answer) cannot fill max_contexts for good.
+  std::chrono::milliseconds context_idle_timeout{std::chrono::minutes(10)};
   size_t max_replay_entries = 1 << 20;
   uint8_t key_id = 1;                // the OHTTP key id clients address
   // Wall-clock milliseconds since the Unix epoch; tests substitute their own.

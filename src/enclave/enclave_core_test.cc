@@ -237,6 +237,33 @@ TEST_F(EnclaveCoreTest, ContextsAreBoundedAndCanBeClosed) {
   EXPECT_EQ(core->Seal(12345, AsBytes("x"), false).status().code(), base::StatusCode::kNotFound);
 }
 
+// When the contexts are full, those unused for context_idle_timeout (a worker that never
+// closed them) make room; one that sealed a chunk within it is kept.
+TEST_F(EnclaveCoreTest, IdleContextsMakeRoomWhenTheLimitIsReached) {
+  EnclaveOptions options;
+  options.max_contexts = 2;
+  options.context_idle_timeout = std::chrono::minutes(10);
+  std::unique_ptr<EnclaveCore> core = MakeCore(options);
+  auto open = [&] {
+    client::SealedRequest request = SealTo(*core, "r", now_ms_.load());
+    return core->Open(SealedFormat::kMultiRecipient, request.envelope);
+  };
+  auto abandoned = open();
+  auto active = open();
+  ASSERT_TRUE(abandoned.ok() && active.ok());
+  EXPECT_EQ(open().status().code(), base::StatusCode::kResourceExhausted) << "none idle yet";
+
+  now_ms_ += 9 * 60 * 1000;
+  ASSERT_TRUE(core->Seal(active->context_id, AsBytes("still answering"), false).ok());
+  now_ms_ += 2 * 60 * 1000;  // `abandoned` unused for 11 minutes, `active` for 2
+  auto newcomer = open();
+  ASSERT_TRUE(newcomer.ok()) << newcomer.status().ToString();
+  EXPECT_EQ(core->Seal(abandoned->context_id, AsBytes("x"), false).status().code(),
+            base::StatusCode::kNotFound);
+  EXPECT_TRUE(core->Seal(active->context_id, AsBytes("more"), false).ok());
+  EXPECT_EQ(core->Stats().contexts_open, 2u);
+}
+
 TEST_F(EnclaveCoreTest, HandleRefusesMalformedFields) {
   Reply reply = core_->Handle({Op::kOpen, {crypto::Bytes{2, 2}, crypto::Bytes{}}});
   EXPECT_EQ(reply.status.code(), base::StatusCode::kInvalidArgument);
