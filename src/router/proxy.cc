@@ -124,7 +124,7 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         return true;
       }
       if (EqualsLowerIgnoreCase(name, "x-supercluster-spilled")) {
-        if (!client_spilled_) client_spilled_.emplace(value);
+        if (!client_spilled_ && proxy_.keeps_spill_mark) client_spilled_.emplace(value);
         return true;
       }
       return false;

@@ -75,6 +75,10 @@ struct ProxyRequest {
   // its end (the upstream client bounds only each pause between pieces, which an upstream
   // trickling bytes would stretch without end); 0 for no limit.
   std::chrono::milliseconds collect_timeout{0};
+  // Whether a spill mark (X-Supercluster-Spilled) that came with the request goes on.
+  // False at the global tier: its clients are end clients, whose requests no router has
+  // spilled, and a mark from one would keep the regional router from spilling its request.
+  bool keeps_spill_mark = true;
   std::unique_ptr<ProxyRoute> route;  // not null
   // Released when the request ends (the tenant's admission ticket).
   std::shared_ptr<void> hold;

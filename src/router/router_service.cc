@@ -409,6 +409,7 @@ class RouterService::Handlers {
     proxy.own_region = service_.options_.region;
     proxy.max_collected_response_bytes = service_.options_.max_collected_response_bytes;
     proxy.collect_timeout = service_.options_.upstream.response_timeout;
+    proxy.keeps_spill_mark = service_.options_.tier == Tier::kRegional;
     proxy.hold = std::move(admitted.hold);
     proxy.request_id = std::move(admitted.request_id);
     route.tenant = std::move(admitted.tenant);

@@ -1330,6 +1330,14 @@ TEST_F(RouterServiceTest, GlobalTierSendsSealedRequestsToTheirCandidatesRegions)
   EXPECT_EQ(east_worker.state().requests.load(), 1);
   EXPECT_EQ(west_worker.state().requests.load(), 2);
   EXPECT_EQ(east_worker.LastHeaders().Get("X-Supercluster-Candidates"), "us-east-1/w1");
+  // A spill mark from an end client stops at the global endpoint: passed on, it would keep
+  // the regional router from spilling the request.
+  net::HttpResponse marked =
+      Post(global.endpoint(), "key-a", "opaque envelope", "/v1/sealed",
+           {{"X-Supercluster-Model", "kjv"}, {"X-Supercluster-Candidates", "us-east-1/w1"},
+            {"X-Supercluster-Spilled", "us-west-2"}});
+  EXPECT_EQ(marked.status, 200) << marked.body;
+  EXPECT_EQ(east_worker.LastHeaders().Get("X-Supercluster-Spilled"), "");
 
   // Sealed only to workers in regions the cluster does not have: a client error (400); to an
   // unknown worker of a real region, no capacity now (503: the client may fetch candidates
