@@ -7,6 +7,7 @@
 
 #include "base/base64.h"
 #include "base/config_value.h"
+#include "base/plain_name.h"
 #include "crypto/secret.h"
 #include "net/sse.h"
 
@@ -31,11 +32,7 @@ std::string Printable(std::string_view untrusted) {
 // A region or instance name as the endpoint gives it: only the characters names have, so
 // that it can go into X-Supercluster-Candidates and onto the terminal as it is.
 bool IsPlainName(const Json& value) {
-  if (!value.is_string()) return false;
-  const std::string& name = value.get_ref<const std::string&>();
-  return !name.empty() && name.size() <= 128 && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
+  return value.is_string() && base::IsPlainName(value.get_ref<const std::string&>(), 128);
 }
 
 std::string PercentEncode(std::string_view text) {

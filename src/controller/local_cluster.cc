@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -13,6 +12,7 @@
 
 #include "attest/dev_attestor.h"
 #include "base/config_value.h"
+#include "base/plain_name.h"
 #include "controller/child_process.h"
 #include "crypto/bytes.h"
 #include "crypto/random.h"
@@ -98,12 +98,7 @@ base::Status CheckOptions(const LocalClusterOptions& options) {
   if (options.regions.empty()) return base::InvalidArgument("no regions to start");
   std::set<std::string> seen;
   for (const std::string& region : options.regions) {
-    const bool plain = !region.empty() && region.size() <= 32 &&
-                       std::all_of(region.begin(), region.end(), [](char c) {
-                         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-                                c == '_' || c == '.';
-                       });
-    if (!plain) {
+    if (!base::IsPlainName(region, 32)) {
       return base::InvalidArgument("region '" + region +
                                    "': use 1 to 32 letters, digits and '-', '_' or '.'");
     }

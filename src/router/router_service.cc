@@ -14,6 +14,7 @@
 #include <span>
 #include <string_view>
 
+#include "base/plain_name.h"
 #include "metrics/endpoints.h"
 #include "router/proxy.h"
 #include "router/requested_model.h"
@@ -40,12 +41,7 @@ std::string NewRequestId() {
 
 // A client-sent request id is kept if it is short and plain; anything else is replaced
 // (it ends up in logs).
-bool UsableRequestId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
+bool UsableRequestId(std::string_view id) { return base::IsPlainName(id, 64); }
 
 std::string Trim(std::string_view text) {
   size_t begin = text.find_first_not_of(" \t");
@@ -685,9 +681,7 @@ class RouterService::Handlers {
     std::string target = "/v1/attestation?model=" + request.QueryParam("model") + "&k=" +
                          std::to_string(k);
     // The model goes back into a query string: only names that need no escaping.
-    if (!std::all_of(model.begin(), model.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-        })) {
+    if (!base::IsPlainName(model, model.size())) {  // not empty: checked above
       return Answer(request, *responder,
                     ErrorResponse(400, "the model name has characters a model name cannot have",
                                   "invalid_request"),
