@@ -1,7 +1,8 @@
 // The worker's metrics (names in metrics/names.h): the spec's gpu_cluster_* series and the
 // worker's own. The worker service updates them as requests arrive and finish; gauges that
 // mirror the engine (queue depth, running sequences, tokens/s) and the request rate are set
-// from Refresh(), which the /metrics handler calls before each scrape. Thread-safe.
+// from Refresh(), which the worker service has the registry call before each scrape
+// (metrics::Registry::AddScrapeHook). Thread-safe.
 #pragma once
 
 #include <chrono>

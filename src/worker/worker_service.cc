@@ -325,7 +325,13 @@ struct WorkerService::Impl {
 WorkerService::WorkerService(WorkerServiceOptions options, EnclaveLink* enclave,
                              const store::PrefixCache* tenants,
                              std::shared_ptr<metrics::Registry> registry)
-    : impl_(std::make_unique<Impl>(std::move(options), enclave, tenants, std::move(registry))) {}
+    : impl_(std::make_unique<Impl>(std::move(options), enclave, tenants, std::move(registry))) {
+  // The engine's gauges are read at each scrape. The hook holds the service's state
+  // without owning it: the server serving /metrics stops before the service goes (the
+  // destructor's precondition).
+  Impl* impl = impl_.get();
+  impl->metrics.registry()->AddScrapeHook([impl] { impl->metrics.Refresh(impl->engine_stats()); });
+}
 
 WorkerService::~WorkerService() {
   // The engine's destructor cancels what runs; the cancelled events go through the task
@@ -349,7 +355,6 @@ void WorkerService::AddRoutes(net::HttpRouter& router) {
     }
   });
   router.Handle("GET", "/metrics", [impl](net::HttpRequest, ResponderPtr responder) {
-    impl->metrics.Refresh(impl->engine_stats());
     net::HttpResponse response;
     response.headers.Set("Content-Type", metrics::kExpositionContentType);
     response.body = impl->metrics.registry()->Serialize();

@@ -451,7 +451,8 @@ TEST_F(WorkerServiceTest, StatusAttestationMetricsAndDrain) {
       "gpu_cluster_inference_latency_seconds_count 1",
       "gpu_cluster_model_load_time_seconds_count 1",
       "supercluster_worker_time_to_first_token_seconds_count 1", "gpu_cluster_queue_depth 0",
-      "supercluster_worker_running_sequences 0"};
+      "supercluster_worker_running_sequences 0",
+      "gpu_cluster_rps 0.1"};  // one request in the 10 s window: set at the scrape
   auto all_present = [&expected](const std::string& text) {
     return std::all_of(expected.begin(), expected.end(), [&text](const std::string& name) {
       return text.find(name) != std::string::npos;
