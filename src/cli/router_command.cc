@@ -324,6 +324,7 @@ int RunRouter(const std::vector<std::string>& args) {
   net::ServerOptions server_options = net::ServerOptions::FromConfig(*config);
   server_options.observer = &http_metrics;
   server_options.busy_poll = std::chrono::microseconds(config->GetInt("router.busy_poll_us"));
+  server_options.context_per_thread = true;  // its handlers never block
   net::HttpServer server(server_options, http_router);
   if (base::Status status = server.Listen(*listen_endpoint); !status.ok()) return Fail(status.message());
   if (base::Status status = server.Start(); !status.ok()) return Fail(status.message());

@@ -1193,7 +1193,8 @@ class HttpServer::Impl {
   Impl(ServerOptions options, std::shared_ptr<const HttpRouter> router)
       : io_thread_count_(IoThreadCount(options)),
         context_per_thread_(io_thread_count_ > 1 &&
-                            options.busy_poll > std::chrono::microseconds::zero()),
+                            (options.context_per_thread ||
+                             options.busy_poll > std::chrono::microseconds::zero())),
         shared_(std::make_shared<ServerShared>()) {
     const int context_count = context_per_thread_ ? io_thread_count_ : 1;
     for (int i = 0; i < context_count; ++i) {
@@ -1258,7 +1259,7 @@ class HttpServer::Impl {
     ArmClientWatchTimer();
     // Polling needs a thread alone on its io_context: asio lets one thread at a time wait
     // in epoll, and one asleep there would leave the others spinning without seeing any
-    // event. Hence an io_context per thread when the server polls (see the constructor).
+    // event. Hence an io_context per thread whenever the server polls (the constructor).
     const std::chrono::microseconds busy_poll =
         OneThreadPerContext() ? shared_->options.busy_poll : std::chrono::microseconds::zero();
     for (int i = 0; i < io_thread_count_; ++i) {
@@ -1476,8 +1477,9 @@ class HttpServer::Impl {
   }
 
   const int io_thread_count_;
-  // Set when the server polls with several io threads: each thread then runs an io_context
-  // of its own (io_contexts_[i]); otherwise every thread runs the one io_contexts_[0].
+  // Set when the server has several io threads and polls or was asked for it
+  // (ServerOptions::context_per_thread): each thread then runs an io_context of its own
+  // (io_contexts_[i]); otherwise every thread runs the one io_contexts_[0].
   // The listeners and the client watch timer live on io_contexts_[0].
   const bool context_per_thread_;
   std::vector<std::shared_ptr<asio::io_context>> io_contexts_;

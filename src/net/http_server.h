@@ -4,8 +4,9 @@
 // each connection runs on its own strand, so a connection's reads, writes and timers never
 // race, while different connections proceed in parallel; with one, the io thread itself
 // serialises them and there is no strand. A server that polls (ServerOptions::busy_poll)
-// instead gives each io thread an io_context of its own and hands new connections to them
-// in turn: a connection then stays on one thread, again without a strand. Handlers are
+// or asks for it (ServerOptions::context_per_thread) instead gives each io thread an
+// io_context of its own and hands new connections to them in turn: a connection then stays
+// on one thread, again without a strand. Handlers are
 // called on an io thread and must not block: slow work (inference, store calls) goes to
 // another thread, which later completes the request through its Responder. A Responder
 // may be used from any thread.
@@ -76,6 +77,14 @@ struct ServerOptions {
   // threads sharing one would spin blind while another sleeps there. FromConfig leaves it
   // 0: the router sets it from router.busy_poll_us.
   std::chrono::microseconds busy_poll{0};
+  // Each io thread runs an io_context of its own (as with busy_poll above 0) and keeps the
+  // connections it was handed: no strand per connection and no scheduler lock shared by
+  // the threads. Threads sharing one io_context wake each other for every event: a router
+  // with 4 such threads served 0.43 of nginx's requests/s with 4 workers on 16 cores
+  // (docs/performance.md). The price: a handler that blocks holds up every connection of
+  // its thread, so only servers whose handlers never block set it (the router does).
+  // FromConfig leaves it false.
+  bool context_per_thread = false;
 
   // Reads the server.* keys (see docs/configuration.md). This is where the values above
   // come from; the zeros in the struct are not usable defaults.

@@ -675,6 +675,15 @@ ServerOptions TwoPollingIoThreads() {
   return options;
 }
 
+// Two io threads that sleep at once but run an io_context each, as the router's do.
+ServerOptions TwoIoThreadsWithAContextEach() {
+  ServerOptions options = testing::TestServerOptions();
+  options.io_threads = 2;
+  options.busy_poll = 0us;
+  options.context_per_thread = true;
+  return options;
+}
+
 HttpRequest Whoami(std::string key) {
   HttpRequest request;
   request.method = "POST";
@@ -683,13 +692,13 @@ HttpRequest Whoami(std::string key) {
   return request;
 }
 
-// A polling server hands connections to its io threads in turn, and a connection stays on
-// the thread it was given: each client's requests all run on one thread, and four clients
-// use both threads.
-TEST(HttpServerTest, PollingServerKeepsEachConnectionOnOneIoThread) {
+// A polling server, or one asked for an io_context per thread, hands connections to its
+// io threads in turn, and a connection stays on the thread it was given: each client's
+// requests all run on one thread, and four clients use both threads. (Threads sharing one
+// io_context run a connection's handlers wherever one is free.)
+void ExpectEachConnectionOnOneIoThread(const ServerOptions& options) {
   auto router = BasicRouter();
   std::shared_ptr<ThreadsByKey> record = RecordWhoamiThreads(*router);
-  const ServerOptions options = TwoPollingIoThreads();
   TestServer server(options, router);
   constexpr int kClients = 4;
   std::vector<std::unique_ptr<HttpClient>> clients;
@@ -710,6 +719,14 @@ TEST(HttpServerTest, PollingServerKeepsEachConnectionOnOneIoThread) {
     all_threads.insert(threads.begin(), threads.end());
   }
   EXPECT_EQ(all_threads.size(), 2u);
+}
+
+TEST(HttpServerTest, PollingServerKeepsEachConnectionOnOneIoThread) {
+  ExpectEachConnectionOnOneIoThread(TwoPollingIoThreads());
+}
+
+TEST(HttpServerTest, ServerWithAContextPerThreadKeepsEachConnectionOnOneIoThread) {
+  ExpectEachConnectionOnOneIoThread(TwoIoThreadsWithAContextEach());
 }
 
 // The turn is per listener: with two listeners and two io threads, the connections each
