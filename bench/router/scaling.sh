@@ -19,7 +19,8 @@
 # at the end a summary repeats each paired step's ratios and says whether step 1 has the
 # router at or above nginx at every connection count, by the geometric mean and by the
 # whole 95 % interval.
-# About 4 minutes at the defaults by estimate (not yet timed on 16 cores). N=4, 20 pairs;
+# Steps 1 to 4 took about 4 minutes at the defaults on 16 cores (2026-11-28; step 5, not
+# timed there, adds balancer_bench's rounds: 5 per thread count). N=4, 20 pairs;
 # 3N cores needed, 4N for step 2, which is skipped with a note when they are not there;
 # N=1 runs on 2 cores, as paired.sh does.
 #
