@@ -26,31 +26,102 @@ constexpr size_t kMaxReservedBodyBytes = 64 * 1024;
 
 using net::EqualsLowerIgnoreCase;
 
+// What a field's name says about where it ends.
+enum class Hop {
+  kEndToEnd,    // goes on
+  kHopByHop,    // ends at this hop
+  kConnection,  // the Connection field: ends here, and may name more fields that do
+};
+
 // The length picks the one or two names a field could be, so that most fields are told
 // apart after one comparison of lengths.
-bool IsHopByHop(std::string_view name) {
+Hop HopOf(std::string_view name) {
+  bool hop_by_hop = false;
   switch (name.size()) {
-    case 2: return EqualsLowerIgnoreCase(name, "te");
-    case 4: return EqualsLowerIgnoreCase(name, "host");
+    case 2: hop_by_hop = EqualsLowerIgnoreCase(name, "te"); break;
+    case 4: hop_by_hop = EqualsLowerIgnoreCase(name, "host"); break;
     case 7:
-      return EqualsLowerIgnoreCase(name, "trailer") || EqualsLowerIgnoreCase(name, "upgrade");
+      hop_by_hop =
+          EqualsLowerIgnoreCase(name, "trailer") || EqualsLowerIgnoreCase(name, "upgrade");
+      break;
     case 10:
-      return EqualsLowerIgnoreCase(name, "connection") ||
-             EqualsLowerIgnoreCase(name, "keep-alive");
-    case 14: return EqualsLowerIgnoreCase(name, "content-length");
-    case 16: return EqualsLowerIgnoreCase(name, "proxy-connection");
-    case 17: return EqualsLowerIgnoreCase(name, "transfer-encoding");
-    default: return false;
+      if (EqualsLowerIgnoreCase(name, "connection")) return Hop::kConnection;
+      hop_by_hop = EqualsLowerIgnoreCase(name, "keep-alive");
+      break;
+    case 14: hop_by_hop = EqualsLowerIgnoreCase(name, "content-length"); break;
+    case 16: hop_by_hop = EqualsLowerIgnoreCase(name, "proxy-connection"); break;
+    case 17: hop_by_hop = EqualsLowerIgnoreCase(name, "transfer-encoding"); break;
+    default: break;
+  }
+  return hop_by_hop ? Hop::kHopByHop : Hop::kEndToEnd;
+}
+
+// The field names a Connection field lists (RFC 9110 7.6.1: more fields that end at this
+// hop, which a proxy removes too), other than the hop-by-hop ones HopOf knows. Read
+// while the hop-by-hop fields are filtered out, when the Connection field comes by, and
+// the fields it names are then removed in a second pass: nearly every Connection field
+// says only "keep-alive" or "close", and one pass of the filter costs least. Copies,
+// since the Connection field goes in the first pass.
+using ListedNames = boost::container::small_vector<std::string, 2>;
+
+void AddListedNames(std::string_view connection_value, ListedNames& listed) {
+  if (EqualsLowerIgnoreCase(connection_value, "keep-alive") ||
+      EqualsLowerIgnoreCase(connection_value, "close")) {
+    return;
+  }
+  std::string_view rest = connection_value;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    std::string_view option = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    while (!option.empty() && (option.front() == ' ' || option.front() == '\t')) {
+      option.remove_prefix(1);
+    }
+    while (!option.empty() && (option.back() == ' ' || option.back() == '\t')) {
+      option.remove_suffix(1);
+    }
+    if (!option.empty() && HopOf(option) == Hop::kEndToEnd &&
+        !EqualsLowerIgnoreCase(option, "close")) {
+      listed.emplace_back(option);
+    }
   }
 }
 
+bool IsListed(const ListedNames& listed, std::string_view name) {
+  return std::any_of(listed.begin(), listed.end(), [name](const std::string& option) {
+    return net::EqualsIgnoreCase(name, option);
+  });
+}
+
+// Whether `field` is hop-by-hop; a Connection field adds the names it lists to `listed`.
+bool EndsAtThisHop(net::Headers::Field field, ListedNames& listed) {
+  switch (HopOf(field.first)) {
+    case Hop::kEndToEnd: return false;
+    case Hop::kHopByHop: return true;
+    case Hop::kConnection:
+      AddListedNames(field.second, listed);
+      return true;
+  }
+  return true;
+}
+
+// The second pass: the fields the Connection fields listed.
+void RemoveListed(net::Headers& headers, const ListedNames& listed) {
+  if (listed.empty()) return;
+  headers.RemoveIf(
+      [&listed](net::Headers::Field field) { return IsListed(listed, field.first); });
+}
+
 // An upstream's answer fields as they go on to the client: without the hop-by-hop ones
-// and without a request id (ours replaces it), filtered in place in one pass.
+// (those its Connection field names among them) and without a request id (ours replaces
+// it).
 net::Headers AnswerFields(net::Headers&& headers) {
-  headers.RemoveIf([](net::Headers::Field field) {
-    return IsHopByHop(field.first) ||
+  ListedNames listed;
+  headers.RemoveIf([&listed](net::Headers::Field field) {
+    return EndsAtThisHop(field, listed) ||
            EqualsLowerIgnoreCase(field.first, "x-supercluster-request-id");
   });
+  RemoveListed(headers, listed);
   return std::move(headers);
 }
 
@@ -109,16 +180,17 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
         responder_(std::move(responder)),
         client_(client),
         metrics_(metrics) {
-    // Done once, not on every attempt: the client's hop-by-hop fields end at this hop (a
-    // client's tenant field is gone already: see StartProxy). Two kinds of
-    // the client's fields depend on the target, so they are kept aside and added back for
-    // each attempt: its credentials go on to another router (which authenticates the
-    // client again) but never to a worker, and its spill mark goes on unless this router
-    // spills the request and marks it itself.
+    // Done once, not on every attempt: the client's hop-by-hop fields (those its Connection
+    // field names among them) end at this hop (a client's tenant field is gone already: see
+    // StartProxy). Two kinds of the client's fields depend on the target, so they are kept
+    // aside and added back for each attempt: its credentials go on to another router (which
+    // authenticates the client again) but never to a worker, and its spill mark goes on
+    // unless this router spills the request and marks it itself.
     net::Headers& headers = request_.headers;
-    headers.RemoveIf([this](net::Headers::Field field) {
+    ListedNames listed;
+    headers.RemoveIf([this, &listed](net::Headers::Field field) {
       const auto [name, value] = field;
-      if (IsHopByHop(name)) return true;
+      if (EndsAtThisHop(field, listed)) return true;
       if (EqualsLowerIgnoreCase(name, "authorization")) {
         if (!client_authorization_) client_authorization_.emplace(value);
         return true;
@@ -129,6 +201,9 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
       }
       return false;
     });
+    // The two kept aside are this router's to pass on or not, whatever the client's
+    // Connection field says of them.
+    RemoveListed(headers, listed);
     client_field_count_ = headers.size();
   }
 

@@ -43,6 +43,19 @@ std::string NewRequestId() {
 // (it ends up in logs).
 bool UsableRequestId(std::string_view id) { return base::IsPlainName(id, 64); }
 
+// The longest model name a request may give (model names are short: "llama-2-7b-chat",
+// "meta-llama/Llama-2-7b-chat-hf").
+constexpr size_t kMaxModelNameBytes = 256;
+
+// The answer to a longer one: cold and out of line, off the request path's instructions.
+// The name is not echoed: it would go into errors, logs and lookups.
+[[gnu::cold, gnu::noinline]] net::HttpResponse ModelNameTooLong() {
+  return ErrorResponse(400,
+                       "the model name is longer than " + std::to_string(kMaxModelNameBytes) +
+                           " bytes",
+                       "invalid_request");
+}
+
 std::string Trim(std::string_view text) {
   size_t begin = text.find_first_not_of(" \t");
   if (begin == std::string_view::npos) return "";
@@ -382,6 +395,9 @@ class RouterService::Handlers {
   void Forward(net::HttpRequest&& request, std::shared_ptr<net::Responder> responder,
                Admitted admitted, std::string model,
                std::optional<std::set<std::string>> candidates) {
+    if (model.size() > kMaxModelNameBytes) {
+      return Answer(request, *responder, ModelNameTooLong(), RequestOutcome::kBadRequest);
+    }
     const store::Tenant& tenant = *admitted.tenant;
     RouteFacts route;
     if (service_.options_.tier == Tier::kRegional) {
@@ -681,9 +697,12 @@ class RouterService::Handlers {
     std::string target = "/v1/attestation?model=" + request.QueryParam("model") + "&k=" +
                          std::to_string(k);
     // The model goes back into a query string: only names that need no escaping.
-    if (!base::IsPlainName(model, model.size())) {  // not empty: checked above
+    if (!base::IsPlainName(model, kMaxModelNameBytes)) {  // not empty: checked above
       return Answer(request, *responder,
-                    ErrorResponse(400, "the model name has characters a model name cannot have",
+                    ErrorResponse(400,
+                                  "the model name has characters a model name cannot have, or "
+                                  "is longer than " + std::to_string(kMaxModelNameBytes) +
+                                      " bytes",
                                   "invalid_request"),
                     RequestOutcome::kBadRequest);
     }

@@ -646,6 +646,38 @@ TEST_F(RouterServiceTest, HopByHopHeadersStopAtTheRouter) {
   }
 }
 
+// A Connection field names more fields that end at the hop (RFC 9110 7.6.1), in either
+// direction, in any case.
+TEST_F(RouterServiceTest, FieldsTheClientsConnectionNamesStopAtTheRouter) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpResponse response =
+      Post(router.endpoint(), "key-a", kPrompt, "/v1/completions",
+           {{"Connection", "keep-alive, x-client-hop ,X-Other-Hop"}, {"X-Client-Hop", "secret"},
+            {"X-Other-Hop", "secret"}, {"X-Client-Note", "end to end"}});
+  ASSERT_EQ(response.status, 200) << response.body;
+  net::Headers seen = worker.LastHeaders();
+  EXPECT_EQ(seen.Get("X-Client-Note"), "end to end");
+  EXPECT_FALSE(seen.Has("X-Client-Hop")) << "a field the client's Connection named went on";
+  EXPECT_FALSE(seen.Has("X-Other-Hop")) << "a field the client's Connection named went on";
+}
+
+TEST_F(RouterServiceTest, FieldsAWorkersConnectionNamesStopAtTheRouter) {
+  ShortAnswerWorker worker(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+      "Connection: close, X-Private-Hop\r\nx-private-hop: secret\r\n"
+      "X-Worker-Note: end to end\r\n\r\n{}");
+  RegisterWorker("us-east-1", "w1", worker.address(), good_);
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpResponse response = Post(router.endpoint(), "key-a", kPrompt);
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.headers.Get("X-Worker-Note"), "end to end");
+  EXPECT_FALSE(response.headers.Has("X-Private-Hop"))
+      << "a field the worker's Connection named reached the client";
+}
+
 TEST_F(RouterServiceTest, RefusesMissingUnknownAndMalformedCredentials) {
   FakeWorker& worker = AddWorker("us-east-1", "w1");
   TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
@@ -692,6 +724,21 @@ TEST_F(RouterServiceTest, BadRequestsAreAnsweredByTheRouter) {
   net::HttpResponse unknown = Post(router.endpoint(), "key-a", R"({"model":"nope","prompt":"x"})");
   EXPECT_EQ(unknown.status, 404);
   EXPECT_NE(unknown.body.find("model_not_found"), std::string::npos);
+  const std::string long_name(257, 'm');
+  net::HttpResponse too_long =
+      Post(router.endpoint(), "key-a", R"({"model":")" + long_name + R"(","prompt":"x"})");
+  EXPECT_EQ(too_long.status, 400) << too_long.body;
+  EXPECT_NE(too_long.body.find("longer than 256 bytes"), std::string::npos) << too_long.body;
+  EXPECT_EQ(too_long.body.find(long_name), std::string::npos) << "the name was echoed";
+  EXPECT_EQ(Post(router.endpoint(), "key-a", "sealed", "/v1/sealed",
+                 {{"X-Supercluster-Model", long_name}, {"X-Supercluster-Candidates", "w1"}})
+                .status,
+            400);
+  EXPECT_EQ(Post(router.endpoint(), "key-a", R"({"model":")" + long_name.substr(1) +
+                                                 R"(","prompt":"x"})")
+                .status,
+            404)
+      << "a name of 256 bytes is not refused for its length";
   // Sealed requests name their model and candidates in headers.
   EXPECT_EQ(Post(router.endpoint(), "key-a", "sealed", "/v1/sealed").status, 400);
   EXPECT_EQ(Post(router.endpoint(), "key-a", "sealed", "/v1/sealed",
