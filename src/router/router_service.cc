@@ -53,7 +53,7 @@ constexpr size_t kMaxModelNameBytes = 256;
   return ErrorResponse(400,
                        "the model name is longer than " + std::to_string(kMaxModelNameBytes) +
                            " bytes",
-                       "invalid_request");
+                       "invalid_request_error");
 }
 
 std::string Trim(std::string_view text) {
@@ -451,11 +451,13 @@ class RouterService::Handlers {
     switch (requested.problem) {
       case RequestedModel::Problem::kNotAnObject:
         return Answer(request, *responder,
-                      ErrorResponse(400, "the request body is not a JSON object", "invalid_request"),
+                      ErrorResponse(400, "the request body is not a JSON object",
+                                    "invalid_request_error"),
                       RequestOutcome::kBadRequest);
       case RequestedModel::Problem::kNoModel:
         return Answer(request, *responder,
-                      ErrorResponse(400, "the request has no \"model\" string", "invalid_request"),
+                      ErrorResponse(400, "the request has no \"model\" string",
+                                    "invalid_request_error"),
                       RequestOutcome::kBadRequest);
       case RequestedModel::Problem::kNone:
         break;
@@ -472,14 +474,14 @@ class RouterService::Handlers {
     if (model.empty()) {
       return Answer(request, *responder,
                     ErrorResponse(400, std::string("a sealed request needs ") + kModelHeader,
-                                  "invalid_request"),
+                                  "invalid_request_error"),
                     RequestOutcome::kBadRequest);
     }
     base::Result<std::set<std::string>> candidates =
         ParseCandidates(request.headers.Get(kCandidatesHeader));
     if (!candidates.ok()) {
       return Answer(request, *responder,
-                    ErrorResponse(400, candidates.status().message(), "invalid_request"),
+                    ErrorResponse(400, candidates.status().message(), "invalid_request_error"),
                     RequestOutcome::kBadRequest);
     }
     // Sealed to workers in no region of this cluster, the request can never be served: a
@@ -492,7 +494,7 @@ class RouterService::Handlers {
                                   std::string(kCandidatesHeader) +
                                       " names no region of this cluster; get candidates from "
                                       "GET /v1/attestation",
-                                  "invalid_request"),
+                                  "invalid_request_error"),
                     RequestOutcome::kBadRequest);
     }
     Forward(std::move(request), std::move(responder), std::move(*admitted), std::move(model),
@@ -619,14 +621,15 @@ class RouterService::Handlers {
                       ErrorResponse(400,
                                     "k must be a whole number from 1 to " +
                                         std::to_string(service_.options_.max_attestation_candidates),
-                                    "invalid_request"),
+                                    "invalid_request_error"),
                       RequestOutcome::kBadRequest);
       }
       k = static_cast<int>(parsed);
     }
     if (model.empty()) {
       return Answer(request, *responder,
-                    ErrorResponse(400, "the model query parameter is required", "invalid_request"),
+                    ErrorResponse(400, "the model query parameter is required",
+                                  "invalid_request_error"),
                     RequestOutcome::kBadRequest);
     }
     // No candidate at all is an error the client can act on, not an empty list: say whether
@@ -703,7 +706,7 @@ class RouterService::Handlers {
                                   "the model name has characters a model name cannot have, or "
                                   "is longer than " + std::to_string(kMaxModelNameBytes) +
                                       " bytes",
-                                  "invalid_request"),
+                                  "invalid_request_error"),
                     RequestOutcome::kBadRequest);
     }
     Gather(NearestRegions(*admitted->tenant), target, request,

@@ -729,6 +729,8 @@ TEST_F(RouterServiceTest, BadRequestsAreAnsweredByTheRouter) {
       Post(router.endpoint(), "key-a", R"({"model":")" + long_name + R"(","prompt":"x"})");
   EXPECT_EQ(too_long.status, 400) << too_long.body;
   EXPECT_NE(too_long.body.find("longer than 256 bytes"), std::string::npos) << too_long.body;
+  // OpenAI's type for a request it refuses, as the worker's.
+  EXPECT_EQ(nlohmann::json::parse(too_long.body)["error"]["type"], "invalid_request_error");
   EXPECT_EQ(too_long.body.find(long_name), std::string::npos) << "the name was echoed";
   EXPECT_EQ(Post(router.endpoint(), "key-a", "sealed", "/v1/sealed",
                  {{"X-Supercluster-Model", long_name}, {"X-Supercluster-Candidates", "w1"}})
