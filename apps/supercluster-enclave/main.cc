@@ -121,6 +121,8 @@ int Run(int argc, char** argv) {
   server_options.max_frame_bytes = static_cast<size_t>(config->GetInt("enclave.max_frame_bytes"));
   server_options.max_connections = static_cast<size_t>(config->GetInt("enclave.max_connections"));
   server_options.frame_timeout = config->GetDuration("enclave.frame_timeout");
+  server_options.peer_log_lines_per_minute =
+      static_cast<int>(config->GetInt("enclave.peer_log_lines_per_minute"));
   auto server = enclave::EnclaveServer::Start(server_options, core->get());
   if (!server.ok()) {
     spdlog::error("{}", server.status().message());

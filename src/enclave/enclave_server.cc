@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <list>
@@ -13,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/log_limiter.h"
 #include "crypto/secret.h"
 #include "enclave/frame_io.h"
 
@@ -40,6 +42,9 @@ struct EnclaveServer::Impl {
   std::thread acceptor;
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> dropped{0};
+  // For every line about a peer: a peer misbehaving in a loop causes one per connection
+  // or call. Made in Start from options.
+  std::unique_ptr<base::LogLimiter> peer_log;
 
   std::mutex mutex;
   struct Connection {
@@ -71,7 +76,10 @@ void EnclaveServer::Impl::AcceptLoop() {
     ReapFinished();
     std::lock_guard lock(mutex);
     if (OpenConnections() >= options.max_connections && !EvictIdlest()) {
-      spdlog::warn("enclave: refusing a connection: {} open, none idle", OpenConnections());
+      if (uint64_t left_out = 0; peer_log->Allow(&left_out)) {
+        spdlog::warn("enclave: refusing a connection: {} open, none idle{}", OpenConnections(),
+                     base::LeftOutNote(left_out));
+      }
       ::close(fd);
       continue;
     }
@@ -111,9 +119,12 @@ bool EnclaveServer::Impl::EvictIdlest() {
     // Its frame may have begun since the load; then it is busy, and we look again.
     if (!idlest->idle_since.compare_exchange_strong(since, kEvicted)) continue;
     ::shutdown(idlest->fd, SHUT_RDWR);  // wakes its thread, which sees kEvicted and ends
-    spdlog::warn("enclave: {} connections open; closing the one idle longest ({} ms) for a "
-                 "new one",
-                 OpenConnections() + 1, (NowNanos() - since) / 1000000);
+    if (uint64_t left_out = 0; peer_log->Allow(&left_out)) {
+      spdlog::warn("enclave: {} connections open; closing the one idle longest ({} ms) for a "
+                   "new one{}",
+                   OpenConnections() + 1, (NowNanos() - since) / 1000000,
+                   base::LeftOutNote(left_out));
+    }
     return true;
   }
 }
@@ -125,7 +136,10 @@ void EnclaveServer::Impl::Serve(Connection* connection) {
     if (!frame.ok()) {
       if (frame.status().message() != "closed" && !stopping.load()) {
         ++dropped;
-        spdlog::warn("enclave: dropping a peer: {}", frame.status().ToString());
+        if (uint64_t left_out = 0; peer_log->Allow(&left_out)) {
+          spdlog::warn("enclave: dropping a peer: {}{}", frame.status().ToString(),
+                       base::LeftOutNote(left_out));
+        }
       }
       break;
     }
@@ -133,13 +147,17 @@ void EnclaveServer::Impl::Serve(Connection* connection) {
     crypto::Zeroize(frame->data(), frame->size());
     if (!request.ok()) {
       ++dropped;
-      spdlog::warn("enclave: dropping a peer that sent garbage: {}", request.status().ToString());
+      if (uint64_t left_out = 0; peer_log->Allow(&left_out)) {
+        spdlog::warn("enclave: dropping a peer that sent garbage: {}{}",
+                     request.status().ToString(), base::LeftOutNote(left_out));
+      }
       break;
     }
     Reply reply = core->Handle(*request);
     for (Bytes& field : request->fields) crypto::Zeroize(field.data(), field.size());
-    if (!reply.status.ok()) {
-      spdlog::info("enclave: {} refused: {}", OpName(request->op), reply.status.ToString());
+    if (uint64_t left_out = 0; !reply.status.ok() && peer_log->Allow(&left_out)) {
+      spdlog::info("enclave: {} refused: {}{}", OpName(request->op), reply.status.ToString(),
+                   base::LeftOutNote(left_out));
     }
     Bytes body = EncodeReply(reply);
     base::Status written = WriteFrame(fd, body, options.frame_timeout);
@@ -148,7 +166,10 @@ void EnclaveServer::Impl::Serve(Connection* connection) {
       // A peer that does not take its replies would hold this thread and its slot.
       if (written.code() == base::StatusCode::kDeadlineExceeded && !stopping.load()) {
         ++dropped;
-        spdlog::warn("enclave: dropping a peer that does not read its replies");
+        if (uint64_t left_out = 0; peer_log->Allow(&left_out)) {
+          spdlog::warn("enclave: dropping a peer that does not read its replies{}",
+                       base::LeftOutNote(left_out));
+        }
       }
       break;
     }
@@ -196,6 +217,8 @@ base::Result<std::unique_ptr<EnclaveServer>> EnclaveServer::Start(
     const EnclaveServerOptions& options, EnclaveCore* core) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->peer_log = std::make_unique<base::LogLimiter>(std::max(1, options.peer_log_lines_per_minute),
+                                                      std::chrono::minutes(1));
   impl->core = core;
   SC_ASSIGN_OR_RETURN(impl->listen_fd, ListenOn(options.listen, 16));
   if (::pipe2(impl->wake_pipe, O_CLOEXEC) != 0) {

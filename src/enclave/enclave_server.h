@@ -22,6 +22,9 @@ struct EnclaveServerOptions {
   size_t max_connections = 64;
   // How long a peer may take to send the rest of a frame it began, and to take in a reply.
   std::chrono::milliseconds frame_timeout{std::chrono::seconds(10)};
+  // Lines a minute about peers refused, dropped or closed and calls refused (the rest are
+  // counted and left out: base::LogLimiter).
+  int peer_log_lines_per_minute = 60;
 };
 
 class EnclaveServer {

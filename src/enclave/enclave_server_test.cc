@@ -11,11 +11,14 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <cstring>
 #include <chrono>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "attest/dev_attestor.h"
@@ -75,11 +78,13 @@ class EnclaveServerTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void StartServer(size_t max_connections, std::chrono::milliseconds frame_timeout) {
+  void StartServer(size_t max_connections, std::chrono::milliseconds frame_timeout,
+                   int peer_log_lines_per_minute = 60) {
     EnclaveServerOptions options;
     options.listen.path = (dir_ / "enclave.sock").string();
     options.max_connections = max_connections;
     options.frame_timeout = frame_timeout;
+    options.peer_log_lines_per_minute = peer_log_lines_per_minute;
     address_ = options.listen;
     auto server = EnclaveServer::Start(options, core_.get());
     ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -202,6 +207,37 @@ TEST_F(EnclaveServerTest, APeerThatNeverReadsIsDroppedAndOthersAreServed) {
   EXPECT_TRUE((*other)->Attest({}, {}).ok());
   std::printf("dropped %lld ms after it began sending (timeout %lld ms)\n",
               static_cast<long long>(waited.count()), static_cast<long long>(kTimeout.count()));
+}
+
+// A peer that misbehaves in a loop gets a few lines in the log, not one per connection.
+TEST_F(EnclaveServerTest, LinesAboutDroppedPeersKeepToTheirBudget) {
+  StartServer(8, 5s, /*peer_log_lines_per_minute=*/2);
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  spdlog::default_logger()->sinks().push_back(sink);
+  constexpr int kPeers = 6;
+  const Bytes garbage = {0xde, 0xad, 0xbe, 0xef};
+  Bytes frame = FrameHeader(garbage.size());
+  frame.insert(frame.end(), garbage.begin(), garbage.end());
+  for (int i = 0; i < kPeers; ++i) {
+    int fd = Connect();
+    ASSERT_EQ(::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(frame.size()));
+    EXPECT_TRUE(HungUpWithin(fd, 2s)) << "a peer that sent garbage should be dropped";
+  }
+  for (int i = 0; i < 200 && server_->peers_dropped() < kPeers; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  spdlog::default_logger()->flush();
+  spdlog::default_logger()->sinks().pop_back();
+  EXPECT_EQ(server_->peers_dropped(), static_cast<uint64_t>(kPeers));
+  const std::string text = log.str();
+  size_t lines = 0;
+  for (size_t at = text.find("sent garbage"); at != std::string::npos;
+       at = text.find("sent garbage", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2u) << text;
 }
 
 }  // namespace
