@@ -192,11 +192,14 @@ base::Status ReadStringList(const Json& object, const std::string& field,
 base::Status CheckSchema(const Json& object, const std::string& source) {
   const Json* schema = FindField(object, "schema");
   if (schema == nullptr) return FieldError(source, "schema", "is missing");
-  if (schema->is_number_unsigned() &&
-      schema->get<uint64_t>() > static_cast<uint64_t>(kRecordSchemaVersion)) {
+  // A whole number of 2^64 or more is parsed as a double: it is a newer schema too.
+  const bool newer =
+      (schema->is_number_unsigned() &&
+       schema->get<uint64_t>() > static_cast<uint64_t>(kRecordSchemaVersion)) ||
+      (schema->is_number_float() && schema->get<double>() >= 18446744073709551616.0);
+  if (newer) {
     // Refusing is the point of the version: a newer writer may have changed what a field
-    // means, and guessing would act on a misread record. Unsigned covers every positive
-    // integer, however large.
+    // means, and guessing would act on a misread record.
     return base::FailedPrecondition("record at " + source + " has schema " + schema->dump() +
                                      "; this binary reads up to " +
                                      std::to_string(kRecordSchemaVersion) +
@@ -385,11 +388,27 @@ base::Status ReadTenantFields(const Json& object, const std::string& source, Ten
   return ReadBool(object, "allow_plaintext", source, record.allow_plaintext);
 }
 
+// The longest a policy may let an attestation document live. Documents are meant to be
+// fresh (the default is 300 s); the bound also keeps the age in milliseconds far from
+// overflowing where routers use it.
+constexpr int64_t kMaxDocumentAgeSeconds = 365 * 24 * 3600;
+
 base::Status ReadPolicyFields(const Json& object, const std::string& source, Policy& record) {
   SC_RETURN_IF_ERROR(ReadString(object, "id", source, record.id));
   SC_RETURN_IF_ERROR(ReadMeasurements(object, source, record.measurements));
   SC_RETURN_IF_ERROR(ReadBool(object, "allow_debug", source, record.allow_debug));
-  return ReadInt64(object, "max_document_age_seconds", source, record.max_document_age_seconds);
+  SC_RETURN_IF_ERROR(
+      ReadInt64(object, "max_document_age_seconds", source, record.max_document_age_seconds));
+  // 0 or less would turn the verifier's age check off (its max_age 0 means "no limit"):
+  // a record must not be able to say that by a slip.
+  if (record.max_document_age_seconds < 1 ||
+      record.max_document_age_seconds > kMaxDocumentAgeSeconds) {
+    return FieldError(source, "max_document_age_seconds",
+                      "is " + std::to_string(record.max_document_age_seconds) +
+                          "; it must be 1 to " + std::to_string(kMaxDocumentAgeSeconds) +
+                          " (a year)");
+  }
+  return base::Status::Ok();
 }
 
 base::Status ReadRouterEndpointFields(const Json& object, const std::string& source,
