@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Integration test of `supercluster store get|put|ls|watch` against both backends: an
+# Integration test of `supercluster store get|put|delete|ls|watch` against both backends: an
 # SQLite file, and a real etcd (Debian's etcd-server) started here on a free loopback port.
 # Usage: tests/store_cli_test.sh path/to/supercluster
 set -euo pipefail
@@ -71,6 +71,34 @@ check_backend() {
   set -e
   [[ $code -eq 1 ]] || fail "$url: get of a missing key exited $code, want 1"
   grep -q "no key '/missing'" "$work/err" || fail "$url: missing key not named"
+
+  # A value too long for the command line (over 128 KiB) comes from a file, or stdin,
+  # byte for byte.
+  head -c 200000 /dev/urandom | base64 -w 0 > "$work/big"
+  "${sc[@]}" put --store "$url" /sc/v1/big --value-file "$work/big" > /dev/null \
+    || fail "$url: put --value-file"
+  "${sc[@]}" get --store "$url" /sc/v1/big > "$work/big.out"
+  [[ "$(head -c -1 "$work/big.out" | sha256sum)" == "$(sha256sum < "$work/big")" ]] \
+    || fail "$url: the value from --value-file came back changed"
+  printf 'a\nb' | "${sc[@]}" put --store "$url" /sc/v1/stdin --value-file - > /dev/null
+  [[ "$("${sc[@]}" get --store "$url" /sc/v1/stdin)" == $'a\nb' ]] \
+    || fail "$url: put --value-file - did not take standard input"
+  set +e
+  "${sc[@]}" put --store "$url" /sc/v1/zero --value-file /dev/zero 2> "$work/err"; code=$?
+  set -e
+  [[ $code -eq 1 ]] || fail "$url: an endless --value-file exited $code, want 1"
+  grep -q "larger than" "$work/err" || fail "$url: an endless --value-file: $(cat "$work/err")"
+
+  # delete removes a key and says so; a key that is not there is an error.
+  "${sc[@]}" delete --store "$url" /sc/v1/stdin > "$work/delete.out" || fail "$url: delete"
+  grep -q "^deleted /sc/v1/stdin$" "$work/delete.out" || fail "$url: delete did not say so"
+  set +e
+  "${sc[@]}" get --store "$url" /sc/v1/stdin 2> /dev/null; code=$?
+  [[ $code -eq 1 ]] || fail "$url: the deleted key is still there"
+  "${sc[@]}" delete --store "$url" /sc/v1/stdin 2> "$work/err"; code=$?
+  set -e
+  [[ $code -eq 1 ]] || fail "$url: delete of a missing key exited $code, want 1"
+  grep -q "no key '/sc/v1/stdin'" "$work/err" || fail "$url: delete of a missing key not named"
 }
 
 check_backend "sqlite://$work/state.db"
@@ -91,6 +119,21 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 check_backend "etcd://127.0.0.1:$client_port"
+
+# Commands that read name a store that should be there: a mistyped SQLite path fails
+# instead of answering from a new, empty store (and leaves no file behind).
+set +e
+for verb in get ls delete; do
+  "$binary" store "$verb" --store "sqlite://$work/typo.db" /sc/v1/x 2> "$work/err"; code=$?
+  [[ $code -eq 1 ]] || fail "store $verb on a missing file exited $code, want 1"
+  grep -q "no store at $work/typo.db" "$work/err" || fail "store $verb: $(cat "$work/err")"
+  [[ ! -e "$work/typo.db" ]] || fail "store $verb created $work/typo.db"
+done
+: > "$work/empty.db"
+"$binary" store ls --store "sqlite://$work/empty.db" 2> "$work/err"; code=$?
+[[ $code -eq 1 ]] || fail "store ls on an empty file exited $code, want 1"
+[[ ! -s "$work/empty.db" ]] || fail "store ls wrote into an empty file"
+set -e
 
 set +e
 "$binary" store get --store "ftp://x" key 2> "$work/err"; code=$?

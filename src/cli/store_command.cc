@@ -1,9 +1,12 @@
-// `supercluster store get|put|ls|watch`: an operator's view of the cluster state, against
-// either backend (--store sqlite:///path or etcd://host:port,...).
+// `supercluster store get|put|delete|ls|watch`: an operator's view of the cluster state,
+// against either backend (--store sqlite:///path or etcd://host:port,...).
 #include <signal.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "base/flags.h"
@@ -57,17 +60,58 @@ struct StoreFlags {
   }
 };
 
+// The most `put --value-file` reads: a little over the largest value either backend takes
+// (1.5 MiB), so that the store's own refusal, which names its limit, is what the operator
+// sees for a value just over it, and /dev/zero cannot fill memory.
+constexpr std::streamsize kMaxValueFileBytes = 2 << 20;
+
+// A value for `put` from a file, or from standard input for "-".
+base::Result<std::string> ReadValueFile(const std::string& path) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    std::error_code error;
+    if (std::filesystem::is_directory(path, error)) {
+      return base::InvalidArgument("--value-file " + path + ": is a directory");
+    }
+    file.open(path, std::ios::binary);
+    if (!file) return base::NotFound("--value-file " + path + ": cannot be opened");
+    in = &file;
+  }
+  std::string value(static_cast<size_t>(kMaxValueFileBytes) + 1, '\0');
+  in->read(value.data(), kMaxValueFileBytes + 1);
+  if (in->bad()) return base::Unavailable("--value-file " + path + ": read failed");
+  value.resize(static_cast<size_t>(in->gcount()));
+  if (value.size() > static_cast<size_t>(kMaxValueFileBytes)) {
+    return base::InvalidArgument("--value-file " + path + ": larger than " +
+                                 std::to_string(kMaxValueFileBytes) +
+                                 " bytes (a store value is at most 1.5 MiB)");
+  }
+  return value;
+}
+
+std::string Synopsis(const std::string& verb) {
+  if (verb == "put") return "KEY VALUE | KEY --value-file PATH";
+  if (verb == "get" || verb == "delete") return "KEY";
+  return "[PREFIX]";
+}
+
 int RunVerb(const std::string& verb, const std::vector<std::string>& args) {
   StoreFlags store_flags;
   int64_t limit = 0;
   int64_t from_revision = 0;
+  std::string value_file;
   std::vector<std::string> positional;
-  base::FlagSet flags("supercluster store " + verb + " [flags] " +
-                      (verb == "put" ? "KEY VALUE" : verb == "get" ? "KEY" : "[PREFIX]"));
+  base::FlagSet flags("supercluster store " + verb + " [flags] " + Synopsis(verb));
   store_flags.Register(flags);
   if (verb == "ls") flags.AddInt("limit", &limit, "list at most this many keys (0: all)");
   if (verb == "watch") {
     flags.AddInt("from-revision", &from_revision, "replay changes from this revision (0: new only)");
+  }
+  if (verb == "put") {
+    flags.AddString("value-file", &value_file,
+                    "read the value from this file, exactly as it is ('-': standard input), "
+                    "instead of from the command line (which holds at most 128 KiB)");
   }
   flags.AllowPositional(&positional, "ARGS");
   if (base::Status parsed = flags.Parse(args); !parsed.ok()) {
@@ -78,12 +122,25 @@ int RunVerb(const std::string& verb, const std::vector<std::string>& args) {
     std::cout << flags.Help();
     return kExitOk;
   }
-  size_t wanted_min = verb == "put" ? 2 : verb == "get" ? 1 : 0;
-  size_t wanted_max = verb == "put" ? 2 : 1;
+  const bool value_given = verb == "put" && !value_file.empty();
+  size_t wanted_min = verb == "put" ? (value_given ? 1 : 2) : verb == "get" || verb == "delete";
+  size_t wanted_max = verb == "put" ? wanted_min : 1;
   if (positional.size() < wanted_min || positional.size() > wanted_max) {
     std::cerr << flags.Help();
     return kExitUsage;
   }
+  std::string value;
+  if (verb == "put") {
+    if (value_given) {
+      auto read = ReadValueFile(value_file);
+      if (!read.ok()) return Fail(verb, read.status());
+      value = std::move(*read);
+    } else {
+      value = positional[1];
+    }
+  }
+  // Only put may make a new store; the others name one that should be there.
+  store_flags.connect.must_exist = verb != "put";
   if (const char* password = std::getenv("SUPERCLUSTER_STORE_PASSWORD")) {
     store_flags.connect.password = password;  // never a flag: flags show up in `ps`
   }
@@ -106,8 +163,20 @@ int RunVerb(const std::string& verb, const std::vector<std::string>& args) {
     }
     return kExitOk;
   }
+  if (verb == "delete") {
+    auto deleted = store.Delete(positional[0]);
+    if (!deleted.ok()) return Fail(verb, deleted.status());
+    // A mistyped key must not look deleted.
+    if (*deleted == 0) return Fail(verb, base::NotFound("no key '" + positional[0] + "'"));
+    if (store_flags.json) {
+      std::cout << nlohmann::json{{"deleted", *deleted}}.dump() << "\n";
+    } else {
+      std::cout << "deleted " << positional[0] << "\n";
+    }
+    return kExitOk;
+  }
   if (verb == "put") {
-    auto revision = store.Put(positional[0], positional[1]);
+    auto revision = store.Put(positional[0], value);
     if (!revision.ok()) return Fail(verb, revision.status());
     if (store_flags.json) {
       std::cout << nlohmann::json{{"revision", *revision}}.dump() << "\n";
@@ -163,9 +232,10 @@ int RunVerb(const std::string& verb, const std::vector<std::string>& args) {
 
 int RunStore(const std::vector<std::string>& args) {
   static const char* kUsage =
-      "usage: supercluster store <get|put|ls|watch> [flags] ...\n"
+      "usage: supercluster store <get|put|delete|ls|watch> [flags] ...\n"
       "  get KEY            print a key's value\n"
-      "  put KEY VALUE      write a key\n"
+      "  put KEY VALUE      write a key (or put KEY --value-file PATH, '-' for stdin)\n"
+      "  delete KEY         delete a key\n"
       "  ls [PREFIX]        list keys under a prefix\n"
       "  watch [PREFIX]     print changes under a prefix until interrupted\n"
       "Run 'supercluster store <verb> --help' for flags.\n";
@@ -174,7 +244,7 @@ int RunStore(const std::vector<std::string>& args) {
     return args.empty() ? kExitUsage : kExitOk;
   }
   const std::string& verb = args[0];
-  if (verb != "get" && verb != "put" && verb != "ls" && verb != "watch") {
+  if (verb != "get" && verb != "put" && verb != "delete" && verb != "ls" && verb != "watch") {
     std::cerr << "supercluster store: unknown verb '" << verb << "'\n" << kUsage;
     return kExitUsage;
   }

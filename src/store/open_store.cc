@@ -27,6 +27,24 @@ base::Result<std::unique_ptr<Store>> OpenSqlite(std::string path, const base::Co
   return std::unique_ptr<Store>(std::move(store));
 }
 
+// For StoreConnectOptions::must_exist. SQLite creates a missing file, and writes its schema
+// into an empty one, on open.
+base::Status CheckSqliteStoreExists(const std::string& path) {
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(status)) {
+    return base::NotFound("no store at " + path + " (no such file); check the path");
+  }
+  if (std::filesystem::is_directory(status)) {
+    return base::InvalidArgument("no store at " + path + ": it is a directory");
+  }
+  if (std::filesystem::is_regular_file(status) && std::filesystem::file_size(path, error) == 0 &&
+      !error) {
+    return base::NotFound("no store at " + path + " (the file is empty); check the path");
+  }
+  return base::Status::Ok();
+}
+
 base::Result<std::unique_ptr<Store>> OpenEtcd(std::string_view members, bool tls,
                                               const StoreConnectOptions& connect,
                                               const base::Config& config) {
@@ -73,7 +91,9 @@ base::Result<std::unique_ptr<Store>> OpenStore(const std::string& url,
     return OpenSqlite(base::DefaultDataDir() + "/state.db", config);
   }
   if (view.starts_with(kSqliteScheme)) {
-    return OpenSqlite(std::string(view.substr(kSqliteScheme.size())), config);
+    std::string path(view.substr(kSqliteScheme.size()));
+    if (connect.must_exist) SC_RETURN_IF_ERROR(CheckSqliteStoreExists(path));
+    return OpenSqlite(std::move(path), config);
   }
   if (view.starts_with(kEtcdScheme)) {
     return OpenEtcd(view.substr(kEtcdScheme.size()), false, connect, config);

@@ -19,6 +19,10 @@ struct StoreConnectOptions {
   std::string private_key_file;
   std::string username;          // etcd auth, when enabled
   std::string password;
+  // sqlite: refuse a path with no store yet (no file, or an empty one) instead of creating
+  // one there. For commands that only read or change what is there: a mistyped path
+  // should fail, not answer from a new empty store.
+  bool must_exist = false;
 };
 
 // An empty URL means sqlite://$HOME/.local/share/supercluster/state.db. Timeouts and
