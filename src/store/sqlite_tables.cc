@@ -201,13 +201,29 @@ base::Result<RangeResult> ReadPastRange(Connection& connection, const std::strin
 
 }  // namespace
 
+// Whether the file holds this program's store at this schema version already: then opening
+// it writes nothing. Requires a transaction.
+base::Result<bool> IsPrepared(Connection& connection) {
+  SC_ASSIGN_OR_RETURN(int64_t application_id, ReadInt(connection, "PRAGMA application_id"));
+  if (application_id != kApplicationId) return false;
+  SC_RETURN_IF_ERROR(CheckSchemaVersion(connection));  // a newer one is an error
+  SC_ASSIGN_OR_RETURN(int64_t version,
+                      ReadInt(connection, "SELECT value FROM meta WHERE name = 'schema_version'"));
+  return version == kSchemaVersion;
+}
+
 base::Status PrepareSchema(Connection& connection) {
+  bool prepared = false;
   {
     // Before switching the journal mode, which would change another program's file.
     SC_ASSIGN_OR_RETURN(Transaction look, Transaction::Begin(connection, Transaction::Mode::kRead));
     SC_RETURN_IF_ERROR(CheckOwnership(connection));
+    SC_ASSIGN_OR_RETURN(prepared, IsPrepared(connection));
   }
   SC_RETURN_IF_ERROR(connection.EnableWriteAheadLog());
+  // A store in place is only read: a write transaction here would wait for any other
+  // process's write (up to busy_timeout), and then fail a command that only reads.
+  if (prepared) return base::Status::Ok();
   SC_ASSIGN_OR_RETURN(Transaction transaction,
                       Transaction::Begin(connection, Transaction::Mode::kWrite));
   SC_RETURN_IF_ERROR(CheckOwnership(connection));  // a racing opener may have been first
