@@ -1,6 +1,7 @@
 #include "store/sqlite_store.h"
 
 #include <openssl/rand.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <exception>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <thread>
@@ -233,6 +235,7 @@ class SqliteStore::Impl {
   }
 
   void Start() {
+    opened_file_ = IdentityOf(options_.path);
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -260,8 +263,18 @@ class SqliteStore::Impl {
     bool more = false;  // the log holds revisions past the batch
   };
 
+  // Which file a path names: device and inode (none when it names no file).
+  struct FileIdentity {
+    dev_t device = 0;
+    ino_t inode = 0;
+    bool operator==(const FileIdentity&) const = default;
+  };
+  static std::optional<FileIdentity> IdentityOf(const std::string& path);
+
   void Run();
   void RunOnce(std::chrono::steady_clock::time_point& next_sweep);
+  // kFailedPrecondition once the store's path no longer names the file it opened.
+  base::Status CheckFileStillThere() const;
   void PollWatches();
   base::Result<std::optional<PollBatch>> ReadBatch(int64_t oldest_needed);
   void ReportPollError(const base::Status& status);
@@ -274,6 +287,7 @@ class SqliteStore::Impl {
   std::unique_ptr<Connection> background_;  // used only by thread_
   std::shared_ptr<WatchHub> hub_;
   std::thread thread_;
+  std::optional<FileIdentity> opened_file_;  // set by Start, before thread_ runs
   bool poll_failing_ = false;   // thread_ only: log a failure once, not every poll
   bool sweep_failing_ = false;  // thread_ only
 };
@@ -437,7 +451,33 @@ void SqliteStore::Impl::RunOnce(std::chrono::steady_clock::time_point& next_swee
   PollWatches();
 }
 
+std::optional<SqliteStore::Impl::FileIdentity> SqliteStore::Impl::IdentityOf(
+    const std::string& path) {
+  struct stat status {};
+  if (::stat(path.c_str(), &status) != 0) return std::nullopt;
+  return FileIdentity{status.st_dev, status.st_ino};
+}
+
+// A store file deleted or replaced under a running process (rm, mv, a restore from backup)
+// leaves its open connections on the old file: writes from elsewhere go to the new one, and
+// watches here would wait for them in silence. One stat per poll tells.
+base::Status SqliteStore::Impl::CheckFileStillThere() const {
+  std::optional<FileIdentity> now = IdentityOf(options_.path);
+  if (opened_file_ && now == opened_file_) return base::Status::Ok();
+  return base::FailedPrecondition("store " + options_.path +
+                                  (now ? " was replaced by another file"
+                                       : " was removed") +
+                                  " while open; this process still reads the old one: "
+                                  "restart it");
+}
+
 void SqliteStore::Impl::PollWatches() {
+  if (!hub_->OldestNeeded()) return;
+  if (base::Status file = CheckFileStillThere(); !file.ok()) {
+    spdlog::error("store watches ended: {}", file.ToString());
+    hub_->EndAll(file);
+    return;
+  }
   while (!hub_->stopping()) {
     std::optional<int64_t> oldest_needed = hub_->OldestNeeded();
     if (!oldest_needed) return;

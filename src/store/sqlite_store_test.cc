@@ -434,6 +434,40 @@ TEST_F(SqliteStoreTest, WatchSeesWritesOfAnotherProcess) {
   EXPECT_EQ(batches[2][0].kv.key, "p/a");
 }
 
+// A store file removed or replaced under a running process: its watches end with an error
+// naming the file instead of waiting in silence for writes that now go elsewhere.
+TEST_F(SqliteStoreTest, WatchEndsWhenTheFileIsRemovedOrReplaced) {
+  for (bool replace : {false, true}) {
+    SCOPED_TRACE(replace ? "replaced" : "removed");
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    testing::WatchRecorder recorder;
+    auto watch = store->WatchPrefix("p/", 0, recorder.Callback());
+    ASSERT_TRUE(watch.ok());
+    ASSERT_TRUE(store->Put("p/a", "1").ok());
+    ASSERT_TRUE(recorder.WaitForEvents(1));
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::remove(DatabasePath() + suffix);
+    }
+    if (replace) {
+      auto other = SqliteStore::Open(TestOptions(DatabasePath()));
+      ASSERT_TRUE(other.ok()) << other.status().ToString();
+      ASSERT_TRUE((*other)->Put("p/b", "2").ok());
+    }
+    ASSERT_TRUE(recorder.WaitForError());
+    base::Status error = recorder.Errors().front();
+    EXPECT_EQ(error.code(), base::StatusCode::kFailedPrecondition) << error.ToString();
+    EXPECT_NE(error.message().find(DatabasePath()), std::string::npos) << error.ToString();
+    EXPECT_NE(error.message().find(replace ? "replaced" : "removed"), std::string::npos)
+        << error.ToString();
+    (*watch)->Cancel();
+    store.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::remove(DatabasePath() + suffix);
+    }
+  }
+}
+
 TEST_F(SqliteStoreTest, WatchFromCompactedRevisionReportsDataLossOnce) {
   SqliteStoreOptions options = TestOptions(DatabasePath());
   options.change_log_retention = 5;
