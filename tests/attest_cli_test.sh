@@ -44,6 +44,30 @@ set -e
 [[ $code -eq 1 ]] || fail "garbage exited $code, want 1"
 grep -q 'attestation rejected (malformed)' "$work/err" || fail "garbage: $(cat "$work/err")"
 
+# Runs a command that must fail with exit status 1 and a stderr line matching $1.
+expect_failure() {
+  local pattern=$1
+  shift
+  set +e
+  "$@" > /dev/null 2> "$work/err"
+  local code=$?
+  set -e
+  [[ $code -eq 1 ]] || fail "$* exited $code, want 1: $(cat "$work/err")"
+  grep -q -- "$pattern" "$work/err" || fail "$*: stderr lacks '$pattern': $(cat "$work/err")"
+}
+# Files are read only so far (a path to /dev/zero must not fill memory): a document or a
+# root past 64KiB is refused, naming the file; a directory is a directory, not an empty
+# document. (The big file is sparse: it takes no disk.)
+truncate -s 100M "$work/big"
+expect_failure "$work/big: larger than 64KiB, which is no attestation document" \
+  "$binary" attest verify "$work/big" --root "$work/data/dev-ca/root.pem"
+expect_failure "$work/big: larger than 64KiB, which is no certificate" \
+  "$binary" attest verify "$work/garbage" --root "$work/big"
+expect_failure "$work/data: is a directory" \
+  "$binary" attest verify "$work/data" --root "$work/data/dev-ca/root.pem"
+expect_failure "$work/data: is a directory" \
+  "$binary" attest verify "$work/garbage" --root "$work/data"
+
 testdata=${SUPERCLUSTER_TESTDATA:-$(dirname "$(realpath "$0")")/../../shared/testdata}
 if [[ ! -f "$testdata/nitro/doc-2.cbor" ]]; then
   echo "SKIP: real Nitro documents: $testdata/nitro is absent (set SUPERCLUSTER_TESTDATA)"

@@ -56,6 +56,24 @@ expect_refusal "no candidate enclave was accepted" "$binary" seal --attestation 
   "${root[@]}" --pcr "0=$(printf '0%.0s' $(seq 96))" --message x --out "$work/r2" --keep "$work/k2"
 grep -q pcr_mismatch "$work/err" || fail "the PCR refusal does not say pcr_mismatch"
 
+# Inputs are read only so far (a path to /dev/zero must not fill memory): the plaintext and a
+# sealed request up to --max-in-bytes (default 4MiB), an attestation document up to 64KiB; a
+# directory is a directory. (The big file is sparse: it takes no disk.)
+truncate -s 5M "$work/five-mib"
+expect_refusal "$work/five-mib: larger than 4MiB, the limit --max-in-bytes sets" \
+  "$binary" seal --attestation "$work/doc.cbor" "${root[@]}" --in "$work/five-mib" \
+  --out "$work/r3" --keep "$work/k3"
+"$binary" seal --attestation "$work/doc.cbor" "${root[@]}" --in "$work/five-mib" \
+  --max-in-bytes 6MiB --out "$work/r3" --keep "$work/k3" 2> /dev/null \
+  || fail "seal --max-in-bytes 6MiB refused a 5MiB plaintext"
+expect_refusal "$work/five-mib: larger than 64KiB, which is no attestation document" \
+  "$binary" seal --attestation "$work/five-mib" "${root[@]}" --message x --out "$work/r3" \
+  --keep "$work/k3"
+expect_refusal "$work/data: is a directory" "$binary" seal --attestation "$work/data" \
+  "${root[@]}" --message x --out "$work/r3" --keep "$work/k3"
+expect_refusal "$work/five-mib: larger than 4MiB, the limit --max-in-bytes sets" \
+  "$binary" enclave open "${enclave[@]}" --in "$work/five-mib" --reply x --out "$work/a3"
+
 # The enclave opens it (acting as the worker) and seals a 3-chunk answer; the client opens it.
 "$binary" enclave open "${enclave[@]}" --in "$work/request" \
   --reply "And Enoch lived sixty and five years, and begat Methuselah." --chunks 3 \
@@ -92,6 +110,9 @@ python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[60] ^= 
   "$work/receipt" "$work/forged"
 expect_refusal "wipe receipt" "$binary" enclave verify-receipt --receipt "$work/forged" \
   --attestation "$work/doc.cbor" "${root[@]}"
+expect_refusal "$work/five-mib: larger than 64KiB, which is no wipe receipt" \
+  "$binary" enclave verify-receipt --receipt "$work/five-mib" --attestation "$work/doc.cbor" \
+  "${root[@]}"
 expect_refusal wiped "$binary" enclave open "${enclave[@]}" --in "$work/late" --reply x \
   --out "$work/never"
 expect_refusal wiped "$binary" enclave attest "${enclave[@]}" --out "$work/never"
@@ -102,6 +123,9 @@ set +e
 [[ $code -eq 2 ]] || fail "seal without --attestation exited $code, want 2"
 "$binary" enclave open --in x --reply y --out z --chunks 0 > /dev/null 2>&1; code=$?
 [[ $code -eq 2 ]] || fail "enclave open --chunks 0 exited $code, want 2"
+"$binary" seal --attestation x --root y --message x --out z --keep k --max-in-bytes 1GiB \
+  > /dev/null 2>&1; code=$?
+[[ $code -eq 2 ]] || fail "seal --max-in-bytes 1GiB exited $code, want 2"
 set -e
 
 kill -TERM "$enclave_pid"

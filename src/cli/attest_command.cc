@@ -108,7 +108,7 @@ int RunVerify(const std::vector<std::string>& args) {
     return policy.status().code() == base::StatusCode::kInvalidArgument ? kExitUsage
                                                                          : kExitFailure;
   }
-  auto file = ReadWholeFile(positional[0]);
+  auto file = ReadWholeFile(positional[0], kAttestationDocumentLimit);
   if (!file.ok()) return fail(file.status().message());
   attest::ByteView bytes = attest::AsByteView(*file);
 

@@ -5,22 +5,26 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <iostream>
-#include <sstream>
+
+#include "base/bounded_read.h"
+#include "base/config_value.h"
 
 namespace supercluster::cli {
+namespace {
 
-base::Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ostringstream contents;
-  if (path == "-") {
-    contents << std::cin.rdbuf();
-    return contents.str();
+constexpr int64_t kMaxInBytesCeiling = int64_t{256} << 20;  // enclave.max_frame_bytes's max
+
+}  // namespace
+
+base::Result<std::string> ReadWholeFile(const std::string& path, const ReadLimit& limit) {
+  base::Result<std::string> contents =
+      path == "-" ? base::ReadDescriptorAtMost(STDIN_FILENO, "standard input", limit.max_bytes)
+                  : base::ReadFileAtMost(path, limit.max_bytes);
+  if (!contents.ok() && contents.status().code() == base::StatusCode::kOutOfRange) {
+    return base::OutOfRange(contents.status().message() + ", " + limit.note);
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return base::NotFound(path + ": cannot open");
-  contents << file.rdbuf();
-  return contents.str();
+  return contents;
 }
 
 base::Status WriteWholeFile(const std::string& path, const std::string& bytes, int mode) {
@@ -44,6 +48,21 @@ base::Status WriteWholeFile(const std::string& path, const std::string& bytes, i
   }
   if (::close(fd) != 0) return base::Unavailable(path + ": " + std::strerror(errno));
   return base::Status::Ok();
+}
+
+void MaxInBytesFlag::Register(base::FlagSet& flags) {
+  flags.AddString("max-in-bytes", &text_,
+                  "read at most this much of --in (e.g. 16MiB; up to 256MiB); a sealed request "
+                  "must also fit the enclave's enclave.max_frame_bytes");
+}
+
+base::Result<ReadLimit> MaxInBytesFlag::Limit() const {
+  auto parsed = base::ParseTypedValue(base::ConfigType::kBytes, text_);
+  if (!parsed.ok() || parsed->integer < 1 || parsed->integer > kMaxInBytesCeiling) {
+    return base::InvalidArgument("--max-in-bytes " + text_ + ": expected a size from 1 to " +
+                                 base::FormatBytes(kMaxInBytesCeiling) + ", e.g. 16MiB");
+  }
+  return ReadLimit{static_cast<size_t>(parsed->integer), "the limit --max-in-bytes sets"};
 }
 
 }  // namespace supercluster::cli

@@ -89,16 +89,20 @@ int RunOpenVerb(const std::vector<std::string>& args) {
   ConnectFlags connect;
   std::string in_path, reply, out_path;
   int64_t chunks = 1;
+  MaxInBytesFlag max_in_bytes;
   base::FlagSet flags("supercluster enclave open --in SEALED --reply TEXT --out STREAM");
   connect.Register(flags);
   flags.AddString("in", &in_path, "the sealed request (from `supercluster seal`)");
+  max_in_bytes.Register(flags);
   flags.AddString("reply", &reply, "the answer to seal back");
   flags.AddInt("chunks", &chunks, "split the answer into this many sealed chunks");
   flags.AddString("out", &out_path, "write the sealed answer stream here");
   if (auto exit = ParseOrExit("open", flags, args)) return *exit;
   if (in_path.empty() || out_path.empty()) return Usage("open", "--in and --out are required");
   if (chunks < 1 || chunks > 100000) return Usage("open", "--chunks must be 1..100000");
-  auto sealed = ReadWholeFile(in_path);
+  auto in_limit = max_in_bytes.Limit();
+  if (!in_limit.ok()) return Usage("open", in_limit.status().message());
+  auto sealed = ReadWholeFile(in_path, *in_limit);
   if (!sealed.ok()) return Fail("open", sealed.status().message());
   auto client = connect.Connect();
   if (!client.ok()) return Fail("open", client.status().message());
@@ -156,8 +160,8 @@ int RunVerifyReceiptVerb(const std::vector<std::string>& args) {
                ? Usage("verify-receipt", policy.status().message())
                : Fail("verify-receipt", policy.status().message());
   }
-  auto document = ReadWholeFile(document_path);
-  auto receipt = ReadWholeFile(receipt_path);
+  auto document = ReadWholeFile(document_path, kAttestationDocumentLimit);
+  auto receipt = ReadWholeFile(receipt_path, kWipeReceiptLimit);
   if (!document.ok()) return Fail("verify-receipt", document.status().message());
   if (!receipt.ok()) return Fail("verify-receipt", receipt.status().message());
   client::CandidateVerdicts verdicts =

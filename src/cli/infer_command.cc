@@ -108,7 +108,7 @@ int RunInfer(const std::vector<std::string>& args) {
     return Fail(policy.status().message());
   }
   options.policy = std::move(*policy);
-  auto key = ReadWholeFile(api_key_file);
+  auto key = ReadWholeFile(api_key_file, kApiKeyFileLimit);
   if (!key.ok()) return Fail(key.status().message());
   options.api_key = FirstLine(*key);
 

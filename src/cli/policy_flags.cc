@@ -25,7 +25,7 @@ base::Result<attest::AttestationPolicy> PolicyFlags::Build() const {
     return base::InvalidArgument("--at and --max-age must not be negative");
   }
   attest::AttestationPolicy policy;
-  SC_ASSIGN_OR_RETURN(std::string root, ReadWholeFile(root_path));
+  SC_ASSIGN_OR_RETURN(std::string root, ReadWholeFile(root_path, kCertificateLimit));
   if (base::Status set = policy.SetRootCertificate(crypto::AsBytes(root)); !set.ok()) {
     return base::DataLoss(root_path + ": " + set.message());  // a bad file, not bad usage
   }

@@ -21,8 +21,9 @@ struct PolicyFlags {
   int64_t max_age_seconds = 0;
 
   void Register(base::FlagSet& flags);
-  // kInvalidArgument naming the flag for a bad value (bad usage); kNotFound or kDataLoss
-  // for a root file that cannot be read or parsed.
+  // kInvalidArgument naming the flag for a bad value (bad usage); another code (kNotFound,
+  // kOutOfRange for one over 64KiB, kDataLoss, ...) for a root file that cannot be read or
+  // parsed.
   base::Result<attest::AttestationPolicy> Build() const;
 };
 

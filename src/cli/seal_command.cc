@@ -33,6 +33,7 @@ int Fail(const std::string& command, const std::string& why) {
 
 int RunSeal(const std::vector<std::string>& args) {
   PolicyFlags policy_flags;
+  MaxInBytesFlag max_in_bytes;
   std::vector<std::string> documents;
   std::string message, in_path, out_path, keep_path;
   base::FlagSet flags(
@@ -42,6 +43,7 @@ int RunSeal(const std::vector<std::string>& args) {
   policy_flags.Register(flags);
   flags.AddString("message", &message, "the plaintext to seal");
   flags.AddString("in", &in_path, "read the plaintext from FILE (- for stdin)");
+  max_in_bytes.Register(flags);
   flags.AddString("out", &out_path, "write the sealed envelope here");
   flags.AddString("keep", &keep_path, "write the secrets that open the answer here (0600)");
   if (base::Status parsed = flags.Parse(args); !parsed.ok()) return Usage("seal", parsed);
@@ -54,6 +56,8 @@ int RunSeal(const std::vector<std::string>& args) {
     return Usage("seal", base::InvalidArgument("need --attestation, --out, --keep and exactly "
                                                "one of --message and --in"));
   }
+  auto in_limit = max_in_bytes.Limit();
+  if (!in_limit.ok()) return Usage("seal", in_limit.status());
   auto policy = policy_flags.Build();
   if (!policy.ok()) {
     if (policy.status().code() == base::StatusCode::kInvalidArgument) {
@@ -63,7 +67,7 @@ int RunSeal(const std::vector<std::string>& args) {
   }
   std::vector<crypto::Bytes> candidates;
   for (const std::string& path : documents) {
-    auto bytes = ReadWholeFile(path);
+    auto bytes = ReadWholeFile(path, kAttestationDocumentLimit);
     if (!bytes.ok()) return Fail("seal", bytes.status().message());
     candidates.push_back(crypto::ToBytes(*bytes));
   }
@@ -78,7 +82,7 @@ int RunSeal(const std::vector<std::string>& args) {
   }
   std::string plaintext = message;
   if (!in_path.empty()) {
-    auto read = ReadWholeFile(in_path);
+    auto read = ReadWholeFile(in_path, *in_limit);
     if (!read.ok()) return Fail("seal", read.status().message());
     plaintext = std::move(*read);
   }
