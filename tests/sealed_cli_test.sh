@@ -93,6 +93,14 @@ head -c $((size - 5)) "$work/answer" > "$work/truncated"
 expect_refusal "failed to open\\|truncated" "$binary" open --keep "$work/keep" --in "$work/truncated"
 head -c 30 "$work/answer" > "$work/cut"
 expect_refusal truncated "$binary" open --keep "$work/keep" --in "$work/cut"
+# A stream that cannot be read is an error, not an empty (truncated) stream; the secrets
+# file is read only so far.
+expect_refusal "$work/data: is a directory" "$binary" open --keep "$work/keep" --in "$work/data"
+expect_refusal "$work/data: is a directory" "$binary" open --keep "$work/data" --in "$work/answer"
+expect_refusal "standard input: cannot read: Is a directory" \
+  sh -c '"$0" open --keep "$1" < "$2"' "$binary" "$work/keep" "$work/data"
+expect_refusal "$work/five-mib: larger than 1MiB, which is no response-secrets file" \
+  "$binary" open --keep "$work/five-mib" --in "$work/answer"
 # Flip bits of byte 40 (writing a fixed value would change nothing when the byte already
 # held it: one run in 256).
 python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[40] ^= 0x55; open(sys.argv[2], "wb").write(b)' \

@@ -4,11 +4,13 @@
 //         enclave, write the envelope and (mode 0600) the secrets that open the answer.
 //   open: read a sealed answer stream (a file or stdin) and print it as it opens; a
 //         truncated, reordered or altered stream fails with the reason.
-#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
+#include "base/bounded_read.h"
 #include "base/flags.h"
 #include "cli/cli_files.h"
 #include "cli/command.h"
@@ -117,8 +119,9 @@ int RunOpen(const std::vector<std::string>& args) {
 
   int fd = STDIN_FILENO;
   if (in_path != "-") {
-    fd = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Fail("open", in_path + ": cannot open");
+    auto opened_fd = base::OpenForReading(in_path);  // a directory is refused here
+    if (!opened_fd.ok()) return Fail("open", opened_fd.status().message());
+    fd = *opened_fd;
   }
   // Print each chunk as soon as it opens: the stream may be arriving from a pipe.
   std::vector<crypto::Bytes> opened;
@@ -132,7 +135,13 @@ int RunOpen(const std::vector<std::string>& args) {
   while (status.ok()) {
     ssize_t got = ::read(fd, buffer, sizeof(buffer));
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
+    if (got < 0) {  // an error, not the end of the stream: "truncated" would blame the sender
+      int error = errno;
+      status = base::Unavailable((in_path == "-" ? "standard input" : in_path) +
+                                 ": cannot read: " + std::strerror(error));
+      break;
+    }
+    if (got == 0) break;
     status = opener.Feed(crypto::ByteView(buffer, static_cast<size_t>(got)), &opened);
     print();
   }

@@ -5,13 +5,19 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "base/bounded_read.h"
 #include "enclave/enclave_core.h"
 
 namespace supercluster::client {
+namespace {
+
+// A response-secrets file holds about 250 bytes per enclave the request was sealed to; 1MiB
+// is thousands of them, and a path to /dev/zero by mistake is refused instead of read on.
+constexpr size_t kMaxResponseSecretsBytes = size_t{1} << 20;
+
+}  // namespace
 
 CandidateVerdicts VerifyCandidates(const std::vector<crypto::Bytes>& documents,
                                    const attest::AttestationPolicy& policy) {
@@ -87,11 +93,12 @@ base::Status SaveResponseSecrets(const std::vector<crypto::RecipientResponseSecr
 
 base::Result<std::vector<crypto::RecipientResponseSecret>> LoadResponseSecrets(
     const std::filesystem::path& path) {
-  std::ifstream file(path);
-  if (!file) return base::NotFound("cannot read " + path.string());
-  std::stringstream text;
-  text << file.rdbuf();
-  nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, false);
+  auto text = base::ReadFileAtMost(path.string(), kMaxResponseSecretsBytes);
+  if (!text.ok()) {
+    if (text.status().code() != base::StatusCode::kOutOfRange) return text.status();
+    return base::OutOfRange(text.status().message() + ", which is no response-secrets file");
+  }
+  nlohmann::json json = nlohmann::json::parse(*text, nullptr, false);
   if (!json.is_object() || json.value("type", "") != "supercluster.response-secrets.v1" ||
       !json.contains("recipients") || !json["recipients"].is_array() ||
       json["recipients"].empty()) {

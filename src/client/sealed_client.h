@@ -48,7 +48,8 @@ base::Result<SealedRequest> SealRequest(const std::vector<AcceptedEnclave>& reci
 crypto::ChunkedResponseOpener OpenResponse(SealedRequest&& request);
 
 // Saves / loads response secrets (JSON, hex; the file is created 0600 and must not be
-// shared: it opens the answer).
+// shared: it opens the answer). Loading reads at most 1MiB (kOutOfRange past it) and
+// refuses a directory (kFailedPrecondition).
 base::Status SaveResponseSecrets(const std::vector<crypto::RecipientResponseSecret>& secrets,
                                  const std::filesystem::path& path);
 base::Result<std::vector<crypto::RecipientResponseSecret>> LoadResponseSecrets(

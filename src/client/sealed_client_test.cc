@@ -101,5 +101,18 @@ TEST_F(SealedClientTest, MalformedSecretsFilesAreRefused) {
             base::StatusCode::kNotFound);
 }
 
+TEST_F(SealedClientTest, SecretsFilesAreReadOnlySoFar) {
+  std::string big = dir_ + "/big.json";  // sparse: it stands for /dev/zero without its risk
+  std::ofstream{big};
+  std::filesystem::resize_file(big, (1 << 20) + 1);
+  auto too_big = LoadResponseSecrets(big);
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.status().message(),
+            big + ": larger than 1MiB, which is no response-secrets file");
+  auto directory = LoadResponseSecrets(dir_);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.status().message(), dir_ + ": is a directory");
+}
+
 }  // namespace
 }  // namespace supercluster::client
