@@ -56,6 +56,30 @@ expect_refusal "no candidate enclave was accepted" "$binary" seal --attestation 
   "${root[@]}" --pcr "0=$(printf '0%.0s' $(seq 96))" --message x --out "$work/r2" --keep "$work/k2"
 grep -q pcr_mismatch "$work/err" || fail "the PCR refusal does not say pcr_mismatch"
 
+# --out and --keep naming one file (the same path, another path to it, a hard link, or
+# standard output sent to it) are refused before anything is written: the envelope written
+# over the secrets would leave an answer nothing opens.
+expect_same_file_refused() {
+  set +e
+  "$@" > "$work/out" 2> "$work/err"
+  local code=$?
+  set -e
+  [[ $code -eq 2 ]] || fail "$* exited $code, want 2: $(cat "$work/err")"
+  grep -q -- "--out and --keep name the same file" "$work/err" \
+    || fail "$*: stderr does not say why: $(cat "$work/err")"
+}
+seal_hi=("$binary" seal --attestation "$work/doc.cbor" "${root[@]}" --message hi)
+expect_same_file_refused "${seal_hi[@]}" --out "$work/both" --keep "$work/both"
+[[ -e "$work/both" ]] && fail "the refused seal wrote $work/both"
+expect_same_file_refused "${seal_hi[@]}" --out "$work/both" --keep "$work/data/../both"
+ln -s both "$work/link-to-both"
+expect_same_file_refused "${seal_hi[@]}" --out "$work/link-to-both" --keep "$work/both"
+cp "$work/keep" "$work/keep-copy"
+ln "$work/keep-copy" "$work/hard-link"
+expect_same_file_refused "${seal_hi[@]}" --out "$work/hard-link" --keep "$work/keep-copy"
+cmp -s "$work/keep" "$work/keep-copy" || fail "a refused seal changed the secrets"
+expect_same_file_refused sh -c '"$@" --out - --keep "$0" > "$0"' "$work/keep-copy" "${seal_hi[@]}"
+
 # Inputs are read only so far (a path to /dev/zero must not fill memory): the plaintext and a
 # sealed request up to --max-in-bytes (default 4MiB), an attestation document up to 64KiB; a
 # directory is a directory. (The big file is sparse: it takes no disk.)

@@ -1,10 +1,12 @@
 #include "cli/cli_files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include "base/bounded_read.h"
@@ -48,6 +50,35 @@ base::Status WriteWholeFile(const std::string& path, const std::string& bytes, i
   }
   if (::close(fd) != 0) return base::Unavailable(path + ": " + std::strerror(errno));
   return base::Status::Ok();
+}
+
+namespace {
+
+// `path` made absolute with ".", ".." and symbolic links resolved, also a link whose target
+// does not exist yet (writing through it creates that target); as far as it can be resolved.
+std::filesystem::path Resolved(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  fs::path resolved = fs::absolute(path, error).lexically_normal();
+  for (int links = 0; links < 40; ++links) {  // 40: Linux's limit on links in one lookup
+    fs::path canonical = fs::weakly_canonical(resolved, error);
+    if (error) break;
+    resolved = canonical;
+    if (!fs::is_symlink(fs::symlink_status(resolved, error))) break;
+    fs::path target = fs::read_symlink(resolved, error);
+    if (error) break;
+    resolved = (resolved.parent_path() / target).lexically_normal();  // `/` keeps an absolute target
+  }
+  return resolved;
+}
+
+}  // namespace
+
+bool SameFile(const std::string& a, const std::string& b) {
+  if (Resolved(a) == Resolved(b)) return true;
+  struct stat info_a {}, info_b {};
+  return ::stat(a.c_str(), &info_a) == 0 && ::stat(b.c_str(), &info_b) == 0 &&
+         info_a.st_dev == info_b.st_dev && info_a.st_ino == info_b.st_ino;
 }
 
 void MaxInBytesFlag::Register(base::FlagSet& flags) {

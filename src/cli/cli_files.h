@@ -35,6 +35,11 @@ base::Result<std::string> ReadWholeFile(const std::string& path, const ReadLimit
 // Writes `bytes` to `path` (created with `mode`, truncated); "-" writes standard output.
 base::Status WriteWholeFile(const std::string& path, const std::string& bytes, int mode = 0644);
 
+// Whether `a` and `b` name the same file: the same path once made absolute and resolved
+// (".", "..", symbolic links; neither need exist yet), or two existing paths to one file by
+// device and inode (a hard link, a bind mount).
+bool SameFile(const std::string& a, const std::string& b);
+
 // --max-in-bytes, for the commands whose --in is a sealed request (`enclave open`) or the
 // plaintext of one (`seal`). A sealed request reaches the enclave as one frame, so the
 // default is the enclave's default enclave.max_frame_bytes (4MiB), which an operator may

@@ -47,7 +47,8 @@ int RunSeal(const std::vector<std::string>& args) {
   flags.AddString("in", &in_path, "read the plaintext from FILE (- for stdin)");
   max_in_bytes.Register(flags);
   flags.AddString("out", &out_path, "write the sealed envelope here");
-  flags.AddString("keep", &keep_path, "write the secrets that open the answer here (0600)");
+  flags.AddString("keep", &keep_path,
+                  "write the secrets that open the answer here (0600; not the --out file)");
   if (base::Status parsed = flags.Parse(args); !parsed.ok()) return Usage("seal", parsed);
   if (flags.help_requested()) {
     std::cout << flags.Help();
@@ -57,6 +58,14 @@ int RunSeal(const std::vector<std::string>& args) {
       message.empty() == in_path.empty()) {
     return Usage("seal", base::InvalidArgument("need --attestation, --out, --keep and exactly "
                                                "one of --message and --in"));
+  }
+  // The secrets are written first and the envelope over them: one file for both would keep
+  // only the envelope, whose answer nothing could then open. (--out - is standard output,
+  // which the shell may have pointed at the --keep file: /dev/stdout resolves to it.)
+  if (SameFile(out_path == "-" ? "/dev/stdout" : out_path, keep_path)) {
+    return Usage("seal", base::InvalidArgument("--out and --keep name the same file (" +
+                                               keep_path + "): the envelope would overwrite "
+                                               "the secrets that open the answer"));
   }
   auto in_limit = max_in_bytes.Limit();
   if (!in_limit.ok()) return Usage("seal", in_limit.status());
