@@ -31,13 +31,26 @@ cmp -s "$work/first-root.pem" "$work/data/dev-ca/root.pem" || fail "refused init
 cmp -s "$work/first-root.pem" "$work/data/dev-ca/root.pem" && fail "--force kept the old root"
 
 # Bad usage exits 2.
+echo "not cbor" > "$work/garbage"
 set +e
 "$binary" attest verify > /dev/null 2>&1; code=$?
 set -e
 [[ $code -eq 2 ]] || fail "attest verify without arguments exited $code, want 2"
+# --at and --max-age past the system clock's range (2262) would overflow as milliseconds
+# (--at 9223372036854775807 was checked as "unix time -1"); each is refused, naming the flag.
+for flag in "--at 9223372036854775807" "--at 18446745869587516" "--at 9223372037" "--at -1" \
+            "--max-age 18446744073709552" "--max-age 9223372037" "--max-age -1"; do
+  set +e
+  # shellcheck disable=SC2086  # $flag is a flag and its value
+  "$binary" attest verify "$work/garbage" --root "$work/data/dev-ca/root.pem" $flag \
+    > /dev/null 2> "$work/err"; code=$?
+  set -e
+  [[ $code -eq 2 ]] || fail "attest verify $flag exited $code, want 2: $(cat "$work/err")"
+  grep -q -- "^supercluster attest verify: $flag: expected .* to 9223372036" \
+    "$work/err" || fail "attest verify $flag: $(cat "$work/err")"
+done
 
 # A file that is not an attestation document is rejected as malformed.
-echo "not cbor" > "$work/garbage"
 set +e
 "$binary" attest verify "$work/garbage" --root "$work/data/dev-ca/root.pem" > /dev/null 2> "$work/err"; code=$?
 set -e
@@ -99,4 +112,7 @@ check_rejected certificate_expired --root "$aws_root" --allow-debug
 check_rejected debug_mode --root "$aws_root" --at 1684358512
 check_rejected untrusted_root --root "$work/data/dev-ca/root.pem" --at 1684358512 --allow-debug
 check_rejected nonce_mismatch --root "$aws_root" --at 1684358512 --allow-debug --nonce 00ff
+# The latest --at is checked as itself, not as a wrapped-around time.
+check_rejected certificate_expired --root "$aws_root" --allow-debug --at 9223372036
+grep -q "checked at unix time 9223372036)" "$work/err" || fail "--at 9223372036: $(cat "$work/err")"
 echo PASS
