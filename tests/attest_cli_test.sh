@@ -80,6 +80,9 @@ expect_failure "$work/data: is a directory" \
   "$binary" attest verify "$work/data" --root "$work/data/dev-ca/root.pem"
 expect_failure "$work/data: is a directory" \
   "$binary" attest verify "$work/garbage" --root "$work/data"
+# The dev CA's private key given for its root is named as what it is.
+expect_failure "root.key: a PEM private key, not a certificate" \
+  "$binary" attest verify "$work/garbage" --root "$work/data/dev-ca/root.key"
 
 testdata=${SUPERCLUSTER_TESTDATA:-$(dirname "$(realpath "$0")")/../../shared/testdata}
 if [[ ! -f "$testdata/nitro/doc-2.cbor" ]]; then

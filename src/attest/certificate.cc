@@ -3,12 +3,34 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include <string>
 #include <string_view>
 
 #include "attest/certificate_internal.h"
 #include "attest/openssl_util.h"
 
 namespace supercluster::attest {
+namespace {
+
+// The lower-case label of the first PEM block in `text` ("private key" for "-----BEGIN
+// PRIVATE KEY-----"), or "" when there is none: a PEM file of another kind given for a
+// certificate (root.key for root.pem) is then named as what it is, not as bad DER.
+std::string PemLabel(std::string_view text) {
+  constexpr std::string_view kBegin = "-----BEGIN ";
+  size_t start = text.find(kBegin);
+  if (start == std::string_view::npos) return "";
+  start += kBegin.size();
+  size_t end = text.find("-----", start);
+  if (end == std::string_view::npos || end - start > 64) return "";
+  std::string label(text.substr(start, end - start));
+  for (char& c : label) {
+    if ((c < 'A' || c > 'Z') && c != ' ' && (c < '0' || c > '9')) return "";
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return label;
+}
+
+}  // namespace
 
 base::Result<openssl::X509Ptr> ParseCertificate(ByteView der) {
   const unsigned char* cursor = der.data();
@@ -25,6 +47,9 @@ base::Result<openssl::X509Ptr> ParseCertificate(ByteView der) {
 base::Result<Bytes> CertificateDer(ByteView data) {
   std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
   if (text.find("-----BEGIN CERTIFICATE-----") == std::string_view::npos) {
+    if (std::string label = PemLabel(text); !label.empty()) {
+      return base::InvalidArgument("a PEM " + label + ", not a certificate");
+    }
     SC_ASSIGN_OR_RETURN(openssl::X509Ptr parsed, ParseCertificate(data));
     return Bytes(data.begin(), data.end());
   }

@@ -94,6 +94,16 @@ TEST(DevCaTest, InitRefusesToOverwriteUnlessAsked) {
   EXPECT_EQ(DevCa::Load(dir.path())->RootFingerprint(), replaced->RootFingerprint());
 }
 
+TEST(DevCaTest, ThePrivateKeyIsNoCertificate) {
+  TempDir dir;
+  ASSERT_TRUE(DevCa::Init(dir.path()).ok());
+  std::ifstream file(dir.path() / "root.key");
+  std::string key_pem((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  auto certificate = CertificateDer(AsByteView(key_pem));
+  ASSERT_FALSE(certificate.ok());
+  EXPECT_EQ(certificate.status().message(), "a PEM private key, not a certificate");
+}
+
 TEST(DevCaTest, LoadFailsClearly) {
   TempDir dir;
   auto missing = DevCa::Load(dir.path());
