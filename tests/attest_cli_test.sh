@@ -29,6 +29,15 @@ grep -q 'already exists' "$work/err" || fail "refusal does not say why: $(cat "$
 cmp -s "$work/first-root.pem" "$work/data/dev-ca/root.pem" || fail "refused init changed the root"
 "$binary" dev-ca init --data-dir "$work/data" --force > /dev/null || fail "dev-ca init --force"
 cmp -s "$work/first-root.pem" "$work/data/dev-ca/root.pem" && fail "--force kept the old root"
+# A dev CA with a file missing or empty is refused as incomplete, not as a CA that exists.
+mkdir -p "$work/half/dev-ca"
+: > "$work/half/dev-ca/root.pem"
+set +e
+"$binary" dev-ca init --data-dir "$work/half" > /dev/null 2> "$work/err"; code=$?
+set -e
+[[ $code -eq 1 ]] || fail "dev-ca init over an empty root.pem exited $code, want 1"
+grep -q 'incomplete dev CA .*(root.key is missing, root.pem is empty); pass --force' "$work/err" \
+  || fail "dev-ca init over an empty root.pem: $(cat "$work/err")"
 
 # Bad usage exits 2.
 echo "not cbor" > "$work/garbage"

@@ -29,6 +29,36 @@ constexpr std::chrono::hours kRootLifetime{24 * 365 * 10};
 constexpr std::chrono::hours kReissueWhenLeft{1};
 constexpr size_t kPcrCount = 16;
 
+// Init without --force keeps what is in `dir`. A complete CA is "already exists"; one that
+// lacks a file or has an empty one (an interrupted init, a file emptied by hand) is named
+// as incomplete, with what is wrong, since "already exists" suggests one that works.
+base::Status RefuseExistingCa(const std::filesystem::path& dir) {
+  bool any = false;
+  std::string problems;
+  for (const char* name : {kRootKeyFile, kRootCertificateFile}) {
+    std::error_code error;
+    std::filesystem::path file = dir / name;
+    std::string problem;
+    if (!std::filesystem::exists(file, error)) {
+      problem = " is missing";
+    } else {
+      any = true;
+      if (std::filesystem::is_regular_file(file, error) &&
+          std::filesystem::file_size(file, error) == 0) {
+        problem = " is empty";
+      }
+    }
+    if (!problem.empty()) problems += (problems.empty() ? "" : ", ") + std::string(name) + problem;
+  }
+  if (!any) return base::Status::Ok();
+  if (problems.empty()) {
+    return base::AlreadyExists("a dev CA already exists in " + dir.string() +
+                               " (pass --force to replace it)");
+  }
+  return base::AlreadyExists("an incomplete dev CA is in " + dir.string() + " (" + problems +
+                             "); pass --force to replace it");
+}
+
 base::Status AddExtension(X509* certificate, X509* issuer, int nid, const char* value) {
   X509V3_CTX context;
   X509V3_set_ctx(&context, issuer, certificate, nullptr, nullptr, 0);
@@ -155,12 +185,8 @@ base::Result<DevCa> DevCa::Generate() {
 }
 
 base::Result<DevCa> DevCa::Init(const std::filesystem::path& dir, bool overwrite) {
+  if (!overwrite) SC_RETURN_IF_ERROR(RefuseExistingCa(dir));
   std::error_code error;
-  if (!overwrite && (std::filesystem::exists(dir / kRootKeyFile, error) ||
-                     std::filesystem::exists(dir / kRootCertificateFile, error))) {
-    return base::AlreadyExists("a dev CA already exists in " + dir.string() +
-                               " (pass --force to replace it)");
-  }
   std::filesystem::create_directories(dir, error);
   if (error) return base::PermissionDenied(dir.string() + ": cannot create: " + error.message());
   ::chmod(dir.c_str(), 0700);

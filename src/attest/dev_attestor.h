@@ -41,7 +41,8 @@ struct DevEnclaveIdentity {
 class DevCa {
  public:
   // Creates a new root in `dir` (created 0700 if missing). kAlreadyExists if a CA is
-  // already there, unless `overwrite`.
+  // already there, unless `overwrite`; the message says when that one is incomplete (a file
+  // missing or empty).
   static base::Result<DevCa> Init(const std::filesystem::path& dir, bool overwrite = false);
   // Loads the root that Init() wrote.
   static base::Result<DevCa> Load(const std::filesystem::path& dir);

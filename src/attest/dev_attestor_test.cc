@@ -94,6 +94,22 @@ TEST(DevCaTest, InitRefusesToOverwriteUnlessAsked) {
   EXPECT_EQ(DevCa::Load(dir.path())->RootFingerprint(), replaced->RootFingerprint());
 }
 
+TEST(DevCaTest, InitNamesAnIncompleteCaAsSuch) {
+  TempDir dir;
+  ASSERT_TRUE(DevCa::Init(dir.path()).ok());
+  WriteText(dir.path() / "root.pem", "");
+  auto empty = DevCa::Init(dir.path());
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.status().code(), base::StatusCode::kAlreadyExists);
+  EXPECT_EQ(empty.status().message(), "an incomplete dev CA is in " + dir.path().string() +
+                                          " (root.pem is empty); pass --force to replace it");
+  fs::remove(dir.path() / "root.key");
+  EXPECT_EQ(DevCa::Init(dir.path()).status().message(),
+            "an incomplete dev CA is in " + dir.path().string() +
+                " (root.key is missing, root.pem is empty); pass --force to replace it");
+  EXPECT_TRUE(DevCa::Init(dir.path(), /*overwrite=*/true).ok());
+}
+
 TEST(DevCaTest, ThePrivateKeyIsNoCertificate) {
   TempDir dir;
   ASSERT_TRUE(DevCa::Init(dir.path()).ok());
