@@ -1,14 +1,13 @@
 // `supercluster store get|put|delete|ls|watch`: an operator's view of the cluster state,
 // against either backend (--store sqlite:///path or etcd://host:port,...).
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "base/bounded_read.h"
 #include "base/flags.h"
 #include "cli/command.h"
 #include "cli/commands.h"
@@ -63,29 +62,15 @@ struct StoreFlags {
 // The most `put --value-file` reads: a little over the largest value either backend takes
 // (1.5 MiB), so that the store's own refusal, which names its limit, is what the operator
 // sees for a value just over it, and /dev/zero cannot fill memory.
-constexpr std::streamsize kMaxValueFileBytes = 2 << 20;
+constexpr size_t kMaxValueFileBytes = 2 << 20;
 
 // A value for `put` from a file, or from standard input for "-".
 base::Result<std::string> ReadValueFile(const std::string& path) {
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    std::error_code error;
-    if (std::filesystem::is_directory(path, error)) {
-      return base::InvalidArgument("--value-file " + path + ": is a directory");
-    }
-    file.open(path, std::ios::binary);
-    if (!file) return base::NotFound("--value-file " + path + ": cannot be opened");
-    in = &file;
-  }
-  std::string value(static_cast<size_t>(kMaxValueFileBytes) + 1, '\0');
-  in->read(value.data(), kMaxValueFileBytes + 1);
-  if (in->bad()) return base::Unavailable("--value-file " + path + ": read failed");
-  value.resize(static_cast<size_t>(in->gcount()));
-  if (value.size() > static_cast<size_t>(kMaxValueFileBytes)) {
-    return base::InvalidArgument("--value-file " + path + ": larger than " +
-                                 std::to_string(kMaxValueFileBytes) +
-                                 " bytes (a store value is at most 1.5 MiB)");
+  base::Result<std::string> value =
+      path == "-" ? base::ReadDescriptorAtMost(STDIN_FILENO, "standard input", kMaxValueFileBytes)
+                  : base::ReadFileAtMost(path, kMaxValueFileBytes);
+  if (!value.ok()) {
+    return base::Status(value.status().code(), "--value-file " + value.status().message());
   }
   return value;
 }
