@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -544,6 +545,38 @@ base::Result<ClusterInfo> StartLocalCluster(
   return launcher.Run();
 }
 
+namespace {
+
+// cluster.json's fields, each read with an error that names it: the file is ours, but an
+// operator may have edited it, and `down` acts on the pids it holds.
+base::Result<const Json*> ClusterField(const Json& object, const std::string& name,
+                                       const std::string& where) {
+  auto found = object.find(name);
+  if (found == object.end()) return base::DataLoss(where + ": '" + name + "' is missing");
+  return &*found;
+}
+
+base::Result<std::string> ClusterString(const Json& object, const std::string& name,
+                                        const std::string& where) {
+  SC_ASSIGN_OR_RETURN(const Json* value, ClusterField(object, name, where));
+  if (!value->is_string()) return base::DataLoss(where + ": '" + name + "' must be a string");
+  return value->get<std::string>();
+}
+
+base::Result<int64_t> ClusterInteger(const Json& object, const std::string& name, int64_t min,
+                                     int64_t max, const std::string& where) {
+  SC_ASSIGN_OR_RETURN(const Json* value, ClusterField(object, name, where));
+  if (!value->is_number_integer() ||
+      (value->is_number_unsigned() && value->get<uint64_t>() > static_cast<uint64_t>(max)) ||
+      value->get<int64_t>() < min || value->get<int64_t>() > max) {
+    return base::DataLoss(where + ": '" + name + "' must be a whole number from " +
+                          std::to_string(min) + " to " + std::to_string(max));
+  }
+  return value->get<int64_t>();
+}
+
+}  // namespace
+
 base::Result<ClusterInfo> LoadClusterInfo(const fs::path& data_dir) {
   fs::path path = ClusterFile(data_dir);
   std::ifstream in(path);
@@ -554,35 +587,47 @@ base::Result<ClusterInfo> LoadClusterInfo(const fs::path& data_dir) {
   std::stringstream text;
   text << in.rdbuf();
   Json parsed = Json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (!parsed.is_object()) return base::DataLoss(path.string() + ": not a JSON object");
+  const std::string where = path.string();
+  if (!parsed.is_object()) return base::DataLoss(where + ": not a JSON object");
   ClusterInfo info;
-  try {
-    info.global_endpoint = parsed.at("global_endpoint").get<std::string>();
-    info.store_url = parsed.at("store_url").get<std::string>();
-    info.dev_root = parsed.at("dev_root").get<std::string>();
-    info.enclave_pcr0_hex = parsed.at("enclave_pcr0").get<std::string>();
-    info.model_name = parsed.at("model_name").get<std::string>();
-    info.demo_tenant = parsed.at("demo_tenant").get<std::string>();
-    info.demo_api_key_file = parsed.at("demo_api_key_file").get<std::string>();
-    info.regions = parsed.at("regions").get<std::vector<std::string>>();
-    if (parsed.contains("stop_timeout_ms")) {
-      int64_t stop_ms = parsed.at("stop_timeout_ms").get<int64_t>();
-      if (stop_ms < 0) return base::DataLoss(path.string() + ": stop_timeout_ms is negative");
-      info.stop_timeout = milliseconds(stop_ms);
-    }
-    for (const Json& entry : parsed.at("processes")) {
-      ClusterProcess process;
-      process.name = entry.at("name").get<std::string>();
-      process.role = entry.at("role").get<std::string>();
-      process.region = entry.at("region").get<std::string>();
-      process.pid = entry.at("pid").get<pid_t>();
-      process.program = entry.at("program").get<std::string>();
-      process.log = entry.at("log").get<std::string>();
-      process.endpoint = entry.at("endpoint").get<std::string>();
-      info.processes.push_back(std::move(process));
-    }
-  } catch (const Json::exception& error) {
-    return base::DataLoss(path.string() + ": " + error.what());
+  SC_ASSIGN_OR_RETURN(info.global_endpoint, ClusterString(parsed, "global_endpoint", where));
+  SC_ASSIGN_OR_RETURN(info.store_url, ClusterString(parsed, "store_url", where));
+  SC_ASSIGN_OR_RETURN(info.dev_root, ClusterString(parsed, "dev_root", where));
+  SC_ASSIGN_OR_RETURN(info.enclave_pcr0_hex, ClusterString(parsed, "enclave_pcr0", where));
+  SC_ASSIGN_OR_RETURN(info.model_name, ClusterString(parsed, "model_name", where));
+  SC_ASSIGN_OR_RETURN(info.demo_tenant, ClusterString(parsed, "demo_tenant", where));
+  SC_ASSIGN_OR_RETURN(info.demo_api_key_file, ClusterString(parsed, "demo_api_key_file", where));
+  SC_ASSIGN_OR_RETURN(const Json* regions, ClusterField(parsed, "regions", where));
+  if (!regions->is_array()) return base::DataLoss(where + ": 'regions' must be a list");
+  for (const Json& region : *regions) {
+    if (!region.is_string()) return base::DataLoss(where + ": 'regions' must hold strings");
+    info.regions.push_back(region.get<std::string>());
+  }
+  if (parsed.contains("stop_timeout_ms")) {
+    // cluster.stop_timeout's range (config/schema.yaml).
+    SC_ASSIGN_OR_RETURN(int64_t stop_ms, ClusterInteger(parsed, "stop_timeout_ms", 0,
+                                                        int64_t{3600} * 1000, where));
+    info.stop_timeout = milliseconds(stop_ms);
+  }
+  SC_ASSIGN_OR_RETURN(const Json* processes, ClusterField(parsed, "processes", where));
+  if (!processes->is_array()) return base::DataLoss(where + ": 'processes' must be a list");
+  for (size_t i = 0; i < processes->size(); ++i) {
+    const Json& entry = (*processes)[i];
+    const std::string entry_where = where + ": processes[" + std::to_string(i) + "]";
+    if (!entry.is_object()) return base::DataLoss(entry_where + " must be an object");
+    ClusterProcess process;
+    SC_ASSIGN_OR_RETURN(process.name, ClusterString(entry, "name", entry_where));
+    SC_ASSIGN_OR_RETURN(process.role, ClusterString(entry, "role", entry_where));
+    SC_ASSIGN_OR_RETURN(process.region, ClusterString(entry, "region", entry_where));
+    // A pid that does not fit pid_t would wrap to another process's, which `down` signals.
+    SC_ASSIGN_OR_RETURN(int64_t pid, ClusterInteger(entry, "pid", 1,
+                                                    std::numeric_limits<pid_t>::max(),
+                                                    entry_where));
+    process.pid = static_cast<pid_t>(pid);
+    SC_ASSIGN_OR_RETURN(process.program, ClusterString(entry, "program", entry_where));
+    SC_ASSIGN_OR_RETURN(process.log, ClusterString(entry, "log", entry_where));
+    SC_ASSIGN_OR_RETURN(process.endpoint, ClusterString(entry, "endpoint", entry_where));
+    info.processes.push_back(std::move(process));
   }
   return info;
 }

@@ -122,6 +122,32 @@ TEST_F(ClusterFileTest, ANegativeStopTimeoutIsDataLoss) {
   EXPECT_EQ(LoadClusterInfo(dir_).status().code(), base::StatusCode::kDataLoss);
 }
 
+// `down` signals the pids the file holds: one that does not fit a pid_t would wrap to some
+// other process's. Each refusal names the field.
+TEST_F(ClusterFileTest, APidOutOfRangeIsDataLossNamingTheField) {
+  for (nlohmann::json pid : {nlohmann::json(99999999999LL), nlohmann::json(0),
+                             nlohmann::json(-5), nlohmann::json(1.5), nlohmann::json("12"),
+                             nlohmann::json(18446744073709551615ULL)}) {
+    SCOPED_TRACE(pid.dump());
+    nlohmann::json info = {
+        {"global_endpoint", ""}, {"store_url", ""}, {"dev_root", ""}, {"enclave_pcr0", ""},
+        {"model_name", ""}, {"demo_tenant", ""}, {"demo_api_key_file", ""},
+        {"regions", nlohmann::json::array()},
+        {"processes", {{{"name", "r1-w1"}, {"role", "worker"}, {"region", "r1"}, {"pid", pid},
+                        {"program", "/bin/true"}, {"log", ""}, {"endpoint", ""}}}}};
+    std::ofstream(dir_ / "cluster" / "cluster.json", std::ios::trunc) << info.dump();
+    auto loaded = LoadClusterInfo(dir_);
+    EXPECT_EQ(loaded.status().code(), base::StatusCode::kDataLoss);
+    EXPECT_NE(loaded.status().message().find("processes[0]: 'pid' must be a whole number"),
+              std::string::npos)
+        << loaded.status().ToString();
+  }
+  std::ofstream(dir_ / "cluster" / "cluster.json", std::ios::trunc)
+      << R"({"global_endpoint": 5})";
+  EXPECT_NE(LoadClusterInfo(dir_).status().message().find("'global_endpoint' must be a string"),
+            std::string::npos);
+}
+
 TEST_F(ClusterFileTest, StartRefusesMissingFilesBeforeStartingAnything) {
   LocalClusterOptions options = *LocalClusterOptions::FromConfig(base::Config::Defaults());
   options.data_dir = dir_;
