@@ -9,6 +9,11 @@ namespace {
 
 constexpr uint32_t kMaxDimensions = 4;     // GGML_MAX_DIMS
 constexpr int kMaxArrayNesting = 8;        // deeper nesting is hostile, not a model
+// Arrays inside arrays, all metadata keys together. Each takes sizeof(GgufValue) (112 bytes)
+// of memory for at least 12 bytes of file, so this keeps what nested arrays can cost to
+// about 120 MB however large the file. llama.cpp's reader refuses nested arrays altogether
+// and no model we know has any; raise this if a real file needs more.
+constexpr uint64_t kMaxNestedArrays = uint64_t{1} << 20;
 constexpr uint64_t kDefaultAlignment = 32;
 
 std::string Quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
@@ -240,10 +245,26 @@ class GgufParser {
       }
       return base::Status::Ok();
     }
-    out.arrays_.resize(out.count_);
+    return ParseNestedArrays(field, depth, out);
+  }
+
+  // The elements of an array of arrays (out.count_ of them, already checked against the
+  // bytes left). They are appended as they are parsed, never allocated for the count the file
+  // claims: an element takes 112 bytes of memory for 12 of file, and up to 8 levels each
+  // claiming the rest of the file made a 12 MiB file take 900 MB before the nesting check
+  // refused it. The count is checked against kMaxNestedArrays before any is parsed.
+  base::Status ParseNestedArrays(const std::string& field, int depth, GgufValue& out) {
+    if (out.count_ > kMaxNestedArrays - nested_arrays_) {
+      return Error(field + ": array length " + std::to_string(out.count_) + " of array: more " +
+                   "than the " + std::to_string(kMaxNestedArrays) + " nested arrays this reader " +
+                   "takes in one file (" + std::to_string(nested_arrays_) + " before it)");
+    }
+    nested_arrays_ += out.count_;
     for (uint64_t i = 0; i < out.count_; ++i) {
+      GgufValue element;
       SC_RETURN_IF_ERROR(ParseValue(field + "[" + std::to_string(i) + "]", GgufValueType::kArray,
-                                    depth + 1, out.arrays_[i]));
+                                    depth + 1, element));
+      out.arrays_.push_back(std::move(element));
     }
     return base::Status::Ok();
   }
@@ -368,6 +389,7 @@ class GgufParser {
   uint64_t pos_ = 0;
   uint64_t tensor_count_ = 0;
   uint64_t kv_count_ = 0;
+  uint64_t nested_arrays_ = 0;  // elements of arrays of arrays so far, against kMaxNestedArrays
 };
 
 static GgufValue DecodeScalar(GgufValueType type, const uint8_t* p) {

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <cstring>
 #include <memory>
 #include <random>
@@ -145,6 +147,59 @@ TEST(GgufHostileTest, ArraysNestedTooDeep) {
   GgufWriter writer;
   writer.Add("deep", value);
   EXPECT_THAT(ErrorOf(writer), HasSubstr("metadata key 'deep'[0][0][0][0][0][0][0][0]: arrays nested deeper"));
+}
+
+long PeakResidentKb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+TEST(GgufHostileTest, NestedArrayCountsAllocateNothingAhead) {
+  // Arrays nested 8 deep, each level claiming as many sub-arrays as the rest of the 1 MiB
+  // file could hold, then zeros. The reader allocated 112 bytes per claimed element at each
+  // level before the nesting check refused the 9th: 77 times the file's size.
+  const uint64_t size = 1 << 20;
+  std::string payload;
+  for (uint64_t level = 0; level < 8; ++level) {
+    uint32_t element_type = static_cast<uint32_t>(GgufValueType::kArray);
+    uint64_t claim = (size - 12 * (level + 1)) / 12 - 1;
+    payload.append(reinterpret_cast<const char*>(&element_type), 4);
+    payload.append(reinterpret_cast<const char*>(&claim), 8);
+  }
+  payload.resize(size, '\0');
+  GgufWriter writer;
+  writer.Add("k", GgufEncodedValue{GgufValueType::kArray, payload});
+  std::string bytes = Serialize(writer);
+  long before = PeakResidentKb();
+  EXPECT_THAT(ParseExactCopy("model.gguf", bytes).message(),
+              HasSubstr("metadata key 'k'[0][0][0][0][0][0][0][0]: arrays nested deeper than 8"));
+  // The peak only grows, so a process that peaked higher earlier could hide an overrun
+  // (ctest runs each test in a process of its own); it cannot fail spuriously. Before the
+  // fix it grew by about 78 MB; the copy of the file takes 1.
+  EXPECT_LT(PeakResidentKb() - before, 16 * 1024) << "peak resident KB before: " << before;
+}
+
+// An array of arrays: element type, count, then `count` empty uint8 arrays (12 bytes each).
+GgufEncodedValue EmptyArrays(uint64_t count) {
+  std::string payload(12, '\0');
+  uint32_t element_type = static_cast<uint32_t>(GgufValueType::kArray);
+  std::memcpy(payload.data(), &element_type, 4);
+  std::memcpy(payload.data() + 4, &count, 8);
+  payload.resize(12 + 12 * count, '\0');  // each: element type 0 (uint8), count 0
+  return {GgufValueType::kArray, payload};
+}
+
+TEST(GgufHostileTest, TooManyNestedArrays) {
+  // 2^20 nested arrays in one file at most (112 bytes of memory each), all keys together:
+  // a file that really holds more is refused before they are parsed.
+  GgufWriter writer;
+  writer.Add("a", EmptyArrays(uint64_t{1} << 19));
+  ASSERT_TRUE(ParseExactCopy("model.gguf", Serialize(writer)).ok());
+  writer.Add("b", EmptyArrays((uint64_t{1} << 19) + 1));
+  EXPECT_EQ(ErrorOf(writer), "model.gguf: metadata key 'b': array length 524289 of array: more "
+                             "than the 1048576 nested arrays this reader takes in one file "
+                             "(524288 before it)");
 }
 
 TEST(GgufHostileTest, UnknownValueType) {
