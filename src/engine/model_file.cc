@@ -1,5 +1,6 @@
 #include "engine/model_file.h"
 
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -198,7 +199,21 @@ base::Status ModelFile::CheckHyperParameters() const {
     return bad("hyper-parameters: embedding length " + std::to_string(h.embedding_length) +
                " is not a multiple of the head count " + std::to_string(h.head_count));
   }
+  // Token positions are int32 in the engine (the KV cache, the forward pass): a longer
+  // context wrapped negative there and every prompt was refused as too long.
+  if (h.context_length > static_cast<uint32_t>(INT32_MAX)) {
+    return bad(Key("context_length", "max_position_embeddings") + " is " +
+               std::to_string(h.context_length) + ", over the " + std::to_string(INT32_MAX) +
+               " tokens of context the engine can count");
+  }
   return base::Status::Ok();
+}
+
+std::string ModelFile::Key(const char* gguf_key, const char* config_key) const {
+  if (format_ == Format::kGguf) {
+    return "metadata key '" + hyper_.architecture + "." + gguf_key + "'";
+  }
+  return "config.json key '" + std::string(config_key) + "'";
 }
 
 const ModelTensor* ModelFile::FindTensor(std::string_view name) const {

@@ -81,6 +81,9 @@ class ModelFile {
   base::Status LoadGguf();
   base::Status LoadSafetensors();
   base::Status CheckHyperParameters() const;
+  // Where a hyper-parameter came from, for messages: "metadata key 'llama.<gguf_key>'" or
+  // "config.json key '<config_key>'".
+  std::string Key(const char* gguf_key, const char* config_key) const;
 
   Format format_ = Format::kGguf;
   std::string path_;

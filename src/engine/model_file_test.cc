@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <cmath>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "engine/gguf_file.h"
 #include "engine/gguf_writer.h"
 #include "engine/model_synth.h"
+#include "engine/model_tokenizer.h"
 
 namespace supercluster::engine {
 namespace {
@@ -149,6 +151,83 @@ TEST(ModelFileTest, MissingAndMalformedHyperParameters) {
   ASSERT_TRUE(heads.WriteFile(path).ok());
   EXPECT_THAT(ModelFile::Open(path).status().message(),
               HasSubstr("head count 4 is not a multiple of the key/value head count 3"));
+}
+
+// One file per test: ctest may run them at once.
+std::string HyperParameterPath() {
+  return TempPath(std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+                  ".gguf");
+}
+
+// A GGUF file with llama hyper-parameters the checks accept and no tensors, with the keys in
+// `changes` (of those or others) set to their values.
+using Entries = std::vector<std::pair<std::string, GgufEncodedValue>>;
+std::string HyperParameterFile(const Entries& changes) {
+  Entries entries = {
+      {"general.architecture", GgufString("llama")},
+      {"llama.context_length", GgufUint32(64)},
+      {"llama.embedding_length", GgufUint32(64)},
+      {"llama.block_count", GgufUint32(1)},
+      {"llama.feed_forward_length", GgufUint32(128)},
+      {"llama.attention.head_count", GgufUint32(4)},
+      {"llama.attention.layer_norm_rms_epsilon", GgufFloat32(1e-5f)},
+      {"llama.rope.freq_base", GgufFloat32(10000.0f)}};
+  for (const auto& change : changes) {
+    auto found = std::find_if(entries.begin(), entries.end(),
+                              [&](const auto& entry) { return entry.first == change.first; });
+    if (found != entries.end()) {
+      found->second = change.second;
+    } else {
+      entries.push_back(change);
+    }
+  }
+  GgufWriter writer;
+  for (auto& [name, entry] : entries) writer.Add(name, entry);
+  std::string path = HyperParameterPath();
+  EXPECT_TRUE(writer.WriteFile(path).ok());
+  return path;
+}
+
+TEST(ModelFileTest, ContextLongerThanPositionsCanCount) {
+  // 2^31 and more wrapped negative in the engine's int32 positions: every prompt was
+  // refused as longer than a "-1-token context".
+  std::string path = HyperParameterFile({{"llama.context_length", GgufUint32(0xFFFFFFFFu)}});
+  EXPECT_EQ(ModelFile::Open(path).status().message(),
+            path + ": metadata key 'llama.context_length' is 4294967295, over the 2147483647 "
+                   "tokens of context the engine can count");
+  std::string first_refused = HyperParameterFile({{"llama.context_length", GgufUint32(1u << 31)}});
+  EXPECT_FALSE(ModelFile::Open(first_refused).ok());
+  std::string largest_path = HyperParameterFile({{"llama.context_length", GgufUint32(INT32_MAX)}});
+  auto largest = ModelFile::Open(largest_path);
+  ASSERT_TRUE(largest.ok()) << largest.status().message();
+  EXPECT_EQ((*largest)->hyper_parameters().context_length, static_cast<uint32_t>(INT32_MAX));
+}
+
+TEST(ModelFileTest, TokenIdsOutsideTheVocabulary) {
+  // Ids were cast to int32 unchecked: 0xFFFFFFF0 was reported as -16, 0xFFFFFFFF became
+  // "no token" in silence, and an id just past the vocabulary passed until Tokenizer::Build.
+  auto vocab_with = [](const char* key, uint32_t id) {
+    auto model = ModelFile::Open(HyperParameterFile(
+        {{"tokenizer.ggml.model", GgufString("llama")},
+         {"tokenizer.ggml.tokens", GgufStringArray({"<unk>", "<s>", "</s>", "a"})},
+         {key, GgufUint32(id)}}));
+    EXPECT_TRUE(model.ok()) << model.status().message();
+    return LoadTokenizerVocab(**model);
+  };
+  std::string path = HyperParameterPath();
+  EXPECT_EQ(vocab_with("tokenizer.ggml.bos_token_id", 0xFFFFFFF0u).status().message(),
+            path + ": tokenizer.ggml.bos_token_id 4294967280 is not a token id: "
+                   "tokenizer.ggml.tokens has 4 tokens");
+  EXPECT_EQ(vocab_with("tokenizer.ggml.eos_token_id", 0xFFFFFFFFu).status().message(),
+            path + ": tokenizer.ggml.eos_token_id 4294967295 is not a token id: "
+                   "tokenizer.ggml.tokens has 4 tokens");
+  EXPECT_THAT(vocab_with("tokenizer.ggml.unknown_token_id", 4).status().message(),
+              HasSubstr("tokenizer.ggml.unknown_token_id 4 is not a token id"));
+  EXPECT_THAT(vocab_with("tokenizer.ggml.padding_token_id", 1u << 31).status().message(),
+              HasSubstr("tokenizer.ggml.padding_token_id 2147483648 is not a token id"));
+  auto last = vocab_with("tokenizer.ggml.eos_token_id", 3);
+  ASSERT_TRUE(last.ok()) << last.status().message();
+  EXPECT_EQ(last->eos_id, 3);
 }
 
 TEST(ModelFileTest, NeitherFormat) {

@@ -38,9 +38,17 @@ base::Result<TokenizerVocab> FromGguf(const GgufFile& gguf) {
   if (gguf.Find("tokenizer.ggml.pre") != nullptr) {
     SC_ASSIGN_OR_RETURN(vocab.pre_tokenizer, gguf.GetString("tokenizer.ggml.pre"));
   }
-  auto optional_id = [&gguf](const char* key, TokenId* out) -> base::Status {
+  // An id must index tokenizer.ggml.tokens, checked on the file's unsigned value: TokenId is
+  // int32, so 0xFFFFFFF0 became -16 and 0xFFFFFFFF kNoToken ("no such token", in silence).
+  // Tokenizer::Build refuses more than 2^31 - 1 tokens, so an id in range fits.
+  auto optional_id = [&gguf, &vocab](const char* key, TokenId* out) -> base::Status {
     if (gguf.Find(key) == nullptr) return base::Status::Ok();
     SC_ASSIGN_OR_RETURN(uint32_t id, gguf.GetUint32(key));
+    if (id >= vocab.tokens.size()) {
+      return base::InvalidArgument(std::string(key) + " " + std::to_string(id) +
+                                   " is not a token id: tokenizer.ggml.tokens has " +
+                                   std::to_string(vocab.tokens.size()) + " tokens");
+    }
     *out = static_cast<TokenId>(id);
     return base::Status::Ok();
   };
