@@ -1,5 +1,7 @@
 #include "engine/model_file.h"
 
+#include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +16,13 @@ namespace supercluster::engine {
 namespace {
 
 using nlohmann::json;
+
+// Shortest text that reads back as `value` ("1e-05", "nan", "-inf").
+std::string FormatFloat(float value) {
+  char buffer[32];
+  auto [end, error] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return error == std::errc() ? std::string(buffer, end) : std::to_string(value);
+}
 
 bool StartsWithGgufMagic(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -205,6 +214,16 @@ base::Status ModelFile::CheckHyperParameters() const {
     return bad(Key("context_length", "max_position_embeddings") + " is " +
                std::to_string(h.context_length) + ", over the " + std::to_string(INT32_MAX) +
                " tokens of context the engine can count");
+  }
+  // These two only enter arithmetic: a NaN, an infinity or the wrong sign gave garbage text,
+  // not an error. An epsilon of 0 is plain RMS normalization.
+  if (!std::isfinite(h.rms_norm_epsilon) || h.rms_norm_epsilon < 0) {
+    return bad(Key("attention.layer_norm_rms_epsilon", "rms_norm_eps") + " is " +
+               FormatFloat(h.rms_norm_epsilon) + "; want a finite number >= 0");
+  }
+  if (!std::isfinite(h.rope_freq_base) || h.rope_freq_base <= 0) {
+    return bad(Key("rope.freq_base", "rope_theta") + " is " + FormatFloat(h.rope_freq_base) +
+               "; want a finite number > 0");
   }
   return base::Status::Ok();
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include "engine/gguf_file.h"
@@ -201,6 +202,26 @@ TEST(ModelFileTest, ContextLongerThanPositionsCanCount) {
   auto largest = ModelFile::Open(largest_path);
   ASSERT_TRUE(largest.ok()) << largest.status().message();
   EXPECT_EQ((*largest)->hyper_parameters().context_length, static_cast<uint32_t>(INT32_MAX));
+}
+
+TEST(ModelFileTest, NormEpsilonAndRopeBaseThatArithmeticCannotUse) {
+  // Read unchecked, these gave garbage text with exit 0.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::string epsilon = "llama.attention.layer_norm_rms_epsilon";
+  for (auto [value, text] : {std::pair{nan, "nan"}, {-1e-5f, "-1e-05"}, {inf, "inf"}}) {
+    std::string path = HyperParameterFile({{epsilon, GgufFloat32(value)}});
+    EXPECT_EQ(ModelFile::Open(path).status().message(),
+              path + ": metadata key '" + epsilon + "' is " + text + "; want a finite number >= 0");
+  }
+  EXPECT_TRUE(ModelFile::Open(HyperParameterFile({{epsilon, GgufFloat32(0.0f)}})).ok());
+  for (auto [value, text] :
+       {std::pair{0.0f, "0"}, {-10000.0f, "-10000"}, {nan, "nan"}, {inf, "inf"}}) {
+    std::string path = HyperParameterFile({{"llama.rope.freq_base", GgufFloat32(value)}});
+    EXPECT_EQ(ModelFile::Open(path).status().message(),
+              path + ": metadata key 'llama.rope.freq_base' is " + text +
+                  "; want a finite number > 0");
+  }
 }
 
 TEST(ModelFileTest, TokenIdsOutsideTheVocabulary) {

@@ -270,6 +270,31 @@ TEST_F(SafetensorsModelTest, BadIndexes) {
               HasSubstr("tensor 'model.norm.weight' is also in another shard"));
 }
 
+TEST_F(SafetensorsModelTest, HyperParametersTheEngineCannotUseAreNamedByTheirConfigKey) {
+  WriteShards();
+  Write("model.safetensors.index.json", kIndex);
+  struct Case {
+    const char* from;
+    const char* to;
+    const char* error;
+  } cases[] = {
+      {R"("max_position_embeddings":128)", R"("max_position_embeddings":4294967295)",
+       ": config.json key 'max_position_embeddings' is 4294967295, over the 2147483647 tokens"},
+      {R"("rms_norm_eps":1e-6)", R"("rms_norm_eps":-1e-6)",
+       ": config.json key 'rms_norm_eps' is -1e-06; want a finite number >= 0"},
+      {R"("rope_theta":500000.0)", R"("rope_theta":0)",
+       ": config.json key 'rope_theta' is 0; want a finite number > 0"},
+      {R"("rope_theta":500000.0)", R"("rope_theta":-1.0)",
+       ": config.json key 'rope_theta' is -1; want a finite number > 0"},
+  };
+  for (const Case& c : cases) {
+    std::string config = kConfig;
+    config.replace(config.find(c.from), std::strlen(c.from), c.to);
+    Write("config.json", config);
+    EXPECT_THAT(ModelFile::Open(dir_.string()).status().message(), HasSubstr(c.error)) << c.to;
+  }
+}
+
 TEST(LlamaConfigTest, MissingRequiredKeysAreNamed) {
   for (const char* key : {"hidden_size", "num_hidden_layers", "num_attention_heads",
                           "intermediate_size", "vocab_size", "max_position_embeddings",
