@@ -5,8 +5,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <unordered_set>
 
 namespace supercluster::engine {
 namespace {
@@ -21,6 +23,39 @@ base::Result<TensorType> DtypeToType(const std::string& dtype) {
 }
 
 std::string Quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+// A SAX pass over a JSON object that stops at the first top-level key seen before: the DOM
+// parse keeps only the last of two equal keys, so a tensor named twice lost its first entry
+// in silence. (nlohmann's parser callback could see the keys too, but in 3.11 it rescans the
+// parent object at each object's end: quadratic in the tensors, 14 minutes for 200,000.)
+class RepeatedKeyFinder : public nlohmann::json_sax<json> {
+ public:
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth_, true; }
+  bool end_object() override { return --depth_, true; }
+  bool start_array(std::size_t) override { return ++depth_, true; }
+  bool end_array() override { return --depth_, true; }
+  bool key(string_t& key) override {
+    if (depth_ != 1 || keys_.insert(key).second) return true;
+    repeated = key;
+    return false;  // enough
+  }
+  bool parse_error(std::size_t, const std::string&, const json::exception&) override {
+    return false;
+  }
+
+  std::optional<std::string> repeated;
+
+ private:
+  int depth_ = 0;
+  std::unordered_set<std::string> keys_;
+};
 
 }  // namespace
 
@@ -62,6 +97,13 @@ base::Status SafetensorsFile::ParseHeader() {
   json header = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded()) return error("header is not valid JSON");
   if (!header.is_object()) return error("header is not a JSON object");
+  RepeatedKeyFinder finder;
+  json::sax_parse(text, &finder);
+  if (finder.repeated) {
+    bool metadata = *finder.repeated == "__metadata__";
+    return error((metadata ? "" : "tensor ") + Quoted(*finder.repeated) +
+                 ": appears twice in the header");
+  }
   const uint64_t data_start = 8 + header_bytes;
   const uint64_t data_bytes = bytes_.size() - data_start;
 

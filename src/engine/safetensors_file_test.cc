@@ -150,6 +150,20 @@ TEST(SafetensorsHostileTest, BadOffsets) {
               HasSubstr("tensor 'b': 'data_offsets' [4, 12) overlap tensor 'a'"));
 }
 
+TEST(SafetensorsHostileTest, DuplicateNames) {
+  // JSON parsers keep one of two equal keys (nlohmann the last), so the first was dropped.
+  EXPECT_EQ(ErrorOf(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                    R"("u":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+                    R"("t":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})"),
+            "model.safetensors: tensor 't': appears twice in the header");
+  EXPECT_EQ(ErrorOf(R"({"__metadata__":{},"__metadata__":{"format":"pt"}})"),
+            "model.safetensors: '__metadata__': appears twice in the header");
+  // Equal keys in different objects are not duplicates.
+  std::string nested = Build(R"({"__metadata__":{"t":"x"},"t":{"dtype":"F32","shape":[1],)"
+                             R"("data_offsets":[0,4]}})", std::string(4, '\0'));
+  EXPECT_TRUE(ParseExactCopy("m", nested).ok());
+}
+
 TEST(SafetensorsHostileTest, TruncationAndCorruption) {
   std::string file = Build(kHeader, std::string(16, '\x11'));
   ASSERT_TRUE(ParseExactCopy("m", file).ok());
