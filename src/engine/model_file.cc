@@ -215,6 +215,17 @@ base::Status ModelFile::CheckHyperParameters() const {
                std::to_string(h.context_length) + ", over the " + std::to_string(INT32_MAX) +
                " tokens of context the engine can count");
   }
+  // The rotary part of each head: pairs of dimensions, at most the head's. Checked here in
+  // the file's own unsigned numbers: cast to int in the backend, 2^31 went negative, passed
+  // its check and aborted generation (std::length_error).
+  if (h.rope_dimension_count != 0 && h.embedding_length % h.head_count == 0 &&
+      (h.rope_dimension_count > h.embedding_length / h.head_count ||
+       h.rope_dimension_count % 2 != 0)) {
+    return bad(Key("rope.dimension_count", "head_dim") + " is " +
+               std::to_string(h.rope_dimension_count) +
+               "; want an even number up to the head dimension " +
+               std::to_string(h.embedding_length / h.head_count));
+  }
   // These two only enter arithmetic: a NaN, an infinity or the wrong sign gave garbage text,
   // not an error. An epsilon of 0 is plain RMS normalization.
   if (!std::isfinite(h.rms_norm_epsilon) || h.rms_norm_epsilon < 0) {

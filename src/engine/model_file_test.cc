@@ -204,6 +204,21 @@ TEST(ModelFileTest, ContextLongerThanPositionsCanCount) {
   EXPECT_EQ((*largest)->hyper_parameters().context_length, static_cast<uint32_t>(INT32_MAX));
 }
 
+TEST(ModelFileTest, RopeDimensionsThatDoNotFitAHead) {
+  // The head dimension of HyperParameterFile's model is 64 / 4 = 16. 2^31 went negative as
+  // an int in the backend and aborted generation.
+  for (uint32_t dimensions : {1u << 31, 0xFFFFFFFFu, 17u, 18u, 3u}) {
+    std::string path = HyperParameterFile({{"llama.rope.dimension_count", GgufUint32(dimensions)}});
+    EXPECT_EQ(ModelFile::Open(path).status().message(),
+              path + ": metadata key 'llama.rope.dimension_count' is " +
+                  std::to_string(dimensions) + "; want an even number up to the head dimension 16");
+  }
+  for (uint32_t dimensions : {16u, 8u, 2u}) {
+    std::string path = HyperParameterFile({{"llama.rope.dimension_count", GgufUint32(dimensions)}});
+    EXPECT_TRUE(ModelFile::Open(path).ok()) << dimensions;
+  }
+}
+
 TEST(ModelFileTest, NormEpsilonAndRopeBaseThatArithmeticCannotUse) {
   // Read unchecked, these gave garbage text with exit 0.
   const float nan = std::numeric_limits<float>::quiet_NaN();
