@@ -38,8 +38,9 @@ set -e
 [[ $code -eq 1 ]] || fail "worker with no enclave exited $code, want 1"
 grep -q "absent.sock" "$work/err" || fail "the refusal does not name the enclave: $(cat "$work/err")"
 
+# No queue (engine.max_queued=0): the engine still runs engine.max_running requests at once.
 start_enclave_and_worker "$work" "$binary" "$enclave_binary" "$model" --region test-1 \
-  --log-format json
+  --log-format json --set engine.max_queued=0 --set engine.max_running=4
 line=$serving_line
 [[ "$line" =~ ^worker\ w1\ serving\ on\ (http://127\.0\.0\.1:[0-9]+)$ ]] || fail "serving line: $line"
 url=${BASH_REMATCH[1]}
@@ -66,6 +67,18 @@ grep -q '^gpu_cluster_model_load_time_seconds_count 1' "$work/metrics.txt" \
   || fail "/metrics lacks the model load time"
 grep -q '^gpu_cluster_inference_latency_seconds_count 1' "$work/metrics.txt" \
   || fail "/metrics lacks the completion's latency"
+# A burst of as many requests as there are batch slots: none may be refused for want of a
+# queue place (each was counted against the queue on its way to a free slot).
+burst=()
+for i in 1 2 3 4; do
+  curl -s -o /dev/null -w '%{http_code}\n' -H "X-Supercluster-Tenant: open" \
+    -d '{"model":"kjv","prompt":"And God said","max_tokens":20}' "$url/v1/completions" \
+    > "$work/burst.$i" &
+  burst+=($!)
+done
+wait "${burst[@]}"
+codes=$(cat "$work"/burst.* | sort | uniq -c | tr -s ' ')
+[[ "$(cat "$work"/burst.* | sort -u)" == 200 ]] || fail "a burst of 4 to 4 free slots: $codes"
 promtool check metrics < "$work/metrics.txt" || fail "promtool rejects the worker's /metrics"
 
 record=$("$binary" store get --store "$store" /sc/v1/instances/test-1/w1) || fail "no registration"

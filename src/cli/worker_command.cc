@@ -143,7 +143,9 @@ int RunWorker(const std::vector<std::string>& args) {
   options.task_threads = static_cast<int>(config->GetInt("worker.seal_threads"));
   options.retry_after =
       std::chrono::duration_cast<std::chrono::seconds>(config->GetDuration("worker.retry_after"));
-  options.max_pending = std::max<int64_t>(1, load.engine.max_queued);
+  // As many as the engine may hold, so that a burst it could take is not refused while its
+  // requests are still being read and tokenized.
+  options.max_pending = int64_t{load.engine.max_running} + load.engine.max_queued;
   options.capacity = load.engine.max_running;
 
   auto registry = std::make_shared<metrics::Registry>();

@@ -346,10 +346,17 @@ base::Result<Engine::RequestId> Engine::Submit(GenerationRequest request, EventC
   {
     std::lock_guard lock(state_->mutex);
     if (state_->stopping) return base::Unavailable("the engine is shutting down");
-    if (static_cast<int32_t>(state_->queued.size()) >= state_->options.max_queued) {
-      return base::ResourceExhausted("the engine's queue is full (" +
-                                     std::to_string(state_->options.max_queued) +
-                                     " requests waiting); try again shortly");
+    // max_queued bounds the requests that must wait: one that a free batch slot takes at
+    // once is never refused (with max_queued 0, max_running requests still run). Running
+    // and waiting are counted together, under the lock that moves requests between them.
+    const int32_t waiting = static_cast<int32_t>(state_->queued.size());
+    const int32_t running = state_->running_count.load();
+    const EngineOptions& options = state_->options;
+    if (running + waiting >= options.max_running + options.max_queued) {
+      return base::ResourceExhausted(
+          "the engine is full (" + std::to_string(running) + " requests running, " +
+          std::to_string(waiting) + " waiting; at most " + std::to_string(options.max_queued) +
+          " may wait for a batch slot); try again shortly");
     }
     id = state_->next_id++;
     state_->queued.push_back(std::make_unique<Sequence>(id, std::move(request),

@@ -7,7 +7,8 @@
 // Admission: a request needs KV cache for its prompt plus max_tokens. One that could never
 // fit (longer than the context, or bigger than the whole budget) is refused at Submit with a
 // clear error; one that fits the budget but not what is free now waits in the queue, which
-// is bounded (Submit then fails with kResourceExhausted).
+// is bounded: Submit fails with kResourceExhausted when max_running + max_queued requests
+// are running or waiting already.
 //
 // Threading: Submit, Cancel and Stats may be called from any thread. Callbacks run on the
 // engine's scheduler thread, one request's events in order; they must not block (hand the
@@ -29,7 +30,9 @@ namespace supercluster::engine {
 
 struct EngineOptions {
   int32_t max_running = 8;   // sequences in one batch step
-  int32_t max_queued = 64;   // requests waiting for a slot or for KV memory
+  // Requests that may wait for a slot (or KV memory) beyond the max_running that run:
+  // Submit refuses one only when running and waiting would exceed the two together.
+  int32_t max_queued = 64;
 };
 
 struct GenerationRequest {

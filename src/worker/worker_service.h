@@ -7,9 +7,10 @@
 // (enclave calls, tokenizing, formatting) runs on the service's task threads
 // (worker.seal_threads), and the engine's callbacks only queue events (generation_stream.h).
 //
-// Admission is bounded everywhere: the engine's queue (engine.max_queued; full -> 503 with
-// Retry-After), and requests accepted but not yet handed to the engine (at most
-// engine.max_queued more; beyond it -> 503). A draining or still-loading worker answers 503.
+// Admission is bounded everywhere: the engine (engine.max_running + engine.max_queued
+// running or waiting; full -> 503 with Retry-After), and requests accepted but not yet
+// handed to the engine (max_pending, as many; beyond it -> 503). A draining or
+// still-loading worker answers 503.
 //
 // Plaintext policy: the OpenAI-compatible endpoints serve only the tenant named by the
 // router's X-Supercluster-Tenant header, and only if that tenant's record has
