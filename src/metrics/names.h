@@ -62,8 +62,8 @@ inline constexpr char kWorkerRunningSequences[] = "supercluster_worker_running_s
 inline constexpr char kWorkerTokensPerSecond[] = "supercluster_worker_tokens_per_second";
 
 // Counter {outcome}: requests the worker turned away before running them, by why
-// (outcome: "queue_full", "draining", "bad_request", "forbidden", "unknown_model",
-// "enclave_refused", "enclave_unavailable").
+// (outcome: "queue_full", "loading", "draining", "bad_request", "forbidden",
+// "unknown_model", "enclave_refused", "enclave_unavailable").
 inline constexpr char kWorkerRejectedTotal[] = "supercluster_worker_rejected_total";
 inline constexpr char kOutcomeLabel[] = "outcome";
 

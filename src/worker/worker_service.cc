@@ -126,7 +126,7 @@ struct WorkerService::Impl {
   std::optional<Refusal> Admit() {
     WorkerState now = state.load(std::memory_order_acquire);
     if (now == WorkerState::kLoading) {
-      return Refusal{503, "unavailable", "draining", "the worker is still loading its model"};
+      return Refusal{503, "unavailable", "loading", "the worker is still loading its model"};
     }
     if (now == WorkerState::kDraining) {
       return Refusal{503, "unavailable", "draining", "the worker is draining"};

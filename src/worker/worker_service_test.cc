@@ -511,6 +511,12 @@ TEST_F(WorkerServiceTest, LoadingWorkerIsAliveButNotReady) {
   EXPECT_EQ(refused.headers.Get("Retry-After"), "1");
   EXPECT_EQ(send("GET", "/v1/attestation").status, 503);  // no document yet
   EXPECT_EQ(json::parse(send("GET", "/v1/status").body)["state"], "loading");
+  // Counted as refused while loading, not as draining (a worker that never served).
+  std::string metrics = send("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("supercluster_worker_rejected_total{outcome=\"loading\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("outcome=\"draining\""), std::string::npos) << metrics;
   server.Stop();
 }
 
