@@ -95,8 +95,11 @@ struct Engine::State {
   std::atomic<uint64_t> requests_finished{0};
   std::atomic<uint64_t> prompt_tokens{0};
   std::atomic<uint64_t> generated_tokens{0};
-  std::atomic<double> tokens_per_second{0};
-  std::deque<std::pair<Clock::time_point, uint64_t>> rate_samples;  // scheduler thread
+  // The tokens of each step within the last rate_window, and their sum. The rate is taken
+  // from them when read, so that it falls to 0 once the engine has been idle a window long.
+  mutable std::mutex rate_mutex;
+  mutable std::deque<std::pair<Clock::time_point, uint64_t>> rate_samples;  // rate_mutex
+  mutable uint64_t rate_tokens = 0;                                          // rate_mutex
 
   std::thread thread;
 
@@ -111,6 +114,8 @@ struct Engine::State {
               base::Status error = base::Status::Ok());
   void EmitToken(Sequence& sequence, TokenId token);
   void RecordRate(uint64_t tokens);
+  double TokensPerSecond() const;
+  void DropOldRateSamples(Clock::time_point now) const;  // rate_mutex held
 };
 
 bool Engine::State::TakeWork(
@@ -267,18 +272,25 @@ void Engine::State::Finish(Sequence& sequence, FinishReason reason, std::string 
 }
 
 void Engine::State::RecordRate(uint64_t tokens) {
-  // Tokens per second over the last few seconds of steps.
-  constexpr auto kWindow = std::chrono::seconds(5);
   Clock::time_point now = Clock::now();
+  std::lock_guard lock(rate_mutex);
   rate_samples.emplace_back(now, tokens);
-  while (rate_samples.size() > 1 && now - rate_samples.front().first > kWindow) {
+  rate_tokens += tokens;
+  DropOldRateSamples(now);
+}
+
+double Engine::State::TokensPerSecond() const {
+  std::lock_guard lock(rate_mutex);
+  DropOldRateSamples(Clock::now());
+  return static_cast<double>(rate_tokens) /
+         std::chrono::duration<double>(options.rate_window).count();
+}
+
+void Engine::State::DropOldRateSamples(Clock::time_point now) const {
+  while (!rate_samples.empty() && now - rate_samples.front().first >= options.rate_window) {
+    rate_tokens -= rate_samples.front().second;
     rate_samples.pop_front();
   }
-  if (rate_samples.size() < 2) return;
-  uint64_t total = 0;
-  for (size_t i = 1; i < rate_samples.size(); ++i) total += rate_samples[i].second;
-  double seconds = std::chrono::duration<double>(now - rate_samples.front().first).count();
-  if (seconds > 0) tokens_per_second.store(total / seconds);
 }
 
 Engine::Engine(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -286,8 +298,9 @@ Engine::Engine(std::unique_ptr<State> state) : state_(std::move(state)) {}
 base::Result<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<ModelBackend> backend,
                                                      std::shared_ptr<const Tokenizer> tokenizer,
                                                      EngineOptions options) {
-  if (options.max_running < 1 || options.max_queued < 0) {
-    return base::InvalidArgument("engine: max_running must be >= 1 and max_queued >= 0");
+  if (options.max_running < 1 || options.max_queued < 0 || options.rate_window.count() <= 0) {
+    return base::InvalidArgument(
+        "engine: max_running must be >= 1, max_queued >= 0 and rate_window positive");
   }
   if (tokenizer->vocab_size() > backend->shape().vocab_size) {
     return base::InvalidArgument("engine: the tokenizer has " +
@@ -386,7 +399,7 @@ EngineStats Engine::Stats() const {
   stats.requests_finished = state_->requests_finished.load();
   stats.prompt_tokens = state_->prompt_tokens.load();
   stats.generated_tokens = state_->generated_tokens.load();
-  stats.tokens_per_second = state_->tokens_per_second.load();
+  stats.tokens_per_second = state_->TokensPerSecond();
   return stats;
 }
 

@@ -15,6 +15,7 @@
 // text to an I/O thread) and must not call back into the Engine except Cancel.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -33,6 +34,9 @@ struct EngineOptions {
   // Requests that may wait for a slot (or KV memory) beyond the max_running that run:
   // Submit refuses one only when running and waiting would exceed the two together.
   int32_t max_queued = 64;
+  // EngineStats::tokens_per_second is the tokens generated over this last stretch of time,
+  // divided by it (tests shorten it).
+  std::chrono::milliseconds rate_window{5000};
 };
 
 struct GenerationRequest {
@@ -64,7 +68,7 @@ struct EngineStats {
   uint64_t requests_finished = 0;
   uint64_t prompt_tokens = 0;      // processed, in total
   uint64_t generated_tokens = 0;   // in total
-  double tokens_per_second = 0;    // generated, over the last few seconds of work
+  double tokens_per_second = 0;    // generated over the last rate_window (0 when idle)
 };
 
 class Engine {

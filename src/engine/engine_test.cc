@@ -330,6 +330,23 @@ TEST(EngineTest, FreeBatchSlotsAreNotCountedAgainstTheQueue) {
   }
 }
 
+// The rate is over the last window of time, taken when read: it falls to 0 once the engine
+// has generated nothing for a window, not stuck at the last busy value.
+TEST(EngineTest, TokensPerSecondFallsToZeroWhenIdle) {
+  EngineOptions options;
+  options.rate_window = 300ms;
+  EngineUnderTest under_test = MakeEngine(10000, options);
+  EXPECT_EQ(under_test.engine->Stats().tokens_per_second, 0);
+  Collector collector;
+  ASSERT_TRUE(under_test.engine->Submit(Request({1}, 30), collector.Callback()).ok());
+  collector.Wait();
+  EngineStats busy = under_test.engine->Stats();
+  EXPECT_GT(busy.tokens_per_second, 0);
+  EXPECT_LE(busy.tokens_per_second, 30 / 0.3 + 1e-9) << "30 tokens within 300 ms at most";
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(under_test.engine->Stats().tokens_per_second, 0);
+}
+
 TEST(EngineTest, AFailedStepFailsTheRunningRequests) {
   EngineUnderTest under_test = MakeEngine();
   under_test.backend->FailNextStep();

@@ -58,7 +58,8 @@ inline constexpr char kWorkerTimeToFirstTokenSeconds[] =
 // Gauge: sequences the worker's engine is running now (in its batch).
 inline constexpr char kWorkerRunningSequences[] = "supercluster_worker_running_sequences";
 
-// Gauge: tokens per second the worker's engine is generating, over its last few seconds.
+// Gauge: tokens the worker's engine generated over the last 5 s, per second (0 once idle
+// that long).
 inline constexpr char kWorkerTokensPerSecond[] = "supercluster_worker_tokens_per_second";
 
 // Counter {outcome}: requests the worker turned away before running them, by why

@@ -38,7 +38,7 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<metrics::Registry> registry)
               .Add({})),
       tokens_per_second_(registry_
                              ->AddGauge(metrics::kWorkerTokensPerSecond,
-                                        "Tokens per second generated, over the last seconds.")
+                                        "Tokens per second generated, over the last 5 s.")
                              .Add({})),
       requests_per_second_(registry_
                                ->AddGauge(metrics::kGpuClusterRps,
