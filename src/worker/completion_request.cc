@@ -136,6 +136,16 @@ base::Status ReadPrompt(const json& prompt, const CompletionLimits& limits,
   return base::Status::Ok();
 }
 
+// The refusal of a prompt that leaves the model no room to generate even one token.
+std::string PromptTooLong(int64_t prompt_tokens, int64_t context_length) {
+  std::string prompt = "the prompt (" + std::to_string(prompt_tokens) + " tokens) ";
+  std::string context = "the model's " + std::to_string(context_length) + "-token context";
+  std::string most = "; it may have at most " + std::to_string(context_length - 1) +
+                     " tokens, to leave room for an answer";
+  if (prompt_tokens > context_length) return prompt + "alone exceeds " + context + most;
+  return prompt + "fills " + context + most;
+}
+
 uint64_t RandomSeed() {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
   return generator();
@@ -250,10 +260,13 @@ base::Result<engine::GenerationRequest> ToGenerationRequest(const CompletionRequ
   if (!request.max_tokens_given) {
     // The default is a ceiling, not a demand: a request that sets no max_tokens generates
     // at most what the model's context leaves after its prompt (as OpenAI's chat API does),
-    // where asking for more would refuse it outright. A prompt that fills the context is
-    // left to the engine to refuse.
-    const int64_t room = context_length - static_cast<int64_t>(generation.prompt.size());
-    if (room >= 1 && room < generation.max_tokens) generation.max_tokens = static_cast<int32_t>(room);
+    // where asking for more would refuse it outright. A prompt that leaves no room at all is
+    // refused here, for what it is: the engine's refusal would name the default max_tokens,
+    // which the client never sent.
+    const int64_t prompt_tokens = static_cast<int64_t>(generation.prompt.size());
+    const int64_t room = context_length - prompt_tokens;
+    if (room < 1) return Bad(PromptTooLong(prompt_tokens, context_length));
+    if (room < generation.max_tokens) generation.max_tokens = static_cast<int32_t>(room);
   }
   generation.sampling = request.sampling;
   generation.stop = request.stop;

@@ -61,7 +61,9 @@ base::Result<CompletionRequest> ParseCompletionRequest(std::string_view body, Co
 // cannot render (an unknown role, a Llama 2 conversation out of order) or a prompt that
 // encodes to no tokens.
 // A request that did not set max_tokens generates at most what `context_length` (the
-// model's) leaves after the prompt, up to its default.
+// model's) leaves after the prompt, up to its default; one whose prompt leaves no room at
+// all is refused here, naming the prompt (the engine refuses a given max_tokens that does
+// not fit).
 base::Result<engine::GenerationRequest> ToGenerationRequest(const CompletionRequest& request,
                                                             const engine::Tokenizer& tokenizer,
                                                             int64_t context_length);

@@ -351,6 +351,18 @@ TEST_F(WorkerServiceTest, AnUnsetMaxTokensFitsWhatTheContextLeaves) {
   net::HttpResponse refused = Post("/v1/completions", explicit_request.dump(), "open");
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_NE(refused.body.find("256-token context"), std::string::npos) << refused.body;
+
+  // A prompt longer than the context, without max_tokens: the refusal is about the prompt
+  // alone, not about a max_tokens the client never sent.
+  std::string long_prompt;
+  for (int i = 0; i < 60; ++i) long_prompt += "In the beginning God created the heaven. ";
+  net::HttpResponse too_long = Post(
+      "/v1/completions", json{{"model", "kjv"}, {"prompt", long_prompt}}.dump(), "open");
+  EXPECT_EQ(too_long.status, 400) << too_long.body;
+  std::string message = json::parse(too_long.body)["error"]["message"];
+  EXPECT_NE(message.find("alone exceeds the model's 256-token context"), std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("max_tokens"), std::string::npos) << message;
 }
 
 TEST_F(WorkerServiceTest, PlaintextOnlyForTenantsThatAllowIt) {
