@@ -28,6 +28,13 @@ base::Result<std::string> RenderLlama2(const std::vector<ChatMessage>& messages,
     system = "<<SYS>>\n" + Trim(messages[0].content) + "\n<</SYS>>\n\n";
     first = 1;
   }
+  // The system prompt lives inside the first user turn: alone, it would render to nothing.
+  if (first == messages.size()) {
+    return base::InvalidArgument("chat template llama2: a user message is required (" +
+                                 std::string(first == 1 ? "a system message alone"
+                                                        : "no messages") +
+                                 " cannot be rendered)");
+  }
   std::string out;
   for (size_t i = first; i < messages.size(); ++i) {
     const ChatMessage& message = messages[i];

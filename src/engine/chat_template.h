@@ -45,8 +45,8 @@ ChatFormat DetectChatFormat(const TokenizerVocab& vocab);
 // Renders messages. add_generation_prompt ends the text with the opening of an assistant
 // turn (Llama 2's prompt already ends where the answer starts, after [/INST]). bos_text and
 // eos_text are Llama 2's and Llama 3's sentence markers ("<s>", "</s>"; "<|begin_of_text|>").
-// Errors: an unknown role; for Llama 2, a system message that is not first, or turns that do
-// not alternate user/assistant.
+// Errors: an unknown role; for Llama 2, no user message, a system message that is not
+// first, or turns that do not alternate user/assistant.
 base::Result<std::string> RenderChat(ChatFormat format, const std::vector<ChatMessage>& messages,
                                      bool add_generation_prompt, std::string_view bos_text,
                                      std::string_view eos_text);

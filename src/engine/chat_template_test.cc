@@ -40,6 +40,13 @@ TEST(ChatTemplateTest, Llama2RejectsTurnsOutOfOrder) {
                                 "<s>", "</s>");
   ASSERT_FALSE(late_system.ok());
   EXPECT_NE(late_system.status().message().find("only the first"), std::string::npos);
+  // The system prompt is folded into the first user turn: without one it has nowhere to go.
+  auto system_alone = RenderChat(ChatFormat::kLlama2, {{"system", "Be brief."}}, true, "<s>",
+                                 "</s>");
+  ASSERT_FALSE(system_alone.ok());
+  EXPECT_NE(system_alone.status().message().find("a user message is required"),
+            std::string::npos)
+      << system_alone.status().message();
 }
 
 TEST(ChatTemplateTest, Llama3) {
