@@ -136,6 +136,54 @@ base::Status ReadPrompt(const json& prompt, const CompletionLimits& limits,
   return base::Status::Ok();
 }
 
+// OpenAI fields that change the answer, which this worker cannot honour. Each is refused
+// (400 naming it) rather than dropped while the client believes it applied, unless absent,
+// null or set to the value that changes nothing (what a client may send by default).
+struct UnsupportedField {
+  const char* name;
+  bool (*neutral)(const json& value);
+  const char* neutral_text;  // for the message
+};
+
+bool IsFalse(const json& value) { return value.is_boolean() && !value.get<bool>(); }
+bool IsZero(const json& value) { return value.is_number() && value.get<double>() == 0; }
+bool IsOne(const json& value) { return value.is_number_integer() && value.get<int64_t>() == 1; }
+bool IsEmpty(const json& value) {
+  if (value.is_string()) return value.get_ref<const std::string&>().empty();
+  return (value.is_object() || value.is_array()) && value.empty();
+}
+bool IsNone(const json& value) { return value.is_string() && value.get<std::string>() == "none"; }
+bool IsTextFormat(const json& value) {
+  auto type = value.is_object() ? value.find("type") : value.end();
+  return value.is_object() && type != value.end() && *type == "text";
+}
+
+constexpr UnsupportedField kUnsupportedFields[] = {
+    {"logprobs", IsFalse, "false"},
+    {"top_logprobs", IsZero, "0"},
+    {"echo", IsFalse, "false"},
+    {"suffix", IsEmpty, "\"\""},
+    {"best_of", IsOne, "1"},
+    {"logit_bias", IsEmpty, "{}"},
+    {"presence_penalty", IsZero, "0"},
+    {"frequency_penalty", IsZero, "0"},
+    {"response_format", IsTextFormat, "{\"type\":\"text\"}"},
+    {"tools", IsEmpty, "[]"},
+    {"tool_choice", IsNone, "\"none\""},
+    {"functions", IsEmpty, "[]"},
+    {"function_call", IsNone, "\"none\""},
+};
+
+base::Status RefuseUnsupportedFields(const json& body) {
+  for (const UnsupportedField& field : kUnsupportedFields) {
+    auto found = body.find(field.name);
+    if (found == body.end() || found->is_null() || field.neutral(*found)) continue;
+    return Bad(std::string(field.name) + " is not supported by this worker (leave it out, or " +
+               "send null or " + field.neutral_text + ")");
+  }
+  return base::Status::Ok();
+}
+
 // The refusal of a prompt that leaves the model no room to generate even one token.
 std::string PromptTooLong(int64_t prompt_tokens, int64_t context_length) {
   std::string prompt = "the prompt (" + std::to_string(prompt_tokens) + " tokens) ";
@@ -200,6 +248,7 @@ base::Result<CompletionRequest> ParseCompletionRequest(std::string_view body, Co
 
   int64_t n = 1;
   SC_RETURN_IF_ERROR(ReadInteger(parsed, "n", 1, 1, &n));
+  SC_RETURN_IF_ERROR(RefuseUnsupportedFields(parsed));
 
   engine::SamplingParams& sampling = request.sampling;
   sampling.temperature = 1.0f;

@@ -6,8 +6,11 @@
 // Defaults follow OpenAI's API: temperature 1, top_p 1, no top_k / min_p / penalty, a
 // random seed when none is given (so two identical requests may differ; give a seed, or
 // temperature 0, for a repeatable answer). Unknown fields are ignored, as OpenAI clients
-// send fields this worker has no use for (user, logit_bias, ...); a known field with a
-// value this worker cannot honour (n > 1, a wrong type, out of range) is an error naming it.
+// send fields this worker has no use for (user, metadata, ...); a known field with a value
+// this worker cannot honour (n > 1, a wrong type, out of range) is an error naming it, and
+// so is an OpenAI field that would change the answer and is not implemented (logprobs,
+// echo, suffix, best_of, logit_bias, presence_penalty, frequency_penalty, response_format,
+// tools, ...) unless it is null or the value that changes nothing.
 #pragma once
 
 #include <cstdint>

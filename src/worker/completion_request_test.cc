@@ -159,6 +159,57 @@ TEST(CompletionRequestTest, EachBadFieldIsNamed) {
   }
 }
 
+// OpenAI fields that would change the answer are refused, naming the field, rather than
+// silently dropped; null and the value that changes nothing stay accepted, since clients
+// may send them by default.
+TEST(CompletionRequestTest, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
+  const char* refused[][2] = {
+      {"logprobs", "true"},
+      {"logprobs", "5"},
+      {"logprobs", "0"},
+      {"top_logprobs", "2"},
+      {"echo", "true"},
+      {"suffix", "\"and the end\""},
+      {"best_of", "3"},
+      {"logit_bias", R"({"50256":-100})"},
+      {"presence_penalty", "0.5"},
+      {"frequency_penalty", "-1"},
+      {"response_format", R"({"type":"json_object"})"},
+      {"response_format", "\"text\""},
+      {"tools", R"([{"type":"function","function":{"name":"f"}}])"},
+      {"tool_choice", "\"auto\""},
+      {"functions", R"([{"name":"f"}])"},
+      {"function_call", "\"auto\""},
+  };
+  for (const auto& [field, value] : refused) {
+    for (CompletionApi api : {CompletionApi::kCompletions, CompletionApi::kChat}) {
+      std::string body = std::string(R"({"model":"m",)") +
+                         (api == CompletionApi::kChat
+                              ? R"("messages":[{"role":"user","content":"x"}],)"
+                              : R"("prompt":"x",)") +
+                         "\"" + field + "\":" + value + "}";
+      std::string error = ErrorOf(body, api);
+      EXPECT_NE(error.find(std::string(field) + " is not supported"), std::string::npos)
+          << body << " -> " << (error.empty() ? "accepted" : error);
+    }
+  }
+  const char* accepted[][2] = {
+      {"logprobs", "null"},         {"logprobs", "false"},
+      {"top_logprobs", "0"},        {"echo", "false"},
+      {"suffix", "\"\""},           {"suffix", "null"},
+      {"best_of", "1"},             {"logit_bias", "{}"},
+      {"logit_bias", "null"},       {"presence_penalty", "0"},
+      {"frequency_penalty", "0.0"}, {"response_format", R"({"type":"text"})"},
+      {"tools", "[]"},              {"tool_choice", "\"none\""},
+      {"functions", "null"},        {"function_call", "\"none\""},
+      {"user", "\"anyone\""},       {"metadata", R"({"any":"thing"})"},
+  };
+  for (const auto& [field, value] : accepted) {
+    std::string body = std::string(R"({"model":"m","prompt":"x",")") + field + "\":" + value + "}";
+    EXPECT_EQ(ErrorOf(body), "") << body;
+  }
+}
+
 TEST(CompletionRequestTest, BadChatMessagesAreNamed) {
   EXPECT_NE(ErrorOf(R"({"model":"m","messages":[]})", CompletionApi::kChat).find("messages"),
             std::string::npos);

@@ -51,7 +51,10 @@ assert.equal(finish, completion.choices[0].finish_reason);
 assert.deepEqual(streamUsage, completion.usage);
 
 const messages = [{ role: 'user', content: 'Who was the father of Methuselah?' }];
-const chat = await client.chat.completions.create({ ...common, messages });
+// The neutral values of fields the worker does not implement are accepted.
+const neutral = { logprobs: false, presence_penalty: 0, frequency_penalty: 0,
+                  response_format: { type: 'text' } };
+const chat = await client.chat.completions.create({ ...common, ...neutral, messages });
 assert.equal(chat.object, 'chat.completion');
 assert.equal(chat.choices[0].message.role, 'assistant');
 const reply = chat.choices[0].message.content;
@@ -78,5 +81,9 @@ await assert.rejects(client.completions.create({ ...common, model: 'no-such-mode
                      (error) => error instanceof OpenAI.NotFoundError);
 await assert.rejects(client.completions.create({ ...common, prompt: 'x', top_p: 7 }),
                      (error) => error instanceof OpenAI.BadRequestError && /top_p/.test(error.message));
+// A field that would change the answer, which the worker does not implement, is refused.
+await assert.rejects(client.chat.completions.create({ ...common, messages, logprobs: true }),
+                     (error) => error instanceof OpenAI.BadRequestError &&
+                                /logprobs is not supported/.test(error.message));
 
 console.log('openai_client: ok');
