@@ -72,17 +72,16 @@ int RunGenerate(const std::vector<std::string>& args) {
   const engine::Tokenizer& tokenizer = (*engine)->tokenizer();
 
   engine::GenerationRequest request;
-  engine::EncodeOptions encode;
   if (chat) {
-    auto rendered = engine::RenderChatForVocab(tokenizer.vocab(), {{"user", prompt}},
-                                               /*add_generation_prompt=*/true);
-    if (!rendered.ok()) {
-      std::cerr << "supercluster generate: " << rendered.status().message() << "\n";
+    auto encoded = engine::EncodeChat(tokenizer, {{"user", prompt}},
+                                      /*add_generation_prompt=*/true);
+    if (!encoded.ok()) {
+      std::cerr << "supercluster generate: " << encoded.status().message() << "\n";
       return kExitFailure;
     }
-    encode.parse_special = true;  // the rendered text carries the format's markers
-    request.prompt = tokenizer.Encode(*rendered, encode);
+    request.prompt = std::move(*encoded);
   } else {
+    engine::EncodeOptions encode;
     encode.add_bos = tokenizer.vocab().add_bos;
     request.prompt = tokenizer.Encode(prompt, encode);
   }

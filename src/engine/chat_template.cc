@@ -18,14 +18,34 @@ std::string Trim(std::string_view text) {
   return std::string(text.substr(first, last - first + 1));
 }
 
+// A rendering under way: the format's own text and the messages' content kept apart.
+class Pieces {
+ public:
+  Pieces& Markup(std::string_view text) { return Add(text, /*from_template=*/true); }
+  Pieces& Content(std::string_view text) { return Add(text, /*from_template=*/false); }
+  std::vector<ChatPiece> Take() { return std::move(pieces_); }
+
+ private:
+  Pieces& Add(std::string_view text, bool from_template) {
+    if (text.empty()) return *this;
+    if (!pieces_.empty() && pieces_.back().from_template == from_template) {
+      pieces_.back().text += text;  // one piece per run of the same kind
+    } else {
+      pieces_.push_back({std::string(text), from_template});
+    }
+    return *this;
+  }
+  std::vector<ChatPiece> pieces_;
+};
+
 // Meta's Llama 2 chat format (the model card and the Hugging Face chat_template): the system
 // prompt is folded into the first user turn; each exchange is its own <s>...</s> sentence.
-base::Result<std::string> RenderLlama2(const std::vector<ChatMessage>& messages,
-                                       std::string_view bos, std::string_view eos) {
+base::Result<std::vector<ChatPiece>> RenderLlama2(const std::vector<ChatMessage>& messages,
+                                                  std::string_view bos, std::string_view eos) {
   size_t first = 0;
-  std::string system;
+  const ChatMessage* system = nullptr;
   if (!messages.empty() && messages[0].role == "system") {
-    system = "<<SYS>>\n" + Trim(messages[0].content) + "\n<</SYS>>\n\n";
+    system = &messages[0];
     first = 1;
   }
   // The system prompt lives inside the first user turn: alone, it would render to nothing.
@@ -35,7 +55,7 @@ base::Result<std::string> RenderLlama2(const std::vector<ChatMessage>& messages,
                                                         : "no messages") +
                                  " cannot be rendered)");
   }
-  std::string out;
+  Pieces out;
   for (size_t i = first; i < messages.size(); ++i) {
     const ChatMessage& message = messages[i];
     const bool expect_user = (i - first) % 2 == 0;
@@ -49,42 +69,49 @@ base::Result<std::string> RenderLlama2(const std::vector<ChatMessage>& messages,
                                    "user/assistant starting with user");
     }
     if (expect_user) {
-      out += std::string(bos) + "[INST] " + (i == first ? system : "") + Trim(message.content) +
-             " [/INST]";
+      out.Markup(bos).Markup("[INST] ");
+      if (i == first && system != nullptr) {
+        out.Markup("<<SYS>>\n").Content(Trim(system->content)).Markup("\n<</SYS>>\n\n");
+      }
+      out.Content(Trim(message.content)).Markup(" [/INST]");
     } else {
-      out += " " + Trim(message.content) + " " + std::string(eos);
+      out.Markup(" ").Content(Trim(message.content)).Markup(" ").Markup(eos);
     }
   }
-  return out;
+  return out.Take();
 }
 
-std::string RenderLlama3(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
-                         std::string_view bos) {
-  std::string out(bos);
+std::vector<ChatPiece> RenderLlama3(const std::vector<ChatMessage>& messages,
+                                    bool add_generation_prompt, std::string_view bos) {
+  Pieces out;
+  out.Markup(bos);
   for (const ChatMessage& message : messages) {
-    out += "<|start_header_id|>" + message.role + "<|end_header_id|>\n\n" +
-           Trim(message.content) + "<|eot_id|>";
+    out.Markup("<|start_header_id|>" + message.role + "<|end_header_id|>\n\n")
+        .Content(Trim(message.content))
+        .Markup("<|eot_id|>");
   }
-  if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-  return out;
+  if (add_generation_prompt) out.Markup("<|start_header_id|>assistant<|end_header_id|>\n\n");
+  return out.Take();
 }
 
-std::string RenderChatMl(const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
-  std::string out;
+std::vector<ChatPiece> RenderChatMl(const std::vector<ChatMessage>& messages,
+                                    bool add_generation_prompt) {
+  Pieces out;
   for (const ChatMessage& message : messages) {
-    out += "<|im_start|>" + message.role + "\n" + message.content + "<|im_end|>\n";
+    out.Markup("<|im_start|>" + message.role + "\n").Content(message.content).Markup("<|im_end|>\n");
   }
-  if (add_generation_prompt) out += "<|im_start|>assistant\n";
-  return out;
+  if (add_generation_prompt) out.Markup("<|im_start|>assistant\n");
+  return out.Take();
 }
 
-std::string RenderPlain(const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
-  std::string out;
+std::vector<ChatPiece> RenderPlain(const std::vector<ChatMessage>& messages,
+                                   bool add_generation_prompt) {
+  Pieces out;
   for (const ChatMessage& message : messages) {
-    out += message.role + ": " + message.content + "\n";
+    out.Markup(message.role + ": ").Content(message.content).Markup("\n");
   }
-  if (add_generation_prompt) out += "assistant:";
-  return out;
+  if (add_generation_prompt) out.Markup("assistant:");
+  return out.Take();
 }
 
 bool VocabHas(const TokenizerVocab& vocab, std::string_view piece) {
@@ -126,9 +153,11 @@ ChatFormat DetectChatFormat(const TokenizerVocab& vocab) {
   return ChatFormat::kPlain;
 }
 
-base::Result<std::string> RenderChat(ChatFormat format, const std::vector<ChatMessage>& messages,
-                                     bool add_generation_prompt, std::string_view bos_text,
-                                     std::string_view eos_text) {
+base::Result<std::vector<ChatPiece>> RenderChatPieces(ChatFormat format,
+                                                      const std::vector<ChatMessage>& messages,
+                                                      bool add_generation_prompt,
+                                                      std::string_view bos_text,
+                                                      std::string_view eos_text) {
   for (size_t i = 0; i < messages.size(); ++i) {
     if (!KnownRole(messages[i].role)) {
       return base::InvalidArgument("chat message " + std::to_string(i) + ": role '" +
@@ -145,16 +174,49 @@ base::Result<std::string> RenderChat(ChatFormat format, const std::vector<ChatMe
   return base::Internal("chat template: unknown format");
 }
 
-base::Result<std::string> RenderChatForVocab(const TokenizerVocab& vocab,
-                                             const std::vector<ChatMessage>& messages,
-                                             bool add_generation_prompt,
-                                             std::string_view override_name) {
+base::Result<std::string> RenderChat(ChatFormat format, const std::vector<ChatMessage>& messages,
+                                     bool add_generation_prompt, std::string_view bos_text,
+                                     std::string_view eos_text) {
+  SC_ASSIGN_OR_RETURN(auto pieces, RenderChatPieces(format, messages, add_generation_prompt,
+                                                    bos_text, eos_text));
+  std::string text;
+  for (const ChatPiece& piece : pieces) text += piece.text;
+  return text;
+}
+
+base::Result<std::vector<ChatPiece>> RenderChatPiecesForVocab(
+    const TokenizerVocab& vocab, const std::vector<ChatMessage>& messages,
+    bool add_generation_prompt, std::string_view override_name) {
   ChatFormat format = DetectChatFormat(vocab);
   if (!override_name.empty()) {
     SC_ASSIGN_OR_RETURN(format, ParseChatFormat(override_name));
   }
-  return RenderChat(format, messages, add_generation_prompt, PieceOrEmpty(vocab, vocab.bos_id),
-                    PieceOrEmpty(vocab, vocab.eos_id));
+  return RenderChatPieces(format, messages, add_generation_prompt,
+                          PieceOrEmpty(vocab, vocab.bos_id), PieceOrEmpty(vocab, vocab.eos_id));
+}
+
+base::Result<std::string> RenderChatForVocab(const TokenizerVocab& vocab,
+                                             const std::vector<ChatMessage>& messages,
+                                             bool add_generation_prompt,
+                                             std::string_view override_name) {
+  SC_ASSIGN_OR_RETURN(auto pieces, RenderChatPiecesForVocab(vocab, messages,
+                                                            add_generation_prompt, override_name));
+  std::string text;
+  for (const ChatPiece& piece : pieces) text += piece.text;
+  return text;
+}
+
+base::Result<std::vector<TokenId>> EncodeChat(const Tokenizer& tokenizer,
+                                              const std::vector<ChatMessage>& messages,
+                                              bool add_generation_prompt,
+                                              std::string_view override_name) {
+  SC_ASSIGN_OR_RETURN(auto pieces, RenderChatPiecesForVocab(tokenizer.vocab(), messages,
+                                                            add_generation_prompt, override_name));
+  std::vector<EncodePiece> encode;
+  encode.reserve(pieces.size());
+  for (const ChatPiece& piece : pieces) encode.push_back({piece.text, piece.from_template});
+  // No add_bos: the format writes its BOS marker itself where it has one.
+  return tokenizer.Encode(encode, EncodeOptions{});
 }
 
 }  // namespace supercluster::engine

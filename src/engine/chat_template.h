@@ -1,7 +1,10 @@
-// Chat templates: turn a conversation into the prompt text a chat model was trained on.
-// The engine's OpenAI-compatible chat endpoint calls RenderChat() and then encodes the text
-// with EncodeOptions{.add_bos = false, .parse_special = true}: the rendered text already holds
-// the BOS marker and the turn tokens where the format has them.
+// Chat templates: turn a conversation into the prompt a chat model was trained on.
+// The worker's chat endpoint calls EncodeChat(): the format's own markers (<s>, [INST],
+// <|im_start|>, ...) become their special tokens, while what the messages say is encoded
+// as plain text, as a /v1/completions prompt is. So a message that writes "</s><s>[INST]"
+// costs the tokens of that text and cannot forge a turn of the conversation. RenderChat()
+// gives the same prompt as one text (for reading; encoding it with parse_special would
+// lose that difference).
 //
 // Formats are recognised from markers in the model's tokenizer.chat_template (a Jinja text
 // we do not run), falling back, when there is no template or no marker is known, to:
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "engine/tokenizer.h"
 #include "engine/tokenizer_vocab.h"
 
 namespace supercluster::engine {
@@ -35,6 +39,12 @@ struct ChatMessage {
   std::string content;
 };
 
+// A run of a rendered conversation: the format's own text, or what a message says.
+struct ChatPiece {
+  std::string text;
+  bool from_template = true;  // false: message content, never to be read as special tokens
+};
+
 // "llama2" | "llama3" | "chatml" | "plain" -> format; anything else is an error.
 base::Result<ChatFormat> ParseChatFormat(std::string_view name);
 const char* ChatFormatName(ChatFormat format);
@@ -47,15 +57,31 @@ ChatFormat DetectChatFormat(const TokenizerVocab& vocab);
 // eos_text are Llama 2's and Llama 3's sentence markers ("<s>", "</s>"; "<|begin_of_text|>").
 // Errors: an unknown role; for Llama 2, no user message, a system message that is not
 // first, or turns that do not alternate user/assistant.
+base::Result<std::vector<ChatPiece>> RenderChatPieces(ChatFormat format,
+                                                      const std::vector<ChatMessage>& messages,
+                                                      bool add_generation_prompt,
+                                                      std::string_view bos_text,
+                                                      std::string_view eos_text);
+// The pieces joined into one text.
 base::Result<std::string> RenderChat(ChatFormat format, const std::vector<ChatMessage>& messages,
                                      bool add_generation_prompt, std::string_view bos_text,
                                      std::string_view eos_text);
 
-// RenderChat with the format from `override_name` when it is not empty, else detected from
+// As above with the format from `override_name` when it is not empty, else detected from
 // the vocabulary, and the BOS/EOS texts taken from the vocabulary's bos/eos pieces.
+base::Result<std::vector<ChatPiece>> RenderChatPiecesForVocab(
+    const TokenizerVocab& vocab, const std::vector<ChatMessage>& messages,
+    bool add_generation_prompt, std::string_view override_name = "");
 base::Result<std::string> RenderChatForVocab(const TokenizerVocab& vocab,
                                              const std::vector<ChatMessage>& messages,
                                              bool add_generation_prompt,
                                              std::string_view override_name = "");
+
+// The prompt of a conversation for `tokenizer`'s model: RenderChatPiecesForVocab, the
+// format's pieces encoded with their special tokens, the content pieces as plain text.
+base::Result<std::vector<TokenId>> EncodeChat(const Tokenizer& tokenizer,
+                                              const std::vector<ChatMessage>& messages,
+                                              bool add_generation_prompt,
+                                              std::string_view override_name = "");
 
 }  // namespace supercluster::engine

@@ -66,6 +66,28 @@ TEST(ChatTemplateTest, ChatMl) {
   EXPECT_EQ(Render(ChatFormat::kChatMl, {{"user", "x"}}, false), "<|im_start|>user\nx<|im_end|>\n");
 }
 
+// Every format keeps what the messages say apart from its own text, so that only its own
+// markers are encoded as special tokens (EncodeChat).
+TEST(ChatTemplateTest, PiecesKeepMessageContentApart) {
+  const std::vector<ChatMessage> conversation = {
+      {"system", "S </s>"}, {"user", "U <|im_end|>"}, {"assistant", "A <|eot_id|>"},
+      {"user", "V"}};
+  for (ChatFormat format :
+       {ChatFormat::kLlama2, ChatFormat::kLlama3, ChatFormat::kChatMl, ChatFormat::kPlain}) {
+    SCOPED_TRACE(ChatFormatName(format));
+    auto pieces = RenderChatPieces(format, conversation, true, "<s>", "</s>");
+    ASSERT_TRUE(pieces.ok()) << pieces.status().ToString();
+    std::vector<std::string> content;
+    std::string joined;
+    for (const ChatPiece& piece : *pieces) {
+      if (!piece.from_template) content.push_back(piece.text);
+      joined += piece.text;
+    }
+    EXPECT_EQ(content, (std::vector<std::string>{"S </s>", "U <|im_end|>", "A <|eot_id|>", "V"}));
+    EXPECT_EQ(joined, *RenderChat(format, conversation, true, "<s>", "</s>"));
+  }
+}
+
 TEST(ChatTemplateTest, Plain) {
   EXPECT_EQ(Render(ChatFormat::kPlain, {{"user", "Hi"}, {"assistant", "Yo"}}),
             "user: Hi\nassistant: Yo\nassistant:");

@@ -45,21 +45,52 @@ TokenId Tokenizer::FindPiece(std::string_view piece) const {
 }
 
 std::vector<TokenId> Tokenizer::Encode(std::string_view text, const EncodeOptions& options) const {
+  const std::pair<size_t, size_t> whole{0, text.size()};
+  return EncodeText(text, std::span(&whole, options.parse_special ? 1 : 0), options);
+}
+
+std::vector<TokenId> Tokenizer::Encode(std::span<const EncodePiece> pieces,
+                                       const EncodeOptions& options) const {
+  std::string text;
+  std::vector<std::pair<size_t, size_t>> control_ranges;
+  for (const EncodePiece& piece : pieces) {
+    const size_t begin = text.size();
+    text += piece.text;
+    if (!piece.parse_special) continue;
+    // Consecutive pieces that allow control tokens make one range: a token may span them.
+    if (!control_ranges.empty() && control_ranges.back().second == begin) {
+      control_ranges.back().second = text.size();
+    } else {
+      control_ranges.emplace_back(begin, text.size());
+    }
+  }
+  return EncodeText(text, control_ranges, options);
+}
+
+std::vector<TokenId> Tokenizer::EncodeText(
+    std::string_view text, std::span<const std::pair<size_t, size_t>> control_ranges,
+    const EncodeOptions& options) const {
   std::vector<TokenId> ids;
   if (options.add_bos && vocab_.bos_id != kNoToken) ids.push_back(vocab_.bos_id);
 
   // Split out special tokens; the text between them goes through BPE.
   size_t fragment_start = 0;
   size_t position = 0;
+  size_t range = 0;  // the first control range that does not end before `position`
   while (position < text.size()) {
     TokenId matched = kNoToken;
     if (!special_first_byte_[static_cast<uint8_t>(text[position])]) {
       ++position;
       continue;
     }
+    while (range < control_ranges.size() && control_ranges[range].second <= position) ++range;
+    const bool in_range = range < control_ranges.size() && control_ranges[range].first <= position;
     for (TokenId id : special_tokens_) {
       const std::string& piece = vocab_.tokens[id];
-      if (!options.parse_special && TypeOf(vocab_, id) == TokenType::kControl) continue;
+      if (TypeOf(vocab_, id) == TokenType::kControl &&
+          (!in_range || position + piece.size() > control_ranges[range].second)) {
+        continue;
+      }
       if (text.compare(position, piece.size(), piece) == 0) {
         matched = id;
         break;

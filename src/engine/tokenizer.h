@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -23,6 +24,14 @@ struct EncodeOptions {
   bool add_bos = false;        // prepend vocab.bos_id (callers usually pass vocab().add_bos)
   bool add_eos = false;        // append vocab.eos_id
   bool parse_special = false;  // match control tokens (<s>, <|im_start|>) written in the text
+};
+
+// One piece of a text encoded in pieces: whether control tokens written in it are matched.
+// A rendered chat is such a text: the format's markers may be control tokens, what users
+// wrote may not (chat_template.h).
+struct EncodePiece {
+  std::string_view text;
+  bool parse_special = false;
 };
 
 class Tokenizer {
@@ -37,6 +46,11 @@ class Tokenizer {
   // tokens when parse_special is on, are cut out first; the text between them is encoded
   // run by run (SentencePiece: each run gets the dummy-prefix space, as in llama.cpp).
   std::vector<TokenId> Encode(std::string_view text, const EncodeOptions& options) const;
+  // The pieces encoded as one text (BPE runs go on across pieces, as in the text they make
+  // together), except that a control token is matched only where it lies wholly within a
+  // piece whose parse_special is on; options.parse_special is not used.
+  std::vector<TokenId> Encode(std::span<const EncodePiece> pieces,
+                              const EncodeOptions& options) const;
 
   // Ids -> text. Control tokens produce nothing; bytes that do not form UTF-8 become
   // U+FFFD. Ids out of range are skipped.
@@ -67,6 +81,12 @@ class Tokenizer {
   std::unordered_map<std::string, TokenId> piece_to_id_;
 
  private:
+  // Encode's work: `control_ranges` are the [begin, end) spans of `text`, in order, where
+  // control tokens may be matched.
+  std::vector<TokenId> EncodeText(std::string_view text,
+                                  std::span<const std::pair<size_t, size_t>> control_ranges,
+                                  const EncodeOptions& options) const;
+
   // Control and user-defined tokens, longest first. Encode() always matches the
   // user-defined ones and the control ones only when parse_special is on.
   std::vector<TokenId> special_tokens_;

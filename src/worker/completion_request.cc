@@ -292,15 +292,16 @@ base::Result<engine::GenerationRequest> ToGenerationRequest(const CompletionRequ
                                                             const engine::Tokenizer& tokenizer,
                                                             int64_t context_length) {
   engine::GenerationRequest generation;
-  engine::EncodeOptions encode;
   if (request.chat) {
-    auto rendered = engine::RenderChatForVocab(tokenizer.vocab(), request.messages,
-                                               /*add_generation_prompt=*/true);
-    if (!rendered.ok()) return Bad("messages: " + rendered.status().message());
-    encode.parse_special = true;  // the rendered text carries the format's markers
-    generation.prompt = tokenizer.Encode(*rendered, encode);
+    // The format's markers become special tokens; what the messages say stays text, as a
+    // prompt's does below, so a message cannot forge another turn.
+    auto encoded = engine::EncodeChat(tokenizer, request.messages,
+                                      /*add_generation_prompt=*/true);
+    if (!encoded.ok()) return Bad("messages: " + encoded.status().message());
+    generation.prompt = std::move(*encoded);
   } else {
     // Special-token text in a user's prompt stays text: parse_special is off.
+    engine::EncodeOptions encode;
     encode.add_bos = tokenizer.vocab().add_bos;
     generation.prompt = tokenizer.Encode(request.prompt, encode);
   }
