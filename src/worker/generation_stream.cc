@@ -18,6 +18,16 @@ Usage UsageOf(const engine::GenerationEvent& event) {
   return {event.prompt_tokens, event.completion_tokens};
 }
 
+// Why an answer the worker cancelled after it had started streaming ends early.
+std::string CutOffMessage(const engine::GenerationEvent& final) {
+  return "the worker is shutting down: the answer was cut off after " +
+         std::to_string(final.completion_tokens) + " tokens";
+}
+
+bool Cancelled(const engine::GenerationEvent& final) {
+  return final.reason == engine::FinishReason::kCancelled;
+}
+
 }  // namespace
 
 GenerationStream::GenerationStream(AnswerMode mode, std::shared_ptr<net::Responder> responder,
@@ -48,13 +58,6 @@ void GenerationStream::OnEvent(const engine::GenerationEvent& event) {
 }
 
 void GenerationStream::Begin(std::function<void()> cancel) {
-  if (mode_ != AnswerMode::kOpenAiWhole) {
-    net::Headers headers;
-    headers.Set("Content-Type", "text/event-stream");
-    headers.Set("Cache-Control", "no-cache");
-    headers.Set("X-Supercluster-Served-By", environment_.served_by);
-    responder_->StartStream(200, std::move(headers));
-  }
   {
     std::lock_guard lock(mutex_);
     cancel_ = cancel;
@@ -105,7 +108,33 @@ bool GenerationStream::OutputWaiting() const {
   return final_.has_value() || (mode_ != AnswerMode::kOpenAiWhole && !gathered_.empty());
 }
 
+void GenerationStream::StartStreamOnce() {
+  if (head_sent_) return;
+  head_sent_ = true;
+  net::Headers headers;
+  headers.Set("Content-Type", "text/event-stream");
+  headers.Set("Cache-Control", "no-cache");
+  headers.Set("X-Supercluster-Served-By", environment_.served_by);
+  responder_->StartStream(200, std::move(headers));
+}
+
+void GenerationStream::RefuseCancelled() {
+  head_sent_ = true;
+  // Turned away before it ran, as a drain's refusal is; one cut off later had run.
+  if (final_->completion_tokens == 0) environment_.metrics->CountRejected("draining");
+  net::HttpResponse response = net::HttpResponse::JsonError(
+      503, "the worker is shutting down and cancelled this request before answering it",
+      "unavailable");
+  response.headers.Set("X-Supercluster-Served-By", environment_.served_by);
+  response.headers.Set("Retry-After", std::to_string(environment_.retry_after.count()));
+  responder_->Send(std::move(response));
+  FinishRequest();
+}
+
 void GenerationStream::Emit() {
+  // Nothing of the answer has gone out (a non-streamed answer never has before its end):
+  // the client may as well have been refused, and a router tries another worker.
+  if (final_ && Cancelled(*final_) && !head_sent_) return RefuseCancelled();
   switch (mode_) {
     case AnswerMode::kSealed:
       EmitSealed();
@@ -136,10 +165,13 @@ void GenerationStream::EmitSealed() {
   std::string chunk;
   bool final = final_.has_value();
   if (final) {
-    std::string error =
-        final_->reason == engine::FinishReason::kError ? final_->error.message() : "";
-    chunk = SealedFinalChunkJson(gathered_, engine::FinishReasonName(final_->reason),
-                                 UsageOf(*final_), error);
+    // Cut off by the worker, the answer ends as on an engine failure (a client that left
+    // is never answered, so a cancellation reaching here is the worker's).
+    std::string error;
+    if (final_->reason == engine::FinishReason::kError) error = final_->error.message();
+    if (Cancelled(*final_)) error = CutOffMessage(*final_);
+    const char* reason = error.empty() ? engine::FinishReasonName(final_->reason) : "error";
+    chunk = SealedFinalChunkJson(gathered_, reason, UsageOf(*final_), error);
   } else if (!gathered_.empty()) {
     chunk = SealedChunkJson(gathered_);
   } else {
@@ -156,6 +188,7 @@ void GenerationStream::EmitSealed() {
   }
   std::string event = net::FormatSseEvent(
       {"sealed", base::Base64Encode(crypto::ToString(*sealed)), ""});
+  StartStreamOnce();
   if (final) {
     context_open_ = false;  // the final seal ended the context
     responder_->Write(std::move(event));
@@ -175,11 +208,16 @@ void GenerationStream::EmitOpenAi() {
     gathered_.clear();
   }
   if (!final_) {
-    if (!bytes.empty()) WriteAndWait(std::move(bytes));
+    if (bytes.empty()) return;
+    StartStreamOnce();
+    WriteAndWait(std::move(bytes));
     return;
   }
+  StartStreamOnce();
   if (final_->reason == engine::FinishReason::kError) {
     bytes += ErrorEvent(final_->error.message(), "engine_error");
+  } else if (Cancelled(*final_)) {
+    bytes += ErrorEvent(CutOffMessage(*final_), "unavailable");
   } else {
     bytes += DataEvent(CompletionChunkJson(
         identity_, "", first_chunk_, std::string_view(engine::FinishReasonName(final_->reason)),
@@ -207,7 +245,8 @@ void GenerationStream::WriteAndWait(std::string bytes) {
 void GenerationStream::Abandon(const std::string& why) {
   abandoned_ = true;
   if (!why.empty() && !responder_->Closed()) {
-    if (mode_ == AnswerMode::kOpenAiWhole) {
+    if (!head_sent_) {
+      head_sent_ = true;
       net::HttpResponse response = net::HttpResponse::JsonError(500, why, "worker_error");
       response.headers.Set("X-Supercluster-Served-By", environment_.served_by);
       responder_->Send(std::move(response));

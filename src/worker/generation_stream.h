@@ -10,6 +10,12 @@
 // instead of an ever-growing queue; a client that stops reading altogether is cut off by the
 // server's max_stream_buffer_bytes, which cancels the request. A client that goes away
 // cancels the engine request and closes the enclave response context.
+//
+// The response head goes out with the first bytes of the answer, not before: until then a
+// request the worker cancels (a drain that ran out of time) can still be answered 503
+// unavailable, which a router retries on another worker. One cut off after that ends as an
+// engine failure does: an `event: error` (OpenAI streams) or a sealed final chunk with
+// finish_reason "error"; never with OpenAI's finish_reason set to "cancelled".
 #pragma once
 
 #include <chrono>
@@ -42,6 +48,7 @@ struct StreamEnvironment {
   EnclaveLink* enclave = nullptr;  // kSealed only
   WorkerMetrics* metrics = nullptr;
   std::string served_by;  // "region/instance", the X-Supercluster-Served-By value
+  std::chrono::seconds retry_after{1};  // with a 503
 };
 
 class GenerationStream : public std::enable_shared_from_this<GenerationStream> {
@@ -56,9 +63,9 @@ class GenerationStream : public std::enable_shared_from_this<GenerationStream> {
   // The callback to give Engine::Submit. Runs on the engine's scheduler thread; only queues.
   engine::Engine::EventCallback Callback();
 
-  // Call once Submit succeeded: sends the response head (streamed modes), lets the queued
-  // output flow, and arranges for `cancel` (Engine::Cancel of this request) to run when the
-  // client goes away.
+  // Call once Submit succeeded: lets the queued output flow (the response head goes with
+  // its first bytes), and arranges for `cancel` (Engine::Cancel of this request) to run
+  // when the client goes away.
   void Begin(std::function<void()> cancel);
 
  private:
@@ -70,6 +77,9 @@ class GenerationStream : public std::enable_shared_from_this<GenerationStream> {
   bool OutputWaiting() const;  // Emit would write something now
   void EmitSealed();
   void EmitOpenAi();
+  void StartStreamOnce();  // the head of a streamed answer, before its first bytes
+  // The worker cancelled the request before any of its answer was sent: 503, to retry.
+  void RefuseCancelled();
   void Abandon(const std::string& why);  // stop answering; cancel the request
   void WriteAndWait(std::string bytes);
   void FinishRequest();
@@ -93,6 +103,7 @@ class GenerationStream : public std::enable_shared_from_this<GenerationStream> {
   std::string gathered_;
   std::optional<engine::GenerationEvent> final_;
   bool first_chunk_ = true;
+  bool head_sent_ = false;  // the response head went out (answered or streaming)
   bool abandoned_ = false;    // the client left or the answer failed: write nothing more
   bool context_open_ = true;  // the enclave response context still exists (kSealed)
   bool done_ = false;

@@ -218,7 +218,8 @@ struct WorkerService::Impl {
     };
     auto stream = std::make_shared<GenerationStream>(
         mode, responder, std::move(identity), enclave_context, arrived,
-        StreamEnvironment{tasks.get(), enclave, &metrics, served_by}, std::move(on_done));
+        StreamEnvironment{tasks.get(), enclave, &metrics, served_by, options.retry_after},
+        std::move(on_done));
     auto submitted = loaded_engine->Submit(std::move(*generation), stream->Callback());
     if (!submitted.ok()) {
       if (submitted.status().code() == base::StatusCode::kResourceExhausted) {

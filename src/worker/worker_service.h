@@ -72,7 +72,8 @@ class WorkerService {
   void BeginDrain();
   // Blocks until no request is in flight or `timeout` passed; true when none is.
   bool WaitIdle(std::chrono::milliseconds timeout);
-  // Cancels every request the engine holds (their answers end with finish_reason cancelled).
+  // Cancels every request the engine holds: one with nothing of its answer sent yet gets
+  // 503 unavailable (a router retries it elsewhere), a stream under way ends with an error.
   void CancelAll();
 
   WorkerState state() const;

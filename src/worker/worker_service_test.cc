@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
@@ -654,6 +655,120 @@ TEST_F(SlowModelTest, ClientLeavingMidStreamCancelsAndClosesTheContext) {
     std::this_thread::sleep_for(10ms);
   EXPECT_EQ(core_->Stats().contexts_open, 0u);
   ASSERT_TRUE(service_->WaitIdle(5s));
+}
+
+// What a drain that runs out of time (CancelAll) answers: a request with nothing of its
+// answer sent gets 503 unavailable with Retry-After (a router retries it elsewhere), a
+// stream under way ends with an error; no answer is a 200 with finish_reason "cancelled".
+class DrainCancelTest : public SlowModelTest {
+ protected:
+  // Runs `running` until it has sent something (or, for whole answers, generated some
+  // tokens), then `queued` behind it in the only queue place, then cancels both.
+  template <typename Running, typename Queued>
+  void CancelBoth(Running running, Queued queued, bool running_streams) {
+    std::atomic<bool> started{false};
+    auto first = std::async(std::launch::async, [&] { return running(started); });
+    uint64_t before = service_->EngineStats().generated_tokens;
+    bool under_way = WaitForEngine([&](const engine::EngineStats& stats) {
+      return running_streams ? started.load() : stats.generated_tokens > before + 3;
+    });
+    auto second = std::async(std::launch::async, queued);
+    bool waiting = WaitForEngine([](const engine::EngineStats& stats) { return stats.queued == 1; });
+    EXPECT_TRUE(under_way && waiting) << "the requests did not fill the engine";
+    // Until both are over: a request is known to CancelAll a moment after the engine has it.
+    for (int i = 0; i < 1000 && (first.wait_for(0s) != std::future_status::ready ||
+                                 second.wait_for(0s) != std::future_status::ready);
+         ++i) {
+      service_->CancelAll();
+      std::this_thread::sleep_for(10ms);
+    }
+    first_answer_ = first.get();
+    second_answer_ = second.get();
+    WaitEngineIdle();
+  }
+
+  StreamedAnswer LongStream(const std::string& path, const std::string& body,
+                            std::atomic<bool>& started) {
+    return PostStream(path, body, [&](const StreamedAnswer& so_far) {
+      if (!so_far.events.empty()) started = true;
+      return true;
+    });
+  }
+
+  static std::string LongBody(bool stream) {
+    return json{{"model", "kjv"},
+                {"prompt", kPrompt},
+                {"max_tokens", kLongGeneration},
+                {"temperature", 0},
+                {"stream", stream}}
+        .dump();
+  }
+
+  // A 503 a router retries: type unavailable, Retry-After, nothing else.
+  static void ExpectRetryable(const StreamedAnswer& answer) {
+    EXPECT_EQ(answer.status, 503) << answer.body;
+    EXPECT_EQ(answer.headers.Get("Retry-After"), "1");
+    json body = json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
+    EXPECT_TRUE(body.is_object() && body["error"]["type"] == "unavailable") << answer.body;
+  }
+
+  StreamedAnswer first_answer_, second_answer_;
+};
+
+TEST_F(DrainCancelTest, OpenAiStreams) {
+  CancelBoth(
+      [&](std::atomic<bool>& started) {
+        return LongStream("/v1/completions", LongBody(true), started);
+      },
+      [&] { return PostStream("/v1/chat/completions", json{{"model", "kjv"},
+                                                            {"messages", {{{"role", "user"},
+                                                                           {"content", "Hi"}}}},
+                                                            {"max_tokens", kLongGeneration},
+                                                            {"stream", true}}
+                                                           .dump()); },
+      /*running_streams=*/true);
+  // Cut off mid-stream: the text so far, then an error event, no [DONE].
+  const StreamedAnswer& cut = first_answer_;
+  EXPECT_EQ(cut.status, 200);
+  ASSERT_GE(cut.events.size(), 2u) << cut.body;
+  EXPECT_EQ(cut.events.back().event, "error") << cut.body;
+  json error = json::parse(cut.events.back().data)["error"];
+  EXPECT_EQ(error["type"], "unavailable");
+  EXPECT_NE(error["message"].get<std::string>().find("cut off"), std::string::npos);
+  EXPECT_EQ(cut.body.find("[DONE]"), std::string::npos) << cut.body;
+  EXPECT_EQ(cut.body.find("cancelled"), std::string::npos) << cut.body;
+  // Never started: the stream's head had not gone out, so it is a plain 503.
+  ExpectRetryable(second_answer_);
+}
+
+TEST_F(DrainCancelTest, WholeAnswers) {
+  CancelBoth([&](std::atomic<bool>&) { return PostStream("/v1/completions", LongBody(false)); },
+             [&] { return PostStream("/v1/completions", LongBody(false)); },
+             /*running_streams=*/false);
+  // Whether it had generated tokens or not, nothing of either answer was sent.
+  ExpectRetryable(first_answer_);
+  ExpectRetryable(second_answer_);
+}
+
+TEST_F(DrainCancelTest, SealedStreams) {
+  client::SealedRequest running = Seal(SealedBody(kLongGeneration), document_);
+  client::SealedRequest queued = Seal(SealedBody(kLongGeneration), document_);
+  CancelBoth(
+      [&](std::atomic<bool>& started) {
+        return LongStream("/v1/sealed", crypto::ToString(running.envelope), started);
+      },
+      [&] { return PostStream("/v1/sealed", crypto::ToString(queued.envelope)); },
+      /*running_streams=*/true);
+  // Cut off: a sealed final chunk with finish_reason "error", as on an engine failure.
+  ASSERT_EQ(first_answer_.status, 200) << first_answer_.body;
+  std::vector<json> chunks = OpenAnswer(std::move(running), first_answer_);
+  ASSERT_GE(chunks.size(), 2u);
+  EXPECT_EQ(chunks.back()["finish_reason"], "error");
+  EXPECT_NE(chunks.back()["error"].get<std::string>().find("cut off"), std::string::npos);
+  ExpectRetryable(second_answer_);
+  for (int i = 0; i < 500 && core_->Stats().contexts_open != 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(core_->Stats().contexts_open, 0u);
 }
 
 TEST_F(SlowModelTest, FullQueueIsRefusedWithRetryAfter) {
