@@ -194,6 +194,21 @@ std::string PromptTooLong(int64_t prompt_tokens, int64_t context_length) {
   return prompt + "fills " + context + most;
 }
 
+// stream_options: {"include_usage": bool}; OpenAI sends a streamed answer's usage only when
+// asked, in a chunk of its own. Its other fields are ignored, as unknown fields are.
+base::Status ReadStreamOptions(const json& body, CompletionRequest* request) {
+  auto options = body.find("stream_options");
+  if (options == body.end() || options->is_null()) return base::Status::Ok();
+  if (!options->is_object()) return Bad("stream_options must be an object");
+  auto include_usage = options->find("include_usage");
+  if (include_usage == options->end() || include_usage->is_null()) return base::Status::Ok();
+  if (!include_usage->is_boolean()) {
+    return Bad("stream_options.include_usage must be true or false");
+  }
+  request->include_usage = include_usage->get<bool>();
+  return base::Status::Ok();
+}
+
 uint64_t RandomSeed() {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
   return generator();
@@ -285,6 +300,7 @@ base::Result<CompletionRequest> ParseCompletionRequest(std::string_view body, Co
     if (!stream->is_boolean()) return Bad("stream must be true or false");
     request.stream = stream->get<bool>();
   }
+  SC_RETURN_IF_ERROR(ReadStreamOptions(parsed, &request));
   return request;
 }
 

@@ -51,6 +51,7 @@ struct CompletionRequest {
   engine::SamplingParams sampling;
   std::vector<std::string> stop;
   bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage: a streamed answer's usage
 };
 
 // Parses and validates `body`. Every error is kInvalidArgument with a message naming the

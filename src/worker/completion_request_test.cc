@@ -50,6 +50,12 @@ TEST(CompletionRequestTest, ReadsEveryFieldOfACompletion) {
   EXPECT_EQ(parsed->sampling.seed, 42u);
   EXPECT_EQ(parsed->stop, (std::vector<std::string>{"\n", "God"}));
   EXPECT_TRUE(parsed->stream);
+  EXPECT_FALSE(parsed->include_usage);
+  auto with_usage = ParseCompletionRequest(
+      R"({"model":"kjv","prompt":"x","stream":true,"stream_options":{"include_usage":true}})",
+      CompletionApi::kCompletions, Limits());
+  ASSERT_TRUE(with_usage.ok()) << with_usage.status().ToString();
+  EXPECT_TRUE(with_usage->include_usage);
 }
 
 TEST(CompletionRequestTest, DefaultsFollowOpenAi) {
@@ -156,6 +162,9 @@ TEST(CompletionRequestTest, EachBadFieldIsNamed) {
       {R"({"model":"m","prompt":"x","stop":""})", "stop strings must not be empty"},
       {R"({"model":"m","prompt":"x","stop":"far too long"})", "longer than 8 bytes"},
       {R"({"model":"m","prompt":"x","stream":"yes"})", "stream"},
+      {R"({"model":"m","prompt":"x","stream":true,"stream_options":true})", "stream_options"},
+      {R"({"model":"m","prompt":"x","stream":true,"stream_options":{"include_usage":1}})",
+       "stream_options.include_usage"},
   };
   for (const Case& c : cases) {
     std::string error = ErrorOf(c.body);

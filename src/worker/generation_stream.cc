@@ -203,7 +203,7 @@ void GenerationStream::EmitOpenAi() {
   std::string bytes;
   if (!gathered_.empty()) {
     bytes += DataEvent(
-        CompletionChunkJson(identity_, gathered_, first_chunk_, std::nullopt, std::nullopt));
+        CompletionChunkJson(identity_, gathered_, first_chunk_, std::nullopt));
     first_chunk_ = false;
     gathered_.clear();
   }
@@ -220,8 +220,8 @@ void GenerationStream::EmitOpenAi() {
     bytes += ErrorEvent(CutOffMessage(*final_), "unavailable");
   } else {
     bytes += DataEvent(CompletionChunkJson(
-        identity_, "", first_chunk_, std::string_view(engine::FinishReasonName(final_->reason)),
-        UsageOf(*final_)));
+        identity_, "", first_chunk_, std::string_view(engine::FinishReasonName(final_->reason))));
+    if (identity_.stream_usage) bytes += DataEvent(UsageChunkJson(identity_, UsageOf(*final_)));
     bytes += DataEvent("[DONE]");
   }
   responder_->Write(std::move(bytes));

@@ -24,6 +24,10 @@ json Header(const AnswerIdentity& answer, const char* object) {
       {"id", answer.id}, {"object", object}, {"created", answer.created}, {"model", answer.model}};
 }
 
+json ChunkHeader(const AnswerIdentity& answer) {
+  return Header(answer, answer.chat ? "chat.completion.chunk" : "text_completion");
+}
+
 }  // namespace
 
 std::string CompletionJson(const AnswerIdentity& answer, std::string_view text,
@@ -42,9 +46,8 @@ std::string CompletionJson(const AnswerIdentity& answer, std::string_view text,
 }
 
 std::string CompletionChunkJson(const AnswerIdentity& answer, std::string_view text, bool first,
-                                std::optional<std::string_view> finish_reason,
-                                const std::optional<Usage>& usage) {
-  json body = Header(answer, answer.chat ? "chat.completion.chunk" : "text_completion");
+                                std::optional<std::string_view> finish_reason) {
+  json body = ChunkHeader(answer);
   json choice = {{"index", 0}};
   if (answer.chat) {
     json delta = json::object();
@@ -57,7 +60,14 @@ std::string CompletionChunkJson(const AnswerIdentity& answer, std::string_view t
   }
   choice["finish_reason"] = finish_reason ? Text(*finish_reason) : json(nullptr);
   body["choices"] = json::array({choice});
-  if (usage) body["usage"] = UsageObject(*usage);
+  if (answer.stream_usage) body["usage"] = nullptr;
+  return Dump(body);
+}
+
+std::string UsageChunkJson(const AnswerIdentity& answer, const Usage& usage) {
+  json body = ChunkHeader(answer);
+  body["choices"] = json::array();
+  body["usage"] = UsageObject(usage);
   return Dump(body);
 }
 

@@ -23,6 +23,9 @@ struct AnswerIdentity {
   int64_t created = 0;  // Unix seconds
   std::string model;
   bool chat = false;
+  // The request's stream_options.include_usage: every chunk carries "usage": null and the
+  // usage comes in a chunk of its own at the end (UsageChunkJson), as OpenAI streams it.
+  bool stream_usage = false;
 };
 
 // A whole (non-streamed) answer: "text_completion" or "chat.completion", with usage.
@@ -30,11 +33,11 @@ std::string CompletionJson(const AnswerIdentity& answer, std::string_view text,
                            std::string_view finish_reason, const Usage& usage);
 
 // One streamed chunk ("text_completion" or "chat.completion.chunk"). `first` puts
-// role "assistant" in a chat delta; finish_reason is null until the last chunk, which
-// also carries usage.
+// role "assistant" in a chat delta; finish_reason is null until the last chunk of text.
 std::string CompletionChunkJson(const AnswerIdentity& answer, std::string_view text, bool first,
-                                std::optional<std::string_view> finish_reason,
-                                const std::optional<Usage>& usage);
+                                std::optional<std::string_view> finish_reason);
+// The chunk after the last one when the client asked for usage: no choices, the usage.
+std::string UsageChunkJson(const AnswerIdentity& answer, const Usage& usage);
 
 // GET /v1/models: {"object":"list","data":[{"id":model,"object":"model",...}]}.
 std::string ModelListJson(std::string_view model, int64_t created);

@@ -34,22 +34,39 @@ TEST(OpenAiFormatTest, CompletionAndChatCompletion) {
 
 TEST(OpenAiFormatTest, StreamChunks) {
   AnswerIdentity chat{"chatcmpl-2", 1, "kjv", true};
-  json first = json::parse(CompletionChunkJson(chat, "In", true, std::nullopt, std::nullopt));
+  json first = json::parse(CompletionChunkJson(chat, "In", true, std::nullopt));
   EXPECT_EQ(first["object"], "chat.completion.chunk");
   EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
   EXPECT_EQ(first["choices"][0]["delta"]["content"], "In");
   EXPECT_TRUE(first["choices"][0]["finish_reason"].is_null());
   EXPECT_FALSE(first.contains("usage"));
-  json last = json::parse(CompletionChunkJson(chat, "", false, "stop", Usage{4, 2}));
+  json last = json::parse(CompletionChunkJson(chat, "", false, "stop"));
   EXPECT_FALSE(last["choices"][0]["delta"].contains("role"));
   EXPECT_EQ(last["choices"][0]["finish_reason"], "stop");
-  EXPECT_EQ(last["usage"]["total_tokens"], 6);
+  EXPECT_FALSE(last.contains("usage")) << "usage only when the client asks for it";
 
   AnswerIdentity completion{"cmpl-2", 1, "kjv", false};
-  json text =
-      json::parse(CompletionChunkJson(completion, " the", false, std::nullopt, std::nullopt));
+  json text = json::parse(CompletionChunkJson(completion, " the", false, std::nullopt));
   EXPECT_EQ(text["object"], "text_completion");
   EXPECT_EQ(text["choices"][0]["text"], " the");
+}
+
+// stream_options.include_usage, as OpenAI streams it: "usage": null on every chunk, then a
+// chunk with no choices and the usage.
+TEST(OpenAiFormatTest, StreamUsageComesInAChunkOfItsOwn) {
+  AnswerIdentity chat{"chatcmpl-3", 1, "kjv", true, /*stream_usage=*/true};
+  json text = json::parse(CompletionChunkJson(chat, "In", true, std::nullopt));
+  json finish = json::parse(CompletionChunkJson(chat, "", false, "length"));
+  for (const json& chunk : {text, finish}) {
+    ASSERT_TRUE(chunk.contains("usage"));
+    EXPECT_TRUE(chunk["usage"].is_null());
+  }
+  json usage = json::parse(UsageChunkJson(chat, {4, 2}));
+  EXPECT_EQ(usage["object"], "chat.completion.chunk");
+  EXPECT_EQ(usage["id"], "chatcmpl-3");
+  EXPECT_EQ(usage["choices"], json::array());
+  EXPECT_EQ(usage["usage"]["prompt_tokens"], 4);
+  EXPECT_EQ(usage["usage"]["total_tokens"], 6);
 }
 
 TEST(OpenAiFormatTest, SealedChunksErrorsAndModels) {

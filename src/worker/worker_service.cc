@@ -203,7 +203,7 @@ struct WorkerService::Impl {
     if (!generation.ok()) return refuse(BadRequest(generation.status().message()));
 
     AnswerIdentity identity{NewId(completion.chat), created_unix_now(), options.model_name,
-                            completion.chat};
+                            completion.chat, completion.stream && completion.include_usage};
     struct Tracking {
       std::optional<engine::Engine::RequestId> id;
       bool done = false;

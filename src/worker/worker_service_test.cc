@@ -418,11 +418,35 @@ TEST_F(WorkerServiceTest, StreamingCompletionsEndWithDone) {
   for (size_t i = 0; i + 1 < answer.events.size(); ++i) {
     json chunk = json::parse(answer.events[i].data);
     EXPECT_EQ(chunk["object"], "text_completion");
+    EXPECT_FALSE(chunk.contains("usage")) << "usage only when asked for";
     text += chunk["choices"][0]["text"].get<std::string>();
     last = chunk;
   }
   EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
-  EXPECT_EQ(last["usage"]["completion_tokens"], 8);
+
+  // Asked for, usage comes after the finish in a chunk of its own (OpenAI's
+  // stream_options.include_usage), and every other chunk says "usage": null.
+  StreamedAnswer with_usage =
+      PostStream("/v1/completions", json{{"model", "kjv"},
+                                         {"prompt", kPrompt},
+                                         {"max_tokens", 8},
+                                         {"stream", true},
+                                         {"stream_options", {{"include_usage", true}}},
+                                         {"temperature", 0}}
+                                        .dump());
+  ASSERT_EQ(with_usage.status, 200) << with_usage.body;
+  ASSERT_GE(with_usage.events.size(), 3u);
+  EXPECT_EQ(with_usage.events.back().data, "[DONE]");
+  json usage_chunk = json::parse(with_usage.events[with_usage.events.size() - 2].data);
+  EXPECT_EQ(usage_chunk["choices"], json::array());
+  EXPECT_EQ(usage_chunk["usage"]["completion_tokens"], 8);
+  std::string text_with_usage;
+  for (size_t i = 0; i + 2 < with_usage.events.size(); ++i) {
+    json chunk = json::parse(with_usage.events[i].data);
+    EXPECT_TRUE(chunk.contains("usage") && chunk["usage"].is_null()) << chunk.dump();
+    text_with_usage += chunk["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(text_with_usage, text);
 
   net::HttpResponse whole = Post(
       "/v1/completions",

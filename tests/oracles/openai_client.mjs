@@ -41,7 +41,9 @@ checkUsage(completion.usage, 8);
 let streamed = '';
 let streamUsage = null;
 let finish = null;
-for await (const chunk of await client.completions.create({ ...common, prompt: 'And God said', stream: true })) {
+// Usage is streamed (as its own last chunk) only when asked for, as OpenAI does.
+const withUsage = { stream: true, stream_options: { include_usage: true } };
+for await (const chunk of await client.completions.create({ ...common, prompt: 'And God said', ...withUsage })) {
   streamed += chunk.choices[0]?.text ?? '';
   if (chunk.usage) streamUsage = chunk.usage;
   if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
@@ -64,7 +66,7 @@ checkUsage(chat.usage, 8);
 let streamedReply = '';
 let role = null;
 let chatUsage = null;
-for await (const chunk of await client.chat.completions.create({ ...common, messages, stream: true })) {
+for await (const chunk of await client.chat.completions.create({ ...common, messages, ...withUsage })) {
   const delta = chunk.choices[0]?.delta ?? {};
   if (delta.role) role = delta.role;
   streamedReply += delta.content ?? '';
@@ -73,6 +75,9 @@ for await (const chunk of await client.chat.completions.create({ ...common, mess
 assert.equal(role, 'assistant');
 assert.equal(streamedReply, reply, 'the streamed chat reply differs from the whole one');
 assert.deepEqual(chatUsage, chat.usage);
+for await (const chunk of await client.chat.completions.create({ ...common, messages, stream: true })) {
+  assert.equal(chunk.usage, undefined, 'usage streamed without stream_options.include_usage');
+}
 
 const models = await client.models.list();
 assert.deepEqual(models.data.map((model) => model.id), ['kjv']);
