@@ -129,6 +129,14 @@ for verb in get ls delete; do
   grep -q "no store at $work/typo.db" "$work/err" || fail "store $verb: $(cat "$work/err")"
   [[ ! -e "$work/typo.db" ]] || fail "store $verb created $work/typo.db"
 done
+# The same for the default store (no --store, no store.url), where an operator who meant
+# `supercluster up`'s store most often lands.
+mkdir -p "$work/home"
+HOME="$work/home" "$binary" store ls 2> "$work/err"; code=$?
+[[ $code -eq 1 ]] || fail "store ls on the default store, not there, exited $code, want 1"
+grep -q "no store at $work/home/.local/share/supercluster/state.db" "$work/err" \
+  || fail "store ls on the default store: $(cat "$work/err")"
+[[ ! -e "$work/home/.local/share/supercluster/state.db" ]] || fail "store ls created the default store"
 : > "$work/empty.db"
 "$binary" store ls --store "sqlite://$work/empty.db" 2> "$work/err"; code=$?
 [[ $code -eq 1 ]] || fail "store ls on an empty file exited $code, want 1"

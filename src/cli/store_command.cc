@@ -1,14 +1,13 @@
 // `supercluster store get|put|delete|ls|watch`: an operator's view of the cluster state,
 // against either backend (--store sqlite:///path or etcd://host:port,...).
 #include <signal.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "base/bounded_read.h"
 #include "base/flags.h"
+#include "cli/cli_files.h"
 #include "cli/command.h"
 #include "cli/commands.h"
 #include "base/service_flags.h"
@@ -62,18 +61,7 @@ struct StoreFlags {
 // The most `put --value-file` reads: a little over the largest value either backend takes
 // (1.5 MiB), so that the store's own refusal, which names its limit, is what the operator
 // sees for a value just over it, and /dev/zero cannot fill memory.
-constexpr size_t kMaxValueFileBytes = 2 << 20;
-
-// A value for `put` from a file, or from standard input for "-".
-base::Result<std::string> ReadValueFile(const std::string& path) {
-  base::Result<std::string> value =
-      path == "-" ? base::ReadDescriptorAtMost(STDIN_FILENO, "standard input", kMaxValueFileBytes)
-                  : base::ReadFileAtMost(path, kMaxValueFileBytes);
-  if (!value.ok()) {
-    return base::Status(value.status().code(), "--value-file " + value.status().message());
-  }
-  return value;
-}
+constexpr ReadLimit kValueFileLimit{2 << 20, "and a store value is at most 1.5MiB"};
 
 std::string Synopsis(const std::string& verb) {
   if (verb == "put") return "KEY VALUE | KEY --value-file PATH";
@@ -117,7 +105,7 @@ int RunVerb(const std::string& verb, const std::vector<std::string>& args) {
   std::string value;
   if (verb == "put") {
     if (value_given) {
-      auto read = ReadValueFile(value_file);
+      auto read = ReadWholeFile(value_file, kValueFileLimit);
       if (!read.ok()) return Fail(verb, read.status());
       value = std::move(*read);
     } else {

@@ -82,13 +82,15 @@ base::Result<std::unique_ptr<Store>> OpenStore(const std::string& url,
                                                const StoreConnectOptions& connect) {
   std::string_view view = url;
   if (view.empty()) {
+    const std::string path = base::DefaultDataDir() + "/state.db";
+    if (connect.must_exist) SC_RETURN_IF_ERROR(CheckSqliteStoreExists(path));
     // The default location is ours to create; an explicit path's directory must exist.
     std::error_code error;
     std::filesystem::create_directories(base::DefaultDataDir(), error);
     if (error) {
       return base::Unavailable("cannot create " + base::DefaultDataDir() + ": " + error.message());
     }
-    return OpenSqlite(base::DefaultDataDir() + "/state.db", config);
+    return OpenSqlite(path, config);
   }
   if (view.starts_with(kSqliteScheme)) {
     std::string path(view.substr(kSqliteScheme.size()));
