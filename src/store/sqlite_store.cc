@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <atomic>
 #include <climits>
 #include <exception>
 #include <filesystem>
@@ -288,6 +290,15 @@ class SqliteStore::Impl {
   std::shared_ptr<WatchHub> hub_;
   std::thread thread_;
   std::optional<FileIdentity> opened_file_;  // set by Start, before thread_ runs
+  // Set once CheckFileStillThere fails: from then on every call fails with its message, so
+  // that a cache on top (PrefixCache) backs off and reports itself stale instead of reading
+  // the old file again and again. The message is written once, before the flag.
+  std::atomic<bool> file_lost_{false};
+  std::string file_lost_message_;
+  base::Status FileLost() const {
+    if (!file_lost_.load(std::memory_order_acquire)) return base::Status::Ok();
+    return base::FailedPrecondition(file_lost_message_);
+  }
   bool poll_failing_ = false;   // thread_ only: log a failure once, not every poll
   bool sweep_failing_ = false;  // thread_ only
 };
@@ -297,6 +308,7 @@ class SqliteStore::Impl {
 base::Result<SqliteStore::Impl::WriteOutcome> SqliteStore::Impl::Write(
     const std::vector<Compare>& compares, const std::vector<Operation>& then_ops,
     const std::vector<Operation>& else_ops) {
+  SC_RETURN_IF_ERROR(FileLost());
   SC_RETURN_IF_ERROR(CheckCompares(compares));
   SC_RETURN_IF_ERROR(CheckOperations(then_ops, "then"));
   SC_RETURN_IF_ERROR(CheckOperations(else_ops, "else"));
@@ -319,6 +331,7 @@ base::Result<SqliteStore::Impl::WriteOutcome> SqliteStore::Impl::Write(
 }
 
 base::Result<std::optional<KeyValue>> SqliteStore::Impl::Get(const std::string& key) {
+  SC_RETURN_IF_ERROR(FileLost());
   SC_RETURN_IF_ERROR(CheckKey(key));
   std::lock_guard<std::mutex> lock(api_mutex_);
   SC_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*api_, Transaction::Mode::kRead));
@@ -329,6 +342,7 @@ base::Result<std::optional<KeyValue>> SqliteStore::Impl::Get(const std::string& 
 
 base::Result<RangeResult> SqliteStore::Impl::Range(const std::string& prefix,
                                                    const RangeOptions& options) {
+  SC_RETURN_IF_ERROR(FileLost());
   SC_RETURN_IF_ERROR(CheckPrefix(prefix));
   if (options.limit < 0) return base::InvalidArgument("range limit is negative");
   if (options.revision < 0) return base::InvalidArgument("range revision is negative");
@@ -352,6 +366,7 @@ base::Result<RangeResult> SqliteStore::Impl::Range(const std::string& prefix,
 }
 
 base::Result<LeaseId> SqliteStore::Impl::GrantLease(std::chrono::seconds ttl) {
+  SC_RETURN_IF_ERROR(FileLost());
   if (ttl.count() < 1 || ttl.count() > kMaxLeaseTtlSeconds) {
     return base::InvalidArgument("lease TTL of " + std::to_string(ttl.count()) +
                                  " s is outside 1 to " + std::to_string(kMaxLeaseTtlSeconds));
@@ -373,6 +388,7 @@ base::Result<LeaseId> SqliteStore::Impl::GrantLease(std::chrono::seconds ttl) {
 }
 
 base::Status SqliteStore::Impl::KeepAlive(LeaseId lease) {
+  SC_RETURN_IF_ERROR(FileLost());
   std::lock_guard<std::mutex> lock(api_mutex_);
   SC_ASSIGN_OR_RETURN(Transaction transaction,
                       Transaction::Begin(*api_, Transaction::Mode::kWrite));
@@ -384,6 +400,7 @@ base::Status SqliteStore::Impl::KeepAlive(LeaseId lease) {
 }
 
 base::Status SqliteStore::Impl::RevokeLease(LeaseId lease) {
+  SC_RETURN_IF_ERROR(FileLost());
   bool changed = false;
   {
     std::lock_guard<std::mutex> lock(api_mutex_);
@@ -405,6 +422,7 @@ base::Status SqliteStore::Impl::RevokeLease(LeaseId lease) {
 base::Result<std::unique_ptr<Watch>> SqliteStore::Impl::WatchPrefix(const std::string& prefix,
                                                                     int64_t from_revision,
                                                                     WatchCallback callback) {
+  SC_RETURN_IF_ERROR(FileLost());
   SC_RETURN_IF_ERROR(CheckPrefix(prefix));
   if (from_revision < 0) return base::InvalidArgument("watch start revision is negative");
   if (!callback) return base::InvalidArgument("watch callback is empty");
@@ -462,8 +480,12 @@ std::optional<SqliteStore::Impl::FileIdentity> SqliteStore::Impl::IdentityOf(
 // leaves its open connections on the old file: writes from elsewhere go to the new one, and
 // watches here would wait for them in silence. One stat per poll tells.
 base::Status SqliteStore::Impl::CheckFileStillThere() const {
+  if (!opened_file_) return base::Status::Ok();  // it could not be told at the start either
   std::optional<FileIdentity> now = IdentityOf(options_.path);
-  if (opened_file_ && now == opened_file_) return base::Status::Ok();
+  // Only a path that names nothing is "removed"; a stat that fails otherwise (EACCES, EIO)
+  // tells nothing.
+  if (!now && errno != ENOENT && errno != ENOTDIR) return base::Status::Ok();
+  if (now == opened_file_) return base::Status::Ok();
   return base::FailedPrecondition("store " + options_.path +
                                   (now ? " was replaced by another file"
                                        : " was removed") +
@@ -473,8 +495,11 @@ base::Status SqliteStore::Impl::CheckFileStillThere() const {
 
 void SqliteStore::Impl::PollWatches() {
   if (!hub_->OldestNeeded()) return;
+  if (base::Status lost = FileLost(); !lost.ok()) return hub_->EndAll(lost);
   if (base::Status file = CheckFileStillThere(); !file.ok()) {
-    spdlog::error("store watches ended: {}", file.ToString());
+    spdlog::error("{}", file.message());  // once: every call fails with it from now on
+    file_lost_message_ = file.message();
+    file_lost_.store(true, std::memory_order_release);
     hub_->EndAll(file);
     return;
   }

@@ -460,6 +460,14 @@ TEST_F(SqliteStoreTest, WatchEndsWhenTheFileIsRemovedOrReplaced) {
     EXPECT_NE(error.message().find(DatabasePath()), std::string::npos) << error.ToString();
     EXPECT_NE(error.message().find(replace ? "replaced" : "removed"), std::string::npos)
         << error.ToString();
+    // From then on every call fails the same way: a cache on top backs off and reports
+    // itself stale, rather than reading the old file and watching again in a loop.
+    EXPECT_EQ(store->Get("p/a").status().code(), base::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(store->Range("p/").status().code(), base::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(store->Put("p/c", "3").status().code(), base::StatusCode::kFailedPrecondition);
+    testing::WatchRecorder again;
+    EXPECT_EQ(store->WatchPrefix("p/", 0, again.Callback()).status().code(),
+              base::StatusCode::kFailedPrecondition);
     (*watch)->Cancel();
     store.reset();
     for (const char* suffix : {"", "-wal", "-shm"}) {
