@@ -379,10 +379,12 @@ base::Result<Engine::RequestId> Engine::Submit(GenerationRequest request, EventC
   return id;
 }
 
-void Engine::Cancel(RequestId id) {
+void Engine::Cancel(RequestId id) { Cancel(std::span<const RequestId>(&id, 1)); }
+
+void Engine::Cancel(std::span<const RequestId> ids) {
   {
     std::lock_guard lock(state_->mutex);
-    state_->cancel_requests.insert(id);
+    state_->cancel_requests.insert(ids.begin(), ids.end());
   }
   state_->wake.notify_all();
 }

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,10 @@ class Engine {
   // Ends a request at the next step boundary and frees its KV cache; its callback gets a
   // final kCancelled event unless it had already finished. Unknown ids are ignored.
   void Cancel(RequestId id);
+  // Cancels them all at once: no step runs between two of them, so a queued request is
+  // never moved into a slot that another's cancellation freed, and started, before its own
+  // cancellation lands (a drain: what never started is refused, not cut off).
+  void Cancel(std::span<const RequestId> ids);
 
   EngineStats Stats() const;
   const Tokenizer& tokenizer() const;
