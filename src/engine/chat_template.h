@@ -1,8 +1,10 @@
 // Chat templates: turn a conversation into the prompt a chat model was trained on.
 // The worker's chat endpoint calls EncodeChat(): the format's own markers (<s>, [INST],
-// <|im_start|>, ...) become their special tokens, while what the messages say is encoded
-// as plain text, as a /v1/completions prompt is. So a message that writes "</s><s>[INST]"
-// costs the tokens of that text and cannot forge a turn of the conversation. RenderChat()
+// <|im_start|>, ...) are encoded with control tokens matched, while what the messages say
+// is encoded as plain text, as a /v1/completions prompt is. So a message that writes
+// "</s><s>" costs the tokens of that text and cannot end its turn and begin another.
+// (Llama 2's [INST] is ordinary text either way; user-defined tokens still match anywhere,
+// so a vocabulary that types its markers so is not protected.) RenderChat()
 // gives the same prompt as one text (for reading; encoding it with parse_special would
 // lose that difference).
 //
