@@ -144,17 +144,15 @@ class RouterService::Handlers {
     request.headers.Remove(kTenantHeader);
     Admitted admitted;
     const std::optional<std::string_view> sent_id = request.headers.Find(kRequestIdHeader);
-    if (sent_id && UsableRequestId(*sent_id)) {
-      admitted.request_id = std::string(*sent_id);
+    admitted.request_id =
+        sent_id && UsableRequestId(*sent_id) ? std::string(*sent_id) : NewRequestId();
+    // A client's id field is set again, which also drops any second one (whose bytes were
+    // never checked); that takes a pass over the fields. Adding one where there was none
+    // (the usual case) does not.
+    if (sent_id) {
+      request.headers.SetKnown(kRequestIdHeader, admitted.request_id);
     } else {
-      admitted.request_id = NewRequestId();
-      // Replacing an unusable id takes a pass over the fields; adding one where there was
-      // none (the usual case) does not.
-      if (sent_id) {
-        request.headers.SetKnown(kRequestIdHeader, admitted.request_id);
-      } else {
-        request.headers.AddKnown(kRequestIdHeader, admitted.request_id);
-      }
+      request.headers.AddKnown(kRequestIdHeader, admitted.request_id);
     }
     TenantGate* gate = service_.dependencies_.gate;
     if (gate == nullptr) {
@@ -355,9 +353,18 @@ class RouterService::Handlers {
 
   // Whether some region the tenant may use exists at all (healthy or not) besides, for a
   // regional router, its own.
-  bool AnyAllowedPeer(const store::Tenant& tenant) {
+  // Whether some peer region may serve the tenant (and, for a sealed request, holds one of
+  // its candidates: it can go nowhere else).
+  bool AnyAllowedPeer(const store::Tenant& tenant,
+                      const std::optional<std::set<std::string>>& candidates = std::nullopt) {
     for (const PeerRouter& peer : service_.peers_->RegionalRouters()) {
-      if (TenantGate::RegionAllowed(tenant, peer.region)) return true;
+      if (!TenantGate::RegionAllowed(tenant, peer.region)) continue;
+      if (!candidates || std::any_of(candidates->begin(), candidates->end(),
+                                     [&peer](const std::string& id) {
+                                       return RegionOf(id) == peer.region;
+                                     })) {
+        return true;
+      }
     }
     return false;
   }
@@ -406,7 +413,7 @@ class RouterService::Handlers {
       bool known = workers->static_mode();
       if (!known) known = workers->KnowsModelOnThisThread(model);
       const bool spilled_in = request.headers.Has(kSpilledHeader);
-      route.may_spill = !spilled_in && AnyAllowedPeer(tenant);
+      route.may_spill = !spilled_in && AnyAllowedPeer(tenant, candidates);
       if (!known && !route.may_spill) {
         return Answer(request, *responder,
                       ErrorResponse(404, "model " + model + " is not served in " +
@@ -494,6 +501,22 @@ class RouterService::Handlers {
                                   std::string(kCandidatesHeader) +
                                       " names no region of this cluster; get candidates from "
                                       "GET /v1/attestation",
+                                  "invalid_request_error"),
+                    RequestOutcome::kBadRequest);
+    }
+    // Sealed only to workers in regions the tenant may not use: it can never be served
+    // (GET /v1/attestation gives a tenant candidates in its own regions only).
+    const store::Tenant& tenant = *admitted->tenant;
+    if (std::none_of(candidates->begin(), candidates->end(), [&tenant](const std::string& id) {
+          return TenantGate::RegionAllowed(tenant, RegionOf(id));
+        })) {
+      return Answer(request, *responder,
+                    ErrorResponse(400,
+                                  std::string(kCandidatesHeader) +
+                                      " names no region tenant " + tenant.id +
+                                      " may be served in (" +
+                                      JoinRegions(tenant.allowed_regions) +
+                                      "); get candidates from GET /v1/attestation",
                                   "invalid_request_error"),
                     RequestOutcome::kBadRequest);
     }

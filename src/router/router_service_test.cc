@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "attest/dev_attestor.h"
+#include "base/plain_name.h"
 #include "net/http_client.h"
 #include "net/sse.h"
 #include "net/test_support.h"
@@ -644,6 +645,31 @@ TEST_F(RouterServiceTest, HopByHopHeadersStopAtTheRouter) {
   for (const char* hop : {"Keep-Alive", "Proxy-Connection", "TE", "Upgrade"}) {
     EXPECT_FALSE(seen.Has(hop)) << hop << " reached the worker";
   }
+}
+
+// Whatever id fields a client sent, one goes on, and it is one the router checked: a second
+// id field, whose bytes were never looked at, went on to the worker.
+TEST_F(RouterServiceTest, OneRequestIdGoesOnWhateverTheClientSent) {
+  FakeWorker& worker = AddWorker("us-east-1", "w1");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1");
+  WaitForWorkers(router, 1);
+  net::HttpRequest request = JsonPost("key-a", kPrompt);
+  request.headers.Add("X-Supercluster-Request-Id", "good-1");
+  request.headers.Add("X-Supercluster-Request-Id", "\xff\xfe bad");
+  net::HttpClient client(router.endpoint(), net::testing::TestClientOptions());
+  auto response = client.Request(request);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  ASSERT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(response->headers.Get("X-Supercluster-Request-Id"), "good-1");
+  net::Headers seen = worker.LastHeaders();
+  size_t ids = 0;
+  for (auto [name, value] : seen) {
+    if (net::EqualsIgnoreCase(name, "X-Supercluster-Request-Id")) {
+      ++ids;
+      EXPECT_TRUE(base::IsPlainName(value, 64)) << value;
+    }
+  }
+  EXPECT_EQ(ids, 1u);
 }
 
 // A Connection field names more fields that end at the hop (RFC 9110 7.6.1), in either
@@ -1296,6 +1322,25 @@ TEST_F(RouterServiceTest, TenantRestrictedToUsEastIsNeverServedInUsWest) {
   EXPECT_EQ(east.state().requests.load(), 1);
   net::HttpResponse models = Get(router.endpoint(), "key-east", "/v1/models");
   EXPECT_EQ(models.body.find("kjv"), std::string::npos) << "nothing here is for this tenant";
+
+  // Sealed only to workers in a region the tenant may not use: it can never be served, so
+  // a 400 that says why, not a 503 to retry.
+  net::HttpResponse sealed_west = Post(
+      west_with_peer.endpoint(), "key-east", "opaque envelope", "/v1/sealed",
+      {{"X-Supercluster-Model", "kjv"}, {"X-Supercluster-Candidates", "us-west-2/w1"}});
+  EXPECT_EQ(sealed_west.status, 400) << sealed_west.body;
+  EXPECT_NE(sealed_west.body.find("names no region tenant tenant-east may be served in"),
+            std::string::npos)
+      << sealed_west.body;
+  EXPECT_EQ(west.state().requests.load(), 1);
+  EXPECT_EQ(east.state().requests.load(), 1);
+  // A sealed request can spill only to its candidates' regions: for a model nobody here
+  // serves, with candidates here only, there is nowhere to spill, and that is a 404.
+  net::HttpResponse unknown = Post(
+      west_with_peer.endpoint(), "key-a", "opaque envelope", "/v1/sealed",
+      {{"X-Supercluster-Model", "nope"}, {"X-Supercluster-Candidates", "us-west-2/w1"}});
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_NE(unknown.body.find("model_not_found"), std::string::npos) << unknown.body;
 }
 
 // The global tier sends each request to the healthy region with the shortest measured
