@@ -301,6 +301,8 @@ class UpstreamClient::Impl : public std::enable_shared_from_this<UpstreamClient:
   std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, const HttpRequest& request,
                                          std::shared_ptr<UpstreamHandler> handler);
 
+  void AbandonWaiting(const Endpoint& endpoint, const base::Status& why);
+
   // --- For Exchange. ---
   const UpstreamOptions& options() const { return options_; }
   // The endpoint's addresses, resolved at most every kResolveTtl. Runs on an io thread;
@@ -444,6 +446,15 @@ class UpstreamClient::Impl::Exchange final : public UpstreamExchange,
     // at once) is posted.
     if (on_own_thread && connection_ && setup_error_.ok()) return Write();
     asio::post(executor_, [self = shared_from_this()] { self->Start(); });
+  }
+
+  // For AbandonWaiting: fails the exchange with `why` unless its answer has begun.
+  void AbandonIfWaiting(const base::Status& why) {
+    if (finished_.load(std::memory_order_acquire)) return;
+    asio::post(executor_, [self = shared_from_this(), why] {
+      if (self->finished_.load(std::memory_order_relaxed) || self->received_) return;
+      self->Fail(why);
+    });
   }
 
   void Cancel() override {
@@ -973,6 +984,23 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Impl::Send(
   return exchange;
 }
 
+void UpstreamClient::Impl::AbandonWaiting(const Endpoint& endpoint, const base::Status& why) {
+  std::vector<std::shared_ptr<Exchange>> waiting;  // told outside the locks
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& shard : shards_) {
+      std::lock_guard shard_lock(shard->mutex);
+      for (const auto& exchange : shard->in_flight) {
+        const Endpoint& other = exchange->endpoint();
+        if (!EndpointOrder()(other, endpoint) && !EndpointOrder()(endpoint, other)) {
+          waiting.push_back(exchange);
+        }
+      }
+    }
+  }
+  for (const auto& exchange : waiting) exchange->AbandonIfWaiting(why);
+}
+
 base::Result<std::vector<Protocol::endpoint>> UpstreamClient::Impl::Addresses(
     const Endpoint& endpoint) {
   auto now = Clock::now();
@@ -1054,6 +1082,10 @@ std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,
                                                        std::shared_ptr<UpstreamHandler> handler) {
   if (handler == nullptr) handler = std::make_shared<CallbacksHandler>(UpstreamCallbacks{});
   return impl_->Send(endpoint, request, std::move(handler));
+}
+
+void UpstreamClient::AbandonWaiting(const Endpoint& endpoint, const base::Status& why) {
+  impl_->AbandonWaiting(endpoint, why);
 }
 
 std::shared_ptr<UpstreamExchange> UpstreamClient::Send(const Endpoint& endpoint,

@@ -112,6 +112,13 @@ class UpstreamClient {
   std::shared_ptr<UpstreamExchange> Send(const Endpoint& endpoint, const HttpRequest& request,
                                          UpstreamCallbacks callbacks);
 
+  // Ends every exchange to `endpoint` that has no response head yet with `why` (its on_done
+  // sees it, head_received false), as if its connection had failed; exchanges whose answer
+  // has begun go on. For an upstream found dead by other means (a router's health checks)
+  // while requests wait on it: a silent one would hold them for response_timeout. From any
+  // thread; returns at once.
+  void AbandonWaiting(const Endpoint& endpoint, const base::Status& why);
+
  private:
   class Impl;
   std::shared_ptr<Impl> impl_;  // shared with the exchanges in flight

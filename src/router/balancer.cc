@@ -254,10 +254,11 @@ std::optional<std::string_view> Balancer::NearestAndStart(
   return nearest->first;
 }
 
-void Balancer::OnHealthCheck(const std::string& id, HealthCheckResult result,
+bool Balancer::OnHealthCheck(const std::string& id, HealthCheckResult result,
                              std::chrono::nanoseconds round_trip) {
   std::lock_guard<base::AdaptiveMutex> lock(mutex_);
   Entry& entry = EntryFor(id);
+  const bool was_healthy = entry.healthy.load(kRelaxed);
   switch (result) {
     case HealthCheckResult::kPassed: {
       entry.consecutive_health_failures = 0;
@@ -277,6 +278,7 @@ void Balancer::OnHealthCheck(const std::string& id, HealthCheckResult result,
       entry.healthy.store(false, kRelaxed);
       break;
   }
+  return was_healthy && !entry.healthy.load(kRelaxed);
 }
 
 bool Balancer::TryRetry() {

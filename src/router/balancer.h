@@ -121,7 +121,8 @@ class Balancer {
   void OnFirstStart(const std::string& id);
   void OnFinish(const std::string& id, Outcome outcome, std::chrono::nanoseconds time_to_head);
 
-  void OnHealthCheck(const std::string& id, HealthCheckResult result,
+  // Returns true when this check marked a healthy upstream down.
+  bool OnHealthCheck(const std::string& id, HealthCheckResult result,
                      std::chrono::nanoseconds round_trip);
 
   // Retry budget: ask for a retry (OnFirstStart counts the requests).

@@ -3,8 +3,9 @@
 namespace supercluster::router {
 
 HealthChecker::HealthChecker(HealthCheckOptions options,
-                             std::function<std::vector<HealthTarget>()> targets)
-    : options_(options), targets_(std::move(targets)) {
+                             std::function<std::vector<HealthTarget>()> targets,
+                             std::function<void(const HealthTarget&)> on_unreachable)
+    : options_(options), targets_(std::move(targets)), on_unreachable_(std::move(on_unreachable)) {
   net::UpstreamOptions upstream;
   upstream.io_threads = 1;
   upstream.max_idle_per_endpoint = 2;
@@ -50,9 +51,9 @@ size_t HealthChecker::StartRound() {
     net::UpstreamCallbacks callbacks;
     callbacks.on_head = [status](const net::ResponseHead& head) { *status = head.status; };
     callbacks.on_data = [](std::string_view, std::function<void()> resume) { resume(); };
-    callbacks.on_done = [this, status, id = target.id, balancer = target.balancer,
-                         started = std::chrono::steady_clock::now()](
+    callbacks.on_done = [this, status, target, started = std::chrono::steady_clock::now()](
                             const net::UpstreamResult& result) {
+      const std::string& id = target.id;
       HealthCheckResult verdict = HealthCheckResult::kFailed;
       if (result.status.ok() && *status == 200) {
         verdict = HealthCheckResult::kPassed;
@@ -60,8 +61,10 @@ size_t HealthChecker::StartRound() {
                  result.status.code() == base::StatusCode::kUnavailable) {
         verdict = HealthCheckResult::kConnectFailed;
       }
-      if (result.status.code() != base::StatusCode::kCancelled) {
-        balancer->OnHealthCheck(id, verdict, std::chrono::steady_clock::now() - started);
+      if (result.status.code() != base::StatusCode::kCancelled &&
+          target.balancer->OnHealthCheck(id, verdict, std::chrono::steady_clock::now() - started) &&
+          !result.head_received && on_unreachable_) {
+        on_unreachable_(target);
       }
       {
         std::lock_guard<std::mutex> lock(mutex_);

@@ -38,8 +38,13 @@ struct HealthCheckOptions {
 
 class HealthChecker {
  public:
-  // `targets` is called at each round, on the checker's thread.
-  HealthChecker(HealthCheckOptions options, std::function<std::vector<HealthTarget>()> targets);
+  // `targets` is called at each round, on the checker's thread. `on_unreachable` (may be
+  // empty) is called when a check that got no answer at all (a timeout, a refused or lost
+  // connection) marks a healthy target down, on one of the checker's client's threads. A
+  // target that answers "not ready" (a worker draining) is marked down without it: it still
+  // finishes what it has.
+  HealthChecker(HealthCheckOptions options, std::function<std::vector<HealthTarget>()> targets,
+                std::function<void(const HealthTarget&)> on_unreachable = {});
   ~HealthChecker();  // Stop()
 
   void Start();
@@ -55,6 +60,7 @@ class HealthChecker {
 
   const HealthCheckOptions options_;
   std::function<std::vector<HealthTarget>()> targets_;
+  std::function<void(const HealthTarget&)> on_unreachable_;
   std::unique_ptr<net::UpstreamClient> client_;
 
   std::mutex mutex_;

@@ -818,8 +818,18 @@ base::Result<std::unique_ptr<RouterService>> RouterService::Create(
   service->handlers_ = std::make_unique<Handlers>(*service);
   service->client_ = std::make_unique<net::UpstreamClient>(service->options_.upstream);
   RouterService* raw = service.get();
-  service->health_checker_ =
-      std::make_unique<HealthChecker>(service->options_.health, [raw] { return raw->HealthTargets(); });
+  // A target the checks find unreachable may have requests waiting on it for their answer:
+  // a region or worker that went silent (a partition, a stopped process) would hold them
+  // for router.upstream_response_timeout. They fail now, and the proxy tries elsewhere while
+  // nothing has reached the client (and the retry budget allows).
+  auto on_unreachable = [raw](const HealthTarget& target) {
+    raw->client_->AbandonWaiting(
+        target.endpoint, base::Unavailable("upstream " + target.id +
+                                           " stopped answering its health checks while this "
+                                           "request waited for its answer"));
+  };
+  service->health_checker_ = std::make_unique<HealthChecker>(
+      service->options_.health, [raw] { return raw->HealthTargets(); }, on_unreachable);
   return service;
 }
 

@@ -46,6 +46,10 @@ struct WorkerState {
   std::atomic<WorkerMode> mode{WorkerMode::kOk};
   std::atomic<int> delay_ms{0};
   std::atomic<bool> ready{true};
+  // Answers nothing, health checks included (a stopped process, a partition): the
+  // responders are kept here, unanswered, until the worker goes.
+  std::atomic<bool> silent{false};
+  std::vector<std::shared_ptr<net::Responder>> parked;  // guarded by mutex
   std::atomic<bool> client_went_away{false};
   std::atomic<int64_t> bytes_acknowledged{0};  // kBigStream: written to the router's socket
   std::mutex mutex;
@@ -59,6 +63,11 @@ class FakeWorker {
     auto router = std::make_shared<net::HttpRouter>();
     router->Handle("GET", "/readyz", [state = state_](net::HttpRequest,
                                                       std::shared_ptr<net::Responder> r) {
+      if (state->silent) {
+        std::lock_guard<std::mutex> lock(state->mutex);
+        state->parked.push_back(std::move(r));
+        return;
+      }
       r->Send(state->ready ? net::HttpResponse::Text(200, "ready\n")
                            : net::HttpResponse::Text(503, "not ready\n"));
     });
@@ -85,11 +94,13 @@ class FakeWorker {
 
  private:
   void Handle(net::HttpRequest request, std::shared_ptr<net::Responder> responder) {
-    ++state_->requests;
     {
       std::lock_guard<std::mutex> lock(state_->mutex);
       state_->last_headers = request.headers;
+      if (state_->silent) state_->parked.push_back(responder);
     }
+    ++state_->requests;
+    if (state_->silent) return;
     bool stream = request.body.find("\"stream\":true") != std::string::npos;
     std::lock_guard<std::mutex> lock(threads_mutex_);
     threads_.emplace_back([this, state = state_, responder, stream] {
@@ -869,6 +880,33 @@ TEST_F(RouterServiceTest, SeveralPollingIoThreadsShareOneBalancer) {
   for (const nlohmann::json& upstream : upstreams) {
     EXPECT_EQ(upstream["outstanding"], 0) << upstream.dump();
   }
+}
+
+// A worker that goes silent (a stopped process, a partition) while a request waits on it
+// for its answer: once the health checks find it unreachable, the request is tried on
+// another worker instead of waiting out router.upstream_response_timeout (30 s here).
+TEST_F(RouterServiceTest, ARequestWaitingOnAWorkerThatGoesSilentIsTriedElsewhere) {
+  FakeWorker& silent = AddWorker("us-east-1", "w1");
+  FakeWorker& other = AddWorker("us-east-1", "w2");
+  TestRouter& router = AddRouter(Tier::kRegional, "us-east-1", {}, 1, milliseconds(30000));
+  WaitForWorkers(router, 2);
+  other.state().ready = false;  // so that the request goes to w1
+  WaitForWorkers(router, 1);
+  silent.state().silent = true;
+  const auto started = std::chrono::steady_clock::now();
+  net::HttpResponse response;
+  std::thread client([&] { response = Post(router.endpoint(), "key-a", kPrompt); });
+  for (int i = 0; i < 500 && silent.state().requests.load() == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(silent.state().requests.load(), 1) << "the request should be waiting on w1";
+  other.state().ready = true;
+  router.service().Start();  // health checks every 50 ms, each given 500 ms
+  client.join();
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.headers.Get("X-Supercluster-Served-By"), "us-east-1/w2");
+  EXPECT_LT(took, std::chrono::seconds(10)) << "it waited for the response timeout";
 }
 
 TEST_F(RouterServiceTest, AWorkerThatDropsConnectionsIsRetriedElsewhere) {
