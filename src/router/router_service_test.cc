@@ -81,6 +81,12 @@ class FakeWorker {
   }
   ~FakeWorker() {
     for (std::thread& thread : threads_) thread.join();
+    {
+      // Parked responders hold their connections, which hold the server's handlers, which
+      // hold this state: let them go first.
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->parked.clear();
+    }
     server_.reset();
   }
 
