@@ -1,7 +1,7 @@
 // Reading a whole file into memory, but never more than a stated number of bytes of it: a
 // path to something endless (/dev/zero, a pipe that never closes) or merely huge must end
 // in an error that names the file and the limit, not in a process that fills memory.
-// (base/config.cc reads config files the same way, with messages of its own.)
+// (base/config.cc reads config files with it, keeping its own error codes.)
 #pragma once
 
 #include <cstddef>

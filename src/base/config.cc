@@ -5,8 +5,6 @@
 // file into a huge tree, are refused before anything is built.
 #include "base/config.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <yaml-cpp/anchor.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/exceptions.h>
@@ -14,12 +12,12 @@
 #include <yaml-cpp/parser.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <sstream>
 
+#include "base/bounded_read.h"
 #include "base/config_schema.h"
 #include "base/config_value.h"
 
@@ -219,34 +217,21 @@ class ConfigFileReader : public YAML::EventHandler {
   std::map<std::string, TypedValue> values_;
 };
 
+// base::ReadFileAtMost, with the codes config errors have always had: a missing or
+// unreadable file as such, anything else an invalid argument.
 Result<std::string> ReadConfigFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int error = errno;
-    if (error == ENOENT) return NotFound(path + ": no such file");
-    if (error == EACCES) return PermissionDenied(path + ": permission denied");
-    return InvalidArgument(path + ": cannot open: " + std::strerror(error));
+  Result<std::string> contents = ReadFileAtMost(path, kMaxConfigFileBytes);
+  if (contents.ok()) return contents;
+  const Status& status = contents.status();
+  switch (status.code()) {
+    case StatusCode::kNotFound:
+    case StatusCode::kPermissionDenied:
+      return status;
+    case StatusCode::kOutOfRange:
+      return InvalidArgument(status.message() + ", which is no config file");
+    default:
+      return InvalidArgument(status.message());
   }
-  std::string contents;
-  char buffer[64 * 1024];
-  while (true) {
-    ssize_t count = ::read(fd, buffer, sizeof(buffer));
-    if (count < 0 && errno == EINTR) continue;
-    if (count < 0) {
-      int error = errno;
-      ::close(fd);
-      return InvalidArgument(path + ": cannot read: " + std::strerror(error));
-    }
-    if (count == 0) break;
-    contents.append(buffer, static_cast<size_t>(count));
-    if (contents.size() > kMaxConfigFileBytes) {
-      ::close(fd);
-      return InvalidArgument(path + ": larger than " + FormatBytes(kMaxConfigFileBytes) +
-                             ", which is no config file");
-    }
-  }
-  ::close(fd);
-  return contents;
 }
 
 }  // namespace
